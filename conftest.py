@@ -1,0 +1,49 @@
+"""Fixtures shared by every app's tests."""
+import pytest
+from django.conf import settings as django_settings
+
+from echopilot.models import DashKey
+
+pytest_plugins = ["tests.browser"]
+
+
+def pytest_collection_modifyitems(config, items):
+    if django_settings.USING_POSTGRES:
+        return
+    skip = pytest.mark.skip(reason="needs PostgreSQL; runs in the PostgreSQL stage of dev.py test")
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def log_dir(tmp_path, settings):
+    """Every test writes its NDJSON and snapshots into its own folder."""
+    settings.LOG_DIR = tmp_path / "logs"
+    settings.DASHBOARD_KEY = ""
+    settings.ROLES_JSON = {}
+    return settings.LOG_DIR
+
+
+@pytest.fixture
+def admin_key(db):
+    return DashKey.issue("test-admin", DashKey.ADMIN)[1]
+
+
+@pytest.fixture
+def analyst_key(db):
+    return DashKey.issue("test-analyst", DashKey.ANALYST)[1]
+
+
+@pytest.fixture
+def api(client, admin_key):
+    """A Django test client that sends an admin X-Dash-Key with every request."""
+    client.defaults["HTTP_X_DASH_KEY"] = admin_key
+    return client
+
+
+@pytest.fixture
+def analyst_api(client, analyst_key):
+    client.defaults["HTTP_X_DASH_KEY"] = analyst_key
+    return client
+

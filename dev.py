@@ -1,0 +1,219 @@
+#!/usr/bin/env python3
+"""Set up and run the EchoPilot Ops Console, or its test suite, on a machine with nothing but Python.
+
+    python3 dev.py start [--port 8000]   venv, requirements, migrate, schedules, admin key, demo data,
+                                         then the web server and a django-q2 cluster until Ctrl-C
+    python3 dev.py test                  venv, requirements, then the whole suite: SQLite, the slow
+                                         stage, and PostgreSQL again when one is reachable
+
+Uses only the standard library until the virtualenv exists, then re-runs itself inside it.
+"""
+import argparse
+import hashlib
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import venv
+from pathlib import Path
+from urllib.parse import urlparse
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+VENV_PYTHON = VENV / "bin" / "python"
+REQUIREMENTS = ROOT / "requirements.txt"
+STAMP = VENV / ".requirements.sha256"
+DEFAULT_PG_URL = "postgres://postgres@127.0.0.1:5432/echopilot"
+CHROMIUM = "/usr/bin/chromium"
+
+
+def say(message: str) -> None:
+    print(f"[echopilot] {message}", flush=True)
+
+
+# --- the virtualenv ----------------------------------------------------------------------------------
+
+
+def ensure_venv() -> None:
+    """Create .venv and install requirements.txt when it changed since the last install."""
+    if not VENV_PYTHON.exists():
+        say("creating the virtualenv in .venv")
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    wanted = hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()
+    if STAMP.exists() and STAMP.read_text().strip() == wanted:
+        return
+    say("installing requirements.txt")
+    pip = [str(VENV_PYTHON), "-m", "pip", "--disable-pip-version-check", "-q"]
+    subprocess.run(pip + ["install", "-r", str(REQUIREMENTS)], check=True)
+    STAMP.write_text(wanted)
+
+
+def inside_venv() -> bool:
+    return Path(sys.prefix).resolve() == VENV.resolve()
+
+
+def reexec_in_venv() -> None:
+    ensure_venv()
+    os.execv(str(VENV_PYTHON), [str(VENV_PYTHON), str(Path(__file__).resolve()), *sys.argv[1:]])
+
+
+def manage(*args: str, env=None, capture=False) -> str:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), *args],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        text=True,
+        stdout=subprocess.PIPE if capture else None,
+    )
+    return result.stdout if capture else ""
+
+
+# --- start ---------------------------------------------------------------------------------------------
+
+
+def start(port: int, host: str, workers: int) -> int:
+    env = dict(os.environ)
+    env.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="echopilot-prom-"))
+    os.environ.update(env)
+    say("migrating the database")
+    manage("migrate", "--noinput", "-v", "0")
+    manage("createcachetable")
+    manage("collectstatic", "--noinput", "-v", "0")
+    say("registering the periodic jobs")
+    manage("setup_schedules")
+    key = manage("dashkey", "create", "--name", f"console-{secrets.token_hex(2)}", "--role", "admin", "--quiet",
+                 capture=True).strip()
+    say("loading demo data")
+    manage("demo")
+    web = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "echopilot.wsgi", "--bind", f"{host}:{port}",
+         "--workers", str(workers), "--access-logfile", "-"],
+        cwd=ROOT, env=env, start_new_session=True,
+    )
+    cluster = subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=env, start_new_session=True)
+    url = f"http://{'localhost' if host in ('0.0.0.0', '127.0.0.1') else host}:{port}/"
+    print()
+    print(f"  EchoPilot Ops Console:  {url}")
+    print(f"  Admin API key (shown once, stored hashed):  {key}")
+    print(f"  Try:  curl -H 'X-Dash-Key: {key}' {url}api/queue/status")
+    print("  Sign in to the admin with a user from:  .venv/bin/python manage.py createsuperuser")
+    print("  Ctrl-C stops the web server and the cluster.")
+    print(flush=True)
+    return supervise([web, cluster])
+
+
+def supervise(processes: list[subprocess.Popen]) -> int:
+    """Wait until Ctrl-C or until one process dies, then stop them all."""
+    stop = {"now": False}
+
+    def on_signal(signum, frame):
+        stop["now"] = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    while not stop["now"] and all(p.poll() is None for p in processes):
+        time.sleep(0.3)
+    say("stopping")
+    for process in processes:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+    return 0 if stop["now"] else 1
+
+
+# --- test ------------------------------------------------------------------------------------------------
+
+
+def postgres_url() -> str | None:
+    """DATABASE_URL if it points at PostgreSQL, else the local one when its port answers."""
+    url = os.environ.get("DATABASE_URL", "")
+    if url.startswith("postgres"):
+        return url
+    try:
+        with socket.create_connection(("127.0.0.1", 5432), timeout=1):
+            return DEFAULT_PG_URL
+    except OSError:
+        return None
+
+
+def redis_url() -> str | None:
+    url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/15"
+    parsed = urlparse(url)
+    try:
+        with socket.create_connection((parsed.hostname, parsed.port or 6379), timeout=1):
+            return url
+    except OSError:
+        return None
+
+
+def ensure_chromium() -> None:
+    """The browser stage drives Debian's Chromium; install it when missing and we may (root, apt)."""
+    if Path(CHROMIUM).exists() or os.geteuid() != 0 or not Path("/usr/bin/apt-get").exists():
+        return
+    say("installing Chromium for the browser tests (apt-get)")
+    quiet = {"stdout": subprocess.DEVNULL, "env": {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}}
+    subprocess.run(["apt-get", "update", "-qq"], **quiet)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], **quiet)
+
+
+def pytest(label: str, args: list[str], env: dict) -> bool:
+    say(f"test stage: {label}")
+    code = subprocess.run([sys.executable, "-m", "pytest", *args], cwd=ROOT, env=env).returncode
+    if code == 5:
+        say(f"{label}: pytest collected no tests; that is a failure here")
+        return False
+    if code != 0:
+        say(f"{label}: FAILED (pytest exit {code})")
+        return False
+    return True
+
+
+def test(extra: list[str]) -> int:
+    base = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "DASHBOARD_KEY")}
+    base["ECHOPILOT_TEST_REDIS_URL"] = redis_url() or ""
+    stages = [("SQLite", ["-m", "not slow", *extra], base)]
+    pg = postgres_url()
+    if pg:
+        pg_env = {**base, "DATABASE_URL": pg}
+        stages.append(("PostgreSQL", ["-m", "not slow", *extra], pg_env))
+        stages.append(("slow stage (browser, load) on PostgreSQL", ["-m", "slow", *extra], pg_env))
+    else:
+        say("PostgreSQL is not reachable: its stage is left out, the slow stage runs on SQLite")
+        stages.append(("slow stage (browser, load) on SQLite", ["-m", "slow", *extra], base))
+    ensure_chromium()
+    failed = [label for label, args, env in stages if not pytest(label, args, env)]
+    if failed:
+        say("failed stages: " + ", ".join(failed))
+        return 1
+    say("all test stages passed")
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    start_cmd = sub.add_parser("start", help="set up and run the console with demo data")
+    start_cmd.add_argument("--port", type=int, default=int(os.environ.get("PORT", 8000)))
+    start_cmd.add_argument("--host", default="127.0.0.1")
+    start_cmd.add_argument("--workers", type=int, default=2)
+    test_cmd = sub.add_parser("test", help="set up and run the whole test suite")
+    test_cmd.add_argument("pytest_args", nargs=argparse.REMAINDER, help="passed on to pytest")
+    args = parser.parse_args()
+    if not inside_venv():
+        reexec_in_venv()
+    if args.command == "start":
+        return start(args.port, args.host, args.workers)
+    return test(args.pytest_args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

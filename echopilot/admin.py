@@ -1,0 +1,30 @@
+
+from django.contrib import admin, messages
+from django.utils import timezone
+
+from .models import DashKey
+
+
+@admin.register(DashKey)
+class DashKeyAdmin(admin.ModelAdmin):
+    list_display = ("name", "role", "prefix", "created", "last_used", "revoked")
+    list_filter = ("role", ("revoked", admin.EmptyFieldListFilter))
+    search_fields = ("name", "prefix")
+    readonly_fields = ("prefix", "created", "last_used")
+    fields = ("name", "role", "prefix", "created", "last_used", "revoked")
+    actions = ["revoke"]
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            # The raw key exists only in this message: it is stored hashed and cannot be shown again.
+            issued, raw = DashKey.issue(obj.name, obj.role)
+            obj.pk, obj.prefix, obj.key_hash, obj.created = issued.pk, issued.prefix, issued.key_hash, issued.created
+            obj._state.adding = False
+            messages.warning(request, f"New key for {obj.name} (copy it now, it is shown only once): {raw}")
+            return
+        super().save_model(request, obj, form, change)
+
+    @admin.action(description="Revoke the selected keys")
+    def revoke(self, request, queryset):
+        count = queryset.filter(revoked__isnull=True).update(revoked=timezone.now())
+        self.message_user(request, f"Revoked {count} key(s).", messages.SUCCESS)

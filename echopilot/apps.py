@@ -1,0 +1,20 @@
+from django.apps import AppConfig
+from django.contrib.admin import apps as admin_apps
+
+
+class EchopilotConfig(AppConfig):
+    default = True
+    name = "echopilot"
+    verbose_name = "Access and kernel"
+
+    def ready(self):
+        from . import health
+
+        health.register_builtin_checks()
+
+
+class ConsoleAdminConfig(admin_apps.AdminConfig):
+    """The admin, with the dashboard as its index page."""
+
+    default = False
+    default_site = "echopilot.dashboard.ConsoleAdminSite"

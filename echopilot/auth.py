@@ -1,0 +1,112 @@
+"""X-Dash-Key authentication and the admin / analyst permission.
+
+A key is checked in constant time: stored keys are found by their visible prefix and compared by
+hash with `hmac.compare_digest`; keys from env (DASHBOARD_KEY, ROLES_JSON) are compared the same way.
+"""
+import hmac
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils import timezone
+from rest_framework import authentication, exceptions, permissions
+
+from .models import DashKey, hash_key
+
+HEADER = "HTTP_X_DASH_KEY"
+# last_used is a hint for the operator, not an audit trail: writing it once a minute keeps a busy
+# key from turning every read into a write.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class KeyHolder:
+    """Who is calling with a dash key; stands in for request.user."""
+
+    name: str
+    role: str
+    is_authenticated: bool = True
+    is_staff: bool = False
+    is_active: bool = True
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == DashKey.ADMIN
+
+    def __str__(self):
+        return f"key:{self.name}"
+
+
+def env_keys() -> dict[str, str]:
+    """Keys given in env, mapped to their role."""
+    keys = {str(k): str(v).lower() for k, v in (settings.ROLES_JSON or {}).items()}
+    if settings.DASHBOARD_KEY:
+        keys[settings.DASHBOARD_KEY] = DashKey.ADMIN
+    return keys
+
+
+def resolve_key(raw_key: str, now=None) -> KeyHolder | None:
+    """The holder of `raw_key`, or None when it is unknown or revoked."""
+    if not raw_key:
+        return None
+    holder = None
+    for env_key, role in env_keys().items():
+        if hmac.compare_digest(env_key.encode(), raw_key.encode()) and role in (DashKey.ADMIN, DashKey.ANALYST):
+            holder = KeyHolder(name="env", role=role)
+    if holder:
+        return holder
+    prefix = DashKey.prefix_of(raw_key)
+    if prefix is None:
+        return None
+    key = DashKey.objects.filter(prefix=prefix, revoked__isnull=True).first()
+    if key is None or not hmac.compare_digest(key.key_hash, hash_key(raw_key)):
+        return None
+    _touch(key, now or timezone.now())
+    return KeyHolder(name=key.name, role=key.role)
+
+
+def _touch(key: DashKey, now) -> None:
+    if key.last_used is None or now - key.last_used > LAST_USED_RESOLUTION:
+        DashKey.objects.filter(pk=key.pk).update(last_used=now)
+
+
+class DashKeyAuthentication(authentication.BaseAuthentication):
+    def authenticate(self, request):
+        raw = request.META.get(HEADER)
+        if raw is None:
+            return None
+        holder = resolve_key(raw.strip())
+        if holder is None:
+            raise exceptions.AuthenticationFailed("unknown or revoked X-Dash-Key")
+        return holder, None
+
+    def authenticate_header(self, request):
+        # Any value here makes DRF answer 401 (not 403) to a request without credentials.
+        return "X-Dash-Key"
+
+
+def role_of(user) -> str | None:
+    """'admin', 'analyst' or None for whoever made the request (a key holder or a staff session)."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return None
+    if isinstance(user, KeyHolder):
+        return user.role
+    if user.is_active and user.is_staff:
+        return DashKey.ADMIN
+    return None
+
+
+class HasDashRole(permissions.BasePermission):
+    """Analysts may read; only admins may write."""
+
+    message = "this key's role may only read (analyst); writing needs an admin key"
+
+    def has_permission(self, request, view):
+        role = role_of(request.user)
+        if role is None:
+            if request.user is not None and getattr(request.user, "is_authenticated", False):
+                self.message = "a staff account or an X-Dash-Key is needed"
+                return False
+            raise exceptions.NotAuthenticated("X-Dash-Key header is required")
+        return role == DashKey.ADMIN or request.method in permissions.SAFE_METHODS
+

@@ -1,0 +1,32 @@
+"""The operator's home: the admin index with one card per app."""
+from django.contrib import admin
+from django.template.loader import TemplateDoesNotExist, get_template
+
+from .auth import role_of
+from .registry import CONSOLE_APPS, optional_module
+
+
+def cards(request) -> list[dict]:
+    """One rendered card per console app; an app that has none yet says so plainly."""
+    rendered = []
+    for app, title in CONSOLE_APPS:
+        try:
+            template = get_template(f"{app}/card.html")
+        except TemplateDoesNotExist:
+            rendered.append({"app": app, "title": title, "html": None})
+            continue
+        module = optional_module(app, "dashboard")
+        context = module.card_context(request) if module else {}
+        context.update(title=title, can_write=role_of(request.user) == "admin")
+        rendered.append({"app": app, "title": title, "html": template.render(context, request)})
+    return rendered
+
+
+class ConsoleAdminSite(admin.AdminSite):
+    site_header = "EchoPilot Ops Console"
+    site_title = "EchoPilot Ops"
+    index_title = "Production at a glance"
+
+    def index(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "cards": cards(request)}
+        return super().index(request, extra_context)

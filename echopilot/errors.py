@@ -1,0 +1,49 @@
+"""One JSON error shape for the whole API: {"error": "...", "fields": {...}}."""
+from django.http import JsonResponse
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
+
+
+def error_body(message: str, fields: dict | None = None) -> dict:
+    return {"error": message, "fields": fields or {}}
+
+
+def _flatten(detail):
+    """DRF's nested ErrorDetail lists, as plain strings (one message per field where possible)."""
+    if isinstance(detail, dict):
+        return {str(k): _flatten(v) for k, v in detail.items()}
+    if isinstance(detail, list):
+        items = [_flatten(d) for d in detail]
+        return items[0] if len(items) == 1 and isinstance(items[0], str) else items
+    return str(detail)
+
+
+def json_exception_handler(exc, context):
+    """DRF's handler, reshaped; anything DRF does not know stays a 500 (and is logged by Django)."""
+    response = exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        fields = _flatten(exc.detail)
+        if not isinstance(fields, dict):
+            fields = {"non_field_errors": fields}
+        response.data = error_body("invalid input", fields)
+    elif isinstance(exc, exceptions.ParseError):
+        response.data = error_body(f"malformed request body: {exc.detail}")
+    else:
+        response.data = error_body(str(getattr(exc, "detail", exc)))
+    return response
+
+
+def error_response(message: str, fields: dict | None = None, status_code=status.HTTP_400_BAD_REQUEST):
+    """A DRF response in the shared error shape, for views that refuse without raising."""
+    return Response(error_body(message, fields), status=status_code)
+
+
+def json_404(request, exception=None):
+    return JsonResponse(error_body("not found"), status=404)
+
+
+def json_500(request):
+    return JsonResponse(error_body("internal error"), status=500)

@@ -1,0 +1,55 @@
+"""Readiness checks. Apps add theirs with `register_check` from their AppConfig.ready()."""
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.db import connection
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CheckResult:
+    ok: bool
+    detail: str = ""
+
+
+_CHECKS: dict[str, Callable[[], CheckResult]] = {}
+
+
+def register_check(name: str, check: Callable[[], CheckResult]) -> None:
+    """Add (or replace) a readiness check; it returns CheckResult and may raise."""
+    _CHECKS[name] = check
+
+
+def run_checks() -> dict[str, CheckResult]:
+    """Run every registered check; one that raises counts as failed, with its error as detail."""
+    results = {}
+    for name, check in _CHECKS.items():
+        try:
+            results[name] = check()
+        except Exception as exc:  # a broken check must fail readiness, not the endpoint
+            log.warning("health check %s raised: %s", name, exc)
+            results[name] = CheckResult(False, f"{type(exc).__name__}: {exc}")
+    return results
+
+
+def database_check() -> CheckResult:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+    return CheckResult(True, connection.vendor)
+
+
+def broker_check() -> CheckResult:
+    from django_q.brokers import get_broker
+
+    broker = get_broker()
+    if not broker.ping():
+        return CheckResult(False, "broker did not answer ping")
+    return CheckResult(True, type(broker).__name__)
+
+
+def register_builtin_checks() -> None:
+    register_check("database", database_check)
+    register_check("broker", broker_check)

@@ -1,0 +1,41 @@
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+
+from echopilot.models import DashKey
+
+
+class Command(BaseCommand):
+    help = "Create, list or revoke X-Dash-Key keys. A new key is printed once and stored hashed."
+
+    def add_arguments(self, parser):
+        sub = parser.add_subparsers(dest="action", required=True)
+        create = sub.add_parser("create", help="issue a key and print it once")
+        create.add_argument("--name", required=True)
+        create.add_argument("--role", choices=[DashKey.ADMIN, DashKey.ANALYST], default=DashKey.ANALYST)
+        create.add_argument("--quiet", action="store_true", help="print the key alone")
+        sub.add_parser("list", help="list keys (prefixes only)")
+        revoke = sub.add_parser("revoke", help="revoke a key by its prefix")
+        revoke.add_argument("prefix")
+
+    def handle(self, *args, action, **options):
+        getattr(self, f"do_{action}")(**options)
+
+    def do_create(self, name, role, quiet, **_):
+        key, raw = DashKey.issue(name, role)
+        if quiet:
+            self.stdout.write(raw)
+            return
+        self.stdout.write(f"Created {role} key '{name}' (prefix {key.prefix}). Copy it now, it is shown only once:")
+        self.stdout.write(raw)
+
+    def do_list(self, **_):
+        for key in DashKey.objects.all():
+            state = f"revoked {key.revoked:%Y-%m-%d %H:%M}" if key.revoked else "active"
+            used = f"{key.last_used:%Y-%m-%d %H:%M}" if key.last_used else "never"
+            self.stdout.write(f"{key.prefix}  {key.role:8} {key.name:20} {state:24} last used {used}")
+
+    def do_revoke(self, prefix, **_):
+        updated = DashKey.objects.filter(prefix=prefix, revoked__isnull=True).update(revoked=timezone.now())
+        if not updated:
+            raise CommandError(f"no active key with prefix {prefix}")
+        self.stdout.write(f"Revoked key {prefix}.")

@@ -1,0 +1,273 @@
+"""Settings for the EchoPilot Ops Console.
+
+Every value comes from the environment (or a `.env` file beside manage.py) through django-environ,
+with the names and defaults of the product documents. Code reads `settings.X`, never `os.environ`.
+"""
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+# --- Django core ---------------------------------------------------------------------------------
+
+# The fallback key is for the embedded default only; a team server sets SECRET_KEY.
+SECRET_KEY = env.str("SECRET_KEY", default="echopilot-embedded-default-change-me")
+DEBUG = env.bool("DEBUG", default=False)
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["*"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "echopilot.apps.ConsoleAdminConfig",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_q",
+    "echopilot",
+    "incidents",
+    "slo",
+    "costs",
+    "scaling",
+    "portal",
+]
+
+MIDDLEWARE = [
+    "echopilot.metrics.RequestMetricsMiddleware",
+    "slo.middleware.ConsoleSamplesMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "echopilot.urls"
+WSGI_APPLICATION = "echopilot.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database: SQLite (WAL) by default, PostgreSQL through DATABASE_URL --------------------------
+
+SQLITE_PATH = env.str("SQLITE_PATH", default=str(BASE_DIR / "db.sqlite3"))
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{SQLITE_PATH}")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets the web workers read while the qcluster writes; IMMEDIATE transactions take the
+    # write lock up front, so two writers queue on busy_timeout instead of failing mid-transaction.
+    DATABASES["default"]["OPTIONS"] = {
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 30,
+    }
+else:
+    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+    DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME", default=None)}
+USING_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Task queue: django-q2, ORM broker by default, Redis through REDIS_URL -------------------------
+
+REDIS_URL = env.str("REDIS_URL", default="")
+Q_CLUSTER = {
+    "name": env.str("Q_CLUSTER_NAME", default="echopilot"),
+    "workers": env.int("Q_WORKERS", default=2),
+    "timeout": 120,
+    "retry": 180,
+    "max_attempts": 1,
+    "catch_up": False,
+    "save_limit": 500,
+    "label": "Task queue",
+    "sync": env.bool("Q_SYNC", default=False),
+}
+if REDIS_URL:
+    Q_CLUSTER["redis"] = REDIS_URL
+else:
+    Q_CLUSTER["orm"] = "default"
+    Q_CLUSTER["poll"] = 1
+
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+    }
+    if REDIS_URL
+    else {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "echopilot_cache",
+    }
+}
+
+# --- Static files, served by whitenoise; nothing comes from a CDN --------------------------------
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").is_dir() else []
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+# --- The API ---------------------------------------------------------------------------------------
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "echopilot.auth.DashKeyAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["echopilot.auth.HasDashRole"],
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "echopilot.errors.json_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "EchoPilot Ops Console API",
+    "DESCRIPTION": "SLOs, incidents, the customer portal, cost guardrails and scaling.",
+    "VERSION": "1.0.0",
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # The schema and its docs page sit under /api/ and are as private as the rest of it.
+    "SERVE_PERMISSIONS": ["echopilot.auth.HasDashRole"],
+}
+
+# Access: DASHBOARD_KEY is an admin key, ROLES_JSON maps further keys to roles ({"key": "role"}).
+DASHBOARD_KEY = env.str("DASHBOARD_KEY", default="")
+ROLES_JSON = env.json("ROLES_JSON", default={})
+
+# --- Files the console writes -----------------------------------------------------------------------
+
+LOG_DIR = Path(env.str("LOG_DIR", default=str(BASE_DIR / "logs")))
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
+
+# --- Phase 76: SLOs ----------------------------------------------------------------------------------
+
+SLO_LAT_P95_MS = env.float("SLO_LAT_P95_MS", default=800)
+SLO_LAT_P99_MS = env.float("SLO_LAT_P99_MS", default=1200)
+SLO_ERR_BUDGET_DAILY_PCT = env.float("SLO_ERR_BUDGET_DAILY_PCT", default=1.0)
+SLO_WINDOW_DAYS = env.int("SLO_WINDOW_DAYS", default=30)
+# The first SLO (made on first use) judges this service; the console's own requests are "console".
+SLO_SERVICE = env.str("SLO_SERVICE", default="console")
+SLO_MIN_EVENTS = env.int("SLO_MIN_EVENTS", default=100)
+# The console records its own requests in process and writes them every N samples or seconds.
+SLO_RECORD_CONSOLE = env.bool("SLO_RECORD_CONSOLE", default=True)
+SLO_BUFFER_MAX_SAMPLES = env.int("SLO_BUFFER_MAX_SAMPLES", default=1000)
+SLO_BUFFER_MAX_SECONDS = env.float("SLO_BUFFER_MAX_SECONDS", default=5)
+SLO_MINUTE_RETENTION_DAYS = env.int("SLO_MINUTE_RETENTION_DAYS", default=3)
+SLO_HOUR_RETENTION_DAYS = env.int("SLO_HOUR_RETENTION_DAYS", default=40)
+SLO_DAY_RETENTION_DAYS = env.int("SLO_DAY_RETENTION_DAYS", default=400)
+SLO_RECOVERY_HOOK = env.str("SLO_RECOVERY_HOOK", default="slo.watchdog.record_only")
+
+# --- Phase 77: incidents and the pager ------------------------------------------------------------
+
+TELEGRAM_BOT_TOKEN = env.str("TELEGRAM_BOT_TOKEN", default="")
+TELEGRAM_CHAT_ID = env.str("TELEGRAM_CHAT_ID", default="")
+TELEGRAM_API_BASE = env.str("TELEGRAM_API_BASE", default="https://api.telegram.org")
+SMTP_HOST = env.str("SMTP_HOST", default="")
+SMTP_PORT = env.int("SMTP_PORT", default=587)
+SMTP_USER = env.str("SMTP_USER", default="")
+SMTP_PASS = env.str("SMTP_PASS", default="")
+SMTP_FROM = env.str("SMTP_FROM", default="echopilot@localhost")
+SMTP_USE_TLS = env.bool("SMTP_USE_TLS", default=False)
+PAGER_EMAIL_TO = env.list("PAGER_EMAIL_TO", default=[])
+PAGER_WEBHOOK_URL = env.str("PAGER_WEBHOOK_URL", default="")
+PAGER_WEBHOOK_SECRET = env.str("PAGER_WEBHOOK_SECRET", default="")
+
+EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+EMAIL_HOST = SMTP_HOST or "localhost"
+EMAIL_PORT = SMTP_PORT
+EMAIL_HOST_USER = SMTP_USER
+EMAIL_HOST_PASSWORD = SMTP_PASS
+EMAIL_USE_TLS = SMTP_USE_TLS
+EMAIL_TIMEOUT = 10
+DEFAULT_FROM_EMAIL = SMTP_FROM
+
+# The pager (phase 77): retries, storm cap, digest and the NDJSON consumer.
+PAGER_MAX_ATTEMPTS = env.int("PAGER_MAX_ATTEMPTS", default=5)
+PAGER_BACKOFF_BASE_S = env.float("PAGER_BACKOFF_BASE_S", default=2.0)
+PAGER_BACKOFF_MAX_S = env.float("PAGER_BACKOFF_MAX_S", default=300.0)
+PAGER_INLINE_WAIT_MAX_S = env.float("PAGER_INLINE_WAIT_MAX_S", default=30.0)
+PAGER_LEASE_S = env.int("PAGER_LEASE_S", default=180)
+PAGER_STORM_MAX_PER_MIN = env.int("PAGER_STORM_MAX_PER_MIN", default=10)
+PAGER_DIGEST_TIMEZONE = env.str("PAGER_DIGEST_TIMEZONE", default="Europe/London")
+PAGER_DIGEST_HOUR = env.int("PAGER_DIGEST_HOUR", default=9)
+PAGER_HTTP_TIMEOUT_S = env.float("PAGER_HTTP_TIMEOUT_S", default=10.0)
+TELEGRAM_MIN_INTERVAL_S = env.float("TELEGRAM_MIN_INTERVAL_S", default=1.0)
+
+# --- Phase 78: the customer portal ----------------------------------------------------------------
+
+PORTAL_SIGNING_SECRET = env.str("PORTAL_SIGNING_SECRET", default=SECRET_KEY)
+PORTAL_SIGNING_SECRET_FALLBACKS = env.list("PORTAL_SIGNING_SECRET_FALLBACKS", default=[])
+PORTAL_LINK_TTL_HRS = env.float("PORTAL_LINK_TTL_HRS", default=24)
+STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
+# Links in customer emails are built from this, never from the request's Host header.
+PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", default="http://localhost:8000")
+PORTAL_SELF_SERVICE_TTL_MIN = env.int("PORTAL_SELF_SERVICE_TTL_MIN", default=30)
+PORTAL_RECEIPTS_LIMIT = env.int("PORTAL_RECEIPTS_LIMIT", default=50)
+PORTAL_DOWNLOAD_RATE_PER_MIN = env.int("PORTAL_DOWNLOAD_RATE_PER_MIN", default=30)
+PORTAL_PAGE_RATE_PER_MIN = env.int("PORTAL_PAGE_RATE_PER_MIN", default=30)
+PORTAL_LINK_REQUEST_RATE_PER_HOUR = env.int("PORTAL_LINK_REQUEST_RATE_PER_HOUR", default=10)
+PORTAL_EMAIL_RATE_PER_HOUR = env.int("PORTAL_EMAIL_RATE_PER_HOUR", default=3)
+PORTAL_WEBHOOK_FAILURES_BEFORE_INCIDENT = env.int("PORTAL_WEBHOOK_FAILURES_BEFORE_INCIDENT", default=5)
+
+# --- Phase 79: cost guardrails --------------------------------------------------------------------
+
+COST_CAP_DAILY_USD = env.float("COST_CAP_DAILY_USD", default=25)
+MODEL_CAPS_JSON = env.json("MODEL_CAPS_JSON", default={"gpt-4o-mini": 15, "embeddings": 2})
+COST_TIMEZONE = env.str("COST_TIMEZONE", default="UTC")
+# How stale a web worker's copy of the day's spend may get before a decision re-reads it (seconds).
+COST_STATE_TTL_S = env.float("COST_STATE_TTL_S", default=1.0)
+# Each web worker adds spend to one of this many counter rows per scope, so workers never queue on one row.
+COST_COUNTER_SHARDS = env.int("COST_COUNTER_SHARDS", default=8)
+
+# --- Phase 80: scaling ------------------------------------------------------------------------------
+
+SCALE_MIN = env.int("SCALE_MIN", default=1)
+SCALE_MAX = env.int("SCALE_MAX", default=6)
+SCALE_COOLDOWN_MIN = env.int("SCALE_COOLDOWN_MIN", default=10)
+SCALE_DRY_RUN = env.bool("SCALE_DRY_RUN", default=True)

@@ -1,0 +1,26 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from . import views
+
+handler404 = "echopilot.errors.json_404"
+handler500 = "echopilot.errors.json_500"
+
+urlpatterns = [
+    path("health", views.liveness, name="health"),
+    path("healthz/strict", views.readiness, name="healthz-strict"),
+    path("metrics", views.prometheus_metrics, name="metrics"),
+    path("api/queue/status", views.queue_status, name="queue-status"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("api/slo/", include("slo.urls")),
+    path("api/deploy/", include("slo.gate_urls")),
+    path("api/incidents/", include("incidents.urls")),
+    path("api/portal/", include("portal.urls")),
+    path("api/costs/", include("costs.urls")),
+    path("api/scale/", include("scaling.urls")),
+    path("portal/", include("portal.public_urls")),
+    path("admin/", admin.site.urls),
+    path("", include("echopilot.home_urls")),
+]

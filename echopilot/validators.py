@@ -1,0 +1,107 @@
+"""Unit-safe input fields: integers, milliseconds and US dollars, never negative, never NaN.
+
+Use them in serializers (`UsdField()`), or call `require_*` on a plain value; either way a bad
+value becomes a 400 that names the field.
+"""
+import math
+from decimal import Decimal, InvalidOperation
+
+from rest_framework import serializers
+
+USD_PLACES = 6
+
+
+def _reject_bool(value, field_name):
+    # JSON true/false are ints to Python; as a count or an amount they are a mistake.
+    if isinstance(value, bool):
+        raise serializers.ValidationError({field_name: "must be a number, not a boolean"})
+
+
+class NonNegativeIntField(serializers.IntegerField):
+    def __init__(self, **kwargs):
+        kwargs.setdefault("min_value", 0)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class MillisecondsField(serializers.FloatField):
+    """A duration in ms: finite, >= 0."""
+
+    default_error_messages = {"not_finite": "must be a finite number of milliseconds"}
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("min_value", 0)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool):
+            self.fail("invalid")
+        value = super().to_internal_value(data)
+        if not math.isfinite(value):
+            self.fail("not_finite")
+        return value
+
+
+class UsdField(serializers.DecimalField):
+    """An amount in US dollars, kept as Decimal to the micro-dollar, >= 0."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_digits", 18)
+        kwargs.setdefault("decimal_places", USD_PLACES)
+        kwargs.setdefault("min_value", Decimal(0))
+        kwargs.setdefault("coerce_to_string", False)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool):
+            self.fail("invalid")
+        if isinstance(data, float):
+            # Through str so 0.1 stays 0.1 and does not become 0.1000000000000000055...
+            data = repr(data)
+        return super().to_internal_value(data)
+
+
+def require_non_negative_int(value, field_name: str) -> int:
+    """`value` as an int >= 0, or a ValidationError naming `field_name`."""
+    _reject_bool(value, field_name)
+    try:
+        number = int(value)
+        if isinstance(value, float) and number != value:
+            raise ValueError
+    except (TypeError, ValueError):
+        raise serializers.ValidationError({field_name: "must be a whole number"})
+    if number < 0:
+        raise serializers.ValidationError({field_name: "must not be negative"})
+    return number
+
+
+def require_ms(value, field_name: str) -> float:
+    """`value` as finite milliseconds >= 0, or a ValidationError naming `field_name`."""
+    _reject_bool(value, field_name)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise serializers.ValidationError({field_name: "must be a number of milliseconds"})
+    if not math.isfinite(number):
+        raise serializers.ValidationError({field_name: "must be a finite number of milliseconds"})
+    if number < 0:
+        raise serializers.ValidationError({field_name: "must not be negative"})
+    return number
+
+
+def require_usd(value, field_name: str) -> Decimal:
+    """`value` as a Decimal number of dollars >= 0, or a ValidationError naming `field_name`."""
+    _reject_bool(value, field_name)
+    try:
+        amount = Decimal(repr(value) if isinstance(value, float) else str(value))
+    except (InvalidOperation, TypeError, ValueError):
+        raise serializers.ValidationError({field_name: "must be an amount in USD"})
+    if not amount.is_finite():
+        raise serializers.ValidationError({field_name: "must be a finite amount in USD"})
+    if amount < 0:
+        raise serializers.ValidationError({field_name: "must not be negative"})
+    return amount.quantize(Decimal(1).scaleb(-USD_PLACES))

@@ -1,0 +1,36 @@
+from django.http import HttpResponse, JsonResponse
+from django.views.decorators.http import require_GET
+from prometheus_client import CONTENT_TYPE_LATEST
+from rest_framework.decorators import api_view
+from rest_framework.response import Response
+
+from . import health, metrics, queue
+
+
+@require_GET
+def liveness(request):
+    """Alive: the process answers. Touches nothing else, so a sick database never kills the pod."""
+    return JsonResponse({"status": "ok"})
+
+
+@require_GET
+def readiness(request):
+    results = health.run_checks()
+    failing = sorted(name for name, result in results.items() if not result.ok)
+    body = {
+        "status": "ok" if not failing else "fail",
+        "failing": failing,
+        "checks": {name: {"ok": r.ok, "detail": r.detail} for name, r in results.items()},
+    }
+    return JsonResponse(body, status=500 if failing else 200)
+
+
+@require_GET
+def prometheus_metrics(request):
+    return HttpResponse(metrics.render_latest(), content_type=CONTENT_TYPE_LATEST)
+
+
+@api_view(["GET"])
+def queue_status(request):
+    """django-q2 queue depth, running clusters and recent failures."""
+    return Response(queue.queue_status())

@@ -1,0 +1,39 @@
+"""The admin index is the operator's home: one card per app."""
+import re
+
+import pytest
+
+from echopilot.registry import CONSOLE_APPS
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def staff_client(client, django_user_model):
+    user = django_user_model.objects.create_superuser("op", "op@example.com", "pw")
+    client.force_login(user)
+    return client
+
+
+def test_dashboard_has_a_card_per_app(staff_client):
+    response = staff_client.get("/admin/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    for app, title in CONSOLE_APPS:
+        assert f'id="card-{app}"' in html
+
+
+def test_an_app_without_a_card_says_so_plainly(staff_client, monkeypatch):
+    monkeypatch.setattr("echopilot.dashboard.CONSOLE_APPS", [("nothing_here", "Nothing")])
+    html = staff_client.get("/admin/").content.decode()
+    assert "Not built yet" in html
+
+
+def test_dashboard_loads_nothing_from_the_internet(staff_client):
+    html = staff_client.get("/admin/").content.decode()
+    assert not re.findall(r"""(?:src|href)=["']?(?:https?:)?//""", html)
+
+
+def test_dashboard_needs_a_staff_login(client):
+    response = client.get("/admin/")
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]

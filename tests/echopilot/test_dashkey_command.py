@@ -1,0 +1,28 @@
+import pytest
+from django.core.management import call_command
+
+from echopilot.models import DashKey
+
+pytestmark = pytest.mark.django_db
+
+
+def test_create_prints_the_key_once_and_stores_its_hash(capsys, client):
+    call_command("dashkey", "create", "--name", "ops", "--role", "admin")
+    out = capsys.readouterr().out
+    raw = out.strip().splitlines()[-1]
+    key = DashKey.objects.get(name="ops")
+    assert key.role == "admin" and raw.startswith(f"ep_{key.prefix}_")
+    assert client.get("/api/queue/status", HTTP_X_DASH_KEY=raw).status_code == 200
+
+
+def test_list_shows_prefixes_not_keys(capsys):
+    _, raw = DashKey.issue("ci", DashKey.ANALYST)
+    call_command("dashkey", "list")
+    out = capsys.readouterr().out
+    assert "ci" in out and raw not in out
+
+
+def test_revoke_by_prefix(capsys, client):
+    key, raw = DashKey.issue("ci", DashKey.ANALYST)
+    call_command("dashkey", "revoke", key.prefix)
+    assert client.get("/api/queue/status", HTTP_X_DASH_KEY=raw).status_code == 401

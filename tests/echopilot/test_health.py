@@ -1,0 +1,108 @@
+"""Liveness, readiness, metrics and the queue status."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from django.conf import settings as django_settings
+
+from echopilot import health
+
+pytestmark = pytest.mark.django_db
+
+
+def test_liveness_answers_without_touching_the_database(client, django_assert_num_queries):
+    with django_assert_num_queries(0):
+        response = client.get("/health")
+    assert response.status_code == 200 and response.json() == {"status": "ok"}
+
+
+def test_readiness_is_ok_with_database_and_broker(client):
+    response = client.get("/healthz/strict")
+    body = response.json()
+    assert response.status_code == 200, body
+    assert body["checks"]["database"]["ok"] and body["checks"]["broker"]["ok"]
+
+
+def test_readiness_names_a_failing_check_and_answers_500(client):
+    health.register_check("test-failing", lambda: health.CheckResult(False, "disk full"))
+
+    def broken():
+        raise ConnectionError("peer reset")
+
+    health.register_check("test-raising", broken)
+    try:
+        response = client.get("/healthz/strict")
+    finally:
+        health._CHECKS.pop("test-failing")
+        health._CHECKS.pop("test-raising")
+    assert response.status_code == 500
+    body = response.json()
+    assert body["failing"] == ["test-failing", "test-raising"]
+    assert body["checks"]["test-failing"]["detail"] == "disk full"
+    assert "ConnectionError" in body["checks"]["test-raising"]["detail"]
+
+
+def test_metrics_count_requests_by_route_and_status(client):
+    client.get("/health")
+    client.get("/api/queue/status")
+    text = client.get("/metrics").content.decode()
+    assert 'echopilot_http_requests_total{method="GET",route="/health",status="200"}' in text
+    assert 'echopilot_http_requests_total{method="GET",route="/api/queue/status",status="401"}' in text
+    assert "echopilot_http_request_duration_seconds_bucket" in text
+    assert "echopilot_queue_depth" in text
+
+
+def test_queue_status_reports_depth_and_failures(api):
+    from django_q.models import Failure
+    from django.utils import timezone
+
+    Failure.objects.create(id="a" * 32, name="nightly", func="slo.tasks.tick", started=timezone.now(),
+                           stopped=timezone.now(), success=False, result="boom")
+    body = api.get("/api/queue/status").json()
+    assert body["broker"] == "ORM"
+    assert body["queue_depth"] == 0
+    assert body["recent_failures"][0]["name"] == "nightly"
+
+
+def test_queue_status_counts_waiting_tasks(api):
+    from django_q.tasks import async_task
+
+    async_task("math.floor", 1.5)
+    async_task("math.floor", 2.5)
+    assert api.get("/api/queue/status").json()["queue_depth"] == 2
+
+
+REDIS_PROBE = """
+import django, json
+django.setup()
+from django_q.tasks import async_task
+from echopilot import health, queue
+from django_q.brokers import get_broker
+broker = get_broker()
+broker.purge_queue()
+async_task("math.floor", 1.5)
+print(json.dumps({"broker": type(broker).__name__, "ok": health.broker_check().ok, "depth": queue.queue_depth()}))
+broker.purge_queue()
+"""
+
+
+def test_redis_broker_is_used_when_redis_url_is_set(tmp_path):
+    """REDIS_URL switches django-q2 to Redis; checked in a fresh process against the local Redis."""
+    redis_url = os.environ.get("ECHOPILOT_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    if not redis_url:
+        pytest.fail("no Redis reachable: the Redis broker test needs the local Redis at 127.0.0.1:6379")
+    env = {
+        "DJANGO_SETTINGS_MODULE": "echopilot.settings",
+        "REDIS_URL": redis_url,
+        "Q_CLUSTER_NAME": f"echopilot-test-{tmp_path.name}",
+        "SQLITE_PATH": str(tmp_path / "db.sqlite3"),
+        "LOG_DIR": str(tmp_path / "logs"),
+        "PATH": "/usr/bin:/bin",
+    }
+    out = subprocess.run([sys.executable, "-c", REDIS_PROBE], env=env, capture_output=True, text=True,
+                         cwd=django_settings.BASE_DIR, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == {"broker": "Redis", "ok": True, "depth": 1}
+
