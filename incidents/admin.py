@@ -1,0 +1,188 @@
+"""The inbox screen: review, acknowledge, resolve, page again, silence; every delivery attempt inline."""
+from django.contrib import admin, messages
+from django.utils.html import format_html, format_html_join
+
+from . import pager, services
+from .models import ChannelState, Delivery, DeliveryAttempt, FileOffset, Incident, Route, Silence
+
+STATUS_COLORS = {Delivery.SENT: "#1a7f37", Delivery.FAILED: "#cf222e", Delivery.CAPPED: "#9a6700"}
+
+
+def who(request) -> str:
+    return request.user.get_username() if request.user.is_authenticated else "admin"
+
+
+class DeliveryInline(admin.TabularInline):
+    model = Delivery
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    fields = ["created_at", "channel", "kind", "colored_status", "attempts", "last_status", "last_error", "sent_at"]
+    readonly_fields = fields
+
+    @admin.display(description="status")
+    def colored_status(self, obj):
+        return colored(obj.status)
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+def colored(status):
+    color = STATUS_COLORS.get(status)
+    return format_html('<strong style="color:{}">{}</strong>', color, status) if color else status
+
+
+@admin.register(Incident)
+class IncidentAdmin(admin.ModelAdmin):
+    list_display = ["id", "severity", "status", "source", "short_message", "count", "first_seen", "last_seen", "page_state"]
+    list_filter = ["status", "severity", "source"]
+    search_fields = ["message", "source", "fingerprint"]
+    date_hierarchy = "last_seen"
+    inlines = [DeliveryInline]
+    actions = ["acknowledge", "resolve", "page_again", "silence_1h", "silence_24h"]
+    # The lifecycle changes through the actions, which record who and when; only the note is typed.
+    readonly_fields = [
+        "fingerprint", "severity", "source", "message", "meta", "status", "count", "first_seen", "last_seen",
+        "acknowledged_at", "acknowledged_by", "resolved_at", "resolved_by", "silenced_by",
+    ]
+    fields = readonly_fields + ["resolve_note", "attempts"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.readonly_fields + ["attempts"]
+
+    @admin.display(description="delivery attempts")
+    def attempts(self, obj):
+        rows = DeliveryAttempt.objects.filter(delivery__incident=obj).select_related("delivery").order_by("at", "pk")
+        if not rows:
+            return "none"
+        return format_html_join(
+            "", "<div>{} · {} #{} · {} {} {}</div>",
+            ((a.at.strftime("%Y-%m-%d %H:%M:%S"), a.delivery.channel, a.number, colored("sent" if a.ok else "failed"), a.status, a.error[:120])
+             for a in rows),
+        )
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.display(description="message")
+    def short_message(self, obj):
+        return obj.message[:100]
+
+    @admin.display(description="pages")
+    def page_state(self, obj):
+        states = [d.status for d in obj.deliveries.all()]
+        if not states:
+            return "silenced" if obj.silenced_by_id else "-"
+        return format_html(", ".join("{}" for _ in states), *[colored(s) for s in states])
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("deliveries")
+
+    @admin.action(description="Acknowledge selected incidents")
+    def acknowledge(self, request, queryset):
+        done = services.acknowledge(queryset, by=who(request))
+        self.message_user(request, f"Acknowledged {done} incident(s).", messages.SUCCESS)
+
+    @admin.action(description="Resolve selected incidents")
+    def resolve(self, request, queryset):
+        done = services.resolve(queryset, by=who(request))
+        self.message_user(request, f"Resolved {done} incident(s).", messages.SUCCESS)
+
+    @admin.action(description="Page again on every configured channel")
+    def page_again(self, request, queryset):
+        recorded = pager.page_again(queryset)
+        level = messages.SUCCESS if recorded else messages.WARNING
+        self.message_user(request, f"Recorded {recorded} page(s); they are sent by the task queue.", level)
+
+    @admin.action(description="Silence these fingerprints for 1 hour")
+    def silence_1h(self, request, queryset):
+        self._silence(request, queryset, 1)
+
+    @admin.action(description="Silence these fingerprints for 24 hours")
+    def silence_24h(self, request, queryset):
+        self._silence(request, queryset, 24)
+
+    def _silence(self, request, queryset, hours):
+        made = services.silence_incidents(queryset, hours=hours, by=who(request))
+        self.message_user(request, f"Silenced {made} fingerprint(s) for {hours} h; incidents are still recorded.", messages.SUCCESS)
+
+
+class AttemptInline(admin.TabularInline):
+    model = DeliveryAttempt
+    extra = 0
+    can_delete = False
+    fields = ["number", "at", "ok", "status", "error"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(admin.ModelAdmin):
+    list_display = ["id", "created_at", "channel", "kind", "severity", "colored_status", "attempts", "last_status", "subject"]
+    list_filter = ["status", "channel", "kind", "severity"]
+    search_fields = ["subject", "last_error"]
+    inlines = [AttemptInline]
+    readonly_fields = [f.name for f in Delivery._meta.fields]
+
+    @admin.display(description="status", ordering="status")
+    def colored_status(self, obj):
+        return colored(obj.status)
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(Silence)
+class SilenceAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "source", "severity", "fingerprint", "reason", "created_by", "created_at", "expires_at", "active"]
+    list_filter = ["severity", "source"]
+    search_fields = ["source", "fingerprint", "reason"]
+    readonly_fields = ["created_by", "created_at"]
+
+    @admin.display(boolean=True)
+    def active(self, obj):
+        return obj.is_active()
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.created_by = who(request)
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(Route)
+class RouteAdmin(admin.ModelAdmin):
+    list_display = ["severity", "page_now", "channels", "in_digest"]
+    list_editable = ["page_now", "channels", "in_digest"]
+
+
+@admin.register(ChannelState)
+class ChannelStateAdmin(admin.ModelAdmin):
+    list_display = ["name", "configured", "broken_at", "broken_reason", "last_ok_at"]
+    readonly_fields = ["name", "broken_at", "broken_reason", "last_ok_at"]
+    actions = ["repair"]
+
+    @admin.display(boolean=True)
+    def configured(self, obj):
+        from .channels import channel_for
+
+        return channel_for(obj.name).is_configured()
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="Mark repaired (settings fixed): send to this channel again")
+    def repair(self, request, queryset):
+        fixed = sum(pager.repair_channel(state.name) for state in queryset)
+        self.message_user(request, f"Marked {fixed} channel(s) repaired.", messages.SUCCESS)
+
+
+@admin.register(FileOffset)
+class FileOffsetAdmin(admin.ModelAdmin):
+    list_display = ["path", "offset", "inode", "updated_at"]
+    readonly_fields = ["path", "offset", "inode", "head", "updated_at"]
+
+    def has_add_permission(self, request):
+        return False

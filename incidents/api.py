@@ -1,0 +1,189 @@
+"""The incident endpoints: thin DRF views over incidents.services."""
+from django.db import transaction
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
+from rest_framework import exceptions, status
+from rest_framework.authentication import BaseAuthentication, SessionAuthentication
+from rest_framework.decorators import api_view, authentication_classes
+from rest_framework.response import Response
+
+from echopilot.auth import resolve_key
+
+from . import services
+from .models import Incident
+from .serializers import (
+    AlertmanagerSerializer,
+    EventSerializer,
+    RaiseSerializer,
+    SummaryQuerySerializer,
+    severity_from_word,
+)
+
+
+class WebhookKeyAuthentication(BaseAuthentication):
+    """A dash key as X-Dash-Key, as `Authorization: Bearer <key>` (Alertmanager's http_config),
+    or as the body's `routing_key` (PagerDuty Events API senders), in that order."""
+
+    def authenticate(self, request):
+        raw = request.META.get("HTTP_X_DASH_KEY") or self._bearer(request) or self._routing_key(request)
+        if not raw:
+            return None
+        holder = resolve_key(raw.strip())
+        if holder is None:
+            raise exceptions.AuthenticationFailed("unknown or revoked key")
+        return holder, None
+
+    def authenticate_header(self, request):
+        return "X-Dash-Key"
+
+    @staticmethod
+    def _bearer(request) -> str:
+        scheme, _, credentials = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
+        return credentials if scheme.lower() == "bearer" else ""
+
+    @staticmethod
+    def _routing_key(request) -> str:
+        if not getattr(request, "accepts_routing_key", False):
+            return ""
+        try:
+            data = request.data
+        except exceptions.ParseError:
+            # Without a key we cannot say more than 401; the body is judged only once we know who sent it.
+            return ""
+        key = data.get("routing_key") if isinstance(data, dict) else None
+        return key if isinstance(key, str) else ""
+
+
+class WebhookKeyScheme(OpenApiAuthenticationExtension):
+    target_class = "incidents.api.WebhookKeyAuthentication"
+    name = "webhookKey"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "http", "scheme": "bearer", "description": "a dash key, as Bearer or X-Dash-Key"}
+
+
+class RoutingKeyScheme(OpenApiAuthenticationExtension):
+    target_class = "incidents.api.RoutingKeyAuthentication"
+    name = "routingKey"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "http", "scheme": "bearer", "description": "a dash key, as Bearer, X-Dash-Key or the body's routing_key"}
+
+
+class RoutingKeyAuthentication(WebhookKeyAuthentication):
+    def authenticate(self, request):
+        request.accepts_routing_key = True
+        return super().authenticate(request)
+
+
+def raise_answer(result) -> dict:
+    """What a raise answers: the incident's id, fingerprint, count and whether it was a repeat."""
+    incident = result.incident
+    return {
+        "id": incident.pk, "fingerprint": incident.fingerprint, "count": incident.count,
+        "severity": incident.severity, "status": incident.status,
+        "created": result.created, "deduplicated": result.deduplicated,
+        "silenced": bool(incident.silenced_by_id), "pages": len(result.deliveries),
+    }
+
+
+@extend_schema(request=RaiseSerializer, responses=OpenApiTypes.OBJECT)
+@api_view(["POST"])
+def raise_view(request):
+    """Raise an incident: `{severity, msg, source, meta}`; deduplicated by fingerprint within an hour."""
+    data = RaiseSerializer(data=request.data)
+    data.is_valid(raise_exception=True)
+    v = data.validated_data
+    result = services.raise_incident(v["severity"], v["msg"], v["source"], v["meta"], fingerprint=v["fingerprint"])
+    return Response(raise_answer(result), status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
+
+
+@extend_schema(parameters=[SummaryQuerySerializer], request=None, responses=OpenApiTypes.OBJECT)
+@api_view(["GET", "POST"])
+def summarize_view(request):
+    """The last 24 h (or `?hours=`) grouped by fingerprint, with totals by severity."""
+    query = SummaryQuerySerializer(data=request.query_params)
+    query.is_valid(raise_exception=True)
+    return Response(services.summarize(hours=query.validated_data["hours"]))
+
+
+@extend_schema(responses=OpenApiTypes.OBJECT)
+@api_view(["GET"])
+def status_view(request):
+    """Open incidents by severity, each channel's state (off, ok, broken) and recent deliveries."""
+    return Response(services.pager_status())
+
+
+@extend_schema(request=AlertmanagerSerializer, responses=OpenApiTypes.OBJECT)
+@api_view(["POST"])
+@authentication_classes([WebhookKeyAuthentication, SessionAuthentication])
+def alertmanager_view(request):
+    """Prometheus Alertmanager webhook (version 4): firing alerts raise, resolved alerts resolve."""
+    body = AlertmanagerSerializer(data=request.data)
+    body.is_valid(raise_exception=True)
+    raised, resolved = [], 0
+    with transaction.atomic():
+        for alert in body.validated_data["alerts"]:
+            if alert["status"] == "resolved":
+                resolved += services.resolve_incident(alert["fingerprint"], by="alertmanager")
+                continue
+            labels, notes = alert["labels"], alert["annotations"]
+            result = services.raise_incident(
+                severity_from_word(labels.get("severity")),
+                notes.get("summary") or notes.get("description") or labels.get("alertname", "alert"),
+                labels.get("service") or labels.get("job") or "alertmanager",
+                {"labels": labels, "annotations": notes, "startsAt": alert.get("startsAt", ""), "generatorURL": alert.get("generatorURL", "")},
+                fingerprint=alert["fingerprint"],
+            )
+            raised.append(raise_answer(result))
+    return Response({"raised": raised, "resolved": resolved})
+
+
+@extend_schema(request=EventSerializer, responses=OpenApiTypes.OBJECT)
+@api_view(["POST"])
+@authentication_classes([RoutingKeyAuthentication, SessionAuthentication])
+def events_view(request):
+    """PagerDuty Events API v2: trigger raises, acknowledge acknowledges, resolve resolves (by dedup_key)."""
+    body = EventSerializer(data=request.data)
+    body.is_valid(raise_exception=True)
+    event = body.validated_data
+    action, dedup_key = event["event_action"], event.get("dedup_key")
+    if action == "trigger":
+        payload = event["payload"]
+        meta = {k: payload[k] for k in ("component", "group", "custom_details") if k in payload}
+        result = services.raise_incident(
+            payload["severity"], payload["summary"], payload["source"], meta, fingerprint=dedup_key
+        )
+        dedup_key = result.incident.fingerprint
+    elif action == "acknowledge":
+        services.acknowledge_incident(dedup_key, by="events-api")
+    else:
+        services.resolve_incident(dedup_key, by="events-api")
+    return Response({"status": "success", "message": "Event processed", "dedup_key": dedup_key}, status=status.HTTP_202_ACCEPTED)
+
+
+@extend_schema(request=None, responses=OpenApiTypes.OBJECT)
+@api_view(["POST"])
+def acknowledge_view(request, pk):
+    """Acknowledge one incident (who = the key's name or the staff user)."""
+    incidents = Incident.objects.filter(pk=pk)
+    if not incidents.exists():
+        raise exceptions.NotFound("no such incident")
+    services.acknowledge(incidents, by=str(request.user))
+    return Response(incidents.get().to_dict())
+
+
+@extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
+@api_view(["POST"])
+def resolve_view(request, pk):
+    """Resolve one incident, with an optional `note`."""
+    incidents = Incident.objects.filter(pk=pk)
+    if not incidents.exists():
+        raise exceptions.NotFound("no such incident")
+    note = request.data.get("note", "") if isinstance(request.data, dict) else ""
+    if not isinstance(note, str):
+        raise exceptions.ValidationError({"note": "must be a string"})
+    services.resolve(incidents, by=str(request.user), note=note)
+    return Response(incidents.get().to_dict())
+

@@ -1,0 +1,19 @@
+from django.apps import AppConfig
+
+
+class IncidentsConfig(AppConfig):
+    name = "incidents"
+    verbose_name = "Incidents and pager"
+
+    def ready(self):
+        import logging
+
+        # urllib3 logs request paths at DEBUG, and the Telegram path carries the bot token.
+        logging.getLogger("urllib3.connectionpool").setLevel(logging.INFO)
+        from echopilot.health import register_check
+        from echopilot.metrics import register_collector
+
+        from .health import collect_metrics, pager_check
+
+        register_check("pager", pager_check)
+        register_collector(collect_metrics)

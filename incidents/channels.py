@@ -1,0 +1,256 @@
+"""Where pages go: one small class per outside system, each with `send(delivery) -> status`.
+
+A channel raises DeliveryError(message, retryable=...) when a send fails; retryable=False means a
+retry cannot help (bad credentials, bot blocked, chat not found) and the pager marks it broken.
+Error messages never carry a secret (the bot token sits in the Telegram URL, so it is scrubbed).
+"""
+import hashlib
+import hmac
+import html
+import smtplib
+import time
+
+import requests
+from django.conf import settings
+from django.core.mail import EmailMessage, get_connection
+from django.utils import timezone
+
+from echopilot.events import dumps
+
+TELEGRAM_MAX_CHARS = 4096
+BOLD_CHARS = 300
+
+
+class DeliveryError(Exception):
+    """A failed send. `retryable` says whether trying again later can help."""
+
+    def __init__(self, message: str, *, retryable: bool = True, status: str = "", retry_after: float | None = None):
+        super().__init__(message)
+        self.retryable = retryable
+        self.status = str(status or "")
+        self.retry_after = retry_after
+
+
+class Channel:
+    name = ""
+
+    def is_configured(self) -> bool:
+        return not self.off_reason()
+
+    def off_reason(self) -> str:
+        """Why the channel is off ('' when it is configured)."""
+        raise NotImplementedError
+
+    def send(self, delivery) -> str:
+        """Send `delivery`; return the confirming status (e.g. '200'), or raise DeliveryError."""
+        raise NotImplementedError
+
+
+# --- Telegram ----------------------------------------------------------------------------------------
+
+
+def pace(sleep=time.sleep) -> None:
+    """Wait for the chat's next send slot: Telegram allows about one message a second per chat,
+    and every qcluster worker process shares the slot through the database."""
+    from .models import ChannelState
+
+    if settings.TELEGRAM_MIN_INTERVAL_S <= 0:
+        return
+    slot = ChannelState.reserve_send_slot("telegram", settings.TELEGRAM_MIN_INTERVAL_S)
+    wait = (slot - timezone.now()).total_seconds()
+    if wait > 0:
+        sleep(wait)
+
+
+def escape_within(text: str, budget: int) -> str:
+    """`text` escaped for Telegram's HTML mode, cut (with an ellipsis) to at most `budget` characters.
+
+    The cut is made on the plain text, so it never splits an entity like `&amp;`.
+    """
+    escaped = html.escape(text, quote=False)
+    if len(escaped) <= budget:
+        return escaped
+    out, used = [], 0
+    for char in text:
+        piece = html.escape(char, quote=False)
+        if used + len(piece) > budget - 1:
+            break
+        out.append(piece)
+        used += len(piece)
+    return "".join(out) + "…"
+
+
+def telegram_html(first_line: str, rest: str, limit: int = TELEGRAM_MAX_CHARS) -> str:
+    """The page as Telegram HTML: the first line in bold, the rest plain, within `limit` characters."""
+    if len(first_line) > BOLD_CHARS:
+        first_line, rest = first_line[:BOLD_CHARS], first_line[BOLD_CHARS:] + "\n" + rest
+    head = f"<b>{escape_within(first_line, limit)}</b>\n"
+    return head + escape_within(rest, limit - len(head))
+
+
+def plain_cut(text: str, limit: int = TELEGRAM_MAX_CHARS) -> str:
+    """`text` cut to `limit` characters, for the plain-text resend."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class Telegram(Channel):
+    name = "telegram"
+
+    def off_reason(self) -> str:
+        missing = [n for n in ("TELEGRAM_BOT_TOKEN", "TELEGRAM_CHAT_ID") if not getattr(settings, n)]
+        return f"{' and '.join(missing)} not set" if missing else ""
+
+    def send(self, delivery) -> str:
+        first_line, _, rest = delivery.body.partition("\n")
+        formatted = {"text": telegram_html(first_line, rest), "parse_mode": "HTML"}
+        try:
+            return self._post(formatted)
+        except _ParseRefused:
+            # Telegram refused our markup; the words matter more than the bold.
+            return self._post({"text": plain_cut(delivery.body)})
+
+    def _post(self, fields: dict) -> str:
+        chat_id = settings.TELEGRAM_CHAT_ID
+        pace()
+        url = f"{settings.TELEGRAM_API_BASE.rstrip('/')}/bot{settings.TELEGRAM_BOT_TOKEN}/sendMessage"
+        try:
+            response = requests.post(
+                url, json={"chat_id": chat_id, "disable_web_page_preview": True, **fields},
+                timeout=settings.PAGER_HTTP_TIMEOUT_S,
+            )
+        except requests.RequestException as exc:
+            # The exception text includes the URL, and the URL includes the token.
+            raise DeliveryError(f"telegram unreachable: {type(exc).__name__}", retryable=True) from None
+        return self._outcome(response)
+
+    def _outcome(self, response) -> str:
+        try:
+            data = response.json()
+        except ValueError:
+            data = {}
+        data = data if isinstance(data, dict) else {}
+        code = response.status_code
+        description = str(data.get("description", ""))[:300] or response.reason or ""
+        if code == 200 and data.get("ok"):
+            return "200"
+        if code == 429:
+            raise DeliveryError(f"telegram 429: {description}", status="429", retry_after=_retry_after(data))
+        if code == 400 and "parse entities" in description.lower():
+            raise _ParseRefused(description)
+        if code >= 500 or code == 200:
+            raise DeliveryError(f"telegram {code}: {description}", status=str(code))
+        # 400 chat not found, 401 bad token, 403 bot blocked or kicked: waiting will not fix these.
+        raise DeliveryError(f"telegram {code}: {description}", retryable=False, status=str(code))
+
+
+class _ParseRefused(Exception):
+    pass
+
+
+def _retry_after(data: dict) -> float:
+    parameters = data.get("parameters")
+    try:
+        return max(float(parameters.get("retry_after", 1)), 0.0) if isinstance(parameters, dict) else 1.0
+    except (TypeError, ValueError):
+        return 1.0
+
+
+# --- Email -------------------------------------------------------------------------------------------
+
+
+class Email(Channel):
+    name = "email"
+
+    def off_reason(self) -> str:
+        return "" if settings.SMTP_HOST else "SMTP_HOST not set"
+
+    def recipients(self) -> list[str]:
+        return list(settings.PAGER_EMAIL_TO) or [settings.SMTP_FROM]
+
+    def send(self, delivery) -> str:
+        connection = get_connection(
+            "django.core.mail.backends.smtp.EmailBackend",
+            host=settings.SMTP_HOST, port=settings.SMTP_PORT, username=settings.SMTP_USER or None,
+            password=settings.SMTP_PASS or None, use_tls=settings.SMTP_USE_TLS, timeout=settings.PAGER_HTTP_TIMEOUT_S,
+        )
+        # Header injection guard: a message's newlines must not reach the Subject header.
+        subject = " ".join(delivery.subject.split())[:250]
+        message = EmailMessage(subject, delivery.body, settings.SMTP_FROM, self.recipients(), connection=connection)
+        try:
+            message.send()
+        except smtplib.SMTPAuthenticationError as exc:
+            raise DeliveryError(f"smtp auth refused ({exc.smtp_code})", retryable=False, status=str(exc.smtp_code)) from None
+        except smtplib.SMTPRecipientsRefused as exc:
+            codes = sorted({str(code) for code, _ in exc.recipients.values()})
+            raise DeliveryError(f"smtp refused recipients ({', '.join(codes)})", retryable=False, status=codes[0]) from None
+        except smtplib.SMTPResponseException as exc:
+            raise DeliveryError(
+                f"smtp {exc.smtp_code}: {_text(exc.smtp_error)}", retryable=exc.smtp_code < 500, status=str(exc.smtp_code)
+            ) from None
+        except (smtplib.SMTPException, OSError) as exc:
+            raise DeliveryError(f"smtp unreachable: {type(exc).__name__}: {exc}", retryable=True) from None
+        return "250 OK"
+
+
+def _text(value) -> str:
+    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+
+
+# --- Webhook -----------------------------------------------------------------------------------------
+
+
+SIGNATURE_HEADER = "X-EchoPilot-Signature"
+
+
+def sign(secret: str, body: bytes) -> str:
+    """The signature header value: HMAC-SHA256 of the exact body bytes, hex, prefixed `sha256=`."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+class Webhook(Channel):
+    name = "webhook"
+
+    def off_reason(self) -> str:
+        return "" if settings.PAGER_WEBHOOK_URL else "PAGER_WEBHOOK_URL not set"
+
+    def send(self, delivery) -> str:
+        body = dumps(payload_of(delivery))
+        headers = {"Content-Type": "application/json", "X-EchoPilot-Delivery": str(delivery.pk)}
+        if settings.PAGER_WEBHOOK_SECRET:
+            headers[SIGNATURE_HEADER] = sign(settings.PAGER_WEBHOOK_SECRET, body)
+        try:
+            response = requests.post(settings.PAGER_WEBHOOK_URL, data=body, headers=headers, timeout=settings.PAGER_HTTP_TIMEOUT_S)
+        except requests.RequestException as exc:
+            raise DeliveryError(f"webhook unreachable: {type(exc).__name__}", retryable=True) from None
+        code = response.status_code
+        if 200 <= code < 300:
+            return str(code)
+        retryable = code >= 500 or code in (408, 425, 429)
+        raise DeliveryError(f"webhook answered {code}", retryable=retryable, status=str(code))
+
+
+def payload_of(delivery) -> dict:
+    """The JSON a webhook receiver gets for `delivery`."""
+    incident = delivery.incident
+    return {
+        "delivery_id": delivery.pk,
+        "kind": delivery.kind,
+        "severity": delivery.severity,
+        "subject": delivery.subject,
+        "text": delivery.body,
+        "incident": incident.to_dict() if incident else None,
+    }
+
+
+CHANNEL_CLASSES = {cls.name: cls for cls in (Telegram, Email, Webhook)}
+
+
+def channel_for(name: str) -> Channel:
+    """The channel instance for `name` (telegram, email, webhook)."""
+    return CHANNEL_CLASSES[name]()
+
+
+def configured_channels(include_off: bool = False) -> dict[str, Channel]:
+    """Channel name -> instance, for the channels whose settings are present (or all of them)."""
+    channels = {name: cls() for name, cls in CHANNEL_CLASSES.items()}
+    return channels if include_off else {n: c for n, c in channels.items() if c.is_configured()}

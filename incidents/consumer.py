@@ -1,0 +1,123 @@
+"""The pager reads the NDJSON event files other processes write (LOG_DIR/*.ndjson).
+
+A line whose `sev`, `severity` or `level` is CRITICAL becomes an incident. Each file's offset is
+persisted with the file's inode and a hash of its first line, so nothing is read twice, and a
+rotated (new inode, new first line) or truncated (shorter than the offset) file is read from its
+start. When a file was rotated by renaming, the rest of the old file (`<name>.1`) is read first.
+"""
+import hashlib
+import logging
+from pathlib import Path
+
+import orjson
+from django.db import transaction
+from django.utils import timezone
+
+from echopilot.events import log_dir
+
+from .models import FileOffset
+from .services import raise_incident
+
+log = logging.getLogger(__name__)
+
+OWN_FILE = "incidents.ndjson"  # our own page events say sev=CRITICAL; reading them would page forever
+MAX_BYTES_PER_RUN = 8 * 1024 * 1024
+SEVERITY_KEYS = ("sev", "severity", "level")
+
+
+def consume_logs(directory=None, now=None) -> dict:
+    """Read every NDJSON file in LOG_DIR from its saved offset; returns {file name: incidents raised}."""
+    directory = Path(directory or log_dir())
+    raised = {}
+    for path in sorted(directory.glob("*.ndjson")):
+        if path.name == OWN_FILE:
+            continue
+        try:
+            raised[path.name] = consume_file(path, now=now)
+        except OSError as exc:  # one unreadable file must not stop the others (or the rest of the tick)
+            log.warning("could not read %s: %s", path, exc)
+    return raised
+
+
+def consume_file(path: Path, now=None) -> int:
+    """Raise incidents for the CRITICAL lines of `path` not read before; returns how many lines raised."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        FileOffset.objects.get_or_create(path=str(path))
+        # Locked, so two pagers running at once never both read the same bytes.
+        state = FileOffset.objects.select_for_update().get(path=str(path))
+        raised = 0
+        if _rotated(path, state):
+            raised += _finish_rotated(path, state, now)
+            state.offset, state.inode, state.head = 0, 0, ""
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            state.save()
+            return raised
+        head = _head_hash(path)
+        if stat.st_ino != state.inode or head != state.head or stat.st_size < state.offset:
+            state.offset = 0
+        offset, lines = _read_lines(path, state.offset)
+        raised += sum(_raise_line(line, path.stem, now) for line in lines)
+        state.offset, state.inode, state.head, state.updated_at = offset, stat.st_ino, head, now
+        state.save()
+    return raised
+
+
+def _rotated(path: Path, state: FileOffset) -> bool:
+    if not state.inode:
+        return False
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return True
+    return stat.st_ino != state.inode
+
+
+def _finish_rotated(path: Path, state: FileOffset, now) -> int:
+    """Read what was appended to the old file after our last run, if it was renamed to `<name>.1`."""
+    old = path.with_name(path.name + ".1")
+    try:
+        if old.stat().st_ino != state.inode or _head_hash(old) != state.head:
+            return 0
+    except FileNotFoundError:
+        return 0
+    _, lines = _read_lines(old, state.offset)
+    return sum(_raise_line(line, path.stem, now) for line in lines)
+
+
+def _head_hash(path: Path) -> str:
+    with open(path, "rb") as handle:
+        first = handle.readline(4096)
+    return hashlib.sha256(first).hexdigest() if first.endswith(b"\n") else ""
+
+
+def _read_lines(path: Path, offset: int) -> tuple[int, list[bytes]]:
+    """Complete lines from `offset` (a half-written last line waits for the next run) and the new offset."""
+    with open(path, "rb") as handle:
+        handle.seek(offset)
+        chunk = handle.read(MAX_BYTES_PER_RUN)
+    end = chunk.rfind(b"\n")
+    if end < 0:
+        return offset, []
+    return offset + end + 1, chunk[: end + 1].splitlines()
+
+
+def _raise_line(line: bytes, stem: str, now) -> int:
+    try:
+        record = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return 0
+    if not isinstance(record, dict) or not _is_critical(record):
+        return 0
+    msg = record.get("msg") or record.get("message") or record.get("summary") or record.get("event") or "critical event"
+    source = str(record.get("source") or record.get("service") or stem)
+    fingerprint = record.get("fingerprint") or record.get("dedup_key")
+    raise_incident("CRITICAL", str(msg), source, record, fingerprint=str(fingerprint) if fingerprint else None, now=now)
+    return 1
+
+
+def _is_critical(record: dict) -> bool:
+    return any(str(record.get(key, "")).strip().upper() == "CRITICAL" for key in SEVERITY_KEYS)
+

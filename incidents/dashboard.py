@@ -1,0 +1,16 @@
+"""Context for the "Incidents" card on the admin index."""
+from .models import Delivery
+from .services import pager_status
+
+
+def card_context(request) -> dict:
+    status = pager_status()
+    return {
+        "open_by_severity": status["open_by_severity"],
+        "open_total": sum(status["open_by_severity"].values()),
+        "channels": status["channels"],
+        "deliveries": Delivery.objects.order_by("-created_at", "-pk")[:8],
+        "failed_24h": status["deliveries_failed_24h"],
+        "pending": status["deliveries_pending"],
+        "silences": status["active_silences"],
+    }

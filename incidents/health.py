@@ -1,0 +1,40 @@
+"""The pager's readiness check and its Prometheus metrics (computed from the database at scrape time)."""
+from datetime import timedelta
+
+from django.db.models import Count
+from django.utils import timezone
+from prometheus_client.core import GaugeMetricFamily
+
+from echopilot.health import CheckResult
+
+from .channels import configured_channels
+from .models import ChannelState, Delivery
+from .services import open_by_severity
+
+
+def pager_check() -> CheckResult:
+    """Failing when a configured channel is broken: pages would not reach a human there."""
+    configured = list(configured_channels())
+    broken = list(ChannelState.objects.filter(name__in=configured, broken_at__isnull=False).values_list("name", flat=True))
+    if broken:
+        return CheckResult(False, f"broken pager channel(s): {', '.join(sorted(broken))}")
+    return CheckResult(True, f"channels on: {', '.join(configured) or 'none configured'}")
+
+
+def collect_metrics():
+    """Open incidents by severity, deliveries of the last 24 h by channel and status, broken channels."""
+    open_incidents = GaugeMetricFamily("echopilot_incidents_open", "Unresolved incidents", labels=["severity"])
+    for severity, count in open_by_severity().items():
+        open_incidents.add_metric([severity], count)
+    yield open_incidents
+    deliveries = GaugeMetricFamily(
+        "echopilot_pager_deliveries_24h", "Pager deliveries created in the last 24 h", labels=["channel", "status"]
+    )
+    since = timezone.now() - timedelta(hours=24)
+    for row in Delivery.objects.filter(created_at__gte=since).values("channel", "status").annotate(n=Count("id")).order_by():
+        deliveries.add_metric([row["channel"], row["status"]], row["n"])
+    yield deliveries
+    broken = GaugeMetricFamily("echopilot_pager_channel_broken", "1 when a channel was marked broken", labels=["channel"])
+    for state in ChannelState.objects.all():
+        broken.add_metric([state.name], 1 if state.broken_at else 0)
+    yield broken

@@ -1,0 +1,250 @@
+"""The incident inbox and the pager's outbox.
+
+An Incident is one deduplicated problem; a Delivery is one page to one channel, recorded in the
+same transaction as the incident and sent later by a task; every try is a DeliveryAttempt.
+"""
+from datetime import timedelta
+
+from django.core.exceptions import ValidationError
+from django.db import models, transaction
+from django.utils import timezone
+
+SEVERITIES = ["INFO", "WARNING", "ERROR", "CRITICAL"]
+SEVERITY_CHOICES = [(s, s) for s in SEVERITIES]
+CHANNELS = ["telegram", "email", "webhook"]
+CHANNEL_CHOICES = [(c, c) for c in CHANNELS]
+
+
+class Incident(models.Model):
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+    STATUSES = [(OPEN, "open"), (ACKNOWLEDGED, "acknowledged"), (RESOLVED, "resolved")]
+
+    fingerprint = models.CharField(max_length=255, db_index=True)
+    severity = models.CharField(max_length=10, choices=SEVERITY_CHOICES, db_index=True)
+    source = models.CharField(max_length=200, db_index=True)
+    message = models.TextField()
+    meta = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=15, choices=STATUSES, default=OPEN, db_index=True)
+    count = models.PositiveIntegerField(default=1)
+    first_seen = models.DateTimeField(default=timezone.now, db_index=True)
+    last_seen = models.DateTimeField(default=timezone.now, db_index=True)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.CharField(max_length=150, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.CharField(max_length=150, blank=True)
+    resolve_note = models.TextField(blank=True)
+    silenced_by = models.ForeignKey(
+        "Silence", null=True, blank=True, on_delete=models.SET_NULL, related_name="incidents"
+    )
+
+    class Meta:
+        ordering = ["-last_seen"]
+        indexes = [models.Index(fields=["fingerprint", "status", "last_seen"])]
+
+    def __str__(self):
+        return f"[{self.severity}] {self.source}: {self.message[:80]}"
+
+    @property
+    def is_resolved(self) -> bool:
+        return self.status == self.RESOLVED
+
+    def to_dict(self) -> dict:
+        return {
+            "id": self.pk,
+            "fingerprint": self.fingerprint,
+            "severity": self.severity,
+            "source": self.source,
+            "msg": self.message,
+            "status": self.status,
+            "count": self.count,
+            "first_seen": self.first_seen.isoformat(),
+            "last_seen": self.last_seen.isoformat(),
+        }
+
+
+class FingerprintLock(models.Model):
+    """One row per fingerprint ever raised: locking it serialises the raises of that fingerprint.
+
+    The Incident rows cannot be the lock: before the first one exists there is nothing to lock,
+    which is exactly when two concurrent raises would both open an incident.
+    """
+
+    fingerprint = models.CharField(max_length=255, unique=True)
+
+
+class Silence(models.Model):
+    """Incidents matching every non-blank field are still recorded but not paged until `expires_at`."""
+
+    source = models.CharField(max_length=200, blank=True)
+    severity = models.CharField(max_length=10, choices=SEVERITY_CHOICES, blank=True)
+    fingerprint = models.CharField(max_length=255, blank=True)
+    reason = models.CharField(max_length=300, blank=True)
+    created_by = models.CharField(max_length=150, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["-expires_at"]
+
+    def __str__(self):
+        scope = ", ".join(
+            f"{k}={v}" for k, v in [("source", self.source), ("severity", self.severity), ("fingerprint", self.fingerprint)] if v
+        )
+        return f"silence {scope or 'everything'} until {self.expires_at:%Y-%m-%d %H:%M}"
+
+    def is_active(self, now=None) -> bool:
+        return self.expires_at > (now or timezone.now())
+
+    def matches(self, incident) -> bool:
+        return (
+            (not self.source or self.source == incident.source)
+            and (not self.severity or self.severity == incident.severity)
+            and (not self.fingerprint or self.fingerprint == incident.fingerprint)
+        )
+
+
+class Route(models.Model):
+    """What a severity does: page at once on some channels, and/or go into the daily digest."""
+
+    severity = models.CharField(max_length=10, choices=SEVERITY_CHOICES, unique=True)
+    page_now = models.BooleanField(default=False, help_text="Page at once when an incident opens.")
+    channels = models.CharField(
+        max_length=100, blank=True, help_text="Comma-separated (telegram,email,webhook); blank = every configured channel."
+    )
+    in_digest = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["severity"]
+
+    def __str__(self):
+        return f"{self.severity}: {'page ' + (self.channels or 'all channels') if self.page_now else 'digest only'}"
+
+    def clean(self):
+        unknown = [c.strip() for c in self.channels.split(",") if c.strip() and c.strip() not in CHANNELS]
+        if unknown:
+            raise ValidationError({"channels": f"unknown channel(s) {', '.join(unknown)}; use {', '.join(CHANNELS)}"})
+
+    def channel_names(self) -> list[str]:
+        names = [c.strip() for c in self.channels.split(",") if c.strip()]
+        return [c for c in names if c in CHANNELS] if names else list(CHANNELS)
+
+
+class ChannelState(models.Model):
+    """Per channel: whether a permanent error broke it, and the row that serialises its page budget."""
+
+    name = models.CharField(max_length=20, choices=CHANNEL_CHOICES, unique=True)
+    broken_at = models.DateTimeField(null=True, blank=True)
+    broken_reason = models.TextField(blank=True)
+    last_ok_at = models.DateTimeField(null=True, blank=True)
+    next_send_at = models.DateTimeField(null=True, blank=True, help_text="Earliest time the next message may go out.")
+
+    def __str__(self):
+        return f"{self.name} ({'broken' if self.broken_at else 'ok'})"
+
+    @classmethod
+    def reserve_send_slot(cls, name: str, interval_s: float, now=None):
+        """The time this sender may send, spacing every process's sends `interval_s` apart.
+
+        The row is locked only to move `next_send_at` on; the wait happens outside the transaction.
+        """
+        now = now or timezone.now()
+        with transaction.atomic():
+            cls.objects.get_or_create(name=name)
+            state = cls.objects.select_for_update().get(name=name)
+            slot = max(now, state.next_send_at or now)
+            cls.objects.filter(pk=state.pk).update(next_send_at=slot + timedelta(seconds=interval_s))
+        return slot
+
+
+class Delivery(models.Model):
+    """One message to one channel. Recorded with its incident, sent by a task, retried with backoff."""
+
+    PAGE = "page"
+    REPAGE = "repage"
+    STORM = "storm"
+    NOTICE = "notice"
+    DIGEST = "digest"
+    KINDS = [(PAGE, "page"), (REPAGE, "page again"), (STORM, "storm summary"), (NOTICE, "channel notice"), (DIGEST, "daily digest")]
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    CAPPED = "capped"
+    STATUSES = [(PENDING, "pending"), (SENDING, "sending"), (SENT, "sent"), (FAILED, "failed"), (CAPPED, "capped (storm)")]
+
+    incident = models.ForeignKey(Incident, null=True, blank=True, on_delete=models.CASCADE, related_name="deliveries")
+    channel = models.CharField(max_length=20, choices=CHANNEL_CHOICES)
+    kind = models.CharField(max_length=10, choices=KINDS, default=PAGE)
+    severity = models.CharField(max_length=10, choices=SEVERITY_CHOICES, default="CRITICAL")
+    subject = models.CharField(max_length=300)
+    body = models.TextField()
+    status = models.CharField(max_length=10, choices=STATUSES, default=PENDING, db_index=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now, db_index=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    last_status = models.CharField(max_length=40, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    storm = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="capped",
+        help_text="For a capped page: the 'N more incidents' summary that stands for it.",
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "deliveries"
+
+    def __str__(self):
+        return f"{self.kind} via {self.channel}: {self.status}"
+
+    def is_due(self, now) -> bool:
+        if self.status == self.PENDING:
+            return self.next_attempt_at <= now
+        # A lease that ran out means the sender died mid-send: send again rather than lose it.
+        return self.status == self.SENDING and self.lease_until is not None and self.lease_until <= now
+
+
+class DeliveryAttempt(models.Model):
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempt_log")
+    number = models.PositiveSmallIntegerField()
+    ok = models.BooleanField(default=False)
+    status = models.CharField(max_length=40, blank=True, help_text="HTTP status or SMTP reply code.")
+    error = models.TextField(blank=True)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["delivery", "number"]
+
+    def __str__(self):
+        return f"attempt {self.number}: {'ok' if self.ok else self.error[:60]}"
+
+
+class FileOffset(models.Model):
+    """How far the pager has read an NDJSON file; the inode tells a rotated file from the old one."""
+
+    path = models.CharField(max_length=500, unique=True)
+    inode = models.BigIntegerField(default=0)
+    head = models.CharField(max_length=64, blank=True, help_text="Hash of the file's first line: a new file has another.")
+    offset = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self):
+        return f"{self.path} @ {self.offset}"
+
+
+class DigestRun(models.Model):
+    """One row per local day the digest went out, so several clusters send it once."""
+
+    day = models.DateField(unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    incidents = models.PositiveIntegerField(default=0)
+
+    def __str__(self):
+        return f"digest {self.day}"
+
+
+DEDUP_WINDOW = timedelta(hours=1)

@@ -1,0 +1,316 @@
+"""The pager: which channels an incident pages, the outbox of deliveries, and sending them.
+
+A page is a Delivery row written in the incident's own transaction and handed to a django-q2 task
+on commit. The task claims a delivery with a lease, sends it outside any transaction, and records
+the outcome. If the process dies between the send and the record, the lease runs out and the
+delivery is sent again: a second page is better than none.
+"""
+import logging
+import random
+import time
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from echopilot.events import append_event
+
+from .channels import DeliveryError, channel_for, configured_channels
+from .models import ChannelState, Delivery, DeliveryAttempt, Incident, Route
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ROUTES = {"CRITICAL": True, "ERROR": False, "WARNING": False, "INFO": False}
+STORM_WINDOW = timedelta(minutes=1)
+
+
+def route_for(severity: str) -> Route:
+    """The routing row for `severity` (created with the default when missing)."""
+    route, _ = Route.objects.get_or_create(severity=severity, defaults={"page_now": DEFAULT_ROUTES.get(severity, False)})
+    return route
+
+
+def plan_pages(incident: Incident, *, now=None, kind=Delivery.PAGE) -> list[Delivery]:
+    """Record the pages `incident` gets under its route (none when silenced). Call inside its transaction."""
+    now = now or timezone.now()
+    if kind == Delivery.PAGE:
+        route = route_for(incident.severity)
+        if incident.silenced_by_id or not route.page_now:
+            return []
+        names = route.channel_names()
+    else:
+        names = list(configured_channels())
+    subject, body = page_text(incident, kind)
+    deliveries = []
+    for name in sorted(set(names) & set(configured_channels())):
+        state = _locked_channel(name)
+        delivery = Delivery(
+            incident=incident, channel=name, kind=kind, severity=incident.severity,
+            subject=subject, body=body, created_at=now, next_attempt_at=now,
+        )
+        if state.broken_at:
+            delivery.status = Delivery.FAILED
+            delivery.last_error = f"channel broken: {state.broken_reason}"
+        elif _storm_budget_spent(name, now):
+            delivery.status = Delivery.CAPPED
+            delivery.storm = _storm_summary(name, now)
+        delivery.save()
+        deliveries.append(delivery)
+    _send_on_commit([d.pk for d in deliveries if d.status == Delivery.PENDING])
+    return deliveries
+
+
+def page_again(incidents, *, now=None) -> int:
+    """Page the given incidents again on every configured channel; returns deliveries recorded."""
+    total = 0
+    for incident in incidents:
+        with transaction.atomic():
+            total += len(plan_pages(incident, now=now, kind=Delivery.REPAGE))
+    return total
+
+
+def page_text(incident: Incident, kind: str) -> tuple[str, str]:
+    """Subject and plain-text body of a page for `incident` (channels format them their way)."""
+    prefix = "Again: " if kind == Delivery.REPAGE else ""
+    subject = f"{prefix}[{incident.severity}] {incident.source}: {incident.message}"[:300]
+    lines = [
+        f"{prefix}[{incident.severity}] {incident.message}",
+        f"source: {incident.source}",
+        f"seen: {incident.count}x since {incident.first_seen:%Y-%m-%d %H:%M:%S} UTC",
+        f"incident #{incident.pk} fingerprint {incident.fingerprint[:16]}",
+    ]
+    return subject, "\n".join(lines)
+
+
+def _locked_channel(name: str) -> ChannelState:
+    # Locking the channel row makes the storm count exact when several raises page at once.
+    ChannelState.objects.get_or_create(name=name)
+    return ChannelState.objects.select_for_update().get(name=name)
+
+
+def _storm_budget_spent(channel: str, now) -> bool:
+    recent = Delivery.objects.filter(
+        channel=channel, kind__in=[Delivery.PAGE, Delivery.REPAGE], created_at__gt=now - STORM_WINDOW
+    ).exclude(status=Delivery.CAPPED)
+    return recent.count() >= settings.PAGER_STORM_MAX_PER_MIN
+
+
+def _storm_summary(channel: str, now) -> Delivery:
+    """The pending 'N more incidents' delivery of this channel's current storm, made on first need."""
+    summary = Delivery.objects.filter(channel=channel, kind=Delivery.STORM, status=Delivery.PENDING).first()
+    if summary is None:
+        # Sent when the minute is over, so it carries every page the cap held back in that minute.
+        summary = Delivery.objects.create(
+            channel=channel, kind=Delivery.STORM, subject="More incidents", body="",
+            created_at=now, next_attempt_at=now + STORM_WINDOW,
+        )
+        send_later([summary.pk], summary.next_attempt_at)
+    return summary
+
+
+def storm_text(summary: Delivery) -> tuple[str, str]:
+    """The 'N more incidents' page: what the storm cap held back, read when it is sent."""
+    held = list(summary.capped.select_related("incident").order_by("created_at"))
+    subject = f"{len(held)} more incidents (paging capped at {settings.PAGER_STORM_MAX_PER_MIN}/min)"
+    lines = [subject] + [f"- [{d.incident.severity}] {d.incident.source}: {d.incident.message[:120]}" for d in held[:20]]
+    if len(held) > 20:
+        lines.append(f"... and {len(held) - 20} more in the console")
+    return subject, "\n".join(lines)
+
+
+def _send_on_commit(ids: list[int]) -> None:
+    if ids:
+        transaction.on_commit(lambda: enqueue_send(ids))
+
+
+def enqueue_send(ids: list[int]) -> None:
+    """Hand deliveries to the send task; if the broker is down the 5-minute job sends them."""
+    from django_q.tasks import async_task
+
+    try:
+        async_task("incidents.tasks.send_deliveries", ids, task_name=f"pager-send-{ids[0]}")
+    except Exception as exc:  # the outbox row is safe; only the prompt send is lost
+        log.warning("could not enqueue pager send for %s: %s", ids, exc)
+
+
+def send_later(ids: list[int], when) -> None:
+    """Ask the cluster's scheduler to send `ids` at `when` (a one-off schedule row, so it survives
+    restarts); the 5-minute job stays the safety net."""
+    from django_q.models import Schedule
+    from django_q.tasks import schedule
+
+    schedule("incidents.tasks.send_deliveries", ids, schedule_type=Schedule.ONCE, next_run=when)
+
+
+# --- sending ---------------------------------------------------------------------------------------
+
+
+def backoff_delay(attempt: int, rng=random.random) -> float:
+    """Seconds to wait after failed attempt number `attempt`: exponential, capped, with full jitter on top half."""
+    base = settings.PAGER_BACKOFF_BASE_S * (2 ** (attempt - 1))
+    capped = min(base, settings.PAGER_BACKOFF_MAX_S)
+    return capped / 2 + rng() * capped / 2
+
+
+def claim(delivery_id: int, now=None) -> Delivery | None:
+    """Take a due delivery for sending (a lease, not a lock held over the network), or None."""
+    now = now or timezone.now()
+    claimed = Delivery.objects.filter(_due_q(now), pk=delivery_id).update(status=Delivery.SENDING, lease_until=now + timedelta(seconds=settings.PAGER_LEASE_S))
+    return Delivery.objects.select_related("incident").get(pk=delivery_id) if claimed else None
+
+
+def _due_q(now):
+    return Q(status=Delivery.PENDING, next_attempt_at__lte=now) | Q(status=Delivery.SENDING, lease_until__lte=now)
+
+
+def due_ids(now=None) -> list[int]:
+    """Deliveries waiting to be sent now (including any whose sender died mid-send)."""
+    now = now or timezone.now()
+    return list(Delivery.objects.filter(_due_q(now)).order_by("next_attempt_at").values_list("pk", flat=True))
+
+
+def deliver(delivery_id: int, *, now=None, inline=True, sleep=time.sleep, clock=timezone.now) -> Delivery | None:
+    """Send one delivery, retrying in place while the next try is due soon; returns it, or None if not due.
+
+    Waiting in place stops once the waits add up to PAGER_INLINE_WAIT_MAX_S (or at once when
+    `inline` is False), so a task stays well inside the cluster's timeout; the retry is then
+    scheduled for its time. With an explicit `now`, time advances by the waits, not the clock.
+    """
+    when = now or clock()
+    waited = 0.0
+    while True:
+        delivery = claim(delivery_id, when)
+        if delivery is None:
+            return None
+        _attempt(delivery, when)
+        if delivery.status != Delivery.PENDING:
+            return delivery
+        wait = max((delivery.next_attempt_at - when).total_seconds(), 0)
+        if not inline or waited + wait > settings.PAGER_INLINE_WAIT_MAX_S:
+            send_later([delivery.pk], delivery.next_attempt_at)
+            return delivery
+        sleep(wait)
+        waited += wait
+        when = delivery.next_attempt_at if now else max(clock(), delivery.next_attempt_at)
+
+
+def send_due(*, now=None, inline=False, sleep=time.sleep, clock=timezone.now) -> dict:
+    """Send every due delivery once (retries wait for a later run unless `inline`); returns counts by status."""
+    outcome = {}
+    for delivery_id in due_ids(now or clock()):
+        delivery = deliver(delivery_id, now=now, inline=inline, sleep=sleep, clock=clock)
+        if delivery is not None:
+            outcome[delivery.status] = outcome.get(delivery.status, 0) + 1
+    return outcome
+
+
+def _attempt(delivery: Delivery, now) -> None:
+    number = delivery.attempts + 1
+    if delivery.kind == Delivery.STORM:
+        delivery.subject, delivery.body = storm_text(delivery)
+    channel = channel_for(delivery.channel)
+    if not channel.is_configured():
+        # Its settings were removed after the page was recorded: nothing to retry, nothing broken.
+        _record_failure(delivery, number, DeliveryError(f"channel is off: {channel.off_reason()}", retryable=False), now, off=True)
+        return
+    try:
+        status = channel.send(delivery)
+    except DeliveryError as exc:
+        _record_failure(delivery, number, exc, now)
+    except Exception as exc:  # an unexpected bug in a channel must not lose the page: retry it
+        log.exception("channel %s raised unexpectedly", delivery.channel)
+        _record_failure(delivery, number, DeliveryError(f"{type(exc).__name__}: {exc}", retryable=True), now)
+    else:
+        _record_success(delivery, number, status, now)
+
+
+def _record_success(delivery: Delivery, number: int, status: str, now) -> None:
+    with transaction.atomic():
+        DeliveryAttempt.objects.create(delivery=delivery, number=number, ok=True, status=status, at=now)
+        Delivery.objects.filter(pk=delivery.pk).update(
+            status=Delivery.SENT, attempts=number, sent_at=now, last_status=status, last_error="",
+            lease_until=None, subject=delivery.subject, body=delivery.body,
+        )
+        ChannelState.objects.filter(name=delivery.channel).update(last_ok_at=now)
+    delivery.refresh_from_db()
+    _log_page(delivery, status)
+
+
+def _record_failure(delivery: Delivery, number: int, error: DeliveryError, now, off: bool = False) -> None:
+    give_up = not error.retryable or number >= settings.PAGER_MAX_ATTEMPTS
+    fields = {"attempts": number, "last_status": error.status, "last_error": str(error)[:2000], "lease_until": None}
+    if give_up:
+        fields["status"] = Delivery.FAILED
+    else:
+        fields.update(status=Delivery.PENDING, next_attempt_at=now + timedelta(seconds=_retry_delay(number, error)))
+    with transaction.atomic():
+        DeliveryAttempt.objects.create(
+            delivery=delivery, number=number, ok=False, status=error.status, error=str(error)[:2000], at=now
+        )
+        Delivery.objects.filter(pk=delivery.pk).update(**fields)
+        if not error.retryable and not off:
+            mark_broken(delivery.channel, str(error), now=now)
+    delivery.refresh_from_db()
+    _log_page(delivery, error.status or "error", error=str(error))
+
+
+def _retry_delay(number: int, error: DeliveryError) -> float:
+    return max(backoff_delay(number), error.retry_after or 0)
+
+
+def _log_page(delivery: Delivery, result: str, error: str = "") -> None:
+    """One line per attempt: `result` is the HTTP status or SMTP reply, `status` where the delivery stands now."""
+    fields = {"error": error[:300]} if error else {}
+    append_event(
+        "incidents", "page", sev=delivery.severity, channel=delivery.channel, id=str(delivery.incident_id or ""),
+        delivery=delivery.pk, kind=delivery.kind, attempt=delivery.attempts, result=result, status=delivery.status,
+        **fields,
+    )
+
+
+def mark_broken(channel: str, reason: str, *, now=None) -> bool:
+    """Mark `channel` broken and tell the other channels once; returns whether it was newly broken."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        ChannelState.objects.get_or_create(name=channel)
+        newly = ChannelState.objects.filter(name=channel, broken_at__isnull=True).update(
+            broken_at=now, broken_reason=reason[:1000]
+        )
+        if newly:
+            _notify_broken(channel, reason, now)
+    return bool(newly)
+
+
+def _notify_broken(channel: str, reason: str, now) -> None:
+    others = [name for name in configured_channels() if name != channel]
+    text = f"Pager channel {channel} is broken and stopped sending: {reason}"
+    deliveries = [
+        Delivery.objects.create(
+            channel=name, kind=Delivery.NOTICE, severity="CRITICAL", subject=f"Pager channel {channel} is broken",
+            body=text, created_at=now, next_attempt_at=now,
+        )
+        for name in others
+        if not ChannelState.objects.filter(name=name, broken_at__isnull=False).exists()
+    ]
+    _send_on_commit([d.pk for d in deliveries])
+
+
+def repair_channel(channel: str) -> int:
+    """Clear a channel's broken mark (after fixing its settings); returns rows changed."""
+    return ChannelState.objects.filter(name=channel).update(broken_at=None, broken_reason="")
+
+
+def channel_status() -> list[dict]:
+    """Each channel: configured or off (and why), broken or ok."""
+    states = {s.name: s for s in ChannelState.objects.all()}
+    rows = []
+    for name, channel in configured_channels(include_off=True).items():
+        state = states.get(name)
+        rows.append({
+            "channel": name, "configured": channel.is_configured(), "off_reason": channel.off_reason(),
+            "broken": bool(state and state.broken_at), "broken_reason": state.broken_reason if state else "",
+            "last_ok_at": state.last_ok_at.isoformat() if state and state.last_ok_at else None,
+        })
+    return rows

@@ -1,0 +1,106 @@
+"""What the incident endpoints accept: our own raise body, Alertmanager v4, PagerDuty Events v2."""
+from rest_framework import serializers
+
+from .models import SEVERITIES
+
+# Alertmanager and PagerDuty senders use their own words for severity; map them onto ours.
+SEVERITY_WORDS = {
+    "CRITICAL": ["critical", "crit", "fatal", "emergency", "alert", "page", "p1", "disaster"],
+    "ERROR": ["error", "err", "major", "high", "p2"],
+    "WARNING": ["warning", "warn", "minor", "medium", "average", "p3"],
+    "INFO": ["info", "informational", "notice", "low", "none", "ok", "p4", "p5"],
+}
+_WORD_TO_SEVERITY = {word: sev for sev, words in SEVERITY_WORDS.items() for word in words}
+
+
+def severity_from_word(word, default="WARNING") -> str:
+    """Our severity for an outside tool's label (unknown or missing: `default`)."""
+    return _WORD_TO_SEVERITY.get(str(word or "").strip().lower(), default)
+
+
+class SeverityField(serializers.CharField):
+    """INFO, WARNING, ERROR or CRITICAL in any case; stored upper-case."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            raise serializers.ValidationError(f"must be one of {', '.join(SEVERITIES)}")
+        value = data.strip().upper()
+        if value not in SEVERITIES:
+            raise serializers.ValidationError(f"must be one of {', '.join(SEVERITIES)}")
+        return value
+
+
+class RaiseSerializer(serializers.Serializer):
+    severity = SeverityField()
+    msg = serializers.CharField(max_length=4000, trim_whitespace=True)
+    source = serializers.CharField(max_length=200, required=False, default="api")
+    meta = serializers.DictField(required=False, default=dict)
+    fingerprint = serializers.CharField(max_length=255, required=False)
+    dedup_key = serializers.CharField(max_length=255, required=False)
+
+    def validate(self, attrs):
+        attrs["fingerprint"] = attrs.pop("fingerprint", None) or attrs.pop("dedup_key", None)
+        attrs.pop("dedup_key", None)
+        return attrs
+
+
+class SummaryQuerySerializer(serializers.Serializer):
+    hours = serializers.FloatField(required=False, default=24, min_value=0.01, max_value=24 * 90)
+
+
+class AlertSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["firing", "resolved"])
+    labels = serializers.DictField(child=serializers.CharField(allow_blank=True))
+    annotations = serializers.DictField(child=serializers.CharField(allow_blank=True), required=False, default=dict)
+    fingerprint = serializers.CharField(max_length=255, required=False)
+    startsAt = serializers.CharField(required=False, allow_blank=True)
+    endsAt = serializers.CharField(required=False, allow_blank=True)
+    generatorURL = serializers.CharField(required=False, allow_blank=True)
+
+    def validate(self, attrs):
+        if not attrs.get("fingerprint"):
+            # Alertmanager always sends one; for hand-written payloads, the label set identifies the alert.
+            attrs["fingerprint"] = "am:" + ",".join(f"{k}={v}" for k, v in sorted(attrs["labels"].items()))[:250]
+        return attrs
+
+
+class AlertmanagerSerializer(serializers.Serializer):
+    version = serializers.CharField(required=False)
+    status = serializers.CharField(required=False)
+    receiver = serializers.CharField(required=False, allow_blank=True)
+    alerts = AlertSerializer(many=True, allow_empty=False)
+
+    def validate_version(self, value):
+        if value != "4":
+            raise serializers.ValidationError("only Alertmanager webhook version 4 is understood")
+        return value
+
+
+class EventPayloadSerializer(serializers.Serializer):
+    summary = serializers.CharField(max_length=1024)
+    source = serializers.CharField(max_length=255)
+    severity = serializers.ChoiceField(choices=["critical", "error", "warning", "info"])
+    component = serializers.CharField(required=False, allow_blank=True)
+    group = serializers.CharField(required=False, allow_blank=True)
+    custom_details = serializers.JSONField(required=False)
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict) and isinstance(data.get("severity"), str):
+            data = {**data, "severity": data["severity"].lower()}
+        return super().to_internal_value(data)
+
+
+class EventSerializer(serializers.Serializer):
+    """PagerDuty Events API v2. A trigger needs a payload; acknowledge and resolve need a dedup_key."""
+
+    routing_key = serializers.CharField(required=False, write_only=True)
+    event_action = serializers.ChoiceField(choices=["trigger", "acknowledge", "resolve"])
+    dedup_key = serializers.CharField(max_length=255, required=False)
+    payload = EventPayloadSerializer(required=False)
+
+    def validate(self, attrs):
+        if attrs["event_action"] == "trigger" and "payload" not in attrs:
+            raise serializers.ValidationError({"payload": "a trigger event needs a payload"})
+        if attrs["event_action"] != "trigger" and not attrs.get("dedup_key"):
+            raise serializers.ValidationError({"dedup_key": f"an {attrs['event_action']} event needs the dedup_key"})
+        return attrs

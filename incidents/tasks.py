@@ -1,0 +1,21 @@
+"""What django-q2 runs. Each task is one call into the pager or the inbox."""
+from . import consumer, digest, pager, services
+
+
+def send_deliveries(ids):
+    """Send the deliveries a raise just recorded (retrying in place while the next try is near)."""
+    return {delivery_id: getattr(pager.deliver(delivery_id), "status", "not due") for delivery_id in ids}
+
+
+def pager_tick():
+    """Every 5 minutes: send what is due, read the NDJSON files, rewrite incident_summary.json."""
+    sent = pager.send_due()
+    raised = consumer.consume_logs()
+    summary = services.write_summary()
+    return {"sent": sent, "raised": raised, "open": summary["open"]}
+
+
+def digest_tick():
+    """Sends the daily digest once per local day, at or after PAGER_DIGEST_HOUR."""
+    result = digest.send_digest_if_due()
+    return "digest recorded" if result else ("email off" if result is False else "not due")

@@ -1,0 +1,100 @@
+"""The pager reads logs/*.ndjson: CRITICAL lines become incidents, each line once, across rotation."""
+import os
+
+import orjson
+import pytest
+
+from incidents.consumer import consume_logs
+from incidents.models import FileOffset, Incident
+
+pytestmark = pytest.mark.django_db
+
+
+def write(path, *records, partial=b""):
+    with open(path, "ab") as handle:
+        for record in records:
+            handle.write(orjson.dumps(record) + b"\n")
+        handle.write(partial)
+
+
+def line(n, sev="CRITICAL", key="sev"):
+    return {"ts": "2026-11-22T10:00:00Z", "event": "probe", key: sev, "msg": f"probe {n} failed", "fingerprint": f"fp-{n}", "source": "uptime"}
+
+
+@pytest.fixture
+def logs(log_dir):
+    log_dir.mkdir(parents=True, exist_ok=True)
+    return log_dir
+
+
+def counts():
+    return dict(Incident.objects.values_list("fingerprint", "count"))
+
+
+def test_critical_lines_become_incidents_and_others_do_not(logs):
+    write(logs / "uptime.ndjson", line(1), line(2, "warning"), line(3, "critical", "severity"), line(4, "CRITICAL", "level"), line(5, "info", "level"))
+    assert consume_logs() == {"uptime.ndjson": 3}
+    assert counts() == {"fp-1": 1, "fp-3": 1, "fp-4": 1}
+    incident = Incident.objects.get(fingerprint="fp-1")
+    assert (incident.severity, incident.source, incident.message) == ("CRITICAL", "uptime", "probe 1 failed")
+
+
+def test_nothing_is_read_twice(logs):
+    write(logs / "uptime.ndjson", line(1))
+    consume_logs()
+    consume_logs()
+    write(logs / "uptime.ndjson", line(2))
+    assert consume_logs() == {"uptime.ndjson": 1}
+    assert counts() == {"fp-1": 1, "fp-2": 1}
+    assert FileOffset.objects.get().offset == os.path.getsize(logs / "uptime.ndjson")
+
+
+def test_a_half_written_line_waits_for_the_next_run(logs):
+    path = logs / "uptime.ndjson"
+    write(path, line(1), partial=b'{"sev":"CRITICAL","msg":"half')
+    assert consume_logs() == {"uptime.ndjson": 1}
+    with open(path, "ab") as handle:
+        handle.write(b' done","fingerprint":"fp-h"}\n')
+    assert consume_logs() == {"uptime.ndjson": 1}
+    assert counts() == {"fp-1": 1, "fp-h": 1}
+
+
+def test_a_rotated_file_is_read_once(logs):
+    path = logs / "uptime.ndjson"
+    write(path, line(1), line(2))
+    consume_logs()
+    write(path, line(3))  # written after our run, just before the rotation
+    os.rename(path, logs / "uptime.ndjson.1")
+    write(path, line(4))
+    assert consume_logs() == {"uptime.ndjson": 2}
+    assert consume_logs() == {"uptime.ndjson": 0}
+    assert counts() == {"fp-1": 1, "fp-2": 1, "fp-3": 1, "fp-4": 1}
+
+
+def test_a_truncated_file_is_read_from_its_start(logs):
+    path = logs / "uptime.ndjson"
+    write(path, line(1), line(2), line(3))
+    consume_logs()
+    with open(path, "wb"):
+        pass  # copytruncate
+    write(path, line(7))
+    assert consume_logs() == {"uptime.ndjson": 1}
+    assert counts() == {"fp-1": 1, "fp-2": 1, "fp-3": 1, "fp-7": 1}
+
+
+def test_a_replaced_file_longer_than_the_offset_is_still_read_from_its_start(logs):
+    path = logs / "uptime.ndjson"
+    write(path, line(1))
+    consume_logs()
+    os.unlink(path)
+    write(path, line(8), line(9))
+    consume_logs()
+    assert counts() == {"fp-1": 1, "fp-8": 1, "fp-9": 1}
+
+
+def test_our_own_page_log_and_garbage_lines_are_ignored(logs):
+    write(logs / "incidents.ndjson", {"event": "page", "sev": "CRITICAL", "channel": "telegram", "id": "1"})
+    with open(logs / "other.ndjson", "wb") as handle:
+        handle.write(b"not json\n[1,2]\n")
+    assert consume_logs() == {"other.ndjson": 0}
+    assert not Incident.objects.exists()

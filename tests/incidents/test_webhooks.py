@@ -1,0 +1,141 @@
+"""Alertmanager (webhook v4) and PagerDuty Events API v2 in: raise, acknowledge, resolve; and their keys."""
+import pytest
+
+from incidents.models import Delivery, Incident
+
+pytestmark = pytest.mark.django_db
+
+
+def alertmanager_payload(status, alerts):
+    return {
+        "version": "4", "groupKey": "{}:{alertname=\"HighLatency\"}", "truncatedAlerts": 0, "status": status,
+        "receiver": "echopilot", "groupLabels": {"alertname": "HighLatency"}, "commonLabels": {},
+        "commonAnnotations": {}, "externalURL": "http://alertmanager:9093", "alerts": alerts,
+    }
+
+
+def alert(status, fingerprint, severity="critical", summary="p99 latency above 1.2 s"):
+    return {
+        "status": status, "fingerprint": fingerprint,
+        "labels": {"alertname": "HighLatency", "severity": severity, "job": "checkout", "instance": "web-1:9100"},
+        "annotations": {"summary": summary},
+        "startsAt": "2026-11-22T10:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
+        "generatorURL": "http://prometheus:9090/graph?g0.expr=...",
+    }
+
+
+def test_alertmanager_firing_raises_and_resolved_resolves(client, admin_key, telegram):
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {admin_key}"}
+    firing = alertmanager_payload("firing", [alert("firing", "a1b2c3d4e5f60718"), alert("firing", "99aa", "warning", "disk 85%")])
+    response = client.post("/api/incidents/alertmanager", firing, content_type="application/json", **auth)
+    assert response.status_code == 200, response.content
+    assert len(response.json()["raised"]) == 2
+    critical = Incident.objects.get(fingerprint="a1b2c3d4e5f60718")
+    assert (critical.severity, critical.source, critical.message) == ("CRITICAL", "checkout", "p99 latency above 1.2 s")
+    assert critical.meta["labels"]["instance"] == "web-1:9100"
+    assert Incident.objects.get(fingerprint="99aa").severity == "WARNING"
+    assert Delivery.objects.filter(incident=critical).count() == 1
+
+    # Alertmanager repeats firing alerts every repeat_interval: that is a dedup, not a new page.
+    client.post("/api/incidents/alertmanager", firing, content_type="application/json", **auth)
+    assert Incident.objects.get(fingerprint="a1b2c3d4e5f60718").count == 2
+    assert Delivery.objects.count() == 1
+
+    resolved = alertmanager_payload("resolved", [alert("resolved", "a1b2c3d4e5f60718")])
+    response = client.post("/api/incidents/alertmanager", resolved, content_type="application/json", **auth)
+    assert response.json()["resolved"] == 1
+    critical.refresh_from_db()
+    assert critical.status == Incident.RESOLVED and critical.resolved_by == "alertmanager"
+
+
+def test_alertmanager_accepts_x_dash_key_too(api):
+    response = api.post("/api/incidents/alertmanager", alertmanager_payload("firing", [alert("firing", "f1")]), content_type="application/json")
+    assert response.status_code == 200
+
+
+def test_alertmanager_without_a_key_is_refused(client):
+    response = client.post("/api/incidents/alertmanager", alertmanager_payload("firing", [alert("firing", "f1")]), content_type="application/json")
+    assert response.status_code == 401
+    response = client.post(
+        "/api/incidents/alertmanager", alertmanager_payload("firing", [alert("firing", "f1")]),
+        content_type="application/json", HTTP_AUTHORIZATION="Bearer ep_00000000_wrong",
+    )
+    assert response.status_code == 401
+    assert not Incident.objects.exists()
+
+
+def test_alertmanager_analyst_key_cannot_raise(client, analyst_key):
+    response = client.post(
+        "/api/incidents/alertmanager", alertmanager_payload("firing", [alert("firing", "f1")]),
+        content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {analyst_key}",
+    )
+    assert response.status_code == 403
+
+
+def test_alertmanager_bad_alert_is_a_400_and_writes_nothing(api):
+    good, bad = alert("firing", "ok1"), alert("exploded", "bad1")
+    response = api.post("/api/incidents/alertmanager", alertmanager_payload("firing", [good, bad]), content_type="application/json")
+    assert response.status_code == 400
+    assert "alerts" in response.json()["fields"]
+    assert not Incident.objects.exists()
+
+
+def test_alertmanager_other_version_is_refused(api):
+    payload = {**alertmanager_payload("firing", [alert("firing", "f1")]), "version": "3"}
+    response = api.post("/api/incidents/alertmanager", payload, content_type="application/json")
+    assert response.status_code == 400 and "version" in response.json()["fields"]
+
+
+def event(action, dedup_key=None, routing_key=None, severity="critical"):
+    body = {"event_action": action}
+    if routing_key:
+        body["routing_key"] = routing_key
+    if dedup_key:
+        body["dedup_key"] = dedup_key
+    if action == "trigger":
+        body["payload"] = {"summary": "Example alert on host1", "source": "monitoringtool:host1", "severity": severity,
+                           "component": "postgres", "custom_details": {"free space": "1%"}}
+    return body
+
+
+def test_events_api_trigger_acknowledge_resolve_with_routing_key(client, admin_key):
+    response = client.post("/api/incidents/events", event("trigger", "srv01/HTTP", admin_key), content_type="application/json")
+    assert response.status_code == 202, response.content
+    assert response.json() == {"status": "success", "message": "Event processed", "dedup_key": "srv01/HTTP"}
+    incident = Incident.objects.get(fingerprint="srv01/HTTP")
+    assert (incident.severity, incident.source, incident.message) == ("CRITICAL", "monitoringtool:host1", "Example alert on host1")
+    assert incident.meta["custom_details"] == {"free space": "1%"}
+
+    client.post("/api/incidents/events", event("acknowledge", "srv01/HTTP", admin_key), content_type="application/json")
+    incident.refresh_from_db()
+    assert incident.status == Incident.ACKNOWLEDGED and incident.acknowledged_by == "events-api"
+
+    client.post("/api/incidents/events", event("resolve", "srv01/HTTP", admin_key), content_type="application/json")
+    incident.refresh_from_db()
+    assert incident.status == Incident.RESOLVED
+
+
+def test_events_api_trigger_without_dedup_key_answers_the_fingerprint(api):
+    body = api.post("/api/incidents/events", event("trigger"), content_type="application/json").json()
+    assert body["dedup_key"] == Incident.objects.get().fingerprint
+
+
+def test_events_api_wrong_routing_key_is_refused(client):
+    response = client.post("/api/incidents/events", event("trigger", "k", "not-a-key"), content_type="application/json")
+    assert response.status_code == 401
+    assert not Incident.objects.exists()
+
+
+def test_events_api_validation_names_the_field(api):
+    response = api.post("/api/incidents/events", event("trigger", "k", severity="apocalyptic"), content_type="application/json")
+    assert response.status_code == 400 and "payload" in response.json()["fields"]
+    response = api.post("/api/incidents/events", {"event_action": "resolve"}, content_type="application/json")
+    assert response.status_code == 400 and "dedup_key" in response.json()["fields"]
+    response = api.post("/api/incidents/events", {"event_action": "explode", "dedup_key": "k"}, content_type="application/json")
+    assert response.status_code == 400 and "event_action" in response.json()["fields"]
+    assert not Incident.objects.exists()
+
+
+def test_events_api_malformed_body_without_key_is_401_not_400(client):
+    response = client.post("/api/incidents/events", "{oops", content_type="application/json")
+    assert response.status_code == 401
