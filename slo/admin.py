@@ -1,0 +1,115 @@
+"""The SLO screens: definitions, tick history, gate history (with the lift action), recoveries."""
+from django.contrib import admin, messages
+from django.template.response import TemplateResponse
+from django.utils.html import format_html
+
+from . import gate, services
+from .models import GateShut, IngestCursor, RecoveryRequest, Slo, SloTick
+
+STATE_COLORS = {"OK": "#137333", "WATCH": "#b06000", "WARNING": "#b06000", "CRITICAL": "#c5221f"}
+
+
+def who(request) -> str:
+    return f"admin:{request.user.get_username()}" if request.user.is_authenticated else "admin"
+
+
+def colored_state(state: str):
+    return format_html('<strong style="color:{}">{}</strong>', STATE_COLORS.get(state, "#777"), state)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """History screens: nothing typed in, nothing deleted by hand."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Slo)
+class SloAdmin(admin.ModelAdmin):
+    list_display = ["name", "service", "route", "p95_ms", "p99_ms", "error_budget_pct", "window_days",
+                    "min_events", "enabled", "last_state", "baseline_at"]
+    list_filter = ["enabled", "service"]
+    search_fields = ["name", "service", "route"]
+    readonly_fields = ["baseline_at", "created_at", "updated_at"]
+    list_select_related = ["state"]
+    actions = ["rebaseline"]
+
+    @admin.display(description="last tick")
+    def last_state(self, obj):
+        state = getattr(obj, "state", None)
+        return colored_state(state.burn_alert) if state and state.last_tick_at else "-"
+
+    @admin.action(description="Rebaseline: start the rolling windows anew from now")
+    def rebaseline(self, request, queryset):
+        for slo in queryset:
+            services.rebaseline(slo)
+        self.message_user(request, f"Rebaselined {queryset.count()} SLO(s); older data is kept but not counted.",
+                          messages.SUCCESS)
+
+
+@admin.register(SloTick)
+class SloTickAdmin(ReadOnlyAdmin):
+    list_display = ["at", "slo", "state", "burn", "weekly_burn", "p95_ms", "p99_ms", "error_rate",
+                    "remaining_budget_pct", "requests"]
+    list_filter = ["slo", "burn_alert"]
+    date_hierarchy = "at"
+    list_select_related = ["slo"]
+
+    @admin.display(description="state", ordering="burn_alert")
+    def state(self, obj):
+        return colored_state(obj.burn_alert)
+
+
+@admin.register(GateShut)
+class GateShutAdmin(ReadOnlyAdmin):
+    list_display = ["shut_at", "slo", "gate_state", "burn", "short_reason", "lifted_at", "lifted_by", "lift_note"]
+    list_filter = ["slo", ("lifted_at", admin.EmptyFieldListFilter)]
+    search_fields = ["reason", "lift_note", "lifted_by"]
+    date_hierarchy = "shut_at"
+    list_select_related = ["slo"]
+    actions = ["lift"]
+
+    @admin.display(description="gate")
+    def gate_state(self, obj):
+        return colored_state("CRITICAL") if obj.lifted_at is None else "lifted"
+
+    @admin.display(description="reason")
+    def short_reason(self, obj):
+        return obj.reason[:120]
+
+    @admin.action(description="Lift the deploy gate (asks for a note)")
+    def lift(self, request, queryset):
+        open_shuts = queryset.filter(lifted_at__isnull=True)
+        note = request.POST.get("note", "").strip()
+        if "apply" in request.POST and note:
+            lifted = sum(gate.lift(shut, by=who(request), note=note) for shut in open_shuts)
+            self.message_user(request, f"Lifted {lifted} gate shut(s); deploys may go ahead.", messages.SUCCESS)
+            return None
+        if "apply" in request.POST:
+            self.message_user(request, "A note is required to lift the gate.", messages.ERROR)
+        if not open_shuts.exists():
+            self.message_user(request, "None of the selected shuts is still open.", messages.WARNING)
+            return None
+        context = {**self.admin_site.each_context(request), "title": "Lift the deploy gate",
+                   "shuts": open_shuts, "opts": self.model._meta,
+                   "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME}
+        return TemplateResponse(request, "admin/slo/lift_gate.html", context)
+
+
+@admin.register(RecoveryRequest)
+class RecoveryRequestAdmin(ReadOnlyAdmin):
+    list_display = ["at", "slo", "reason", "hook", "outcome"]
+    list_filter = ["slo"]
+    date_hierarchy = "at"
+
+
+@admin.register(IngestCursor)
+class IngestCursorAdmin(ReadOnlyAdmin):
+    list_display = ["path", "offset", "lines", "rejected", "inode", "updated_at"]
+    search_fields = ["path"]

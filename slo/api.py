@@ -1,0 +1,130 @@
+"""The SLO and deploy-gate API (thin: check input, call a service function, answer)."""
+from django.core.exceptions import RequestDataTooBig
+import yaml
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.decorators import api_view, parser_classes, renderer_classes
+from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.response import Response
+
+from echopilot.errors import error_response
+
+from . import gate, ingest, openslo, services
+from .models import Slo
+
+STATUS_PERIODS = ["5m", "30m", "1h", "6h", "24h", "3d", "7d", "30d"]
+
+
+class StatusQuery(serializers.Serializer):
+    slo = serializers.CharField(required=False, max_length=100)
+    period = serializers.ChoiceField(choices=STATUS_PERIODS, default=services.DEFAULT_PERIOD)
+
+
+class RebaselineBody(serializers.Serializer):
+    slo = serializers.CharField(required=False, max_length=100)
+
+
+class LiftBody(serializers.Serializer):
+    note = serializers.CharField(max_length=2000, allow_blank=False)
+
+
+def _pick_slo(name: str | None) -> Slo:
+    if not name:
+        slo = services.default_slo()
+        if slo is None:
+            raise serializers.ValidationError({"slo": "no SLO is enabled"})
+        return slo
+    slo = Slo.objects.filter(name=name).first()
+    if slo is None:
+        raise serializers.ValidationError({"slo": f"no SLO named {name!r}"})
+    return slo
+
+
+@extend_schema(parameters=[StatusQuery], responses=OpenApiTypes.OBJECT)
+@api_view(["GET"])
+def slo_status(request):
+    """p95, p99, error rate, burn and budget left of one SLO over ?period= (1h, 24h, 7d, 30d...)."""
+    query = StatusQuery(data=request.query_params)
+    query.is_valid(raise_exception=True)
+    slo = _pick_slo(query.validated_data.get("slo"))
+    report = services.status(slo, query.validated_data["period"])
+    report["gate"] = gate.current().to_dict()
+    return Response(report)
+
+
+@extend_schema(parameters=[StatusQuery], responses=OpenApiTypes.OBJECT)
+@api_view(["GET"])
+def slo_budget(request):
+    """The 24h status with the budget of each objective over the SLO window and its daily graph."""
+    query = StatusQuery(data=request.query_params)
+    query.is_valid(raise_exception=True)
+    slo = _pick_slo(query.validated_data.get("slo"))
+    report = services.budget(slo)
+    report["gate"] = gate.current().to_dict()
+    return Response(report)
+
+
+@extend_schema(request=RebaselineBody, responses=OpenApiTypes.OBJECT)
+@api_view(["POST"])
+def rebaseline(request):
+    """Start the SLO's rolling windows anew from now (older data is kept, no longer counted)."""
+    body = RebaselineBody(data=request.data)
+    body.is_valid(raise_exception=True)
+    slo = services.rebaseline(_pick_slo(body.validated_data.get("slo")))
+    return Response(services.status(slo))
+
+
+@extend_schema(request={"application/json": OpenApiTypes.OBJECT, "application/x-ndjson": OpenApiTypes.STR},
+               responses=OpenApiTypes.OBJECT)
+@api_view(["POST"])
+@parser_classes([])
+def ingest_samples(request):
+    """A batch of up to 10,000 request samples (JSON or NDJSON); all stored, or none and a 400."""
+    try:
+        body = request.body
+    except RequestDataTooBig:
+        return error_response("batch too large", {"samples": f"at most {ingest.MAX_BATCH} samples per request"})
+    try:
+        samples = ingest.parse_body(body, request.content_type, service=request.query_params.get("service"))
+    except ingest.BatchError as exc:
+        return error_response(exc.message, exc.fields)
+    return Response(ingest.ingest(samples), status=status.HTTP_200_OK)
+
+
+class YamlRenderer(BaseRenderer):
+    """OpenSLO's usual form: one YAML document per SLO, separated by ---."""
+
+    media_type = "application/yaml"
+    format = "yaml"
+    charset = "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        documents = data if isinstance(data, list) else [data]
+        return yaml.safe_dump_all(documents, sort_keys=False).encode()
+
+
+@extend_schema(responses=OpenApiTypes.OBJECT)
+@api_view(["GET"])
+@renderer_classes([JSONRenderer, YamlRenderer])
+def openslo_export(request):
+    """Every SLO as OpenSLO documents: JSON by default, YAML with ?format=yaml or Accept: application/yaml."""
+    return Response(openslo.export_all())
+
+
+@extend_schema(responses={200: OpenApiTypes.OBJECT, 423: OpenApiTypes.OBJECT})
+@api_view(["GET"])
+def deploy_gate(request):
+    """For CI before a deploy: 200 while the gate is open, 423 with the reason while it is shut."""
+    state = gate.current()
+    return Response(state.to_dict(), status=status.HTTP_423_LOCKED if state.shut else status.HTTP_200_OK)
+
+
+@extend_schema(request=LiftBody, responses=OpenApiTypes.OBJECT)
+@api_view(["POST"])
+def lift_gate(request):
+    """Lift the deploy gate, with a note saying why it is safe (admin only)."""
+    body = LiftBody(data=request.data)
+    body.is_valid(raise_exception=True)
+    lifted = gate.lift_all(by=str(request.user), note=body.validated_data["note"])
+    return Response({"lifted": lifted, **gate.current().to_dict()})

@@ -1,0 +1,205 @@
+"""SLO definitions, the pre-aggregated request metrics they are judged on, and their history."""
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+ALL_ROUTES = "*"
+
+
+class Slo(models.Model):
+    """What "good" means for one service: latency objectives and an error budget over a window."""
+
+    name = models.SlugField(max_length=100, unique=True)
+    service = models.CharField(max_length=100, db_index=True)
+    route = models.CharField(
+        max_length=200, blank=True, default="", help_text="Judge one route only; empty means all routes."
+    )
+    p95_ms = models.FloatField("p95 objective (ms)", validators=[MinValueValidator(0.001)])
+    p99_ms = models.FloatField("p99 objective (ms)", validators=[MinValueValidator(0.001)])
+    error_budget_pct = models.FloatField(
+        "error budget (% of requests)",
+        validators=[MinValueValidator(0.0001), MaxValueValidator(100)],
+        help_text="Share of requests per day that may fail.",
+    )
+    window_days = models.PositiveIntegerField(validators=[MinValueValidator(1), MaxValueValidator(365)])
+    error_statuses = models.CharField(
+        max_length=200,
+        default="5xx",
+        help_text="Statuses that count as errors: classes like 5xx and codes like 429, comma separated.",
+    )
+    min_events = models.PositiveIntegerField(
+        default=100, help_text="A window with fewer requests than this is too small to page on."
+    )
+    baseline_at = models.DateTimeField(
+        null=True, blank=True, help_text="Windows start no earlier than this (set by rebaseline)."
+    )
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "SLO"
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def rollup_route(self) -> str:
+        return self.route or ALL_ROUTES
+
+    def error_codes(self) -> set[int]:
+        """The status codes that count as errors, from `error_statuses` ("5xx, 429")."""
+        codes = set()
+        for part in (p.strip().lower() for p in self.error_statuses.split(",")):
+            if len(part) == 3 and part.endswith("xx") and part[0].isdigit():
+                base = int(part[0]) * 100
+                codes.update(range(base, base + 100))
+            elif part.isdigit():
+                codes.add(int(part))
+        return codes
+
+    def clean(self):
+        from django.core.exceptions import ValidationError
+
+        if not self.error_codes():
+            raise ValidationError({"error_statuses": "name at least one status, e.g. 5xx or 429"})
+        if self.p99_ms < self.p95_ms:
+            raise ValidationError({"p99_ms": "the p99 objective cannot be below the p95 objective"})
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "service": self.service,
+            "route": self.route,
+            "p95_ms": self.p95_ms,
+            "p99_ms": self.p99_ms,
+            "error_budget_pct": self.error_budget_pct,
+            "window_days": self.window_days,
+            "error_statuses": self.error_statuses,
+            "min_events": self.min_events,
+            "baseline_at": self.baseline_at.isoformat() if self.baseline_at else None,
+        }
+
+
+class Rollup(models.Model):
+    """Request metrics of one service and route over one minute, hour or day.
+
+    Rows are bounded by time, not by traffic: a busy minute is still one row. `route` "*" holds the
+    whole service, so a service-wide question never has to add up its routes.
+    """
+
+    MINUTE, HOUR, DAY = "m", "h", "d"
+    RESOLUTIONS = [(MINUTE, "minute"), (HOUR, "hour"), (DAY, "day")]
+
+    service = models.CharField(max_length=100)
+    route = models.CharField(max_length=200)
+    resolution = models.CharField(max_length=1, choices=RESOLUTIONS)
+    start = models.DateTimeField()
+    count = models.BigIntegerField(default=0)
+    errors = models.BigIntegerField(default=0, help_text="5xx responses")
+    latency_sum_ms = models.FloatField(default=0)
+    statuses = models.JSONField(default=dict, help_text="count per status code")
+    sketch = models.BinaryField(default=b"")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["service", "route", "resolution", "start"], name="slo_rollup_key")
+        ]
+        indexes = [models.Index(fields=["resolution", "start"], name="slo_rollup_expiry")]
+
+    def __str__(self):
+        return f"{self.service}{self.route} {self.get_resolution_display()} {self.start:%Y-%m-%d %H:%M}"
+
+
+class SloState(models.Model):
+    """What the periodic jobs remember between runs about one SLO (never edited by hand)."""
+
+    slo = models.OneToOneField(Slo, on_delete=models.CASCADE, primary_key=True, related_name="state")
+    burn_alert = models.CharField(max_length=10, default="OK")
+    last_tick_at = models.DateTimeField(null=True, blank=True)
+    gate_pending_since = models.DateTimeField(null=True, blank=True)
+    gate_checked_at = models.DateTimeField(null=True, blank=True)
+    active_alerts = models.JSONField(default=list, blank=True)
+    watch_history = models.JSONField(default=list, blank=True)
+    last_recovery_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"state of {self.slo}"
+
+
+class SloTick(models.Model):
+    """One run of the budget job for one SLO: the figures it saw (the tick history)."""
+
+    slo = models.ForeignKey(Slo, on_delete=models.CASCADE, related_name="ticks")
+    at = models.DateTimeField(db_index=True)
+    requests = models.BigIntegerField()
+    p95_ms = models.FloatField(null=True)
+    p99_ms = models.FloatField(null=True)
+    error_rate = models.FloatField()
+    burn = models.FloatField()
+    weekly_burn = models.FloatField()
+    remaining_budget_pct = models.FloatField()
+    burn_alert = models.CharField(max_length=10)
+
+    class Meta:
+        ordering = ["-at"]
+        verbose_name = "budget tick"
+
+
+class GateShut(models.Model):
+    """One closing of the deploy gate, and how it was lifted. An open row means the gate is shut."""
+
+    slo = models.ForeignKey(Slo, on_delete=models.CASCADE, related_name="gate_shuts")
+    shut_at = models.DateTimeField()
+    reason = models.TextField()
+    burn = models.FloatField()
+    lifted_at = models.DateTimeField(null=True, blank=True)
+    lifted_by = models.CharField(max_length=200, blank=True)
+    lift_note = models.TextField(blank=True)
+    # Hosts (hostname:LOG_DIR) that wrote the flag file: only there does a missing file mean "lifted".
+    flag_hosts = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["-shut_at"]
+        verbose_name = "deploy gate shut"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["slo"], condition=Q(lifted_at__isnull=True), name="slo_one_open_gate_per_slo"
+            )
+        ]
+
+    def __str__(self):
+        return f"gate shut by {self.slo} at {self.shut_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def is_open_record(self) -> bool:
+        return self.lifted_at is None
+
+
+class RecoveryRequest(models.Model):
+    """The watchdog asked for recovery: when, why, which hook ran and what it said."""
+
+    slo = models.ForeignKey(Slo, on_delete=models.CASCADE, related_name="recoveries")
+    at = models.DateTimeField()
+    reason = models.TextField()
+    hook = models.CharField(max_length=200)
+    outcome = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-at"]
+
+
+class IngestCursor(models.Model):
+    """How far `slo_ingest` has read one file; moved in the same transaction as the metrics it read."""
+
+    path = models.CharField(max_length=500, unique=True)
+    inode = models.BigIntegerField(default=0)
+    head = models.CharField(max_length=64, blank=True, help_text="hash of the file's first line")
+    offset = models.BigIntegerField(default=0)
+    lines = models.BigIntegerField(default=0)
+    rejected = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return f"{self.path} @ {self.offset}"

@@ -1,0 +1,145 @@
+"""SLO definitions in and out as OpenSLO (`openslo/v1`, kind SLO, Occurrences budgeting).
+
+One console SLO is one OpenSLO document with a ratio indicator (good = responses whose status is
+not an error) and three objectives: the availability target, and p95 / p99 latency thresholds
+(`op: lte`, `value` in ms, `target` 0.95 / 0.99). Console-only settings ride in annotations.
+"""
+import re
+
+import orjson
+import yaml
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from .models import Slo
+
+API_VERSION = "openslo/v1"
+ANNOTATION = "echopilot.ai/"
+_DURATION = re.compile(r"^(\d+)([dwh])$")
+
+
+def export_slo(slo: Slo) -> dict:
+    """The OpenSLO document of one SLO."""
+    source = {"type": "echopilot", "spec": {"service": slo.service, "route": slo.route or "*"}}
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "SLO",
+        "metadata": {
+            "name": slo.name,
+            "displayName": f"{slo.service} {slo.route}".strip(),
+            "annotations": {
+                f"{ANNOTATION}route": slo.route,
+                f"{ANNOTATION}error-statuses": slo.error_statuses,
+                f"{ANNOTATION}min-events": str(slo.min_events),
+            },
+        },
+        "spec": {
+            "service": slo.service,
+            "indicator": {
+                "metadata": {"name": f"{slo.name}-requests"},
+                "spec": {"ratioMetric": {
+                    "counter": True,
+                    "good": {"metricSource": {**source, "spec": {**source["spec"], "status": f"not {slo.error_statuses}"}}},
+                    "total": {"metricSource": source},
+                }},
+            },
+            "timeWindow": [{"duration": f"{slo.window_days}d", "isRolling": True}],
+            "budgetingMethod": "Occurrences",
+            "objectives": [
+                {"displayName": "availability", "target": round(1 - slo.error_budget_pct / 100, 6)},
+                {"displayName": "p95 latency", "op": "lte", "value": slo.p95_ms, "target": 0.95},
+                {"displayName": "p99 latency", "op": "lte", "value": slo.p99_ms, "target": 0.99},
+            ],
+        },
+    }
+
+
+def export_all() -> list[dict]:
+    return [export_slo(slo) for slo in Slo.objects.all()]
+
+
+def load_documents(text: str) -> list[dict]:
+    """The documents of a YAML (one or more, ---) or JSON (one or a list) file."""
+    try:
+        data = orjson.loads(text)
+        docs = data if isinstance(data, list) else [data]
+    except orjson.JSONDecodeError:
+        try:
+            docs = [d for d in yaml.safe_load_all(text) if d is not None]
+        except yaml.YAMLError as exc:
+            raise ValidationError(f"not YAML or JSON: {exc}")
+    return docs
+
+
+def fields_from(doc: dict) -> dict:
+    """The Slo fields an OpenSLO SLO document describes; ValidationError names what is wrong."""
+    if not isinstance(doc, dict) or doc.get("apiVersion") != API_VERSION or doc.get("kind") != "SLO":
+        raise ValidationError("each document must be apiVersion openslo/v1, kind SLO")
+    meta, spec = doc.get("metadata") or {}, doc.get("spec") or {}
+    notes = meta.get("annotations") or {}
+    if spec.get("budgetingMethod", "Occurrences") != "Occurrences":
+        raise ValidationError("only Occurrences budgeting is supported")
+    fields = {
+        "name": meta.get("name"),
+        "service": spec.get("service"),
+        "route": notes.get(f"{ANNOTATION}route", ""),
+        "window_days": _window_days(spec.get("timeWindow")),
+        "error_statuses": notes.get(f"{ANNOTATION}error-statuses", "5xx"),
+    }
+    if f"{ANNOTATION}min-events" in notes:
+        fields["min_events"] = int(notes[f"{ANNOTATION}min-events"])
+    fields.update(_objectives(spec.get("objectives") or []))
+    missing = [k for k in ("name", "service", "error_budget_pct", "p95_ms", "p99_ms") if fields.get(k) in (None, "")]
+    if missing:
+        raise ValidationError(f"{meta.get('name') or 'document'}: missing {', '.join(missing)}")
+    return fields
+
+
+def _window_days(windows) -> int:
+    if not windows:
+        raise ValidationError("spec.timeWindow is required (a rolling window such as 30d)")
+    window = windows[0]
+    match = _DURATION.match(str(window.get("duration", "")))
+    if not match or not window.get("isRolling", False):
+        raise ValidationError("spec.timeWindow must be rolling, with a duration like 30d, 4w or 720h")
+    n, unit = int(match.group(1)), match.group(2)
+    days = {"d": n, "w": 7 * n, "h": n / 24}[unit]
+    if days != int(days) or days < 1:
+        raise ValidationError("spec.timeWindow duration must be a whole number of days")
+    return int(days)
+
+
+def _objectives(objectives: list) -> dict:
+    out = {}
+    for objective in objectives:
+        target = objective.get("target")
+        if target is None and objective.get("targetPercent") is not None:
+            target = float(objective["targetPercent"]) / 100
+        if not isinstance(target, (int, float)) or not 0 < target < 1:
+            raise ValidationError("every objective needs a target between 0 and 1")
+        if "op" not in objective:
+            out["error_budget_pct"] = round((1 - target) * 100, 6)
+        elif objective["op"] in ("lte", "lt") and abs(target - 0.95) < 1e-9:
+            out["p95_ms"] = float(objective["value"])
+        elif objective["op"] in ("lte", "lt") and abs(target - 0.99) < 1e-9:
+            out["p99_ms"] = float(objective["value"])
+        else:
+            raise ValidationError("latency objectives must be op lte with target 0.95 or 0.99")
+    return out
+
+
+@transaction.atomic
+def import_text(text: str) -> list[tuple[Slo, bool]]:
+    """Create or update one Slo per document (all or none); returns (slo, created) pairs."""
+    done = []
+    for doc in load_documents(text):
+        fields = fields_from(doc)
+        name = fields.pop("name")
+        slo = Slo.objects.filter(name=name).first() or Slo(name=name)
+        created = slo.pk is None
+        for key, value in fields.items():
+            setattr(slo, key, value)
+        slo.full_clean()
+        slo.save()
+        done.append((slo, created))
+    return done

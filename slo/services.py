@@ -1,0 +1,358 @@
+"""Judging SLOs: exact-count windows over the rollups, percentiles, burn rates and the budget.
+
+A window [start, end) is read as whole days in the middle, hours next to them and minutes at the
+edges, so a 30-day question reads about a hundred rows. Burn is always errors / requests over the
+whole window (then divided by the budgeted rate), never an average of per-row ratios.
+"""
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
+
+import numpy as np
+import orjson
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from . import sketch
+from .models import Rollup, Slo
+
+PERIODS = {"5m": timedelta(minutes=5), "30m": timedelta(minutes=30), "1h": timedelta(hours=1),
+           "6h": timedelta(hours=6), "24h": timedelta(days=1), "3d": timedelta(days=3),
+           "7d": timedelta(days=7), "30d": timedelta(days=30)}
+DEFAULT_PERIOD = "24h"
+MINUTE, HOUR, DAY = 60, 3600, 86400
+# The latency objectives are percentiles: p95 <= X lets 5% of requests be slower, p99 <= Y 1%.
+P95_BUDGET, P99_BUDGET = 0.05, 0.01
+WATCH_FROM, WARNING_FROM, CRITICAL_ABOVE = 1.0, 1.5, 2.0
+
+
+# --- time ------------------------------------------------------------------------------------------------
+
+
+def _epoch(moment: datetime) -> int:
+    return int(moment.timestamp())
+
+
+def _at(epoch: int) -> datetime:
+    return datetime.fromtimestamp(epoch, tz=dt_timezone.utc)
+
+
+def _floor(epoch: int, step: int) -> int:
+    return epoch - epoch % step
+
+
+def _ceil(epoch: int, step: int) -> int:
+    return -(-epoch // step) * step
+
+
+def segments(start: int, end: int) -> list[tuple[str, int, int]]:
+    """[start, end) (minute-aligned epochs) as (resolution, from, to) pieces: minutes, hours, days."""
+    if start >= end:
+        return []
+    h0, h1 = _ceil(start, HOUR), _floor(end, HOUR)
+    if h0 >= h1:
+        return [(Rollup.MINUTE, start, end)]
+    pieces = [(Rollup.MINUTE, start, h0)]
+    d0, d1 = _ceil(h0, DAY), _floor(h1, DAY)
+    if d0 >= d1:
+        pieces.append((Rollup.HOUR, h0, h1))
+    else:
+        pieces += [(Rollup.HOUR, h0, d0), (Rollup.DAY, d0, d1), (Rollup.HOUR, d1, h1)]
+    pieces.append((Rollup.MINUTE, h1, end))
+    return [p for p in pieces if p[1] < p[2]]
+
+
+def window_bounds(slo: Slo, length: timedelta, now=None) -> tuple[int, int]:
+    """The minute-aligned [start, end) of the window of `length` ending now (the current minute included).
+
+    The start never precedes the SLO's baseline; where minute (or hour) rows have expired, it moves
+    forward to the next hour (or day) so the window never counts a partial row.
+    """
+    now = now or timezone.now()
+    end = _floor(_epoch(now), MINUTE) + MINUTE
+    start = end - int(length.total_seconds())
+    if slo.baseline_at:
+        start = max(start, _ceil(_epoch(slo.baseline_at), MINUTE))
+    if start < _epoch(now) - settings.SLO_MINUTE_RETENTION_DAYS * DAY:
+        start = _ceil(start, HOUR)
+    if start < _epoch(now) - settings.SLO_HOUR_RETENTION_DAYS * DAY:
+        start = _ceil(start, DAY)
+    return min(start, end), end
+
+
+# --- windows ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Window:
+    """Exact counts and the merged latency sketch of one SLO over [start, end)."""
+
+    start: int
+    end: int
+    requests: int = 0
+    errors: int = 0
+    latency_sum_ms: float = 0.0
+    counts: np.ndarray = field(default_factory=sketch.empty)
+
+    @property
+    def error_rate(self) -> float:
+        return self.errors / self.requests if self.requests else 0.0
+
+    def percentile(self, q: float) -> float | None:
+        return sketch.quantile(self.counts, q)
+
+    def slower_than(self, threshold_ms: float) -> int:
+        return sketch.count_above(self.counts, threshold_ms)
+
+    def burns(self, slo: Slo) -> dict:
+        """Burn per objective: the share of bad requests over the share the objective allows."""
+        if not self.requests:
+            return {"errors": 0.0, "p95": 0.0, "p99": 0.0}
+        return {
+            "errors": self.error_rate / (slo.error_budget_pct / 100),
+            "p95": self.slower_than(slo.p95_ms) / self.requests / P95_BUDGET,
+            "p99": self.slower_than(slo.p99_ms) / self.requests / P99_BUDGET,
+        }
+
+    def burn(self, slo: Slo) -> float:
+        return max(self.burns(slo).values())
+
+
+def read_window(slo: Slo, start: int, end: int) -> Window:
+    """Add up the rollup rows of `slo` covering [start, end)."""
+    window = Window(start, end)
+    by_status = not _only_5xx(slo)
+    for count, errors, latency_sum, data, *statuses in _window_rows(slo, start, end, by_status):
+        window.requests += count
+        window.errors += _errors_of(slo, errors, _as_dict(statuses[0])) if by_status else errors
+        window.latency_sum_ms += latency_sum
+        sketch.decode_into(data, window.counts)
+    return window
+
+
+def _window_rows(slo: Slo, start: int, end: int, by_status: bool) -> list:
+    # Plain SQL: this is the hot path of every status question, and building the same five-range
+    # filter through the ORM cost more than the database took to answer it.
+    pieces = segments(start, end)
+    if not pieces:
+        return []
+    adapt = connection.ops.adapt_datetimefield_value
+    table = connection.ops.quote_name(Rollup._meta.db_table)
+    columns = "count, errors, latency_sum_ms, sketch" + (", statuses" if by_status else "")
+    # One index range scan per piece (service, route, resolution, start), glued with UNION ALL.
+    one = f"SELECT {columns} FROM {table} WHERE service = %s AND route = %s AND resolution = %s AND start >= %s AND start < %s"
+    params = []
+    for res, a, b in pieces:
+        params += [slo.service, slo.rollup_route, res, adapt(_at(a)), adapt(_at(b))]
+    with connection.cursor() as cursor:
+        cursor.execute(" UNION ALL ".join([one] * len(pieces)), params)
+        return cursor.fetchall()
+
+
+def _as_dict(statuses) -> dict:
+    return orjson.loads(statuses) if isinstance(statuses, (str, bytes)) else (statuses or {})
+
+
+def _only_5xx(slo: Slo) -> bool:
+    return slo.error_statuses.strip().lower() == "5xx"
+
+
+def _rows(slo: Slo, start: int, end: int, with_start=False):
+    pieces = segments(start, end)
+    if not pieces:
+        return []
+    where = Q()
+    for res, a, b in pieces:
+        where |= Q(resolution=res, start__gte=_at(a), start__lt=_at(b))
+    fields = ["count", "errors", "latency_sum_ms", "statuses", "sketch"] + (["start"] if with_start else [])
+    return Rollup.objects.filter(where, service=slo.service, route=slo.rollup_route).values_list(*fields)
+
+
+def _errors_of(slo: Slo, errors_5xx: int, statuses: dict) -> int:
+    if _only_5xx(slo):
+        return errors_5xx
+    codes = slo.error_codes()
+    return sum(n for code, n in statuses.items() if int(code) in codes)
+
+
+def window(slo: Slo, length: timedelta, now=None) -> Window:
+    """The window of `length` ending now, for `slo`."""
+    return read_window(slo, *window_bounds(slo, length, now))
+
+
+def burn_alert(burn: float) -> str:
+    """The quick-start guide's states: OK under 1x, WATCH / WARNING from 1x to 2x, CRITICAL above 2x."""
+    if burn > CRITICAL_ABOVE:
+        return "CRITICAL"
+    if burn >= WARNING_FROM:
+        return "WARNING"
+    if burn >= WATCH_FROM:
+        return "WATCH"
+    return "OK"
+
+
+# --- the first SLO -----------------------------------------------------------------------------------
+
+
+def default_slo() -> Slo | None:
+    """The SLO from env (SLO_*), made the first time anything asks while there is none."""
+    slo = Slo.objects.filter(enabled=True).order_by("pk").first()
+    if slo is not None or Slo.objects.exists():
+        return slo
+    try:
+        with transaction.atomic():
+            return Slo.objects.create(
+                name=settings.SLO_SERVICE,
+                service=settings.SLO_SERVICE,
+                p95_ms=settings.SLO_LAT_P95_MS,
+                p99_ms=settings.SLO_LAT_P99_MS,
+                error_budget_pct=settings.SLO_ERR_BUDGET_DAILY_PCT,
+                window_days=settings.SLO_WINDOW_DAYS,
+                min_events=settings.SLO_MIN_EVENTS,
+            )
+    except IntegrityError:  # another process made it first
+        return Slo.objects.get(name=settings.SLO_SERVICE)
+
+
+def active_slos() -> list[Slo]:
+    """Every enabled SLO (making the env one first if there are none)."""
+    default_slo()
+    return list(Slo.objects.filter(enabled=True))
+
+
+# --- status and budget ---------------------------------------------------------------------------------
+
+
+def _r(value, places=4):
+    return None if value is None else round(float(value), places)
+
+
+def status(slo: Slo, period: str = DEFAULT_PERIOD, now=None) -> dict:
+    """p95 / p99 / error rate / burn over `period`, the daily and weekly burn, and the budget left."""
+    now = now or timezone.now()
+    read: dict = {}
+
+    def once(length: timedelta) -> Window:  # period 30d and a 30-day SLO window are one read
+        if length not in read:
+            read[length] = window(slo, length, now)
+        return read[length]
+
+    current = once(PERIODS[period])
+    daily, weekly = once(PERIODS["24h"]), once(PERIODS["7d"])
+    whole = once(timedelta(days=slo.window_days))
+    burns = current.burns(slo)
+    burn = max(burns.values())
+    return {
+        "slo": slo.name,
+        "service": slo.service,
+        "route": slo.route,
+        "period": period,
+        "window": {"start": _at(current.start).isoformat(), "end": _at(current.end).isoformat()},
+        "requests": current.requests,
+        "errors": current.errors,
+        "error_rate": _r(current.error_rate, 6),
+        "p95_ms": _r(current.percentile(0.95), 2),
+        "p99_ms": _r(current.percentile(0.99), 2),
+        "mean_ms": _r(current.latency_sum_ms / current.requests, 2) if current.requests else None,
+        "burn": _r(burn),
+        "burn_by_objective": {k: _r(v) for k, v in burns.items()},
+        "burn_alert": burn_alert(burn),
+        "enough_events": current.requests >= slo.min_events,
+        "daily_burn": _r(daily.burn(slo)),
+        "weekly_burn": _r(weekly.burn(slo)),
+        "remaining_budget_pct": _r(remaining_pct(whole, slo), 2),
+        "budget_window": {"start": _at(whole.start).isoformat(), "end": _at(whole.end).isoformat(),
+                          "days": slo.window_days, "requests": whole.requests},
+        "objectives": {"p95_ms": slo.p95_ms, "p99_ms": slo.p99_ms, "error_budget_pct": slo.error_budget_pct,
+                       "window_days": slo.window_days, "error_statuses": slo.error_statuses,
+                       "min_events": slo.min_events},
+        "baseline_at": slo.baseline_at.isoformat() if slo.baseline_at else None,
+        "generated_at": now.isoformat(),
+    }
+
+
+def remaining_pct(whole: Window, slo: Slo) -> float:
+    """Budget left over the SLO window: 100% minus the most-spent objective's share."""
+    return 100.0 * (1.0 - whole.burn(slo))
+
+
+def budget(slo: Slo, now=None) -> dict:
+    """The status plus the budget of each objective over the SLO window, and its daily graph."""
+    now = now or timezone.now()
+    start, end = window_bounds(slo, timedelta(days=slo.window_days), now)
+    whole = read_window(slo, start, end)
+    objectives = [
+        ("errors", slo.error_budget_pct / 100, whole.errors),
+        (f"p95<={slo.p95_ms:g}ms", P95_BUDGET, whole.slower_than(slo.p95_ms)),
+        (f"p99<={slo.p99_ms:g}ms", P99_BUDGET, whole.slower_than(slo.p99_ms)),
+    ]
+    detail = []
+    for name, share, spent in objectives:
+        allowed = share * whole.requests
+        detail.append({
+            "objective": name, "budget_share": share, "allowed": _r(allowed, 2), "spent": spent,
+            "remaining": _r(allowed - spent, 2),
+            "remaining_pct": _r(100 * (1 - spent / allowed), 2) if allowed else 100.0,
+        })
+    return {
+        **status(slo, DEFAULT_PERIOD, now),
+        "budget": {"start": _at(start).isoformat(), "end": _at(end).isoformat(),
+                   "requests": whole.requests, "objectives": detail,
+                   "series": budget_series(slo, start, end, whole)},
+    }
+
+
+def budget_series(slo: Slo, start: int, end: int, whole: Window) -> list[dict]:
+    """Budget left at the window's start (exactly 100%) and at the end of each day after it."""
+    allowed = {"errors": slo.error_budget_pct / 100 * whole.requests,
+               "p95": P95_BUDGET * whole.requests, "p99": P99_BUDGET * whole.requests}
+    spent_by_day: dict = {}
+    for count, errors, _sum, statuses, data, row_start in _rows(slo, start, end, with_start=True):
+        day = min(_floor(_epoch(row_start), DAY) + DAY, end)
+        counts = sketch.decode(data)
+        spent = spent_by_day.setdefault(day, {"errors": 0, "p95": 0, "p99": 0})
+        spent["errors"] += _errors_of(slo, errors, statuses)
+        spent["p95"] += sketch.count_above(counts, slo.p95_ms)
+        spent["p99"] += sketch.count_above(counts, slo.p99_ms)
+    series = [{"t": _at(start).isoformat(), "remaining_pct": 100.0}]
+    total = {"errors": 0, "p95": 0, "p99": 0}
+    for day in sorted(spent_by_day):
+        for key in total:
+            total[key] += spent_by_day[day][key]
+        used = max((total[k] / allowed[k]) if allowed[k] else 0.0 for k in total)
+        series.append({"t": _at(day).isoformat(), "remaining_pct": _r(100 * (1 - used), 2)})
+    return series
+
+
+def sparkline(slo: Slo, hours: int, step: int, now=None) -> list[dict]:
+    """p95 and burn per `step` seconds (3600 or 86400) over the last `hours`, oldest first."""
+    now = now or timezone.now()
+    end = _floor(_epoch(now), step) + step
+    start = end - hours * HOUR
+    res = Rollup.HOUR if step == HOUR else Rollup.DAY
+    rows = Rollup.objects.filter(
+        service=slo.service, route=slo.rollup_route, resolution=res,
+        start__gte=_at(start), start__lt=_at(end),
+    ).values_list("start", "count", "errors", "latency_sum_ms", "statuses", "sketch")
+    by_start = {_epoch(r[0]): r for r in rows}
+    points = []
+    for t in range(start, end, step):
+        w = Window(t, t + step)
+        if t in by_start:
+            _s, w.requests, errors, w.latency_sum_ms, statuses, data = by_start[t]
+            w.errors = _errors_of(slo, errors, statuses)
+            sketch.decode_into(data, w.counts)
+        points.append({"t": _at(t).isoformat(), "requests": w.requests,
+                       "p95_ms": _r(w.percentile(0.95), 2), "burn": _r(w.burn(slo))})
+    return points
+
+
+@transaction.atomic
+def rebaseline(slo: Slo, now=None) -> Slo:
+    """Start the SLO's rolling windows anew from now; older data is kept but no longer counted."""
+    now = now or timezone.now()
+    Slo.objects.filter(pk=slo.pk).update(baseline_at=now, updated_at=now)
+    slo.refresh_from_db()
+    return slo

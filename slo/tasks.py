@@ -1,0 +1,13 @@
+"""What django-q2 runs (see schedules.py); the same functions back `manage.py slo_budget`."""
+from . import ticks
+
+
+def slo_budget_tick():
+    """Every 15 minutes: the budget tick (slo_tick events, slo_status.json, alerts, gate)."""
+    snapshot = ticks.budget_tick()
+    return {"slos": len(snapshot["slos"]), "gate": snapshot["gate"]["gate"]}
+
+
+def slo_watch_tick():
+    """Every 2 minutes: multi-window alerts, the watchdog and the gate."""
+    return ticks.watch_tick()

@@ -1,0 +1,74 @@
+"""The SLO watchdog (seed 002): three breaches in a row within 10 minutes ask for recovery.
+
+A breach is an evaluation whose last 5 minutes burn above 1x (enough requests to judge). On the
+third in a row, within 10 minutes, one CRITICAL incident is raised and the recovery hook
+(settings.SLO_RECOVERY_HOOK, a dotted path) is called, at most once per 30 minutes.
+"""
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+from echopilot.events import append_event
+
+from . import services
+from .models import RecoveryRequest, Slo
+from .state import lock_state
+
+WINDOW = timedelta(minutes=5)
+IN_A_ROW = 3
+SPAN = timedelta(minutes=10)
+COOLDOWN = timedelta(minutes=30)
+
+
+def check(slo: Slo, now=None) -> RecoveryRequest | None:
+    """Record one evaluation; returns the recovery request if this one asked for recovery."""
+    from incidents import raise_incident, resolve_incident
+
+    now = now or timezone.now()
+    recent = services.window(slo, WINDOW, now)
+    breached = recent.requests >= slo.min_events and recent.burn(slo) > 1.0
+    with transaction.atomic():
+        state = lock_state(slo)
+        # A second run at the same moment (two clusters, a manual run) is the same look, not a new one.
+        history = [h for h in state.watch_history
+                   if timedelta(0) < now - datetime.fromisoformat(h["at"]) <= SPAN]
+        history.append({"at": now.isoformat(), "breach": breached, "burn": round(recent.burn(slo), 3)})
+        state.watch_history = history[-IN_A_ROW * 2:]
+        run = history[-IN_A_ROW:]
+        triggered = len(run) == IN_A_ROW and all(h["breach"] for h in run)
+        cooled = state.last_recovery_at is None or now - state.last_recovery_at >= COOLDOWN
+        request = None
+        if triggered and cooled:
+            reason = (f"SLO {slo.name} breached {IN_A_ROW} times in a row within {SPAN} "
+                      f"(burn {', '.join(str(h['burn']) for h in run)} over {WINDOW})")
+            raise_incident("CRITICAL", f"SLO watchdog: {reason}", "slo-watchdog", {"slo": slo.name},
+                           fingerprint=f"slo:{slo.pk}:watchdog", now=now)
+            state.last_recovery_at = now
+            state.active_alerts = sorted({*state.active_alerts, "watchdog"})
+            request = RecoveryRequest.objects.create(slo=slo, at=now, reason=reason, hook=settings.SLO_RECOVERY_HOOK)
+        elif not breached and "watchdog" in state.active_alerts:
+            resolve_incident(f"slo:{slo.pk}:watchdog", by="slo-watchdog", note="no longer breached", now=now)
+            state.active_alerts = [a for a in state.active_alerts if a != "watchdog"]
+        state.save(update_fields=["watch_history", "last_recovery_at", "active_alerts"])
+    if request is not None:
+        _call_hook(request, slo, now)
+    return request
+
+
+def _call_hook(request: RecoveryRequest, slo: Slo, now) -> None:
+    # The hook runs after the commit: a slow or failing recovery action must not undo the record.
+    try:
+        outcome = import_string(request.hook)(slo=slo, reason=request.reason, now=now)
+    except Exception as exc:  # any failure of a recovery action is the outcome, not a crash
+        outcome = f"hook failed: {type(exc).__name__}: {exc}"
+    RecoveryRequest.objects.filter(pk=request.pk).update(outcome=str(outcome or "done")[:2000])
+    request.outcome = str(outcome or "done")
+
+
+def record_only(*, slo: Slo, reason: str, now=None) -> str:
+    """The default recovery hook: no action yet, only the record that recovery was asked for."""
+    append_event("slo_budget", "recovery_requested", slo=slo.name, reason=reason)
+    return "recorded: no recovery action is configured (SLO_RECOVERY_HOOK)"

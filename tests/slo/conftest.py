@@ -1,0 +1,49 @@
+"""Fixtures for the SLO tests: an SLO, a fixed clock, and a way to feed it realistic traffic."""
+from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
+
+import numpy as np
+import pytest
+
+from slo import ingest
+from slo.models import Slo
+
+NOW = datetime(2026, 11, 22, 12, 0, 30, tzinfo=dt_timezone.utc)
+
+
+@pytest.fixture
+def now():
+    return NOW
+
+
+@pytest.fixture
+def slo(db):
+    return Slo.objects.create(
+        name="api", service="api", p95_ms=800, p99_ms=1200, error_budget_pct=1.0, window_days=30, min_events=10
+    )
+
+
+def traffic(service, start, minutes, per_minute=60, error_share=0.0, latency_ms=100.0, route="/jobs", seed=1):
+    """Samples spread evenly over `minutes` from `start`: lognormal latencies around `latency_ms`."""
+    rng = np.random.default_rng(seed)
+    n = int(minutes * per_minute)
+    epochs = start.timestamp() + np.arange(n) * (60.0 / per_minute)
+    latencies = rng.lognormal(np.log(latency_ms), 0.3, n)
+    status = np.where(rng.random(n) < error_share, 503, 200)
+    return ingest.Samples(epochs, latencies, status.astype(np.int64), np.zeros(n, dtype=np.int64), [(service, route)])
+
+
+@pytest.fixture
+def feed():
+    """feed(start, minutes, ...) stores traffic for service "api" through the real ingest path."""
+
+    def _feed(start, minutes, **kwargs):
+        samples = traffic(kwargs.pop("service", "api"), start, minutes, **kwargs)
+        ingest.ingest(samples)
+        return samples
+
+    return _feed
+
+
+def minutes_before(moment, minutes):
+    return moment - timedelta(minutes=minutes)

@@ -1,0 +1,101 @@
+"""The admin screens (lift with a note, rebaseline), the dashboard card and the demo data."""
+import re
+import time
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth.models import User
+from django.utils import timezone
+
+from slo import demo, gate
+from slo.models import GateShut, Rollup, Slo
+
+
+@pytest.fixture
+def staff(client, db):
+    user = User.objects.create_superuser("ops", "ops@example.com", "pw")
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def shut(slo):
+    return GateShut.objects.create(slo=slo, shut_at=timezone.now(), reason="SLO api: burn 3.1x", burn=3.1)
+
+
+def test_lifting_from_the_admin_asks_for_a_note_then_lifts(staff, shut):
+    gate.sync()
+    assert gate.flag_path().exists()
+    url = "/admin/slo/gateshut/"
+    page = staff.post(url, {"action": "lift", "_selected_action": [shut.pk]})
+    assert page.status_code == 200 and b"Note (required)" in page.content
+    shut.refresh_from_db()
+    assert shut.lifted_at is None
+    done = staff.post(url, {"action": "lift", "_selected_action": [shut.pk], "apply": "1", "note": "rolled back"},
+                      follow=True)
+    assert b"Lifted 1 gate shut" in done.content
+    shut.refresh_from_db()
+    assert shut.lifted_at is not None and shut.lift_note == "rolled back" and shut.lifted_by == "admin:ops"
+    assert not gate.flag_path().exists()
+
+
+def test_lift_without_a_note_is_refused(staff, shut):
+    staff.post("/admin/slo/gateshut/", {"action": "lift", "_selected_action": [shut.pk], "apply": "1", "note": " "})
+    shut.refresh_from_db()
+    assert shut.lifted_at is None
+
+
+def test_rebaseline_action(staff, slo):
+    response = staff.post("/admin/slo/slo/", {"action": "rebaseline", "_selected_action": [slo.pk]}, follow=True)
+    assert b"Rebaselined 1 SLO" in response.content
+    slo.refresh_from_db()
+    assert slo.baseline_at is not None
+
+
+@pytest.mark.parametrize("url", ["/admin/slo/slo/", "/admin/slo/slotick/", "/admin/slo/gateshut/",
+                                 "/admin/slo/recoveryrequest/", "/admin/slo/ingestcursor/"])
+def test_admin_screens_render(staff, slo, url):
+    assert staff.get(url).status_code == 200
+
+
+def test_card_shows_red_yellow_green_and_the_gate(staff, slo, feed):
+    now = timezone.now()
+    feed(now - timedelta(hours=3), 120, per_minute=30)
+    html = staff.get("/admin/").content.decode()
+    assert 'data-state="OK"' in html and "ep-state-ok" in html and "Deploy gate: open" in html
+    assert "<polyline" in html and "slo-rebaseline" in html
+    feed(now - timedelta(minutes=50), 40, per_minute=30, error_share=0.05, seed=2)  # ~1.25% of all: 1.25x
+    GateShut.objects.create(slo=slo, shut_at=now, reason="SLO api: burn 2.4x", burn=2.4)
+    html = staff.get("/admin/").content.decode()
+    assert re.findall(r"data-state=\"(\w+)\"", html)[0] in ("WATCH", "WARNING")
+    assert "Deploy gate: SHUT" in html and "burn 2.4x" in html and "slo-lift-gate" in html
+    feed(now - timedelta(minutes=30), 30, per_minute=60, error_share=0.5, seed=3)
+    html = staff.get("/admin/").content.decode()
+    assert 'data-state="CRITICAL"' in html and "ep-state-critical" in html
+
+
+def test_demo_loads_a_day_with_a_bad_hour_quickly_and_twice_safely(db):
+    now = timezone.now()
+    started = time.monotonic()
+    summary = demo.load(now)
+    assert time.monotonic() - started < 10
+    assert "one bad hour" in summary
+    assert "already loaded" in demo.load(now)
+    shop = Slo.objects.get(name="shop")
+    from slo import services
+
+    day = services.status(shop, "24h", now)
+    assert day["requests"] > 100_000
+    bad_hour = services.read_window(shop, int(now.timestamp()) // 60 * 60 - 4 * 3600, int(now.timestamp()) // 60 * 60 - 3 * 3600)
+    assert bad_hour.error_rate > 0.05 and day["error_rate"] < 0.01
+    assert Rollup.objects.filter(service="shop", resolution="d").count() <= 2 * 6
+
+
+def test_sparkline_breaks_at_hours_without_traffic_and_dots_lone_points():
+    from slo.dashboard import HEIGHT, PAD, svg_dots, svg_polylines
+
+    lines = svg_polylines([10, 20, None, 5, None, None])
+    assert len(lines) == 2 and len(lines[0].split()) == 2
+    assert lines[0].split()[1].endswith(f",{PAD:.1f}")  # the highest value touches the top margin
+    assert [d["y"] for d in svg_dots([10, 20, None, 5, None, None])] == [round(HEIGHT - PAD - (HEIGHT - 2 * PAD) * 5 / 20, 1)]
+    assert svg_polylines([None, None]) == [] and svg_dots([]) == []

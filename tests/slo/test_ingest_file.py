@@ -1,0 +1,116 @@
+"""manage.py slo_ingest: NDJSON access logs, each line counted once across reruns, rotation and truncation."""
+import io
+import os
+from datetime import timedelta
+
+import orjson
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from slo import logfile
+from slo.models import IngestCursor, Rollup
+
+
+def _lines(n, start=0, status=200, service="web"):
+    base = timezone.now() - timedelta(minutes=30)
+    return b"".join(
+        orjson.dumps({"ts": (base + timedelta(seconds=i)).isoformat().replace("+00:00", "Z"),
+                      "latency_ms": 10 + i % 50, "status": status, "route": "/x", "service": service}) + b"\n"
+        for i in range(start, start + n)
+    )
+
+
+def _stored(service="web"):
+    return sum(Rollup.objects.filter(service=service, route="*", resolution="d").values_list("count", flat=True))
+
+
+@pytest.fixture
+def access_log(tmp_path):
+    return tmp_path / "access.ndjson"
+
+
+def test_a_rerun_never_counts_a_line_twice(db, access_log):
+    access_log.write_bytes(_lines(100))
+    call_command("slo_ingest", str(access_log), stdout=io.StringIO(), stderr=io.StringIO())
+    call_command("slo_ingest", str(access_log), stdout=io.StringIO(), stderr=io.StringIO())
+    assert _stored() == 100
+    with access_log.open("ab") as handle:
+        handle.write(_lines(20, start=100))
+    call_command("slo_ingest", str(access_log), stdout=io.StringIO(), stderr=io.StringIO())
+    assert _stored() == 120
+    assert IngestCursor.objects.get().offset == access_log.stat().st_size
+
+
+def test_an_unfinished_last_line_waits_for_its_newline(db, access_log):
+    whole = _lines(3)
+    access_log.write_bytes(whole[:-15])
+    run = logfile.ingest_file(access_log)
+    assert (run.lines, _stored()) == (2, 2)
+    access_log.write_bytes(whole)
+    logfile.ingest_file(access_log)
+    assert _stored() == 3
+
+
+def test_truncated_file_is_read_again_from_the_start(db, access_log):
+    access_log.write_bytes(_lines(50))
+    logfile.ingest_file(access_log)
+    access_log.write_bytes(_lines(10, start=500))  # copytruncate, then new lines
+    run = logfile.ingest_file(access_log)
+    assert run.restarted == "truncated"
+    assert _stored() == 60
+
+
+def test_replaced_file_of_the_same_length_is_noticed_by_its_first_line(db, access_log):
+    access_log.write_bytes(_lines(10))
+    logfile.ingest_file(access_log)
+    with access_log.open("r+b") as handle:  # rewritten in place, same inode, grown past the offset
+        handle.write(_lines(12, start=900))
+    assert logfile.ingest_file(access_log).restarted == "replaced (first line changed)"
+    assert _stored() == 22
+
+
+def test_rotated_file_is_followed_to_its_end_then_the_new_file_is_read(db, access_log):
+    access_log.write_bytes(_lines(10))
+    steps = iter([
+        lambda: access_log.open("ab").write(_lines(5, start=10)),
+        lambda: (access_log.open("ab").write(_lines(3, start=15)),
+                 os.rename(access_log, str(access_log) + ".1"),
+                 access_log.write_bytes(_lines(7, start=100))),
+        lambda: None,
+    ])
+
+    def stop():
+        step = next(steps, None)
+        if step is None:
+            return True
+        step()
+        return False
+
+    logfile.follow(access_log, interval=0, stop=stop)
+    assert _stored() == 10 + 5 + 3 + 7
+
+
+def test_bad_lines_are_skipped_and_reported_with_their_number(db, access_log):
+    access_log.write_bytes(_lines(3) + b"garbage\n" + b'{"ts": 1, "latency_ms": 1, "status": 200}\n' + _lines(2, start=3))
+    out, err = io.StringIO(), io.StringIO()
+    call_command("slo_ingest", str(access_log), "--service", "web", stdout=out, stderr=err)
+    assert _stored() == 5
+    assert "line 4: not valid JSON" in out.getvalue()
+    assert "line 5: ts is before 2000" in out.getvalue()
+    assert "100.0%" in err.getvalue()  # progress
+    assert IngestCursor.objects.get().rejected == 2
+
+
+def test_lines_without_a_service_take_the_command_option(db, access_log):
+    access_log.write_bytes(b"".join(orjson.dumps({k: v for k, v in orjson.loads(line).items() if k != "service"}) + b"\n"
+                                    for line in _lines(4).splitlines()))
+    call_command("slo_ingest", str(access_log), "--service", "batch", stdout=io.StringIO(), stderr=io.StringIO())
+    assert _stored("batch") == 4
+
+
+def test_a_line_longer_than_a_chunk_is_skipped(db, access_log, monkeypatch):
+    monkeypatch.setattr(logfile, "CHUNK_BYTES", 160)  # a log line is ~110 bytes, the junk 214
+    access_log.write_bytes(b'{"junk": "' + b"x" * 200 + b'"}\n' + _lines(2))
+    run = logfile.ingest_file(access_log)
+    assert (run.rejected, _stored()) == (1, 2)

@@ -1,0 +1,86 @@
+"""OpenSLO out (GET /api/slo/openslo) and in (manage.py slo_import), round trip."""
+import io
+
+import pytest
+import yaml
+from django.core.management import CommandError, call_command
+
+from slo.models import Slo
+
+DOC = """
+apiVersion: openslo/v1
+kind: SLO
+metadata:
+  name: checkout
+  displayName: Checkout API
+spec:
+  service: shop
+  indicator:
+    metadata: {name: checkout-requests}
+    spec:
+      ratioMetric:
+        counter: true
+        good: {metricSource: {type: echopilot, spec: {service: shop}}}
+        total: {metricSource: {type: echopilot, spec: {service: shop}}}
+  timeWindow:
+    - duration: 4w
+      isRolling: true
+  budgetingMethod: Occurrences
+  objectives:
+    - displayName: availability
+      target: 0.995
+    - displayName: p95
+      op: lte
+      value: 450
+      target: 0.95
+    - displayName: p99
+      op: lte
+      value: 900
+      target: 0.99
+"""
+
+
+def test_export_is_openslo_v1_with_ratio_indicator_and_occurrences(analyst_api, slo):
+    docs = analyst_api.get("/api/slo/openslo").json()
+    (doc,) = [d for d in docs if d["metadata"]["name"] == "api"]
+    assert (doc["apiVersion"], doc["kind"], doc["spec"]["budgetingMethod"]) == ("openslo/v1", "SLO", "Occurrences")
+    assert "ratioMetric" in doc["spec"]["indicator"]["spec"]
+    assert doc["spec"]["timeWindow"] == [{"duration": "30d", "isRolling": True}]
+    assert {"displayName": "availability", "target": 0.99} in doc["spec"]["objectives"]
+    as_yaml = analyst_api.get("/api/slo/openslo?format=yaml")
+    assert as_yaml["Content-Type"].startswith("application/yaml")
+    assert list(yaml.safe_load_all(as_yaml.content))[0]["kind"] == "SLO"
+
+
+def test_import_creates_then_updates(db, tmp_path):
+    path = tmp_path / "slo.yaml"
+    path.write_text(DOC)
+    out = io.StringIO()
+    call_command("slo_import", str(path), stdout=out)
+    slo = Slo.objects.get(name="checkout")
+    assert (slo.service, slo.p95_ms, slo.p99_ms, slo.window_days) == ("shop", 450, 900, 28)
+    assert slo.error_budget_pct == pytest.approx(0.5)
+    path.write_text(DOC.replace("value: 450", "value: 500"))
+    call_command("slo_import", str(path), stdout=out)
+    assert Slo.objects.get(name="checkout").p95_ms == 500
+    assert "created checkout" in out.getvalue() and "updated checkout" in out.getvalue()
+
+
+def test_export_then_import_round_trips(analyst_api, slo, tmp_path):
+    slo.error_statuses, slo.route = "5xx, 429", "/jobs"
+    slo.save()
+    path = tmp_path / "export.yaml"
+    path.write_bytes(analyst_api.get("/api/slo/openslo?format=yaml").content)
+    Slo.objects.all().delete()
+    call_command("slo_import", str(path), stdout=io.StringIO())
+    again = Slo.objects.get(name="api")
+    assert (again.service, again.route, again.p95_ms, again.p99_ms, again.error_budget_pct, again.window_days,
+            again.error_statuses) == ("api", "/jobs", 800, 1200, 1.0, 30, "5xx, 429")
+
+
+def test_bad_document_imports_nothing(db, tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text(DOC + "---\n" + DOC.replace("name: checkout", "name: other").replace("isRolling: true", "isRolling: false"))
+    with pytest.raises(CommandError, match="rolling"):
+        call_command("slo_import", str(path), stdout=io.StringIO())
+    assert not Slo.objects.exists()
