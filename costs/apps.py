@@ -1,0 +1,41 @@
+from django.apps import AppConfig
+
+
+class CostsConfig(AppConfig):
+    name = "costs"
+    verbose_name = "Cost guardrails"
+
+    def ready(self):
+        from django.core.signals import setting_changed
+        from django.db.models.signals import post_delete, post_save
+
+        from echopilot.health import register_check
+        from echopilot.metrics import register_collector
+
+        from . import metrics, state
+        from .models import CapOverride, CostCap, ModelFallback, ModelPrice
+
+        # Every edit, from the admin, the API or a shell, tells all web workers to reload the caps.
+        for model in (CostCap, ModelPrice, ModelFallback, CapOverride):
+            post_save.connect(_config_changed, sender=model, dispatch_uid=f"costs-config-save-{model.__name__}")
+            post_delete.connect(_config_changed, sender=model, dispatch_uid=f"costs-config-delete-{model.__name__}")
+        register_collector(metrics.cost_metrics)
+        register_check("costs", _health)
+        setting_changed.connect(state.on_setting_changed, dispatch_uid="costs-setting-changed")
+
+
+def _config_changed(sender, **kwargs):
+    from . import state
+
+    state.bump_version()
+
+
+def _health():
+    from django.conf import settings
+
+    from echopilot.health import CheckResult
+
+    from . import state
+
+    problem = state.zone_problem()
+    return CheckResult(problem is None, problem or f"cost days in {settings.COST_TIMEZONE}")

@@ -1,0 +1,57 @@
+"""Demo data: two weeks of plausible AI spend and Stripe fees, with one model near its cap today.
+
+Every report has a fixed request_id, so loading twice counts nothing twice.
+"""
+import random
+from datetime import timedelta
+from decimal import Decimal
+
+from . import state
+from .models import CostCap
+from .services import record_spend
+
+DAYS = 14
+# model -> typical USD per day; a gentle upward trend makes the forecast interesting.
+DAILY_USD = {"gpt-4o": 5.0, "gpt-4o-mini": 7.0, "embeddings": 0.6}
+REPORTS_PER_DAY = 3
+NEAR_CAP = Decimal("0.92")
+
+
+def load(now) -> str:
+    config, _ = state.current(now)
+    today = state.cost_day(now)
+    hot = _model_near_cap(config)
+    reports = 0
+    for back in range(DAYS - 1, -1, -1):
+        day = today - timedelta(days=back)
+        rng = random.Random(day.toordinal())
+        growth = 1 + (DAYS - back) * 0.02
+        for model, usd in DAILY_USD.items():
+            target = Decimal(str(round(usd * growth * rng.uniform(0.8, 1.2), 4)))
+            if back == 0 and model == hot:
+                target = (Decimal(config.caps[(CostCap.MODEL, hot)]) / 1_000_000 * NEAR_CAP).quantize(Decimal("0.0001"))
+            reports += _report_day(model, day, target, now)
+        fee = Decimal(str(round(rng.uniform(1.0, 3.0), 2)))
+        record_spend(kind="stripe_fee", usd=fee, request_id=f"demo:{day}:stripe_fee", ts=_at(day, 20, now), now=now)
+        reports += 1
+    return f"{reports} spend reports over {DAYS} days; {hot or 'no model'} at {NEAR_CAP:.0%} of its cap today"
+
+
+def _model_near_cap(config) -> str | None:
+    capped = [key for (scope, key) in config.caps if scope == CostCap.MODEL and key in DAILY_USD]
+    return "gpt-4o-mini" if "gpt-4o-mini" in capped else (capped[0] if capped else None)
+
+
+def _report_day(model, day, total: Decimal, now) -> int:
+    share = (total / REPORTS_PER_DAY).quantize(Decimal("0.000001"))
+    parts = [share] * (REPORTS_PER_DAY - 1) + [total - share * (REPORTS_PER_DAY - 1)]
+    for i, usd in enumerate(parts):
+        tokens = int(usd * 400_000)
+        record_spend(model=model, usd=usd, input_tokens=tokens, output_tokens=tokens // 4,
+                     request_id=f"demo:{day}:{model}:{i}", ts=_at(day, 6 + i * 5, now), now=now)
+    return len(parts)
+
+
+def _at(day, hour, now):
+    start, _ = state.day_bounds(day)
+    return min(start + timedelta(hours=hour), now)

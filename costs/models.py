@@ -1,0 +1,224 @@
+"""Cost guardrails: caps, prices, fallbacks and overrides (what the operator edits), and the spend
+ledger with its per-day counters (what the product reports).
+
+Money that is summed is kept as integer micro-dollars (`*_micros`): SQLite has no exact decimal
+arithmetic, and a sum of integers is exact on every backend.
+"""
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils import timezone
+
+MICROS = 1_000_000
+
+
+def micros_to_usd(micros: int) -> Decimal:
+    return (Decimal(int(micros)) / MICROS).quantize(Decimal("0.000001"))
+
+
+def usd_to_micros(usd) -> int:
+    """Dollars (Decimal, int, float or str) as whole micro-dollars, rounded half up."""
+    amount = usd if isinstance(usd, Decimal) else Decimal(repr(usd) if isinstance(usd, float) else str(usd))
+    return int((amount * MICROS).to_integral_value(rounding="ROUND_HALF_UP"))
+
+
+class CostConfig(models.Model):
+    """One row: a version bumped on every edit of caps, prices, fallbacks or overrides, so every web
+    worker notices an edit without re-reading them on each decision; and whether env caps were seeded."""
+
+    version = models.PositiveBigIntegerField(default=1)
+    env_caps_seeded = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "cost configuration"
+
+
+class CostCap(models.Model):
+    DAILY = "daily"
+    MODEL = "model"
+    SCOPES = [(DAILY, "global daily cap (all AI spend)"), (MODEL, "one model's daily cap")]
+
+    scope = models.CharField(max_length=10, choices=SCOPES)
+    key = models.CharField(max_length=100, blank=True, default="", help_text="the model, for a model cap")
+    usd_cap = models.DecimalField(max_digits=14, decimal_places=6, help_text="USD per day")
+    updated = models.DateTimeField(auto_now=True)
+    updated_by = models.CharField(max_length=100, blank=True, default="")
+
+    class Meta:
+        ordering = ["scope", "key"]
+        constraints = [models.UniqueConstraint(fields=["scope", "key"], name="costs_cap_scope_key_unique")]
+
+    def __str__(self):
+        return f"{self.label}: ${self.usd_cap}/day"
+
+    @property
+    def label(self) -> str:
+        return "all AI spend" if self.scope == self.DAILY else self.key
+
+    def clean(self):
+        if self.scope == self.MODEL and not self.key:
+            raise ValidationError({"key": "a model cap needs the model name"})
+        if self.scope == self.DAILY:
+            self.key = ""
+        if self.usd_cap is not None and self.usd_cap < 0:
+            raise ValidationError({"usd_cap": "must not be negative"})
+
+
+class ModelPrice(models.Model):
+    """Used to price a usage report that comes without `usd`."""
+
+    model = models.CharField(max_length=100, unique=True)
+    input_per_mtok = models.DecimalField("input USD / 1M tokens", max_digits=12, decimal_places=6)
+    output_per_mtok = models.DecimalField("output USD / 1M tokens", max_digits=12, decimal_places=6)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["model"]
+
+    def __str__(self):
+        return f"{self.model}: ${self.input_per_mtok} in / ${self.output_per_mtok} out per 1M tokens"
+
+    def clean(self):
+        for field in ("input_per_mtok", "output_per_mtok"):
+            if getattr(self, field) is not None and getattr(self, field) < 0:
+                raise ValidationError({field: "must not be negative"})
+
+
+class ModelFallback(models.Model):
+    """The next cheaper model to use when `model` is at its cap; followed link by link, it forms
+    the model's fallback chain (gpt-4o -> gpt-4o-mini -> ...)."""
+
+    model = models.CharField(max_length=100, unique=True)
+    fallback = models.CharField(max_length=100)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["model"]
+
+    def __str__(self):
+        return f"{self.model} -> {self.fallback}"
+
+    def clean(self):
+        if self.model and self.model == self.fallback:
+            raise ValidationError({"fallback": "a model cannot fall back to itself"})
+
+
+class CapOverride(models.Model):
+    """A cap ignored until a given time (an operator's decision to let spend through)."""
+
+    scope = models.CharField(max_length=10, choices=CostCap.SCOPES)
+    key = models.CharField(max_length=100, blank=True, default="")
+    until = models.DateTimeField()
+    reason = models.CharField(max_length=200, blank=True, default="")
+    created = models.DateTimeField(default=timezone.now, editable=False)
+    created_by = models.CharField(max_length=100, blank=True, default="", editable=False)
+
+    class Meta:
+        ordering = ["-until"]
+
+    def __str__(self):
+        return f"{self.scope}:{self.key or 'all'} ignored until {self.until:%Y-%m-%d %H:%M}"
+
+    def is_active(self, now=None) -> bool:
+        return (now or timezone.now()) < self.until
+
+    def clean(self):
+        if self.scope == CostCap.MODEL and not self.key:
+            raise ValidationError({"key": "a model override needs the model name"})
+        if self.scope == CostCap.DAILY:
+            self.key = ""
+
+
+class SpendEntry(models.Model):
+    """One reported spend. `request_id` is unique, so a report sent twice is counted once."""
+
+    AI = "ai"
+    STRIPE_FEE = "stripe_fee"
+    KINDS = [(AI, "AI call"), (STRIPE_FEE, "Stripe fee")]
+
+    request_id = models.CharField(max_length=200, unique=True)
+    # Indexed only through (day, kind, model) below: every index is one more write per report.
+    day = models.DateField(help_text="the cost day (COST_TIMEZONE) the spend counts to")
+    ts = models.DateTimeField()
+    kind = models.CharField(max_length=20, choices=KINDS, default=AI)
+    model = models.CharField(max_length=100, blank=True, default="")
+    input_tokens = models.PositiveBigIntegerField(default=0)
+    output_tokens = models.PositiveBigIntegerField(default=0)
+    usd_micros = models.BigIntegerField()
+    priced = models.BooleanField(default=False, help_text="priced from the price table (no usd reported)")
+    created = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        verbose_name = "spend entry"
+        verbose_name_plural = "spend ledger"
+        ordering = ["-ts"]
+        indexes = [models.Index(fields=["day", "kind", "model"], name="costs_spend_day_kind_model")]
+
+    def __str__(self):
+        return f"{self.day} {self.kind} {self.model or '-'} ${self.usd}"
+
+    @property
+    def usd(self) -> Decimal:
+        return micros_to_usd(self.usd_micros)
+
+
+class DailyCounter(models.Model):
+    """A running total of one scope on one cost day, incremented in the same statement or
+    transaction as the ledger row. scope daily/key "" is all AI spend; model/<name> one model;
+    kind/<kind> non-AI spend. A scope's total is the sum over its shards: each web worker adds to
+    its own shard row, so reports from different workers never queue on one row lock."""
+
+    KIND = "kind"
+
+    day = models.DateField()
+    scope = models.CharField(max_length=10)
+    key = models.CharField(max_length=100, blank=True, default="")
+    shard = models.PositiveSmallIntegerField(default=0)
+    usd_micros = models.BigIntegerField(default=0)
+    reports = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-day", "scope", "key", "shard"]
+        constraints = [
+            models.UniqueConstraint(fields=["day", "scope", "key", "shard"], name="costs_counter_day_scope_key_shard")
+        ]
+
+    def __str__(self):
+        return f"{self.day} {self.scope}:{self.key or 'all'} ${self.usd}"
+
+    @property
+    def usd(self) -> Decimal:
+        return micros_to_usd(self.usd_micros)
+
+
+class CapAlert(models.Model):
+    """A cap crossing 90% or 100% on one day. The unique row makes the alert happen once per cap,
+    day and level however many reports cross it at the same moment."""
+
+    WARN = 90
+    CRITICAL = 100
+    LEVELS = [(WARN, "90% (WARN)"), (CRITICAL, "100% (CRITICAL)")]
+
+    day = models.DateField()
+    scope = models.CharField(max_length=10)
+    key = models.CharField(max_length=100, blank=True, default="")
+    level = models.PositiveSmallIntegerField(choices=LEVELS)
+    spent_micros = models.BigIntegerField()
+    cap_micros = models.BigIntegerField()
+    created = models.DateTimeField(default=timezone.now)
+    incident_id = models.CharField(max_length=64, blank=True, default="")
+    raised = models.DateTimeField(null=True, blank=True, help_text="when the incident was raised")
+
+    class Meta:
+        ordering = ["-created"]
+        constraints = [
+            models.UniqueConstraint(fields=["day", "scope", "key", "level"], name="costs_alert_once_per_day")
+        ]
+
+    def __str__(self):
+        return f"{self.day} {self.scope}:{self.key or 'all'} reached {self.level}%"
+
+    @property
+    def fingerprint(self) -> str:
+        return f"costs:{self.scope}:{self.key or 'all'}:{self.day.isoformat()}:{self.level}"

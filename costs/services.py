@@ -1,0 +1,516 @@
+"""Cost guardrails: spend in (`record_spend`), the decision out (`authorize`), caps, status and the
+hourly check.
+
+The guard only ever degrades AI calls: nothing here is consulted by the console's own endpoints.
+Stripe fees are recorded and reported (status, forecast) but count against no cap: they grow with
+sales, and a good sales day must not switch the product's AI off. The global daily cap is the cap
+on all AI spend.
+"""
+import functools
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone as dt_timezone
+from decimal import Decimal
+from typing import NamedTuple
+
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+from rest_framework import serializers
+
+from echopilot.events import append_event
+from echopilot.validators import require_non_negative_int, require_usd
+
+from . import state
+from .models import CapAlert, CostCap, DailyCounter, SpendEntry, micros_to_usd, usd_to_micros
+from .pricing import price_usd
+
+log = logging.getLogger(__name__)
+
+ALLOW, WARN, DOWNGRADE, THROTTLE = "allow", "warn", "downgrade", "throttle"
+OK_STATE, WARN_STATE, THROTTLE_STATE = "ok", "warn", "throttle"
+MAX_CHAIN = 10
+FUTURE_SLACK = timedelta(minutes=5)
+# Bounds that keep a typo from overflowing a column (a 500) instead of being refused (a 400).
+MAX_REPORT_USD = Decimal(1_000_000_000)
+MAX_CAP_USD = Decimal(99_999_999)
+MAX_TOKENS = 10**12
+
+
+# --- the decision ----------------------------------------------------------------------------------
+
+
+def money(micros: int) -> str:
+    """Micro-dollars as an operator reads them: $15.30 (sub-cent amounts keep their digits)."""
+    usd = micros / 1_000_000
+    return f"${usd:,.2f}" if usd >= 0.01 or usd == 0 else f"${usd:.6f}"
+
+
+class Decision(NamedTuple):
+    """What `authorize` answers. A NamedTuple: made on every decision, and cheap to make."""
+
+    decision: str  # allow | warn | downgrade | throttle
+    model: str  # the model to call (the fallback on downgrade)
+    reason: str
+    requested_model: str = ""
+    retry_after: datetime | None = None  # on throttle: when the cap resets
+    utilization_pct: float = 0.0  # of the cap that decided
+    override_until: datetime | None = None
+
+    def to_dict(self) -> dict:
+        return {
+            "decision": self.decision,
+            "model": self.model,
+            "requested_model": self.requested_model,
+            "reason": self.reason,
+            "retry_after": self.retry_after.isoformat() if self.retry_after else None,
+            "utilization_pct": round(self.utilization_pct, 2),
+            "override_until": self.override_until.isoformat() if self.override_until else None,
+        }
+
+
+class CapCheck(NamedTuple):
+    level: int  # 0, 90 or 100: the threshold the projected spend has reached
+    utilization_pct: float
+    cap_micros: int | None
+    override_until: datetime | None
+
+
+NO_CAP = CapCheck(0, 0.0, None, None)
+
+
+def check_cap(config, spent: dict, scope_key: tuple, est_micros: int, now) -> CapCheck:
+    """Where one cap stands if `est_micros` more were spent; an overridden cap never blocks."""
+    cap = config.caps.get(scope_key)
+    if cap is None:
+        return NO_CAP
+    projected = spent.get(scope_key, 0) + est_micros
+    pct = projected * 100 / cap if cap else (0.0 if projected == 0 else 100.0)
+    until = config.overrides.get(scope_key)
+    if until is not None and now < until:
+        return CapCheck(0, pct, cap, until)
+    level = 100 if projected >= cap else 90 if projected * 100 >= cap * 90 else 0
+    return CapCheck(level, pct, cap, None)
+
+
+def fallback_chain(fallbacks: dict, model: str) -> list[str]:
+    """The models `model` falls back to, nearest first; a loop in the admin's links ends the chain."""
+    chain, seen = [], {model}
+    nxt = fallbacks.get(model)
+    while nxt and nxt not in seen and len(chain) < MAX_CHAIN:
+        chain.append(nxt)
+        seen.add(nxt)
+        nxt = fallbacks.get(nxt)
+    return chain
+
+
+def decide(config, totals, model: str, est_micros: int, now) -> Decision:
+    """The rules: the global cap reached throttles everything; a model at its cap downgrades to the
+    first fallback under its own cap, else throttles; 90% of any cap that applies warns."""
+    spent = totals.spent
+    overall = check_cap(config, spent, state.DAILY_KEY, est_micros, now)
+    if overall.level == 100:
+        return Decision(THROTTLE, model, f"the global daily cap of {money(overall.cap_micros)} is reached "
+                        f"({overall.utilization_pct:.2f}%)", model, totals.end, overall.utilization_pct)
+    own = check_cap(config, spent, (CostCap.MODEL, model), est_micros, now)
+    if own.level == 100:
+        return _past_model_cap(config, totals, model, own, est_micros, now)
+    worst = own if (own.level, own.utilization_pct) > (overall.level, overall.utilization_pct) else overall
+    override = own.override_until or overall.override_until
+    if worst.level == 90:
+        which = "the global daily cap" if worst is overall else f"the {model} daily cap"
+        return Decision(WARN, model, f"{worst.utilization_pct:.2f}% of {which} is spent", model,
+                        utilization_pct=worst.utilization_pct, override_until=override)
+    reason = "under every cap" if override is None else "a cap is overridden by an operator"
+    return Decision(ALLOW, model, reason, model, utilization_pct=worst.utilization_pct, override_until=override)
+
+
+def _past_model_cap(config, totals, model, own: CapCheck, est_micros, now) -> Decision:
+    cap_text = f"{model} is at {own.utilization_pct:.2f}% of its {money(own.cap_micros)} daily cap"
+    skipped = []
+    for fallback in fallback_chain(config.fallbacks, model):
+        check = check_cap(config, totals.spent, (CostCap.MODEL, fallback), est_micros, now)
+        if check.level < 100:
+            return Decision(DOWNGRADE, fallback, f"{cap_text}; use {fallback}", model, utilization_pct=own.utilization_pct)
+        skipped.append(fallback)
+    tail = f"; fallbacks at their caps too: {', '.join(skipped)}" if skipped else "; no fallback configured"
+    return Decision(THROTTLE, model, cap_text + tail, model, totals.end, own.utilization_pct)
+
+
+def authorize(model: str, est_usd=None, *, now=None) -> Decision:
+    """May the product call `model` now (optionally: a call estimated at `est_usd`)? Answered from
+    the in-process copy of caps and today's counters, without a query on most calls."""
+    # datetime.now(utc) rather than timezone.now(): the same value with USE_TZ, a settings lookup less.
+    now = now or datetime.now(dt_timezone.utc)
+    config, totals = state.current(now)
+    est_micros = usd_to_micros(est_usd) if est_usd else 0
+    return decide(config, totals, model, est_micros, now)
+
+
+# --- spend in ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SpendResult:
+    request_id: str
+    kind: str
+    model: str
+    usd: Decimal
+    day: object
+    duplicate: bool  # True when the request_id was already counted; nothing was added
+    decision: Decision | None  # the model's decision after this spend; None for a Stripe fee
+
+    def to_dict(self) -> dict:
+        return {
+            "request_id": self.request_id,
+            "kind": self.kind,
+            "model": self.model,
+            "usd": self.usd,
+            "day": self.day.isoformat(),
+            "duplicate": self.duplicate,
+            "decision": self.decision.to_dict() if self.decision else None,
+        }
+
+
+class _AlreadyCounted(Exception):
+    pass
+
+
+def record_spend(*, model="", usd=None, input_tokens=0, output_tokens=0, kind=SpendEntry.AI, request_id=None,
+                 ts=None, now=None) -> SpendResult:
+    """Count one spend exactly once (by `request_id`) in the ledger and the day's counters, all or
+    nothing, and answer the model's decision after it. `usd` absent: priced from the price table.
+    Bad input raises a ValidationError naming the field, before anything is written. A repeated
+    report adds nothing and answers the model's decision as it stands."""
+    now = now or timezone.now()
+    entry = _validated(model, usd, input_tokens, output_tokens, kind, request_id, ts or now, now)
+    counter_rows = _count_once(entry)
+    if counter_rows is None:
+        return _previous_result(entry["request_id"], now)
+    state.note_totals(entry["day"], counter_rows)
+    if entry["kind"] != SpendEntry.AI:
+        return SpendResult(entry["request_id"], entry["kind"], "", micros_to_usd(entry["usd_micros"]),
+                           entry["day"], False, None)
+    decision = authorize(entry["model"], now=now)
+    alert_if_due(entry["day"], _spent_on(entry["day"], now), now=now)
+    return SpendResult(entry["request_id"], entry["kind"], entry["model"], micros_to_usd(entry["usd_micros"]),
+                       entry["day"], False, decision)
+
+
+def _validated(model, usd, input_tokens, output_tokens, kind, request_id, ts, now) -> dict:
+    if kind not in (SpendEntry.AI, SpendEntry.STRIPE_FEE):
+        raise serializers.ValidationError({"kind": "must be 'ai' or 'stripe_fee'"})
+    model = (model or "").strip()
+    if kind == SpendEntry.AI and not model:
+        raise serializers.ValidationError({"model": "an AI spend needs the model"})
+    if len(model) > 100:
+        raise serializers.ValidationError({"model": "must be at most 100 characters"})
+    if timezone.is_naive(ts):
+        ts = timezone.make_aware(ts, dt_timezone.utc)
+    if kind == SpendEntry.STRIPE_FEE and usd is None:
+        raise serializers.ValidationError({"usd": "a Stripe fee needs usd"})
+    input_tokens = _tokens(input_tokens, "input_tokens")
+    output_tokens = _tokens(output_tokens, "output_tokens")
+    if ts > now + FUTURE_SLACK:
+        raise serializers.ValidationError({"ts": "must not be in the future"})
+    priced = usd is None
+    if priced:
+        config, _ = state.current(now)
+        usd = price_usd(config.prices, model, input_tokens, output_tokens)
+    amount = require_usd(usd, "usd")
+    if amount > MAX_REPORT_USD:
+        raise serializers.ValidationError({"usd": f"must be at most {MAX_REPORT_USD:,} for one report"})
+    request_id = str(request_id).strip() if request_id not in (None, "") else f"auto:{uuid.uuid4().hex}"
+    if len(request_id) > 200:
+        raise serializers.ValidationError({"request_id": "must be at most 200 characters"})
+    return {
+        "request_id": request_id, "day": state.cost_day(ts), "ts": ts, "kind": kind,
+        "model": model, "input_tokens": input_tokens,
+        "output_tokens": output_tokens, "usd_micros": usd_to_micros(amount), "priced": priced,
+    }
+
+
+def _tokens(value, field: str) -> int:
+    count = require_non_negative_int(value, field)
+    if count > MAX_TOKENS:
+        raise serializers.ValidationError({field: f"must be at most {MAX_TOKENS:,}"})
+    return count
+
+
+def _counter_rows(entry) -> list[tuple]:
+    shard = state.counter_shard()
+    if entry["kind"] != SpendEntry.AI:
+        return [(DailyCounter.KIND, entry["kind"], shard)]
+    # Always the global row first, then the model's: one lock order for every writer, no deadlock.
+    return [(CostCap.DAILY, "", shard), (CostCap.MODEL, entry["model"], shard)]
+
+
+def _count_once(entry) -> list[tuple] | None:
+    """Insert the ledger row and add to the counters, all or nothing; the shards' new totals as
+    (scope, key, shard, micros), or None when the request_id was already counted. The increments happen
+    in the database under the row lock (ON CONFLICT DO UPDATE), so concurrent reports add up exactly."""
+    if connection.vendor == "postgresql":
+        return _count_once_in_one_statement(entry)
+    try:
+        with transaction.atomic():
+            totals = _add_to_counters(entry)
+            if not _insert_entry(entry):
+                raise _AlreadyCounted
+            return totals
+    except _AlreadyCounted:
+        return None
+
+
+LEDGER_COLUMNS = ["request_id", "day", "ts", "kind", "model", "input_tokens", "output_tokens", "usd_micros", "priced",
+                  "created"]
+
+
+def _ledger_params(entry) -> list:
+    ops = connection.ops
+    return [
+        entry["request_id"], ops.adapt_datefield_value(entry["day"]), ops.adapt_datetimefield_value(entry["ts"]),
+        entry["kind"], entry["model"], entry["input_tokens"], entry["output_tokens"], entry["usd_micros"],
+        entry["priced"], ops.adapt_datetimefield_value(timezone.now()),
+    ]
+
+
+def _upsert_tail(table: str) -> str:
+    q = connection.ops.quote_name
+    return (
+        f"ON CONFLICT ({q('day')}, {q('scope')}, {q('key')}, {q('shard')}) DO UPDATE SET "
+        f"{q('usd_micros')} = {table}.{q('usd_micros')} + excluded.{q('usd_micros')}, "
+        f"{q('reports')} = {table}.{q('reports')} + 1 "
+        f"RETURNING {q('scope')}, {q('key')}, {q('shard')}, {q('usd_micros')}"
+    )
+
+
+# The statements are built once per backend and row count: on the hot path, quoting names on every
+# report cost more than a tenth of the request.
+@functools.lru_cache(maxsize=16)
+def _one_statement_sql(vendor: str, n_rows: int) -> str:
+    q = connection.ops.quote_name
+    ledger, counters = SpendEntry._meta.db_table, DailyCounter._meta.db_table
+    scopes = ", ".join(["(%s, %s, %s::smallint, %s)"] * n_rows)
+    return (
+        f"WITH entry AS (INSERT INTO {ledger} ({', '.join(q(c) for c in LEDGER_COLUMNS)}) "
+        f"VALUES ({', '.join(['%s'] * len(LEDGER_COLUMNS))}) ON CONFLICT ({q('request_id')}) DO NOTHING "
+        f"RETURNING {q('day')}, {q('usd_micros')}) "
+        f"INSERT INTO {counters} ({q('day')}, {q('scope')}, {q('key')}, {q('shard')}, {q('usd_micros')}, {q('reports')}) "
+        f"SELECT entry.{q('day')}, v.scope, v.key, v.shard, entry.{q('usd_micros')}, 1 "
+        f"FROM entry CROSS JOIN (VALUES {scopes}) AS v(scope, key, shard, position) ORDER BY v.position "
+        + _upsert_tail(counters)
+    )
+
+
+@functools.lru_cache(maxsize=16)
+def _counters_sql(vendor: str, n_rows: int) -> str:
+    table, q = DailyCounter._meta.db_table, connection.ops.quote_name
+    values = ", ".join(["(%s, %s, %s, %s, %s, 1)"] * n_rows)
+    return (
+        f"INSERT INTO {table} ({q('day')}, {q('scope')}, {q('key')}, {q('shard')}, {q('usd_micros')}, {q('reports')}) "
+        f"VALUES {values} " + _upsert_tail(table)
+    )
+
+
+@functools.lru_cache(maxsize=4)
+def _ledger_sql(vendor: str) -> str:
+    q = connection.ops.quote_name
+    return (
+        f"INSERT INTO {SpendEntry._meta.db_table} ({', '.join(q(c) for c in LEDGER_COLUMNS)}) "
+        f"VALUES ({', '.join(['%s'] * len(LEDGER_COLUMNS))}) ON CONFLICT ({q('request_id')}) DO NOTHING "
+        f"RETURNING {q('id')}"
+    )
+
+
+def _count_once_in_one_statement(entry) -> list[tuple] | None:
+    """PostgreSQL: the ledger insert feeds the counter upsert in one statement (one round trip, no
+    BEGIN/COMMIT of our own); a repeated request_id inserts no ledger row, so nothing is counted."""
+    rows = _counter_rows(entry)
+    params = _ledger_params(entry) + [p for i, (scope, key, shard) in enumerate(rows) for p in (scope, key, shard, i)]
+    with connection.cursor() as cursor:
+        cursor.execute(_one_statement_sql(connection.vendor, len(rows)), params)
+        totals = [tuple(row) for row in cursor.fetchall()]
+    return totals or None
+
+
+def _add_to_counters(entry) -> list[tuple]:
+    rows = _counter_rows(entry)
+    day = connection.ops.adapt_datefield_value(entry["day"])
+    params = [p for scope, key, shard in rows for p in (day, scope, key, shard, entry["usd_micros"])]
+    with connection.cursor() as cursor:
+        cursor.execute(_counters_sql(connection.vendor, len(rows)), params)
+        return [tuple(row) for row in cursor.fetchall()]
+
+
+def _insert_entry(entry) -> bool:
+    """The ledger row; False when its request_id is already there (a repeated report)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_ledger_sql(connection.vendor), _ledger_params(entry))
+        return cursor.fetchone() is not None
+
+
+def _spent_on(day, now) -> dict:
+    """(scope, key) -> micro-dollars of `day`: the cached copy for today, a read for another day."""
+    _, totals = state.current(now)
+    return dict(totals.spent) if totals.day == day else state.load_totals(day).spent
+
+
+def _previous_result(request_id: str, now) -> SpendResult:
+    row = SpendEntry.objects.get(request_id=request_id)
+    decision = authorize(row.model, now=now) if row.kind == SpendEntry.AI else None
+    return SpendResult(row.request_id, row.kind, row.model, row.usd, row.day, True, decision)
+
+
+# --- alerts at 90% and 100% ------------------------------------------------------------------------------
+
+
+def alert_if_due(day, spent: dict, *, now=None) -> list[CapAlert]:
+    """Record and raise the 90% / 100% crossings of `day`'s caps that have not been raised yet."""
+    config, _ = state.current(now or timezone.now())
+    raised = []
+    for scope_key, spent_micros in spent.items():
+        cap = config.caps.get(scope_key)
+        if cap is None:
+            continue
+        for level in (CapAlert.WARN, CapAlert.CRITICAL):
+            if spent_micros * 100 >= cap * level and not state.already_alerted(day, scope_key, level):
+                alert = _record_alert(day, scope_key, level, spent_micros, cap, now)
+                if alert is not None:
+                    raised.append(alert)
+    return raised
+
+
+def _record_alert(day, scope_key, level, spent_micros, cap_micros, now) -> CapAlert | None:
+    """The unique (day, scope, key, level) row decides who alerts: only the insert that creates it."""
+    scope, key = scope_key
+    try:
+        with transaction.atomic():
+            alert = CapAlert.objects.create(day=day, scope=scope, key=key, level=level, spent_micros=spent_micros,
+                                            cap_micros=cap_micros, created=now or timezone.now())
+    except IntegrityError:
+        state.mark_alerted(day, scope_key, level)
+        return None
+    state.mark_alerted(day, scope_key, level)
+    append_event("costs", "cap_warn" if level == CapAlert.WARN else "cap_reached",
+                 sev="WARN" if level == CapAlert.WARN else "CRITICAL", scope=scope, key=key, day=day,
+                 spent_usd=micros_to_usd(spent_micros), cap_usd=micros_to_usd(cap_micros), level_pct=level)
+    raise_alert_incident(alert, now=now)
+    return alert
+
+
+def raise_alert_incident(alert: CapAlert, *, now=None) -> bool:
+    """Raise the alert's incident (WARNING at 90%, CRITICAL at 100%); False if the inbox failed, in
+    which case the hourly check tries again (the fingerprint keeps it one incident)."""
+    severity = "WARNING" if alert.level == CapAlert.WARN else "CRITICAL"
+    what = "all AI spend" if alert.scope == CostCap.DAILY else alert.key
+    action = "calls now warn" if alert.level == CapAlert.WARN else "calls are throttled or downgraded"
+    msg = (f"Cost cap {alert.level}%: {what} spent {money(alert.spent_micros)} of "
+           f"{money(alert.cap_micros)} on {alert.day}; {action}")
+    meta = {"scope": alert.scope, "key": alert.key, "day": alert.day.isoformat(), "level_pct": alert.level,
+            "spent_usd": str(micros_to_usd(alert.spent_micros)), "cap_usd": str(micros_to_usd(alert.cap_micros))}
+    try:
+        from incidents import raise_incident
+
+        result = raise_incident(severity, msg, "costs", meta, fingerprint=alert.fingerprint, now=now)
+    except Exception:  # the spend is recorded either way; the hourly check retries the incident
+        log.exception("could not raise the incident for %s", alert)
+        return False
+    CapAlert.objects.filter(pk=alert.pk).update(incident_id=str(getattr(result.incident, "pk", "")),
+                                                raised=now or timezone.now())
+    return True
+
+
+# --- caps ----------------------------------------------------------------------------------------------
+
+
+def set_cap(scope: str, usd_cap, key: str = "", *, by: str = "", now=None) -> CostCap:
+    """Create or change a cap (it wins over env from then on); a ValidationError names a bad field."""
+    if scope not in (CostCap.DAILY, CostCap.MODEL):
+        raise serializers.ValidationError({"scope": "must be 'daily' or 'model'"})
+    key = (key or "").strip()
+    if scope == CostCap.MODEL and not key:
+        raise serializers.ValidationError({"key": "a model cap needs the model name in key"})
+    if scope == CostCap.DAILY:
+        key = ""
+    amount = require_usd(usd_cap, "usd_cap")
+    if amount > MAX_CAP_USD:
+        raise serializers.ValidationError({"usd_cap": f"must be at most {MAX_CAP_USD:,} per day"})
+    state.current_version()  # seed env caps first, so they cannot overwrite this edit later
+    cap, _ = CostCap.objects.update_or_create(scope=scope, key=key, defaults={"usd_cap": amount, "updated_by": by})
+    append_event("costs", "cap_set", scope=scope, key=key, usd_cap=amount, by=by)
+    now = now or timezone.now()
+    _, totals = state.current(now)
+    alert_if_due(totals.day, dict(totals.spent), now=now)
+    return cap
+
+
+# --- status --------------------------------------------------------------------------------------------
+
+
+def status(now=None) -> dict:
+    """Every cap with today's spend, utilization and state, the fallback in force, Stripe fees today
+    and the active overrides; read fresh from the database."""
+    now = now or timezone.now()
+    config, totals = state.refresh(now)
+    spent = totals.spent
+    caps = [_cap_status(config, totals, scope_key, cap, now) for scope_key, cap in sorted(config.caps.items())]
+    models = sorted(((k, m) for (s, k), m in spent.items() if s == CostCap.MODEL), key=lambda x: -x[1])
+    return {
+        "day": totals.day.isoformat(),
+        "timezone": totals.zone,
+        "as_of": now.isoformat(),
+        "resets_at": totals.end.isoformat(),
+        "spend_today_usd": micros_to_usd(spent.get(state.DAILY_KEY, 0)),
+        "stripe_fees_today_usd": micros_to_usd(spent.get((DailyCounter.KIND, SpendEntry.STRIPE_FEE), 0)),
+        "caps": caps,
+        "models": [{"model": k, "spent_usd": micros_to_usd(m)} for k, m in models],
+        "overrides": [
+            {"scope": s, "key": k, "until": until.isoformat()}
+            for (s, k), until in sorted(config.overrides.items()) if now < until
+        ],
+    }
+
+
+def _cap_status(config, totals, scope_key, cap, now) -> dict:
+    scope, key = scope_key
+    spent = totals.spent.get(scope_key, 0)
+    pct = round(spent * 100 / cap, 2) if cap else (0.0 if spent == 0 else 100.0)
+    cap_state = THROTTLE_STATE if spent >= cap else WARN_STATE if spent * 100 >= cap * 90 else OK_STATE
+    until = config.overrides.get(scope_key)
+    row = {
+        "scope": scope, "key": key, "usd_cap": micros_to_usd(cap), "spent_usd": micros_to_usd(spent),
+        "utilization_pct": pct, "state": cap_state,
+        "override_until": until.isoformat() if until and now < until else None,
+    }
+    if scope == CostCap.MODEL:
+        decision = decide(config, totals, key, 0, now)
+        row["fallback_chain"] = fallback_chain(config.fallbacks, key)
+        row["decision"] = decision.decision
+        row["fallback_in_force"] = decision.model if decision.decision == DOWNGRADE else None
+    return row
+
+
+# --- the hourly check --------------------------------------------------------------------------------------
+
+
+def guardrails_tick(now=None) -> dict:
+    """Recompute the status, raise what is due (crossings not yet alerted, incidents that failed to
+    raise), append a `cost_tick` event and rewrite costs.json. Safe to run from several clusters:
+    the alert rows are unique, the incidents deduplicated by fingerprint."""
+    from echopilot.events import write_snapshot
+
+    from .forecast import forecast
+
+    now = now or timezone.now()
+    current = status(now)
+    _, totals = state.current(now)
+    new_alerts = alert_if_due(totals.day, dict(totals.spent), now=now)
+    retried = [a for a in CapAlert.objects.filter(day=totals.day, raised__isnull=True) if raise_alert_incident(a, now=now)]
+    outlook = forecast(now=now)
+    append_event("costs", "cost_tick", day=current["day"], spend_today_usd=current["spend_today_usd"],
+                 stripe_fees_today_usd=current["stripe_fees_today_usd"],
+                 caps=[{k: c[k] for k in ("scope", "key", "utilization_pct", "state")} for c in current["caps"]],
+                 forecast_30d_usd=outlook["total"]["next_30_days_usd"], alerts=len(new_alerts), retried=len(retried))
+    snapshot = {**current, "forecast": {"total": outlook["total"], "budget": outlook["budget"]}}
+    write_snapshot("costs.json", snapshot)
+    return {"day": current["day"], "alerts": len(new_alerts), "retried": len(retried), "caps": len(current["caps"])}

@@ -1,0 +1,44 @@
+"""Fixtures for the cost guardrails' tests: known caps, prices and fallbacks, and a clean cache."""
+from datetime import datetime, timezone as dt_timezone
+from decimal import Decimal
+
+import pytest
+
+from costs import state
+from costs.models import CostCap, ModelFallback, ModelPrice
+
+# A fixed moment, so a test never straddles midnight.
+NOON = datetime(2026, 3, 10, 12, 0, tzinfo=dt_timezone.utc)
+
+
+@pytest.fixture(autouse=True)
+def fresh_cost_state(settings):
+    """The in-process copy of caps and counters must not leak from one test's database to the next."""
+    settings.COST_TIMEZONE = "UTC"
+    settings.COST_CAP_DAILY_USD = 100
+    settings.MODEL_CAPS_JSON = {"gpt-4o": 10, "gpt-4o-mini": 5}
+    state.reset()
+    yield
+    state.reset()
+
+
+@pytest.fixture
+def now():
+    return NOON
+
+
+@pytest.fixture
+def prices(db):
+    """The migration's price rows (re-created: a transactional test starts from empty tables)."""
+    for model, inp, out in [("gpt-4o", "2.50", "10.00"), ("gpt-4o-mini", "0.15", "0.60"), ("gpt-4.1-nano", "0.10", "0.40")]:
+        ModelPrice.objects.update_or_create(model=model, defaults={"input_per_mtok": Decimal(inp), "output_per_mtok": Decimal(out)})
+
+
+@pytest.fixture
+def caps(db):
+    """Global $100/day, gpt-4o $10, gpt-4o-mini $5; chain gpt-4o -> gpt-4o-mini -> gpt-4.1-nano."""
+    state.seed_env_caps()
+    ModelFallback.objects.all().delete()
+    ModelFallback.objects.create(model="gpt-4o", fallback="gpt-4o-mini")
+    ModelFallback.objects.create(model="gpt-4o-mini", fallback="gpt-4.1-nano")
+    return {(c.scope, c.key): c.usd_cap for c in CostCap.objects.all()}

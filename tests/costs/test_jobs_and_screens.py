@@ -1,0 +1,100 @@
+"""The hourly job and its command, the admin screens, the dashboard card and the demo data."""
+from decimal import Decimal
+
+import orjson
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.utils import timezone
+
+from costs import demo, record_spend
+from costs.models import SpendEntry
+from costs.schedules import SCHEDULES
+from costs.services import status
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def staff_client(client, db):
+    user = get_user_model().objects.create_superuser("ops", "ops@example.com", "pw-for-tests-only")
+    client.force_login(user)
+    return client
+
+
+def test_the_command_appends_a_tick_and_rewrites_the_snapshot(caps, log_dir, capsys):
+    record_spend(model="gpt-4o", usd=Decimal("9.5"))
+    call_command("cost_guardrails")
+    assert "cap(s) checked" in capsys.readouterr().out
+    ticks = [orjson.loads(line) for line in (log_dir / "costs.ndjson").read_bytes().splitlines()]
+    assert ticks[-1]["event"] == "cost_tick"
+    snapshot = orjson.loads((log_dir / "costs.json").read_bytes())
+    assert {(c["key"], c["state"]) for c in snapshot["caps"]} >= {("gpt-4o", "warn")}
+    assert "budget" in snapshot["forecast"]
+
+
+def test_the_job_runs_hourly():
+    [job] = SCHEDULES
+    assert (job.func, job.minutes) == ("costs.tasks.cost_guardrails_tick", 60)
+
+
+@pytest.mark.parametrize("model", ["costcap", "modelprice", "modelfallback", "capoverride", "spendentry",
+                                   "dailycounter", "capalert"])
+def test_every_admin_screen_opens(staff_client, caps, model):
+    record_spend(model="gpt-4o", usd=Decimal("9.5"))
+    assert staff_client.get(f"/admin/costs/{model}/").status_code == 200
+
+
+def test_the_ledger_filters_by_day_model_and_kind(staff_client, caps):
+    record_spend(model="gpt-4o", usd=Decimal(1), request_id="keep-me")
+    record_spend(model="gpt-4o-mini", usd=Decimal(1), request_id="other-model")
+    record_spend(kind="stripe_fee", usd=Decimal(1), request_id="stripe:fee")
+    day = timezone.now().date().isoformat()
+    page = staff_client.get(f"/admin/costs/spendentry/?day={day}&kind=ai&model=gpt-4o").content.decode()
+    assert "keep-me" in page and "other-model" not in page and "stripe:fee" not in page
+
+
+def test_the_dashboard_card_shows_bars_and_the_set_cap_form(staff_client, caps):
+    record_spend(model="gpt-4o-mini", usd=Decimal(5))
+    page = staff_client.get("/admin/").content.decode()
+    assert 'id="card-costs"' in page
+    assert 'class="ep-bar ep-state-throttle"' in page  # gpt-4o-mini at 100%
+    assert "ep-cost-set-cap" in page
+    assert "within budget" in page or "runs out" in page
+
+
+def test_demo_data_loads_twice_without_counting_twice(caps):
+    now = timezone.now()
+    first = demo.load(now)
+    count, total = SpendEntry.objects.count(), sum(SpendEntry.objects.values_list("usd_micros", flat=True))
+    demo.load(now)
+    assert SpendEntry.objects.count() == count
+    assert sum(SpendEntry.objects.values_list("usd_micros", flat=True)) == total
+    assert len(set(SpendEntry.objects.values_list("day", flat=True))) == 14
+    near = {c["key"]: c for c in status(now)["caps"]}["gpt-4o-mini"]
+    assert near["state"] == "warn" and 90 <= near["utilization_pct"] < 100
+    assert "gpt-4o-mini" in first
+
+
+def test_ending_an_override_from_the_admin_applies_the_cap_again(staff_client, caps):
+    from datetime import timedelta
+
+    from costs import authorize
+    from costs.models import CapOverride
+    from costs.services import set_cap
+
+    set_cap("model", "0", "gpt-4.1-nano")
+    record_spend(model="gpt-4o-mini", usd=Decimal(5))
+    override = CapOverride.objects.create(scope="model", key="gpt-4o-mini", until=timezone.now() + timedelta(hours=1))
+    assert authorize("gpt-4o-mini").decision == "allow"
+    response = staff_client.post("/admin/costs/capoverride/", {"action": "end_now", "_selected_action": [override.pk]},
+                                 follow=True)
+    assert "Ended 1 override" in response.content.decode()
+    assert authorize("gpt-4o-mini").decision == "throttle"
+
+
+def test_prometheus_shows_spend_and_utilization(client, caps):
+    record_spend(model="gpt-4o", usd=Decimal("9.5"))
+    body = client.get("/metrics").content.decode()
+    assert 'echopilot_cost_cap_utilization_pct{key="gpt-4o",scope="model"} 95.0' in body
+    assert 'echopilot_cost_today_usd{kind="ai"} 9.5' in body
