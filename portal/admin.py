@@ -1,0 +1,138 @@
+from django.contrib import admin, messages
+from django.db.models import Count
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+from django_q.tasks import async_task
+
+from . import services
+from .models import AccessLog, Customer, Purchase, StripeEvent
+
+
+class PurchaseInline(admin.TabularInline):
+    model = Purchase
+    extra = 0
+    fields = ("purchased_at", "kind", "number", "description", "amount", "currency", "status")
+    readonly_fields = fields
+    show_change_link = True
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Customer)
+class CustomerAdmin(admin.ModelAdmin):
+    list_display = ("email", "name", "purchase_count", "subscribed", "link_generation", "links_revoked_at", "created")
+    list_filter = (("unsubscribed_at", admin.EmptyFieldListFilter), "created")
+    search_fields = ("email", "name", "stripe_customer_id")
+    readonly_fields = ("created", "link_generation", "links_revoked_at", "receipt_links")
+    inlines = [PurchaseInline]
+    actions = ["revoke_links", "email_receipts_link"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(_purchases=Count("purchases"))
+
+    @admin.display(description="purchases", ordering="_purchases")
+    def purchase_count(self, obj):
+        return obj._purchases
+
+    @admin.display(description="gets email", boolean=True, ordering="unsubscribed_at")
+    def subscribed(self, obj):
+        return not obj.is_unsubscribed
+
+    @admin.display(description="receipt links (fresh, valid 24 h; right-click to copy)")
+    def receipt_links(self, obj):
+        if obj.pk is None:
+            return "-"
+        rows = services.receipts_with_links(obj)
+        if not rows:
+            return "no purchases"
+        download = reverse("portal-download")
+        return format_html_join(
+            "", '<div><a href="{}?token={}">{} {}</a> {} {} <span class="quiet">{}</span></div>',
+            ((download, link.token, p.document_title, p.reference, p.amount_display, p.currency.upper(),
+              p.get_status_display()) for p, link in rows),
+        )
+
+    @admin.action(description="Revoke this customer's links (every link issued so far stops working)")
+    def revoke_links(self, request, queryset):
+        customers = list(queryset)
+        for customer in customers:
+            services.revoke_links(customer)
+        self.message_user(
+            request,
+            f"Revoked every link issued so far to {len(customers)} customer(s): "
+            + ", ".join(c.email for c in customers[:10]),
+            messages.SUCCESS,
+        )
+
+    @admin.action(description="Email the receipts link (skips unsubscribed customers)")
+    def email_receipts_link(self, request, queryset):
+        sent, skipped = [], []
+        for customer in queryset:
+            if customer.is_unsubscribed:
+                skipped.append(customer.email)
+                continue
+            async_task("portal.tasks.send_receipts_link", customer.email, False, task_name="portal: receipts link")
+            sent.append(customer.email)
+        self.message_user(request, f"Queued {len(sent)} email(s).", messages.SUCCESS)
+        if skipped:
+            self.message_user(request, f"Not emailed (unsubscribed): {', '.join(skipped)}", messages.WARNING)
+
+
+@admin.register(Purchase)
+class PurchaseAdmin(admin.ModelAdmin):
+    list_display = ("reference", "customer", "kind", "description", "amount_shown", "status", "purchased_at")
+    list_filter = ("status", "kind", "currency", "purchased_at")
+    search_fields = ("customer__email", "number", "description", "stripe_payment_intent", "stripe_charge",
+                     "stripe_checkout_session", "stripe_invoice")
+    autocomplete_fields = ("customer",)
+    date_hierarchy = "purchased_at"
+    readonly_fields = ("updated", "download_link")
+    fieldsets = (
+        (None, {"fields": ("customer", "kind", "number", "description", "purchased_at")}),
+        ("Money (in the currency's minor unit, e.g. cents)", {"fields": ("amount", "amount_refunded", "currency", "status")}),
+        ("Stripe", {"fields": ("stripe_payment_intent", "stripe_charge", "stripe_checkout_session", "stripe_invoice")}),
+        ("Link for the customer", {"fields": ("download_link", "updated")}),
+    )
+
+    @admin.display(description="amount", ordering="amount")
+    def amount_shown(self, obj):
+        return f"{obj.amount_display} {obj.currency.upper()}"
+
+    @admin.display(description="signed download link (fresh, valid 24 h)")
+    def download_link(self, obj):
+        if obj.pk is None:
+            return "-"
+        url = f"{reverse('portal-download')}?token={services.download_link(obj).token}"
+        return format_html('<a href="{}">{}</a>', url, "download / copy link")
+
+
+@admin.register(AccessLog)
+class AccessLogAdmin(admin.ModelAdmin):
+    list_display = ("ts", "action", "outcome", "status", "email", "ip", "resource", "user_agent")
+    list_filter = ("outcome", "action", "status", "ts")
+    search_fields = ("email", "ip", "resource", "user_agent")
+    date_hierarchy = "ts"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(StripeEvent)
+class StripeEventAdmin(admin.ModelAdmin):
+    list_display = ("received", "type", "event_id", "livemode", "purchase", "outcome")
+    list_filter = ("type", "livemode", "received")
+    search_fields = ("event_id", "outcome")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,171 @@
+"""The portal's JSON API: receipts lookup (X-Dash-Key), the public download and Stripe webhook."""
+import logging
+from datetime import timedelta
+
+from django.apps import apps
+from django.conf import settings
+from django.http import HttpResponse
+from django.urls import reverse
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.decorators import api_view, authentication_classes, permission_classes
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+
+from echopilot.errors import error_response
+
+from . import pdf, services, signing, stripe_events
+from .models import AccessLog, Purchase
+
+log = logging.getLogger(__name__)
+
+REFUSED = "invalid or expired link"
+
+
+def visitor_of(request) -> services.Visitor:
+    # REMOTE_ADDR only: X-Forwarded-For is whatever the client says unless a proxy we run sets it.
+    return services.Visitor(ip=request.META.get("REMOTE_ADDR") or None, user_agent=request.META.get("HTTP_USER_AGENT", ""))
+
+
+def receipt_json(request, purchase: Purchase, link: signing.SignedLink) -> dict:
+    return {
+        "id": purchase.pk,
+        "number": purchase.reference,
+        "kind": purchase.kind,
+        "description": purchase.description,
+        "amount": str(purchase.amount_display),
+        "currency": purchase.currency,
+        "status": purchase.status,
+        "purchased_at": purchase.purchased_at.isoformat(),
+        "download_url": request.build_absolute_uri(reverse("portal-download")) + f"?token={link.token}",
+        "expires": link.expires.isoformat(),
+    }
+
+
+class EmailQuery(serializers.Serializer):
+    email = serializers.EmailField(max_length=254)
+
+
+@extend_schema(
+    parameters=[OpenApiParameter("email", OpenApiTypes.EMAIL, required=True)],
+    responses={200: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT},
+)
+@api_view(["GET"])
+def receipts(request):
+    """A customer's recent purchases, newest first, each with a signed download link and its expiry."""
+    query = EmailQuery(data=request.query_params)
+    query.is_valid(raise_exception=True)
+    email = query.validated_data["email"]
+    customer = services.find_customer(email)
+    rows = services.receipts_with_links(customer)
+    services.record_access(
+        "lookup", AccessLog.ALLOWED, 200, visitor_of(request), resource="receipts", customer=customer, email=email
+    )
+    return Response(
+        {
+            "email": email.lower(),
+            "known": customer is not None,
+            "unsubscribed": bool(customer and customer.is_unsubscribed),
+            "link_ttl_hours": settings.PORTAL_LINK_TTL_HRS,
+            "receipts": [receipt_json(request, purchase, link) for purchase, link in rows],
+        }
+    )
+
+
+@extend_schema(request=EmailQuery, responses={200: OpenApiTypes.OBJECT, 404: OpenApiTypes.OBJECT})
+@api_view(["POST"])
+def revoke(request):
+    """Make every link issued so far to this customer fail (admin)."""
+    query = EmailQuery(data=request.data)
+    query.is_valid(raise_exception=True)
+    customer = services.find_customer(query.validated_data["email"])
+    if customer is None:
+        return error_response("no customer with this email", {"email": "unknown customer"}, 404)
+    generation = services.revoke_links(customer)
+    return Response({"email": customer.email, "link_generation": generation, "revoked_at": customer.links_revoked_at})
+
+
+@extend_schema(
+    parameters=[OpenApiParameter("token", OpenApiTypes.STR, required=True)],
+    responses={(200, "application/pdf"): OpenApiTypes.BINARY, 403: OpenApiTypes.OBJECT, 429: OpenApiTypes.OBJECT},
+)
+@api_view(["GET"])
+@authentication_classes([])
+@permission_classes([AllowAny])
+def download(request):
+    """Public: the receipt or invoice PDF a signed token grants; one identical 403 for any refusal."""
+    visitor = visitor_of(request)
+    token = request.query_params.get("token", "")
+    if services.hit(f"download:{visitor.ip}", settings.PORTAL_DOWNLOAD_RATE_PER_MIN, timedelta(minutes=1)):
+        services.record_access("download", AccessLog.RATE_LIMITED, 429, visitor, resource="download")
+        return error_response("too many requests; try again in a minute", status_code=429)
+    if not token:
+        services.record_access("download", AccessLog.REFUSED, 400, visitor, resource="download")
+        return error_response("invalid input", {"token": "this field is required"})
+    try:
+        purchase = services.open_download(token)
+    except signing.LinkRefused:
+        customer = services.customer_behind(signing.DOWNLOAD, token)
+        services.record_access("download", AccessLog.REFUSED, 403, visitor, resource="download", customer=customer)
+        return error_response(REFUSED, status_code=403)
+    document = pdf.render(purchase)
+    services.record_access(
+        "download", AccessLog.ALLOWED, 200, visitor,
+        resource=f"{purchase.kind}:{purchase.reference}", customer=purchase.customer, purchase=purchase,
+    )
+    response = HttpResponse(document, content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="{purchase.kind}-{purchase.reference}.pdf"'
+    response["Cache-Control"] = "private, no-store"
+    response["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+@extend_schema(
+    request=OpenApiTypes.OBJECT,
+    parameters=[OpenApiParameter("Stripe-Signature", OpenApiTypes.STR, OpenApiParameter.HEADER, required=True)],
+    responses={200: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT},
+)
+@api_view(["POST"])
+@authentication_classes([])
+@permission_classes([AllowAny])
+def stripe_webhook(request):
+    """Public, verified by Stripe-Signature: apply one Stripe event exactly once."""
+    try:
+        event = stripe_events.verify(request.body, request.META.get("HTTP_STRIPE_SIGNATURE"))
+    except stripe_events.InvalidEvent:
+        _count_bad_signature(visitor_of(request))
+        return error_response("invalid Stripe signature", {"Stripe-Signature": "missing, wrong or stale"})
+    outcome = stripe_events.process(event)
+    return Response(
+        {
+            "received": True,
+            "id": outcome.event_id,
+            "type": outcome.type,
+            "duplicate": outcome.duplicate,
+            "detail": outcome.detail,
+        }
+    )
+
+
+def _count_bad_signature(visitor: services.Visitor, now=None) -> None:
+    """Log a refused webhook; after several within an hour, tell the incidents app once."""
+    now = now or timezone.now()
+    log.warning("refused a Stripe webhook with a bad signature from %s", visitor.ip)
+    count = services.count_hit("stripe-webhook-bad-signature", timedelta(hours=1), now)
+    if count != settings.PORTAL_WEBHOOK_FAILURES_BEFORE_INCIDENT or not apps.is_installed("incidents"):
+        return
+    try:
+        from incidents import raise_incident
+
+        raise_incident(
+            "WARNING",
+            f"{count} Stripe webhooks with a bad signature in the last hour",
+            "portal",
+            {"last_ip": visitor.ip},
+            fingerprint="portal:stripe-webhook-signature",
+            now=now,
+        )
+    except Exception:
+        log.exception("could not raise the webhook-signature incident")

@@ -1,0 +1,15 @@
+"""Context for the "Customer Portal" card on the admin index."""
+from django.conf import settings
+
+from . import services
+from .models import Customer, Purchase
+
+
+def card_context(request) -> dict:
+    return {
+        "customers": Customer.objects.count(),
+        "purchases": Purchase.objects.count(),
+        "refunded": Purchase.objects.filter(status=Purchase.REFUNDED).count(),
+        "refused": services.refused_accesses(8),
+        "ttl_hours": settings.PORTAL_LINK_TTL_HRS,
+    }

@@ -1,0 +1,48 @@
+"""One-off portal runs from the shell: list a customer's receipts with fresh links, revoke their
+links, email them their receipts page, prune rate counters. Same service functions as the API."""
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.urls import reverse
+
+from portal import mail, services
+
+
+class Command(BaseCommand):
+    help = "Customer portal: receipts EMAIL | revoke EMAIL | send-link EMAIL | prune"
+
+    def add_arguments(self, parser):
+        sub = parser.add_subparsers(dest="action", required=True)
+        receipts = sub.add_parser("receipts", help="list the customer's purchases with signed download links")
+        receipts.add_argument("email")
+        revoke = sub.add_parser("revoke", help="make every link issued so far to the customer fail")
+        revoke.add_argument("email")
+        send = sub.add_parser("send-link", help="email the customer a link to their receipts page now")
+        send.add_argument("email")
+        sub.add_parser("prune", help="delete rate-limit counters of windows long gone")
+
+    def handle(self, *args, action, **options):
+        if action == "prune":
+            self.stdout.write(f"deleted {services.prune_rate_buckets()} old rate counters")
+            return
+        email = options["email"]
+        if action == "send-link":
+            # Asked for by an operator on the customer's behalf: counts as requested.
+            self.stdout.write(f"{email}: {mail.send_receipts_link(email, requested=True)}")
+            return
+        customer = services.find_customer(email)
+        if customer is None:
+            raise CommandError(f"no customer with email {email}")
+        if action == "revoke":
+            generation = services.revoke_links(customer)
+            self.stdout.write(f"{customer.email}: every earlier link revoked (generation {generation})")
+            return
+        self._receipts(customer)
+
+    def _receipts(self, customer):
+        base = settings.PORTAL_BASE_URL.rstrip("/") + reverse("portal-download")
+        for purchase, link in services.receipts_with_links(customer):
+            self.stdout.write(
+                f"{purchase.purchased_at:%Y-%m-%d} {purchase.document_title} {purchase.reference} "
+                f"{purchase.amount_display} {purchase.currency.upper()} {purchase.status}\n"
+                f"  {base}?token={link.token}\n  valid until {link.expires:%Y-%m-%d %H:%M} UTC"
+            )

@@ -1,0 +1,116 @@
+"""The customer's own pages under /portal/: ask for a link, see receipts, unsubscribe.
+
+No account: the emailed signed link is the key. The answer to "send me my link" is the same for
+every address, so the form does not tell a stranger who is a customer.
+"""
+from datetime import timedelta
+
+from django import forms
+from django.conf import settings
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods
+from django_q.tasks import async_task
+
+from . import services, signing
+from .api import visitor_of
+from .models import AccessLog
+
+
+class LinkRequestForm(forms.Form):
+    email = forms.EmailField(max_length=254)
+
+
+def _page(request, template, context=None, status=200):
+    response = render(request, f"portal/{template}", context or {}, status=status)
+    # The page URL holds a token: keep it out of Referer headers and shared caches.
+    response["Referrer-Policy"] = "no-referrer"
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+def _too_many(request, action, visitor):
+    if not services.hit(f"page:{visitor.ip}", settings.PORTAL_PAGE_RATE_PER_MIN, timedelta(minutes=1)):
+        return None
+    services.record_access(action, AccessLog.RATE_LIMITED, 429, visitor, resource=action)
+    return _page(request, "message.html", {"heading": "Too many requests", "text": "Please wait a minute and try again."}, 429)
+
+
+@require_http_methods(["GET", "POST"])
+def request_link(request):
+    """GET: the form. POST: queue the email and answer the same page whatever the address."""
+    if request.method == "GET":
+        return _page(request, "request_link.html", {"form": LinkRequestForm()})
+    visitor = visitor_of(request)
+    if services.hit(f"link-request:{visitor.ip}", settings.PORTAL_LINK_REQUEST_RATE_PER_HOUR, timedelta(hours=1)):
+        services.record_access("link_request", AccessLog.RATE_LIMITED, 429, visitor, resource="self-service")
+        return _page(request, "message.html", {"heading": "Too many requests", "text": "Please try again later."}, 429)
+    form = LinkRequestForm(request.POST)
+    if not form.is_valid():
+        return _page(request, "request_link.html", {"form": form}, 400)
+    email = form.cleaned_data["email"]
+    services.record_access("link_request", AccessLog.ALLOWED, 200, visitor, resource="self-service", email=email)
+    # The email goes out from the task queue: a slow mail server never slows this page, and the
+    # page takes the same time for known and unknown addresses.
+    async_task("portal.tasks.send_receipts_link", email, True, task_name="portal: receipts link")
+    return _page(request, "message.html", {
+        "heading": "Check your inbox",
+        "text": "If this address has purchases with us, a link to your receipts is on its way. "
+        f"It works for {settings.PORTAL_SELF_SERVICE_TTL_MIN} minutes.",
+    })
+
+
+@require_http_methods(["GET"])
+def receipts_page(request):
+    """The customer's receipts, reached through the emailed self-service link."""
+    visitor = visitor_of(request)
+    limited = _too_many(request, "receipts_page", visitor)
+    if limited:
+        return limited
+    token = request.GET.get("token", "")
+    try:
+        customer = services.open_self_service(token)
+    except signing.LinkRefused:
+        customer = services.customer_behind(signing.SELF_SERVICE, token)
+        services.record_access("receipts_page", AccessLog.REFUSED, 403, visitor, resource="self-service", customer=customer)
+        return _page(request, "message.html", {
+            "heading": "This link no longer works",
+            "text": "Links are short-lived. Ask for a new one below.",
+            "ask_again": True,
+        }, 403)
+    services.record_access("receipts_page", AccessLog.ALLOWED, 200, visitor, resource="self-service", customer=customer)
+    download = reverse("portal-download")
+    rows = [(purchase, f"{download}?token={services.download_link(purchase).token}") for purchase in services.recent_purchases(customer)]
+    return _page(request, "receipts.html", {"customer": customer, "rows": rows})
+
+
+# One-click unsubscribe (RFC 8058) is a POST from the mail provider, with no cookie and no CSRF
+# token; the signed token in the URL is what authorises it.
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def unsubscribe(request):
+    """GET: a confirmation button. POST (the button, or a mail client's one-click): unsubscribe."""
+    visitor = visitor_of(request)
+    limited = _too_many(request, "unsubscribe", visitor)
+    if limited:
+        return limited
+    token = request.GET.get("token", "")
+    if request.method == "GET":
+        if signing.inspect(signing.UNSUBSCRIBE, token) is None:
+            return _refused_unsubscribe(request, visitor)
+        return _page(request, "unsubscribe.html", {"token": token})
+    try:
+        customer = services.unsubscribe(token)
+    except signing.LinkRefused:
+        return _refused_unsubscribe(request, visitor)
+    services.record_access("unsubscribe", AccessLog.ALLOWED, 200, visitor, resource="unsubscribe", customer=customer)
+    return _page(request, "message.html", {
+        "heading": "You are unsubscribed",
+        "text": "We will not email you again, except a receipts link you ask for yourself.",
+    })
+
+
+def _refused_unsubscribe(request, visitor):
+    services.record_access("unsubscribe", AccessLog.REFUSED, 403, visitor, resource="unsubscribe")
+    return _page(request, "message.html", {"heading": "This link is not valid", "text": ""}, 403)

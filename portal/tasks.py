@@ -1,0 +1,12 @@
+"""What django-q2 runs for the portal; each task calls one service function."""
+from . import mail, services
+
+
+def send_receipts_link(email: str, requested: bool = True) -> str:
+    """Email the receipts-page link (queued by the self-service form and the admin action)."""
+    return mail.send_receipts_link(email, requested=requested)
+
+
+def prune_rate_buckets() -> int:
+    """Drop rate-limit counters of long-gone windows."""
+    return services.prune_rate_buckets()

@@ -1,0 +1,68 @@
+"""The portal with its neighbours: the incidents app, the card's calls, counters under real races."""
+import threading
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.utils import timezone
+
+from incidents.services import summarize
+from portal import services
+
+from .conftest import checkout_session_completed
+
+pytestmark = pytest.mark.django_db
+
+
+def test_repeated_bad_webhook_signatures_raise_one_warning_incident(post_event, settings):
+    settings.PORTAL_WEBHOOK_FAILURES_BEFORE_INCIDENT = 3
+    for _ in range(5):
+        assert post_event(checkout_session_completed(), secret="whsec_attacker").status_code == 400
+    groups = [g for g in summarize()["groups"] if g["fingerprint"] == "portal:stripe-webhook-signature"]
+    assert len(groups) == 1
+    assert groups[0]["severity"] == "WARNING" and groups[0]["source"] == "portal"
+    assert groups[0]["count"] == 1
+
+
+def test_a_few_bad_signatures_raise_nothing(post_event, settings):
+    settings.PORTAL_WEBHOOK_FAILURES_BEFORE_INCIDENT = 3
+    post_event(checkout_session_completed(), secret="whsec_attacker")
+    assert summarize()["groups"] == []
+
+
+def test_the_cards_test_incident_call_works_with_the_staff_session(django_user_model):
+    """The card POSTs to /api/incidents/raise with the session cookie and the csrftoken as X-CSRFToken."""
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(django_user_model.objects.create_superuser("ops", "ops@example.com", "pw"))
+    page = browser.get("/admin/")
+    assert "raiseTestIncident()" in page.content.decode()
+    token = browser.cookies["csrftoken"].value
+    body = {"severity": "WARNING", "msg": "Test incident from the Customer Portal card", "source": "portal"}
+    assert browser.post("/api/incidents/raise", body, content_type="application/json").status_code == 403
+    response = browser.post("/api/incidents/raise", body, content_type="application/json", HTTP_X_CSRFTOKEN=token)
+    assert response.status_code == 201
+    assert response.json()["id"]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_simultaneous_requests_share_one_exact_rate_limit_counter():
+    """Twelve workers hit a limit of five at the same instant: exactly five get through."""
+    now = timezone.now()
+    barrier = threading.Barrier(12)
+    verdicts = []
+
+    def request():
+        try:
+            barrier.wait()
+            verdicts.append(services.hit("download:203.0.113.50", 5, timedelta(minutes=1), now=now))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=request) for _ in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(verdicts) == [False] * 5 + [True] * 7
