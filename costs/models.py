@@ -137,8 +137,9 @@ class SpendEntry(models.Model):
     STRIPE_FEE = "stripe_fee"
     KINDS = [(AI, "AI call"), (STRIPE_FEE, "Stripe fee")]
 
-    request_id = models.CharField(max_length=200, unique=True)
-    # Indexed only through (day, kind, model) below: every index is one more write per report.
+    # Unique through a constraint, not unique=True: on PostgreSQL that would add a second (LIKE) index,
+    # and every index is one more write per report. Otherwise indexed only through (day, kind, model).
+    request_id = models.CharField(max_length=200)
     day = models.DateField(help_text="the cost day (COST_TIMEZONE) the spend counts to")
     ts = models.DateTimeField()
     kind = models.CharField(max_length=20, choices=KINDS, default=AI)
@@ -154,6 +155,7 @@ class SpendEntry(models.Model):
         verbose_name_plural = "spend ledger"
         ordering = ["-ts"]
         indexes = [models.Index(fields=["day", "kind", "model"], name="costs_spend_day_kind_model")]
+        constraints = [models.UniqueConstraint(fields=["request_id"], name="costs_spend_request_id_unique")]
 
     def __str__(self):
         return f"{self.day} {self.kind} {self.model or '-'} ${self.usd}"

@@ -2,6 +2,7 @@
 from django.contrib import admin, messages
 from django.utils import timezone
 
+from .auth import forget_resolved_keys
 from .models import DashKey
 
 
@@ -27,4 +28,5 @@ class DashKeyAdmin(admin.ModelAdmin):
     @admin.action(description="Revoke the selected keys")
     def revoke(self, request, queryset):
         count = queryset.filter(revoked__isnull=True).update(revoked=timezone.now())
+        forget_resolved_keys()
         self.message_user(request, f"Revoked {count} key(s).", messages.SUCCESS)

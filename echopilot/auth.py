@@ -2,12 +2,21 @@
 
 A key is checked in constant time: stored keys are found by their visible prefix and compared by
 hash with `hmac.compare_digest`; keys from env (DASHBOARD_KEY, ROLES_JSON) are compared the same way.
+
+A stored key, once resolved, is remembered by this process for DASH_KEY_CACHE_S seconds: the lookup
+is the most expensive part of a cheap API call (costs/authorize is asked before every AI call). A
+key revoked or edited in this process is forgotten at once; in other workers it stops working
+within DASH_KEY_CACHE_S.
 """
 import hmac
+import threading
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 from django.utils import timezone
 from rest_framework import authentication, exceptions, permissions
 
@@ -58,11 +67,60 @@ def resolve_key(raw_key: str, now=None) -> KeyHolder | None:
     prefix = DashKey.prefix_of(raw_key)
     if prefix is None:
         return None
+    digest = hash_key(raw_key)
+    holder = _cache.get(digest)
+    if holder is None:
+        holder = _resolve_stored_key(prefix, digest, now or timezone.now())
+        if holder is not None:
+            _cache.put(digest, holder)
+    return holder
+
+
+def _resolve_stored_key(prefix: str, digest: str, now) -> KeyHolder | None:
     key = DashKey.objects.filter(prefix=prefix, revoked__isnull=True).first()
-    if key is None or not hmac.compare_digest(key.key_hash, hash_key(raw_key)):
+    if key is None or not hmac.compare_digest(key.key_hash, digest):
         return None
-    _touch(key, now or timezone.now())
+    _touch(key, now)
     return KeyHolder(name=key.name, role=key.role)
+
+
+class _ResolvedKeys:
+    """Holders of recently resolved stored keys, by key hash, each for DASH_KEY_CACHE_S seconds."""
+
+    MAX_ENTRIES = 1024
+
+    def __init__(self):
+        self._entries: dict[str, tuple[float, KeyHolder]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, digest: str) -> KeyHolder | None:
+        entry = self._entries.get(digest)
+        if entry is None or entry[0] <= time.monotonic():
+            return None
+        return entry[1]
+
+    def put(self, digest: str, holder: KeyHolder) -> None:
+        ttl = settings.DASH_KEY_CACHE_S
+        if ttl <= 0:
+            return
+        with self._lock:
+            if len(self._entries) >= self.MAX_ENTRIES:
+                self._entries.clear()
+            self._entries[digest] = (time.monotonic() + ttl, holder)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+_cache = _ResolvedKeys()
+
+
+@receiver(post_save, sender=DashKey)
+@receiver(post_delete, sender=DashKey)
+def forget_resolved_keys(**_) -> None:
+    """Drop this process's remembered keys (after a key is revoked, edited or deleted)."""
+    _cache.clear()
 
 
 def _touch(key: DashKey, now) -> None:

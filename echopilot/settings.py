@@ -83,7 +83,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "timeout": 30,
     }
-else:
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Django's backend, with a health check that skips the SELECT 1 when the socket is quiet.
+    DATABASES["default"]["ENGINE"] = "echopilot.db.postgresql"
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME", default=None)}
@@ -152,6 +154,7 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "echopilot.negotiation.JSONFirstNegotiation",
     "EXCEPTION_HANDLER": "echopilot.errors.json_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
@@ -171,6 +174,8 @@ SPECTACULAR_SETTINGS = {
 # Access: DASHBOARD_KEY is an admin key, ROLES_JSON maps further keys to roles ({"key": "role"}).
 DASHBOARD_KEY = env.str("DASHBOARD_KEY", default="")
 ROLES_JSON = env.json("ROLES_JSON", default={})
+# How long a worker remembers a resolved stored key; a revoked key stops working within this.
+DASH_KEY_CACHE_S = env.float("DASH_KEY_CACHE_S", default=5.0)
 
 # --- Files the console writes -----------------------------------------------------------------------
 

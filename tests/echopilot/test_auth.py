@@ -1,4 +1,6 @@
 """X-Dash-Key: who may call what."""
+import time
+
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
@@ -93,6 +95,40 @@ def test_revoked_key_is_refused(client):
     key.revoked = timezone.now()
     key.save()
     assert client.get("/api/queue/status", HTTP_X_DASH_KEY=raw).status_code == 401
+
+
+def test_a_key_edited_in_this_process_is_judged_afresh(client):
+    key, raw = DashKey.issue("ops", DashKey.ADMIN)
+    assert client.post("/api/queue/status", HTTP_X_DASH_KEY=raw).status_code != 403
+    key.role = DashKey.ANALYST
+    key.save()
+    assert client.post("/api/queue/status", HTTP_X_DASH_KEY=raw).status_code == 403
+    key.revoked = timezone.now()
+    key.save()
+    assert client.get("/api/queue/status", HTTP_X_DASH_KEY=raw).status_code == 401
+
+
+def test_a_resolved_key_costs_no_query_until_its_cache_time_ends(client, settings, monkeypatch,
+                                                                django_assert_num_queries):
+    settings.DASH_KEY_CACHE_S = 5
+    key, raw = DashKey.issue("ops", DashKey.ADMIN)
+    assert resolve_key(raw).name == "ops"
+    with django_assert_num_queries(0):
+        assert resolve_key(raw).name == "ops"
+    # Revoked by another process (no signal reaches this one): refused once the cache time is over.
+    DashKey.objects.filter(pk=key.pk).update(revoked=timezone.now())
+    assert resolve_key(raw) is not None
+    later = time.monotonic() + 5.1
+    monkeypatch.setattr("echopilot.auth.time.monotonic", lambda: later)
+    assert resolve_key(raw) is None
+
+
+def test_key_cache_can_be_turned_off(settings):
+    settings.DASH_KEY_CACHE_S = 0
+    key, raw = DashKey.issue("ops", DashKey.ADMIN)
+    assert resolve_key(raw) is not None
+    DashKey.objects.filter(pk=key.pk).update(revoked=timezone.now())
+    assert resolve_key(raw) is None
 
 
 def test_key_is_stored_hashed_and_only_its_prefix_is_visible():

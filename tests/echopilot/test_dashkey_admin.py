@@ -27,6 +27,8 @@ def test_adding_a_key_in_the_admin_shows_it_once_and_it_works(staff_client, clie
 
 def test_revoke_action_stops_the_key(staff_client, client):
     key, raw = DashKey.issue("old", DashKey.ADMIN)
+    # Used once first, so this worker remembers it: the revocation must make it forget.
+    assert client.get("/api/queue/status", HTTP_X_DASH_KEY=raw).status_code == 200
     staff_client.post("/admin/echopilot/dashkey/", {"action": "revoke", "_selected_action": [key.pk]})
     key.refresh_from_db()
     assert key.revoked is not None

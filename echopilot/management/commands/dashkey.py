@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
@@ -38,4 +39,5 @@ class Command(BaseCommand):
         updated = DashKey.objects.filter(prefix=prefix, revoked__isnull=True).update(revoked=timezone.now())
         if not updated:
             raise CommandError(f"no active key with prefix {prefix}")
-        self.stdout.write(f"Revoked key {prefix}.")
+        # Running web workers remember a resolved key for a few seconds (echopilot.auth).
+        self.stdout.write(f"Revoked key {prefix}; running workers refuse it within {settings.DASH_KEY_CACHE_S:g} s.")
