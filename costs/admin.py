@@ -3,6 +3,7 @@ ledger (read-only: the counters are kept in step with it, so rows are never edit
 from django.contrib import admin, messages
 from django.utils import timezone
 
+from echopilot.admin import ReadOnlyAdmin
 from echopilot.events import append_event
 
 from . import services, state
@@ -90,17 +91,6 @@ class CapOverrideAdmin(admin.ModelAdmin):
             override.save(update_fields=["until"])  # save(), not update(): the signal tells every worker
             ended += 1
         self.message_user(request, f"Ended {ended} override(s); their caps apply again.", messages.SUCCESS)
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(SpendEntry)

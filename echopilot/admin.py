@@ -1,9 +1,22 @@
-
+"""The kernel's admin screens: dash keys, and the read-only base every app's history screens use."""
 from django.contrib import admin, messages
 from django.utils import timezone
 
 from .auth import forget_resolved_keys
 from .models import DashKey
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """History screens: nothing typed in, nothing deleted by hand."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(DashKey)

@@ -4,6 +4,8 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django_q.tasks import async_task
 
+from echopilot.admin import ReadOnlyAdmin
+
 from . import services
 from .models import AccessLog, Customer, Purchase, StripeEvent
 
@@ -109,20 +111,11 @@ class PurchaseAdmin(admin.ModelAdmin):
 
 
 @admin.register(AccessLog)
-class AccessLogAdmin(admin.ModelAdmin):
+class AccessLogAdmin(ReadOnlyAdmin):
     list_display = ("ts", "action", "outcome", "status", "email", "ip", "resource", "user_agent")
     list_filter = ("outcome", "action", "status", "ts")
     search_fields = ("email", "ip", "resource", "user_agent")
     date_hierarchy = "ts"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(StripeEvent)

@@ -3,6 +3,8 @@ from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 from django.utils.html import format_html
 
+from echopilot.admin import ReadOnlyAdmin
+
 from . import gate, services
 from .models import GateShut, IngestCursor, RecoveryRequest, Slo, SloTick
 
@@ -15,19 +17,6 @@ def who(request) -> str:
 
 def colored_state(state: str):
     return format_html('<strong style="color:{}">{}</strong>', STATE_COLORS.get(state, "#777"), state)
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """History screens: nothing typed in, nothing deleted by hand."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Slo)

@@ -1,12 +1,12 @@
 """Real outside servers on loopback: a Telegram Bot API stand-in, a JSON webhook receiver, aiosmtpd."""
 import json
-import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from aiosmtpd.controller import Controller
+
+from tests.loopback import free_port, smtp_server
 
 TOKEN = "123456:test-token-secret"
 CHAT = "-100777"
@@ -82,30 +82,18 @@ def webhook(settings):
     server.server_close()
 
 
-class _Inbox:
-    def __init__(self):
-        self.messages = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append(envelope)
-        return "250 Message accepted for delivery"
-
-
 @pytest.fixture
 def smtp(settings):
     """A real SMTP server (aiosmtpd) on loopback; the pager's SMTP settings point at it."""
-    inbox = _Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=_free_port())
-    controller.start()
-    settings.SMTP_HOST = "127.0.0.1"
-    settings.SMTP_PORT = controller.port
-    settings.SMTP_USER = ""
-    settings.SMTP_PASS = ""
-    settings.SMTP_USE_TLS = False
-    settings.SMTP_FROM = "pager@echopilot.test"
-    settings.PAGER_EMAIL_TO = ["oncall@echopilot.test"]
-    yield inbox
-    controller.stop()
+    with smtp_server() as (inbox, port):
+        settings.SMTP_HOST = "127.0.0.1"
+        settings.SMTP_PORT = port
+        settings.SMTP_USER = ""
+        settings.SMTP_PASS = ""
+        settings.SMTP_USE_TLS = False
+        settings.SMTP_FROM = "pager@echopilot.test"
+        settings.PAGER_EMAIL_TO = ["oncall@echopilot.test"]
+        yield inbox
 
 
 @pytest.fixture
@@ -117,33 +105,21 @@ def smtp_with_login(settings):
         ok = auth_data.login == b"pager" and auth_data.password == b"right-password"
         return AuthResult(success=ok, handled=False)  # let the server answer 235 or 535 itself
 
-    inbox = _Inbox()
-    controller = Controller(
-        inbox, hostname="127.0.0.1", port=_free_port(), authenticator=authenticate,
-        auth_required=True, auth_require_tls=False,
-    )
-    controller.start()
-    settings.SMTP_HOST = "127.0.0.1"
-    settings.SMTP_PORT = controller.port
-    settings.SMTP_USER = "pager"
-    settings.SMTP_USE_TLS = False
-    settings.SMTP_FROM = "pager@echopilot.test"
-    settings.PAGER_EMAIL_TO = ["oncall@echopilot.test"]
-    yield inbox
-    controller.stop()
-
-
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    with smtp_server(authenticator=authenticate, auth_required=True, auth_require_tls=False) as (inbox, port):
+        settings.SMTP_HOST = "127.0.0.1"
+        settings.SMTP_PORT = port
+        settings.SMTP_USER = "pager"
+        settings.SMTP_USE_TLS = False
+        settings.SMTP_FROM = "pager@echopilot.test"
+        settings.PAGER_EMAIL_TO = ["oncall@echopilot.test"]
+        yield inbox
 
 
 @pytest.fixture
 def dead_smtp(settings):
     """SMTP settings pointing at a loopback port nothing listens on."""
     settings.SMTP_HOST = "127.0.0.1"
-    settings.SMTP_PORT = _free_port()
+    settings.SMTP_PORT = free_port()
     settings.SMTP_USE_TLS = False
     settings.PAGER_EMAIL_TO = ["oncall@echopilot.test"]
     return settings.SMTP_PORT

@@ -3,16 +3,14 @@ purchases, and a real SMTP server on loopback."""
 import hashlib
 import hmac
 import json
-import socket
-import threading
 import time
 from datetime import timedelta
 
 import pytest
-from aiosmtpd.controller import Controller
 from django.utils import timezone
 
 from portal.models import Customer, Purchase
+from tests.loopback import smtp_server
 
 WEBHOOK_SECRET = "whsec_test_5cY1r7mTq2dXo8wq"
 API_VERSION = "2024-06-20"
@@ -189,35 +187,15 @@ def purchases(customer):
     return paid, refunded
 
 
-class _Inbox:
-    def __init__(self):
-        self.messages = []
-        self.arrived = threading.Event()
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append(envelope)
-        self.arrived.set()
-        return "250 Message accepted for delivery"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def smtp_inbox(settings):
     """A real SMTP server (aiosmtpd) on loopback; Django's SMTP backend is pointed at it."""
-    inbox = _Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=_free_port())
-    controller.start()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST = "127.0.0.1"
-    settings.EMAIL_PORT = controller.port
-    settings.EMAIL_USE_TLS = False
-    settings.EMAIL_HOST_USER = ""
-    settings.EMAIL_HOST_PASSWORD = ""
-    settings.DEFAULT_FROM_EMAIL = "receipts@echopilot.example"
-    yield inbox
-    controller.stop()
+    with smtp_server() as (inbox, port):
+        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+        settings.EMAIL_HOST = "127.0.0.1"
+        settings.EMAIL_PORT = port
+        settings.EMAIL_USE_TLS = False
+        settings.EMAIL_HOST_USER = ""
+        settings.EMAIL_HOST_PASSWORD = ""
+        settings.DEFAULT_FROM_EMAIL = "receipts@echopilot.example"
+        yield inbox
