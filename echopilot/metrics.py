@@ -31,6 +31,11 @@ def register_collector(collect: Callable[[], Iterable]) -> None:
 
 
 class _ScrapeTimeCollector(Collector):
+    def describe(self):
+        # Without describe(), registering calls collect() to learn the names: a database query
+        # while Django is still loading its apps (and on every manage.py command).
+        return []
+
     def collect(self):
         for collect in _SCRAPE_COLLECTORS:
             yield from collect()
