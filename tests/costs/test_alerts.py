@@ -1,16 +1,15 @@
 """Crossing 90% warns (event + WARNING incident), 100% raises a CRITICAL incident, once per cap per day."""
-import threading
 from datetime import timedelta
 from decimal import Decimal
 
 import orjson
 import pytest
-from django.db import connection
 
 from costs import authorize, record_spend, state
 from costs.models import CapAlert
 from costs.services import set_cap
 from incidents.models import Incident
+from tests.races import race
 
 pytestmark = pytest.mark.django_db
 
@@ -90,24 +89,7 @@ def test_an_incident_that_failed_to_raise_is_raised_by_the_hourly_check(caps, no
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_crossings_raise_one_alert_and_one_incident(caps, now):
     spend("8.9", now)
-    start = threading.Barrier(8)
-    errors = []
-
-    def report():
-        try:
-            start.wait()
-            spend("0.5", now)
-        except Exception as exc:  # surfaced below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=report) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    race(lambda _: spend("0.5", now), range(8))
     assert CapAlert.objects.filter(key="gpt-4o", level=90).count() == 1
     assert CapAlert.objects.filter(key="gpt-4o", level=100).count() == 1
     assert Incident.objects.filter(fingerprint="costs:model:gpt-4o:2026-03-10:90").count() == 1

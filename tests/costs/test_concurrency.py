@@ -12,6 +12,7 @@ from django.db import connection
 from django.db.models import Count, Sum
 
 from costs.models import DailyCounter, SpendEntry
+from tests.races import race
 
 ROOT = Path(settings.BASE_DIR)
 PROCESSES = 20
@@ -89,25 +90,9 @@ def test_twenty_processes_reporting_at_once_lose_nothing_and_count_nothing_twice
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_the_same_report_raced_by_threads_is_counted_once(caps):
-    import threading
-
     from costs import record_spend
 
-    barrier = threading.Barrier(10)
-    results = []
-
-    def send():
-        barrier.wait()
-        try:
-            results.append(record_spend(model="gpt-4o", usd=Decimal("1.5"), request_id="retry-storm"))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=send) for _ in range(10)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = race(lambda _: record_spend(model="gpt-4o", usd=Decimal("1.5"), request_id="retry-storm"), range(10))
     assert len(results) == 10
     assert sum(not r.duplicate for r in results) == 1
     assert len({r.decision.decision for r in results}) == 1

@@ -1,17 +1,16 @@
 """The daily digest (09:00 local, once a day) and the 5-minute pager run (`manage.py incident_pager`)."""
-import threading
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import orjson
 import pytest
 from django.core.management import call_command
-from django.db import connection
 
 from incidents import pager, raise_incident
 from incidents.digest import send_digest_if_due
 from incidents.models import Delivery, DigestRun
 from incidents.schedules import SCHEDULES
+from tests.races import race
 
 pytestmark = pytest.mark.django_db
 
@@ -55,21 +54,7 @@ def test_digest_with_email_off_marks_the_day_done():
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_two_clusters_checking_the_digest_at_once_send_it_once(smtp):
-    barrier = threading.Barrier(6)
-    results = []
-
-    def check():
-        barrier.wait()
-        try:
-            results.append(send_digest_if_due(now=at(9, 5)))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=check) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = race(lambda _: send_digest_if_due(now=at(9, 5)), range(6))
     assert len([r for r in results if r]) == 1
     assert Delivery.objects.filter(kind=Delivery.DIGEST).count() == 1
 

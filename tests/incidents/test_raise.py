@@ -1,15 +1,14 @@
 """raise_incident / resolve_incident: the contract every other app builds against."""
-import threading
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from incidents import raise_incident, resolve_incident
 from incidents.models import Delivery, Incident
 from incidents.services import fingerprint_for
+from tests.races import race
 
 
 @pytest.mark.django_db
@@ -102,24 +101,7 @@ def test_no_channel_configured_means_no_delivery_but_the_incident_is_kept():
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_fifty_concurrent_raises_make_one_incident_with_count_fifty_and_one_page(telegram):
-    barrier = threading.Barrier(50)
-    errors = []
-
-    def raise_one(i):
-        try:
-            barrier.wait()
-            raise_incident("CRITICAL", f"payment API 502 on attempt {i}", "billing")
-        except Exception as exc:  # collected and asserted below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=raise_one, args=(i,)) for i in range(50)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    race(lambda i: raise_incident("CRITICAL", f"payment API 502 on attempt {i}", "billing"), range(50))
     incident = Incident.objects.get()
     assert incident.count == 50
     assert Delivery.objects.filter(channel="telegram").count() == 1

@@ -1,14 +1,13 @@
 """The portal with its neighbours: the incidents app, the card's calls, counters under real races."""
-import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
 from incidents.services import summarize
 from portal import services
+from tests.races import race
 
 from .conftest import checkout_session_completed
 
@@ -50,19 +49,5 @@ def test_the_cards_test_incident_call_works_with_the_staff_session(django_user_m
 def test_simultaneous_requests_share_one_exact_rate_limit_counter():
     """Twelve workers hit a limit of five at the same instant: exactly five get through."""
     now = timezone.now()
-    barrier = threading.Barrier(12)
-    verdicts = []
-
-    def request():
-        try:
-            barrier.wait()
-            verdicts.append(services.hit("download:203.0.113.50", 5, timedelta(minutes=1), now=now))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=request) for _ in range(12)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    verdicts = race(lambda _: services.hit("download:203.0.113.50", 5, timedelta(minutes=1), now=now), range(12))
     assert sorted(verdicts) == [False] * 5 + [True] * 7

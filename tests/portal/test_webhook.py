@@ -1,6 +1,5 @@
 """POST /api/portal/stripe/webhook: verified, idempotent, one purchase per payment."""
 import json
-import threading
 import time
 from decimal import Decimal
 
@@ -10,6 +9,7 @@ from django.db import connection
 
 from portal import stripe_events
 from portal.models import Customer, Purchase, StripeEvent
+from tests.races import race
 
 from .conftest import (
     WEBHOOK_SECRET,
@@ -207,20 +207,12 @@ def test_simultaneous_deliveries_of_one_event_apply_it_once(live_server):
 
     payload = json.dumps(charge_refunded(refunded=900))
     header = stripe_signature(payload)
-    barrier = threading.Barrier(8)
-    answers = []
-
-    def deliver():
-        barrier.wait()
+    def deliver(_):
         response = requests.post(f"{live_server.url}/api/portal/stripe/webhook", data=payload,
                                  headers={"Stripe-Signature": header, "Content-Type": "application/json"}, timeout=30)
-        answers.append((response.status_code, response.json().get("duplicate")))
+        return response.status_code, response.json().get("duplicate")
 
-    threads = [threading.Thread(target=deliver) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    answers = race(deliver, range(8))
     connection.close()
     assert sorted(answers) == [(200, False)] + [(200, True)] * 7
     assert StripeEvent.objects.count() == 1
@@ -233,24 +225,7 @@ def test_simultaneous_deliveries_of_one_event_apply_it_once(live_server):
 def test_sibling_events_of_one_payment_arriving_together_make_one_purchase():
     """checkout.session.completed and charge.succeeded of one payment, processed at the same moment."""
     events = [checkout_session_completed(), charge_succeeded()]
-    barrier = threading.Barrier(len(events))
-    errors = []
-
-    def apply(event):
-        try:
-            barrier.wait()
-            stripe_events.process(event)
-        except Exception as exc:  # surfaced by the assertion below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=apply, args=(event,)) for event in events]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    race(stripe_events.process, events)
     purchase = Purchase.objects.get()
     assert purchase.stripe_checkout_session and purchase.stripe_charge
     assert Customer.objects.count() == 1

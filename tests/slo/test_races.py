@@ -1,39 +1,17 @@
 """Concurrent writers on PostgreSQL: ingest batches add up, one gate shut, one page."""
-import threading
 from datetime import timedelta
 
 import numpy as np
 import pytest
-from django.db import connection
 
 from incidents.models import Incident
 from slo import alerts, gate, ingest, services, sketch
 from slo.models import GateShut, Rollup, Slo
+from tests.races import race
 
 from .conftest import NOW, traffic
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-
-def _race(target, n):
-    barrier = threading.Barrier(n)
-    errors = []
-
-    def run(i):
-        try:
-            barrier.wait()
-            target(i)
-        except Exception as exc:  # collected and asserted below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors, errors
 
 
 def _slo(**kw):
@@ -44,7 +22,7 @@ def _slo(**kw):
 def test_concurrent_batches_into_the_same_minutes_add_up_exactly():
     slo = _slo()
     batches = [traffic("api", NOW - timedelta(minutes=3), 3, per_minute=400, error_share=0.1, seed=i) for i in range(8)]
-    _race(lambda i: ingest.ingest(batches[i]), 8)
+    race(ingest.ingest, batches)
     window = services.window(slo, timedelta(hours=1), NOW)
     assert window.requests == 8 * 1200
     assert window.errors == sum(int((b.status >= 500).sum()) for b in batches)
@@ -59,7 +37,7 @@ def test_concurrent_gate_evaluations_shut_once_and_raise_one_incident():
     ingest.ingest(traffic("api", NOW - timedelta(hours=1), 200, per_minute=60, error_share=0.2))
     for minutes in range(0, 120, 15):
         gate.evaluate(slo, NOW + timedelta(minutes=minutes))
-    _race(lambda i: gate.evaluate(slo, NOW + timedelta(hours=2)), 6)
+    race(lambda i: gate.evaluate(slo, NOW + timedelta(hours=2)), range(6))
     assert GateShut.objects.filter(lifted_at__isnull=True).count() == 1
     assert Incident.objects.filter(fingerprint=f"slo:{slo.pk}:gate").count() == 1
 
@@ -67,7 +45,7 @@ def test_concurrent_gate_evaluations_shut_once_and_raise_one_incident():
 def test_concurrent_alert_runs_page_once():
     slo = _slo()
     ingest.ingest(traffic("api", NOW - timedelta(minutes=59), 60, per_minute=60, error_share=0.3))
-    _race(lambda i: alerts.evaluate(slo, NOW), 6)
+    race(lambda i: alerts.evaluate(slo, NOW), range(6))
     assert Incident.objects.filter(fingerprint=f"slo:{slo.pk}:page-fast").count() == 1
     assert Incident.objects.get(fingerprint=f"slo:{slo.pk}:page-fast").count == 1
 
@@ -82,7 +60,7 @@ def test_two_readers_of_one_log_never_count_a_line_twice(tmp_path):
     path = tmp_path / "access.ndjson"
     path.write_bytes(b"".join(orjson.dumps({"ts": base + i * 0.01, "latency_ms": 5, "status": 200, "service": "web"})
                               + b"\n" for i in range(30_000)))
-    _race(lambda i: logfile.ingest_file(path), 4)
+    race(lambda i: logfile.ingest_file(path), range(4))
     logfile.ingest_file(path)  # whoever lost a chunk race stopped early; a rerun picks up the rest
     stored = sum(Rollup.objects.filter(service="web", route="*", resolution="d").values_list("count", flat=True))
     assert stored == 30_000
