@@ -16,9 +16,7 @@ runs the migrations, and prints one table. Sections:
 """
 import argparse
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -27,6 +25,8 @@ from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
 from pathlib import Path
 from urllib.parse import urlparse
+
+from gunicorn_server import free_port, start_gunicorn, stop
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -322,12 +322,6 @@ def bench_file(workdir: Path, now, lines: int):
         "PASS >= 0.33" if rate_ingest / rate_parse >= 1 / 3 else "FAIL < 0.33")
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def bench_http(env: dict, now, batches: int, workers: int):
     import numpy as np
     import orjson
@@ -337,18 +331,8 @@ def bench_http(env: dict, now, batches: int, workers: int):
 
     _, key = DashKey.issue("bench", DashKey.ADMIN)
     port = free_port()
-    server = subprocess.Popen(
-        [str(ROOT / ".venv/bin/gunicorn"), "echopilot.wsgi", "-b", f"127.0.0.1:{port}", "-w", str(workers),
-         "--log-level", "warning"],
-        cwd=ROOT, env={**os.environ, **env},
-    )
+    server = start_gunicorn({**os.environ, **env}, port, workers)
     try:
-        for _ in range(100):
-            try:
-                requests.get(f"http://127.0.0.1:{port}/health", timeout=5)
-                break
-            except requests.RequestException:
-                time.sleep(0.1)
         rng = np.random.default_rng(3)
         base = now.timestamp() - 1800
         bodies = []
@@ -392,8 +376,7 @@ def bench_http(env: dict, now, batches: int, workers: int):
         stored = sum(Rollup.objects.filter(service="http", route="*", resolution="d").values_list("count", flat=True))
         assert stored == batches * 10_000, stored
     finally:
-        server.terminate()
-        server.wait(10)
+        stop(server)
 
 
 def main():

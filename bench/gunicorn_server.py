@@ -1,0 +1,49 @@
+"""A real gunicorn on a free loopback port for the benchmarks, started and stopped the same way by each."""
+import http.client
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_gunicorn(env: dict, port: int, workers: int, threads: int = 1) -> subprocess.Popen:
+    """gunicorn serving the console on 127.0.0.1:`port` (sync workers, or gthread when threads > 1),
+    returned once /health answers; in its own process group, so `stop` takes its workers too."""
+    env = {**env, "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(prefix="echopilot-bench-prom-")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "echopilot.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
+         *(["--worker-class", "gthread", "--threads", str(threads)] if threads > 1 else []), "--log-level", "warning"],
+        cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 90  # a loaded machine can take a while to import Django
+    while time.monotonic() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/health")
+            if conn.getresponse().status == 200:
+                return process
+        except OSError:
+            time.sleep(0.2)
+    stop(process)
+    raise SystemExit("gunicorn did not answer /health within 90 s")
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
