@@ -25,12 +25,9 @@ import sys
 import tempfile
 import time
 from decimal import Decimal
-from pathlib import Path
 
-from gunicorn_server import free_port, start_gunicorn, stop
+from harness import ROOT, fresh_database, free_port, manage, start_gunicorn, stop
 
-ROOT = Path(__file__).resolve().parent.parent
-PG_ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 DB_NAME = "ep_costs_bench"
 DB_URL = f"postgres://postgres@127.0.0.1:5432/{DB_NAME}"
 MODELS = ["gpt-4o", "gpt-4o-mini", "gpt-4.1", "embeddings", "unpriced-model"]
@@ -52,20 +49,6 @@ def bench_env(log_dir: str) -> dict:
         "PYTHONPATH": str(ROOT),
     })
     return env
-
-
-def make_database() -> None:
-    import psycopg
-
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {DB_NAME}")
-
-
-def manage(env: dict, *args: str) -> str:
-    result = subprocess.run([sys.executable, str(ROOT / "manage.py"), *args], cwd=ROOT, env=env, check=True,
-                            capture_output=True, text=True)
-    return result.stdout.strip()
 
 
 # --- in process ---------------------------------------------------------------------------------------
@@ -193,7 +176,7 @@ def main() -> int:
 
     say(f"load average at the start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     say(f"database {DB_NAME}: drop, create, migrate")
-    make_database()
+    fresh_database(DB_NAME)
     manage(env, "migrate", "--noinput", "-v", "0")
     manage(env, "createcachetable")
     # Two admin keys on one server: DASHBOARD_KEY (checked without a query) and a stored key (one

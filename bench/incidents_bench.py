@@ -25,8 +25,8 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-PG_ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+from harness import ROOT, fresh_database, manage
+
 DB_NAME = "ep_incidents_bench"
 DB_URL = f"postgres://postgres@127.0.0.1:5432/{DB_NAME}"
 LOG_DIR = Path("/tmp/ep_incidents_bench_logs")
@@ -61,14 +61,6 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, *args):
         pass
-
-
-def fresh_database() -> None:
-    import psycopg
-
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {DB_NAME}")
 
 
 def configure(telegram_url: str) -> dict:
@@ -173,8 +165,8 @@ def main() -> int:
     threading.Thread(target=telegram.serve_forever, daemon=True).start()
     env = configure(telegram.url)
     say(f"fresh database {DB_NAME}")
-    fresh_database()
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    fresh_database(DB_NAME)
+    manage(env, "migrate", "-v0")
     sys.path.insert(0, str(ROOT))
     import django
 

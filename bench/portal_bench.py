@@ -23,17 +23,13 @@ import json
 import multiprocessing
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 from urllib.parse import urlparse
 
-from gunicorn_server import free_port, start_gunicorn, stop
+from harness import ROOT, fresh_database, free_port, manage, start_gunicorn, stop
 
-ROOT = Path(__file__).resolve().parent.parent
-PG_ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 DB_NAME = "ep_portal_bench"
 DB_URL = f"postgres://postgres@127.0.0.1:5432/{DB_NAME}"
 WEBHOOK_SECRET = "whsec_bench_portal"
@@ -52,20 +48,6 @@ def bench_env(log_dir: str, download_limit: int) -> dict:
         "PORTAL_DOWNLOAD_RATE_PER_MIN": str(download_limit), "SLO_RECORD_CONSOLE": "false",
     })
     return env
-
-
-def make_database() -> None:
-    import psycopg
-
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {DB_NAME}")
-
-
-def manage(env: dict, *args: str) -> str:
-    result = subprocess.run([sys.executable, str(ROOT / "manage.py"), *args], cwd=ROOT, env=env, check=True,
-                            capture_output=True, text=True)
-    return result.stdout.strip()
 
 
 def signed_event(client_id: int, i: int) -> tuple[str, str]:
@@ -179,7 +161,7 @@ def main() -> int:
     log_dir = tempfile.mkdtemp(prefix="portal-bench-logs-")
     env = bench_env(log_dir, download_limit=1_000_000)
     say(f"database {DB_NAME}: create, migrate, demo data")
-    make_database()
+    fresh_database(DB_NAME)
     manage(env, "migrate", "-v", "0")
     manage(env, "createcachetable")
     manage(env, "demo")

@@ -26,7 +26,7 @@ from datetime import timezone as dt_timezone
 from pathlib import Path
 from urllib.parse import urlparse
 
-from gunicorn_server import free_port, start_gunicorn, stop
+from harness import free_port, start_gunicorn, stop
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))

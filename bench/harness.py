@@ -1,4 +1,4 @@
-"""A real gunicorn on a free loopback port for the benchmarks, started and stopped the same way by each."""
+"""What the benchmarks share: a fresh PostgreSQL database, manage.py, and a real gunicorn on loopback."""
 import http.client
 import os
 import signal
@@ -10,6 +10,23 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+PG_ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def fresh_database(name: str) -> None:
+    """Drop the PostgreSQL database `name` if it is there, and create it empty."""
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {name}")
+
+
+def manage(env: dict, *args: str) -> str:
+    """Run manage.py with `env`; its standard output, stripped."""
+    result = subprocess.run([sys.executable, str(ROOT / "manage.py"), *args], cwd=ROOT, env=env, check=True,
+                            capture_output=True, text=True)
+    return result.stdout.strip()
 
 
 def free_port() -> int:
