@@ -82,17 +82,21 @@ def webhook(settings):
     server.server_close()
 
 
+def _point_pager_at(settings, port: int, user: str) -> None:
+    settings.SMTP_HOST = "127.0.0.1"
+    settings.SMTP_PORT = port
+    settings.SMTP_USER = user
+    settings.SMTP_USE_TLS = False
+    settings.SMTP_FROM = "pager@echopilot.test"
+    settings.PAGER_EMAIL_TO = ["oncall@echopilot.test"]
+
+
 @pytest.fixture
 def smtp(settings):
     """A real SMTP server (aiosmtpd) on loopback; the pager's SMTP settings point at it."""
     with smtp_server() as (inbox, port):
-        settings.SMTP_HOST = "127.0.0.1"
-        settings.SMTP_PORT = port
-        settings.SMTP_USER = ""
+        _point_pager_at(settings, port, user="")
         settings.SMTP_PASS = ""
-        settings.SMTP_USE_TLS = False
-        settings.SMTP_FROM = "pager@echopilot.test"
-        settings.PAGER_EMAIL_TO = ["oncall@echopilot.test"]
         yield inbox
 
 
@@ -106,12 +110,7 @@ def smtp_with_login(settings):
         return AuthResult(success=ok, handled=False)  # let the server answer 235 or 535 itself
 
     with smtp_server(authenticator=authenticate, auth_required=True, auth_require_tls=False) as (inbox, port):
-        settings.SMTP_HOST = "127.0.0.1"
-        settings.SMTP_PORT = port
-        settings.SMTP_USER = "pager"
-        settings.SMTP_USE_TLS = False
-        settings.SMTP_FROM = "pager@echopilot.test"
-        settings.PAGER_EMAIL_TO = ["oncall@echopilot.test"]
+        _point_pager_at(settings, port, user="pager")
         yield inbox
 
 
