@@ -89,6 +89,8 @@ def test_usage_endpoint_accepts_a_stripe_fee(api, caps):
     ({"model": "gpt-4o", "usd": 1, "request_id": "x" * 201}, "request_id"),
     ({"model": ["gpt-4o"], "usd": 1}, "model"),
     ({"model": "gpt-4o", "usd": 1, "ts": "2999-01-01T00:00:00Z"}, "ts"),
+    ({"model": "gpt\u00004o", "usd": 1}, "model"),
+    ({"model": "gpt-4o", "usd": 1, "request_id": "r\u00001"}, "request_id"),
 ])
 def test_bad_usage_is_a_400_naming_the_field_and_writes_nothing(api, caps, prices, body, field):
     response = api.post("/api/costs/usage", body, content_type="application/json")

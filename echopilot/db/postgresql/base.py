@@ -4,6 +4,11 @@ With CONN_HEALTH_CHECKS, Django checks a persistent connection before the first 
 request with `SELECT 1`: one more round trip on every API call. An idle connection has nothing to
 read, unless the server has gone away (it sends a termination notice or closes the socket). So: an
 idle socket with nothing to read is usable; anything else gets Django's real `SELECT 1`.
+
+Prepared statements: Django turns them off (prepare_threshold None) so that connection poolers
+work, and psycopg then ignores even an explicit `execute(..., prepare=True)`. Here only the
+statements that ask for it are prepared (the cost ledger's write, run on every usage report):
+psycopg never prepares a query on its own. An explicit `prepare_threshold` in OPTIONS wins.
 """
 import select
 
@@ -11,7 +16,17 @@ from django.db.backends.postgresql import base
 from psycopg import pq
 
 
+# psycopg prepares a query once it has run this many times, or at once when asked: never on its own.
+ONLY_WHEN_ASKED = 2**62
+
+
 class DatabaseWrapper(base.DatabaseWrapper):
+    def get_new_connection(self, conn_params):
+        connection = super().get_new_connection(conn_params)
+        if "prepare_threshold" not in self.settings_dict.get("OPTIONS", {}):
+            connection.prepare_threshold = ONLY_WHEN_ASKED
+        return connection
+
     def is_usable(self):
         if self.connection is None or self.connection.closed:
             return False

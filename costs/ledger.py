@@ -1,0 +1,281 @@
+"""The spend ledger's write: each report counted exactly once, in the ledger and in the day's
+counters, and acknowledged only once it is committed.
+
+Reports that arrive while this process is committing are committed together by the next statement
+(group commit). The first report to find no commit under way leads: it writes everything queued at
+that moment, in one statement on its own connection. The others wait for the commit of their batch
+and answer its outcome; when a batch is done, the oldest waiter leads the next one. With threaded
+web workers (gunicorn gthread) a busy process thus pays one round trip and one WAL flush for many
+reports instead of one each, while a lone report waits for nothing: nobody delays a commit to
+gather more.
+
+A report made inside a caller's transaction (a Stripe webhook, a test) is written on the caller's
+connection at once, so it commits or rolls back with the caller's work.
+"""
+import functools
+import threading
+from collections import defaultdict
+
+import orjson
+import psycopg
+from django.db import DatabaseError, connection, transaction
+from django.utils import timezone
+
+from . import state
+from .models import CostCap, DailyCounter, SpendEntry
+
+# Enough to absorb every thread of a worker at once; a bound keeps one statement's size sane.
+MAX_BATCH = 256
+
+LEDGER_COLUMNS = ["request_id", "day", "ts", "kind", "model", "input_tokens", "output_tokens", "usd_micros", "priced"]
+LEDGER_TYPES = ["varchar", "date", "timestamptz", "varchar", "varchar", "bigint", "bigint", "bigint", "boolean"]
+
+
+def count(entry: dict) -> bool:
+    """Count `entry` (a validated report) unless its request_id was counted before: True when it was
+    counted now, False for a repeat. Returns once the count is committed (or, inside a caller's
+    transaction, written in it). A DatabaseError means nothing was counted."""
+    if connection.in_atomic_block:
+        return write_batch([entry])[0]
+    return _group_commit.submit(entry)
+
+
+def write_batch(entries: list[dict]) -> list[bool]:
+    """Write `entries` in one transaction on this thread's connection; per entry, True when it was
+    counted, False when its request_id was already counted (before, or earlier in the batch).
+    Folds the counters' new totals into this process's copy of the day (costs.state)."""
+    first = {}
+    for i, entry in enumerate(entries):
+        first.setdefault(entry["request_id"], i)
+    unique = [entries[i] for i in sorted(first.values())]
+    if connection.vendor == "postgresql":
+        inserted, totals = _write_in_one_statement(unique)
+    else:
+        inserted, totals = _write_in_a_transaction(unique)
+    for day, rows in totals.items():
+        state.note_totals(day, rows)
+    return [first[e["request_id"]] == i and e["request_id"] in inserted for i, e in enumerate(entries)]
+
+
+def write_each_alone(entries: list[dict]) -> list:
+    """The fallback when a batch failed: each entry in its own statement, so one report the database
+    refuses fails alone. Per entry, its outcome or the DatabaseError it met."""
+    outcomes = []
+    for entry in entries:
+        try:
+            outcomes.append(write_batch([entry])[0])
+        except DatabaseError as exc:
+            outcomes.append(exc)
+    return outcomes
+
+
+def _counter_keys(entry) -> list[tuple]:
+    """The (scope, key) counters a report adds to: all AI spend and its model, or its non-AI kind."""
+    if entry["kind"] != SpendEntry.AI:
+        return [(DailyCounter.KIND, entry["kind"])]
+    return [(CostCap.DAILY, ""), (CostCap.MODEL, entry["model"])]
+
+
+# --- PostgreSQL: one statement a batch ------------------------------------------------------------------
+
+
+# Built once per backend: quoting names on every batch costs more than a tenth of a request.
+@functools.lru_cache(maxsize=4)
+def _batch_sql(vendor: str) -> str:
+    """The batch comes as one JSON parameter (cheap to make with orjson, and one prepared statement
+    serves every batch size). Its rows are inserted in request_id order, then the counters of the
+    rows inserted are upserted in (day, scope, key) order: every writer takes its locks in one
+    order, so two batches never deadlock. A repeated request_id inserts no row and adds nothing."""
+    q = connection.ops.quote_name
+    ledger, counters = SpendEntry._meta.db_table, DailyCounter._meta.db_table
+    columns = ", ".join(f"{q(c)} {t}" for c, t in zip(LEDGER_COLUMNS, LEDGER_TYPES))
+    ai, daily, model, kind = (f"'{v}'" for v in (SpendEntry.AI, CostCap.DAILY, CostCap.MODEL, DailyCounter.KIND))
+    return (
+        f"WITH entry AS (INSERT INTO {ledger} ({', '.join(q(c) for c in LEDGER_COLUMNS)}, {q('created')}) "
+        f"SELECT i.*, now() FROM json_to_recordset(%s::json) AS i({columns}) ORDER BY {q('request_id')} "
+        f"ON CONFLICT ({q('request_id')}) DO NOTHING "
+        f"RETURNING {q('request_id')}, {q('day')}, {q('kind')}, {q('model')}, {q('usd_micros')}), "
+        f"counted AS (INSERT INTO {counters} ({q('day')}, {q('scope')}, {q('key')}, {q('shard')}, {q('usd_micros')}, "
+        f"{q('reports')}) SELECT e.{q('day')}, s.scope, "
+        f"CASE s.scope WHEN {model} THEN e.{q('model')} WHEN {kind} THEN e.{q('kind')} ELSE '' END, %s::smallint, "
+        f"SUM(e.{q('usd_micros')}), COUNT(*) FROM entry e "
+        f"JOIN (VALUES ({daily}, true), ({model}, true), ({kind}, false)) AS s(scope, ai) ON (e.{q('kind')} = {ai}) = s.ai "
+        f"GROUP BY 1, 2, 3 ORDER BY 1, 2, 3 " + _upsert_tail(counters) + ") "
+        f"SELECT {q('request_id')}, NULL::date, NULL, NULL, NULL::smallint, NULL::bigint FROM entry "
+        f"UNION ALL SELECT NULL, {q('day')}, {q('scope')}, {q('key')}, {q('shard')}, {q('usd_micros')} FROM counted"
+    )
+
+
+def _upsert_tail(table: str) -> str:
+    q = connection.ops.quote_name
+    return (
+        f"ON CONFLICT ({q('day')}, {q('scope')}, {q('key')}, {q('shard')}) DO UPDATE SET "
+        f"{q('usd_micros')} = {table}.{q('usd_micros')} + excluded.{q('usd_micros')}, "
+        f"{q('reports')} = {table}.{q('reports')} + excluded.{q('reports')} "
+        f"RETURNING {q('day')}, {q('scope')}, {q('key')}, {q('shard')}, {q('usd_micros')}"
+    )
+
+
+def _write_in_one_statement(entries) -> tuple[set, dict]:
+    """PostgreSQL: the whole batch in one statement (one round trip; outside a transaction of the
+    caller's it is also its own commit). The request_ids inserted, and day -> the counters' new
+    shard totals as (scope, key, shard, micros)."""
+    batch = orjson.dumps([{c: e[c] for c in LEDGER_COLUMNS} for e in entries]).decode()
+    connection.ensure_connection()
+    # Django's cursors bind parameters on the client, which makes PostgreSQL parse and plan the
+    # statement on every batch; a server-binding cursor lets it run prepared.
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(_batch_sql(connection.vendor), [batch, state.counter_shard()], prepare=True)
+        rows = cursor.fetchall()
+    inserted, totals = set(), defaultdict(list)
+    for request_id, day, scope, key, shard, micros in rows:
+        if request_id is not None:
+            inserted.add(request_id)
+        else:
+            totals[day].append((scope, key, shard, micros))
+    return inserted, totals
+
+
+# --- other databases: a transaction a batch ---------------------------------------------------------------
+
+
+def _write_in_a_transaction(entries) -> tuple[set, dict]:
+    inserted, sums = set(), defaultdict(lambda: [0, 0])
+    with transaction.atomic():
+        for entry in entries:
+            if _insert_entry(entry):
+                inserted.add(entry["request_id"])
+                for scope, key in _counter_keys(entry):
+                    sums[(entry["day"], scope, key)][0] += entry["usd_micros"]
+                    sums[(entry["day"], scope, key)][1] += 1
+        totals = _add_to_counters(sums) if sums else {}
+    return inserted, totals
+
+
+@functools.lru_cache(maxsize=4)
+def _ledger_sql(vendor: str) -> str:
+    q = connection.ops.quote_name
+    return (
+        f"INSERT INTO {SpendEntry._meta.db_table} ({', '.join(q(c) for c in LEDGER_COLUMNS)}, {q('created')}) "
+        f"VALUES ({', '.join(['%s'] * (len(LEDGER_COLUMNS) + 1))}) ON CONFLICT ({q('request_id')}) DO NOTHING "
+        f"RETURNING {q('id')}"
+    )
+
+
+def _insert_entry(entry) -> bool:
+    """The ledger row; False when its request_id is already there (a repeated report)."""
+    ops = connection.ops
+    params = [
+        entry["request_id"], ops.adapt_datefield_value(entry["day"]), ops.adapt_datetimefield_value(entry["ts"]),
+        entry["kind"], entry["model"], entry["input_tokens"], entry["output_tokens"], entry["usd_micros"],
+        entry["priced"], ops.adapt_datetimefield_value(timezone.now()),
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(_ledger_sql(connection.vendor), params)
+        return cursor.fetchone() is not None
+
+
+@functools.lru_cache(maxsize=4)
+def _counter_sql(vendor: str) -> str:
+    q = connection.ops.quote_name
+    table = DailyCounter._meta.db_table
+    return (
+        f"INSERT INTO {table} ({q('day')}, {q('scope')}, {q('key')}, {q('shard')}, {q('usd_micros')}, {q('reports')}) "
+        f"VALUES (%s, %s, %s, %s, %s, %s) " + _upsert_tail(table)
+    )
+
+
+def _add_to_counters(sums: dict) -> dict:
+    """Add (day, scope, key) -> [micros, reports] to this process's shards, in one key order."""
+    shard, totals = state.counter_shard(), defaultdict(list)
+    with connection.cursor() as cursor:
+        for (day, scope, key), (micros, reports) in sorted(sums.items()):
+            cursor.execute(_counter_sql(connection.vendor),
+                           [connection.ops.adapt_datefield_value(day), scope, key, shard, micros, reports])
+            _, scope, key, shard, total = cursor.fetchone()
+            totals[day].append((scope, key, shard, total))
+    return totals
+
+
+# --- group commit ---------------------------------------------------------------------------------------------
+
+
+class _Waiter:
+    __slots__ = ("entry", "done", "leads", "outcome")
+
+    def __init__(self, entry):
+        self.entry = entry
+        self.done = threading.Event()
+        self.leads = False
+        self.outcome = None  # True / False once written, or the exception that stopped the write
+
+
+class GroupCommit:
+    """Leader/follower batching of `write(entries) -> outcomes` across the threads of one process."""
+
+    def __init__(self, write, max_batch: int = MAX_BATCH):
+        self._write = write
+        self._max_batch = max_batch
+        self._lock = threading.Lock()
+        self._queue: list[_Waiter] = []
+        self._writing = False
+        self.batches = 0  # statements written, and the reports in them: how much batching happens
+        self.reports = 0
+
+    def submit(self, entry):
+        """Queue `entry` and return its outcome once its batch is written (raise what stopped it)."""
+        mine = _Waiter(entry)
+        with self._lock:
+            self._queue.append(mine)
+            mine.leads = not self._writing
+            self._writing = True
+        if not mine.leads:
+            mine.done.wait()
+        if mine.leads:  # the first to arrive, or handed the lead when the batch before committed
+            self._lead()
+        if isinstance(mine.outcome, BaseException):
+            raise mine.outcome
+        return mine.outcome
+
+    def waiting(self) -> int:
+        """Reports queued, the batch being written excluded."""
+        return len(self._queue)
+
+    def _lead(self) -> None:
+        with self._lock:
+            batch, self._queue = self._queue[:self._max_batch], self._queue[self._max_batch:]
+        try:
+            outcomes = self._write([w.entry for w in batch])
+        except BaseException as exc:  # every waiter learns why, and a successor still takes over
+            outcomes = [exc] * len(batch)
+        with self._lock:
+            successor = self._queue[0] if self._queue else None
+            if successor is None:
+                self._writing = False
+            else:
+                successor.leads = True
+            self.batches += 1
+            self.reports += len(batch)
+        for waiter, outcome in zip(batch, outcomes):
+            waiter.outcome = outcome
+            waiter.done.set()
+        if successor is not None:
+            successor.done.set()
+
+
+def _write_batch_or_each_alone(entries: list[dict]) -> list:
+    try:
+        return write_batch(entries)
+    except DatabaseError:
+        if len(entries) == 1:
+            raise
+    return write_each_alone(entries)
+
+
+_group_commit = GroupCommit(_write_batch_or_each_alone)
+
+
+def batching() -> GroupCommit:
+    """This process's group commit (for its figures, and for tests that watch it)."""
+    return _group_commit
+
