@@ -8,6 +8,7 @@ from rest_framework import serializers
 from rest_framework.decorators import api_view
 from rest_framework.response import Response
 
+from echopilot.fastpath import json_fast_path
 from echopilot.validators import NonNegativeIntField, UsdField, require_non_negative_int, require_usd
 
 from . import services
@@ -47,11 +48,10 @@ def _valid(serializer_class, request) -> dict:
     return serializer.validated_data
 
 
-def _fast_fields(request, fields: dict) -> dict:
+def _fields(data, fields: dict) -> dict:
     """The hot endpoints (every AI call asks and reports) check their few fields by hand: a DRF
     serializer costs more than the decision itself. Same rules and the same 400 shape as the
     serializers above, which still document the body for the schema."""
-    data = request.data
     if not isinstance(data, dict):
         raise serializers.ValidationError({"non_field_errors": "expected a JSON object"})
     return {name: check(data.get(name), name) for name, check in fields.items()}
@@ -106,22 +106,32 @@ USAGE_FIELDS = {"model": _model, "input_tokens": _tokens, "output_tokens": _toke
 AUTHORIZE_FIELDS = {"model": _model, "est_usd": _optional_usd}
 
 
+def _usage(data) -> dict:
+    return services.record_spend(**_fields(data, USAGE_FIELDS)).to_dict()
+
+
+def _authorize(data) -> dict:
+    fields = _fields(data, AUTHORIZE_FIELDS)
+    if not fields["model"]:
+        raise serializers.ValidationError({"model": "this field is required"})
+    return services.authorize(fields["model"], fields["est_usd"]).to_dict()
+
+
+# Both are asked on every AI call the product makes: scripts' calls skip DRF (echopilot.fastpath).
+@json_fast_path(_usage)
 @extend_schema(request=UsageSerializer)
 @api_view(["POST"])
 def usage(request):
     """Report one spend (AI call or Stripe fee); answers the model's decision after it."""
-    data = _fast_fields(request, USAGE_FIELDS)
-    return Response(services.record_spend(**data).to_dict())
+    return Response(_usage(request.data))
 
 
+@json_fast_path(_authorize)
 @extend_schema(request=AuthorizeSerializer)
 @api_view(["POST"])
 def authorize(request):
     """May the caller use `model` now? allow | warn | downgrade (to `model`) | throttle (until `retry_after`)."""
-    data = _fast_fields(request, AUTHORIZE_FIELDS)
-    if not data["model"]:
-        raise serializers.ValidationError({"model": "this field is required"})
-    return Response(services.authorize(data["model"], data["est_usd"]).to_dict())
+    return Response(_authorize(request.data))
 
 
 @api_view(["GET"])

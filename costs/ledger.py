@@ -15,9 +15,11 @@ connection at once, so it commits or rolls back with the caller's work.
 import functools
 import threading
 from collections import defaultdict
+from datetime import date
 
 import orjson
 import psycopg
+from psycopg import pq
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
@@ -81,28 +83,31 @@ def _counter_keys(entry) -> list[tuple]:
 
 # Built once per backend: quoting names on every batch costs more than a tenth of a request.
 @functools.lru_cache(maxsize=4)
-def _batch_sql(vendor: str) -> str:
+def _batch_sql(vendor: str, batch: str, shard: str) -> str:
     """The batch comes as one JSON parameter (cheap to make with orjson, and one prepared statement
     serves every batch size). Its rows are inserted in request_id order, then the counters of the
     rows inserted are upserted in (day, scope, key) order: every writer takes its locks in one
-    order, so two batches never deadlock. A repeated request_id inserts no row and adds nothing."""
+    order, so two batches never deadlock. A repeated request_id inserts no row and adds nothing.
+    Answers text only (the inserted request_ids, then the counters' new totals), read the same way
+    whichever way it ran. `batch` and `shard` are the placeholders of the two parameters."""
     q = connection.ops.quote_name
     ledger, counters = SpendEntry._meta.db_table, DailyCounter._meta.db_table
     columns = ", ".join(f"{q(c)} {t}" for c, t in zip(LEDGER_COLUMNS, LEDGER_TYPES))
     ai, daily, model, kind = (f"'{v}'" for v in (SpendEntry.AI, CostCap.DAILY, CostCap.MODEL, DailyCounter.KIND))
     return (
         f"WITH entry AS (INSERT INTO {ledger} ({', '.join(q(c) for c in LEDGER_COLUMNS)}, {q('created')}) "
-        f"SELECT i.*, now() FROM json_to_recordset(%s::json) AS i({columns}) ORDER BY {q('request_id')} "
+        f"SELECT i.*, now() FROM json_to_recordset({batch}::json) AS i({columns}) ORDER BY {q('request_id')} "
         f"ON CONFLICT ({q('request_id')}) DO NOTHING "
         f"RETURNING {q('request_id')}, {q('day')}, {q('kind')}, {q('model')}, {q('usd_micros')}), "
         f"counted AS (INSERT INTO {counters} ({q('day')}, {q('scope')}, {q('key')}, {q('shard')}, {q('usd_micros')}, "
         f"{q('reports')}) SELECT e.{q('day')}, s.scope, "
-        f"CASE s.scope WHEN {model} THEN e.{q('model')} WHEN {kind} THEN e.{q('kind')} ELSE '' END, %s::smallint, "
+        f"CASE s.scope WHEN {model} THEN e.{q('model')} WHEN {kind} THEN e.{q('kind')} ELSE '' END, {shard}::smallint, "
         f"SUM(e.{q('usd_micros')}), COUNT(*) FROM entry e "
         f"JOIN (VALUES ({daily}, true), ({model}, true), ({kind}, false)) AS s(scope, ai) ON (e.{q('kind')} = {ai}) = s.ai "
         f"GROUP BY 1, 2, 3 ORDER BY 1, 2, 3 " + _upsert_tail(counters) + ") "
-        f"SELECT {q('request_id')}, NULL::date, NULL, NULL, NULL::smallint, NULL::bigint FROM entry "
-        f"UNION ALL SELECT NULL, {q('day')}, {q('scope')}, {q('key')}, {q('shard')}, {q('usd_micros')} FROM counted"
+        f"SELECT {q('request_id')}::text, NULL, NULL, NULL, NULL, NULL FROM entry "
+        f"UNION ALL SELECT NULL, to_char({q('day')}, 'YYYY-MM-DD'), {q('scope')}::text, {q('key')}::text, "
+        f"{q('shard')}::text, {q('usd_micros')}::text FROM counted"
     )
 
 
@@ -120,20 +125,56 @@ def _write_in_one_statement(entries) -> tuple[set, dict]:
     """PostgreSQL: the whole batch in one statement (one round trip; outside a transaction of the
     caller's it is also its own commit). The request_ids inserted, and day -> the counters' new
     shard totals as (scope, key, shard, micros)."""
-    batch = orjson.dumps([{c: e[c] for c in LEDGER_COLUMNS} for e in entries]).decode()
+    batch = orjson.dumps([{c: e[c] for c in LEDGER_COLUMNS} for e in entries])
+    shard = str(state.counter_shard()).encode()
     connection.ensure_connection()
-    # Django's cursors bind parameters on the client, which makes PostgreSQL parse and plan the
-    # statement on every batch; a server-binding cursor lets it run prepared.
-    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(_batch_sql(connection.vendor), [batch, state.counter_shard()], prepare=True)
-        rows = cursor.fetchall()
+    with connection.wrap_database_errors:
+        if connection.in_atomic_block:
+            rows = _run_in_callers_transaction(connection.connection, batch, shard)
+        else:
+            rows = _run_prepared(connection.connection, batch, shard)
     inserted, totals = set(), defaultdict(list)
     for request_id, day, scope, key, shard, micros in rows:
         if request_id is not None:
-            inserted.add(request_id)
+            inserted.add(request_id.decode())
         else:
-            totals[day].append((scope, key, shard, micros))
+            totals[date.fromisoformat(day.decode())].append((scope.decode(), key.decode(), int(shard), int(micros)))
     return inserted, totals
+
+
+STATEMENT = b"echopilot_costs_ledger"  # the batch statement's name on every connection that ran it
+
+
+def _run_prepared(pg, batch: bytes, shard: bytes) -> list[tuple]:
+    """Run the batch statement prepared, straight through libpq (the GIL is released while it
+    runs): on a batch of one, psycopg's cursor machinery cost as much as PostgreSQL's own work.
+    Only in autocommit, where there is no transaction of psycopg's to open first."""
+    pgconn = pg.pgconn
+    if not getattr(pg, "echopilot_ledger_prepared", False):
+        _check(pgconn.prepare(STATEMENT, _batch_sql(connection.vendor, "$1", "$2").encode()), pg)
+        pg.echopilot_ledger_prepared = True
+    result = pgconn.exec_prepared(STATEMENT, [batch, shard])
+    if result.error_field(pq.DiagnosticField.SQLSTATE) == INVALID_STATEMENT_NAME:
+        # A pooler discarded the session's prepared statements: prepare it again, once.
+        pg.echopilot_ledger_prepared = False
+        return _run_prepared(pg, batch, shard)
+    _check(result, pg)
+    return [tuple(result.get_value(row, col) for col in range(result.nfields)) for row in range(result.ntuples)]
+
+
+INVALID_STATEMENT_NAME = b"26000"
+
+
+def _check(result, pg) -> None:
+    if result.status not in (pq.ExecStatus.COMMAND_OK, pq.ExecStatus.TUPLES_OK):
+        raise psycopg.errors.error_from_result(result, encoding=pg.info.encoding)
+
+
+def _run_in_callers_transaction(pg, batch: bytes, shard: bytes) -> list[tuple]:
+    """Through psycopg, which opens the caller's transaction on its first query if need be."""
+    with psycopg.Cursor(pg) as cursor:
+        cursor.execute(_batch_sql(connection.vendor, "%s", "%s"), [batch.decode(), int(shard)], prepare=True)
+        return [tuple(None if v is None else v.encode() for v in row) for row in cursor.fetchall()]
 
 
 # --- other databases: a transaction a batch ---------------------------------------------------------------
@@ -201,11 +242,14 @@ def _add_to_counters(sums: dict) -> dict:
 
 
 class _Waiter:
-    __slots__ = ("entry", "done", "leads", "outcome")
+    __slots__ = ("entry", "woken", "leads", "outcome")
 
     def __init__(self, entry):
         self.entry = entry
-        self.done = threading.Event()
+        # Released once, when the waiter's batch is written or it is handed the lead. A bare lock:
+        # an Event's Python-level condition costs a busy worker more than it is worth here.
+        self.woken = threading.Lock()
+        self.woken.acquire()
         self.leads = False
         self.outcome = None  # True / False once written, or the exception that stopped the write
 
@@ -230,7 +274,7 @@ class GroupCommit:
             mine.leads = not self._writing
             self._writing = True
         if not mine.leads:
-            mine.done.wait()
+            mine.woken.acquire()
         if mine.leads:  # the first to arrive, or handed the lead when the batch before committed
             self._lead()
         if isinstance(mine.outcome, BaseException):
@@ -258,9 +302,10 @@ class GroupCommit:
             self.reports += len(batch)
         for waiter, outcome in zip(batch, outcomes):
             waiter.outcome = outcome
-            waiter.done.set()
+            if not waiter.leads:  # a leader is awake already
+                waiter.woken.release()
         if successor is not None:
-            successor.done.set()
+            successor.woken.release()
 
 
 def _write_batch_or_each_alone(entries: list[dict]) -> list:

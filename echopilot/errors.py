@@ -19,16 +19,21 @@ def _flatten(detail):
     return str(detail)
 
 
+def validation_error_body(exc: exceptions.ValidationError) -> dict:
+    """The 400 body of a ValidationError: {"error": "invalid input", "fields": {field: message}}."""
+    fields = _flatten(exc.detail)
+    if not isinstance(fields, dict):
+        fields = {"non_field_errors": fields}
+    return error_body("invalid input", fields)
+
+
 def json_exception_handler(exc, context):
     """DRF's handler, reshaped; anything DRF does not know stays a 500 (and is logged by Django)."""
     response = exception_handler(exc, context)
     if response is None:
         return None
     if isinstance(exc, exceptions.ValidationError):
-        fields = _flatten(exc.detail)
-        if not isinstance(fields, dict):
-            fields = {"non_field_errors": fields}
-        response.data = error_body("invalid input", fields)
+        response.data = validation_error_body(exc)
     elif isinstance(exc, exceptions.ParseError):
         response.data = error_body(f"malformed request body: {exc.detail}")
     else:

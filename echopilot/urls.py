@@ -11,6 +11,8 @@ urlpatterns = [
     path("health", views.liveness, name="health"),
     path("healthz/strict", views.readiness, name="healthz-strict"),
     path("metrics", views.prometheus_metrics, name="metrics"),
+    # Asked on every AI call the product makes: first, so resolving it tries the fewest patterns.
+    path("api/costs/", include("costs.urls")),
     path("api/queue/status", views.queue_status, name="queue-status"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
@@ -18,7 +20,6 @@ urlpatterns = [
     path("api/deploy/", include("slo.gate_urls")),
     path("api/incidents/", include("incidents.urls")),
     path("api/portal/", include("portal.urls")),
-    path("api/costs/", include("costs.urls")),
     path("api/scale/", include("scaling.urls")),
     path("portal/", include("portal.public_urls")),
     path("admin/", admin.site.urls),
