@@ -145,16 +145,19 @@ def combine(parts: list[dict]) -> dict:
             "rounds": [round(p["per_second"]) for p in parts]}
 
 
-def ledger_micros() -> tuple[int, int, int]:
+def ledger_micros() -> tuple[int, int, int, int]:
+    """The bench's reports in the ledger: their sum, their count, how many statements wrote them (the
+    rows of one statement share `created`, its transaction's start), and the daily counters' sum."""
     import psycopg
 
     with psycopg.connect(f"postgresql://postgres@127.0.0.1:5432/{DB_NAME}") as conn:
-        ledger, n = conn.execute(
-            "SELECT COALESCE(SUM(usd_micros), 0), COUNT(*) FROM costs_spendentry WHERE request_id LIKE 'bench:%%'"
+        ledger, n, statements = conn.execute(
+            "SELECT COALESCE(SUM(usd_micros), 0), COUNT(*), COUNT(DISTINCT created) FROM costs_spendentry "
+            "WHERE request_id LIKE 'bench:%%'"
         ).fetchone()
         counters = conn.execute(
             "SELECT COALESCE(SUM(usd_micros), 0) FROM costs_dailycounter WHERE scope = 'daily'").fetchone()[0]
-    return int(ledger), int(n), int(counters)
+    return int(ledger), int(n), int(statements), int(counters)
 
 
 # --- the report -------------------------------------------------------------------------------------------------
@@ -205,14 +208,14 @@ def main() -> int:
         results = {phase: combine(p) for phase, p in parts.items()}
     finally:
         stop(server)
-    ledger, reports, counters = ledger_micros()
+    ledger, reports, statements, counters = ledger_micros()
     say(f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (other work on the box skews every figure)")
-    rows = report_rows(inproc, results, ledger, reports, counters)
+    rows = report_rows(inproc, results, ledger, reports, statements, counters)
     print_table(rows)
     return 0 if all(r[3] == "PASS" for r in rows) else 1
 
 
-def report_rows(inproc, results, ledger, reports, counters) -> list[tuple]:
+def report_rows(inproc, results, ledger, reports, statements, counters) -> list[tuple]:
     rows = []
 
     def row(name, value, bar, ok):
@@ -233,7 +236,7 @@ def report_rows(inproc, results, ledger, reports, counters) -> list[tuple]:
     row("rounds (req/s)", "; ".join(f"{k}/{key} {r['rounds']}" for (k, key), r in results.items()), "interleaved", True)
     sent = sum(r["sent_micros"] for (k, _), r in results.items() if k == "usage")
     answered = sum(r["ok"] for (k, _), r in results.items() if k == "usage")
-    row("usage ledger", f"{reports:,} reports, ${Decimal(ledger) / 1_000_000} in the ledger",
+    row("usage ledger", f"{reports:,} reports in {statements:,} statements, ${Decimal(ledger) / 1_000_000} in the ledger",
         f"= {answered:,} answered 200, ${Decimal(sent) / 1_000_000} sent", ledger == sent and reports == answered)
     row("daily counters", f"${Decimal(counters) / 1_000_000}", "= the ledger (+ $7.50 warm-up)",
         counters == ledger + 1_500_000 * len(MODELS))

@@ -127,9 +127,8 @@ def _write_in_one_statement(entries) -> tuple[set, dict]:
     shard totals as (scope, key, shard, micros)."""
     batch = orjson.dumps([{c: e[c] for c in LEDGER_COLUMNS} for e in entries])
     shard = str(state.counter_shard()).encode()
-    connection.ensure_connection()
     with connection.wrap_database_errors:
-        if connection.in_atomic_block:
+        if not connection.get_autocommit():
             rows = _run_in_callers_transaction(connection.connection, batch, shard)
         else:
             rows = _run_prepared(connection.connection, batch, shard)
@@ -145,7 +144,7 @@ def _write_in_one_statement(entries) -> tuple[set, dict]:
 STATEMENT = b"echopilot_costs_ledger"  # the batch statement's name on every connection that ran it
 
 
-def _run_prepared(pg, batch: bytes, shard: bytes) -> list[tuple]:
+def _run_prepared(pg, batch: bytes, shard: bytes, retry: bool = True) -> list[tuple]:
     """Run the batch statement prepared, straight through libpq (the GIL is released while it
     runs): on a batch of one, psycopg's cursor machinery cost as much as PostgreSQL's own work.
     Only in autocommit, where there is no transaction of psycopg's to open first."""
@@ -154,10 +153,10 @@ def _run_prepared(pg, batch: bytes, shard: bytes) -> list[tuple]:
         _check(pgconn.prepare(STATEMENT, _batch_sql(connection.vendor, "$1", "$2").encode()), pg)
         pg.echopilot_ledger_prepared = True
     result = pgconn.exec_prepared(STATEMENT, [batch, shard])
-    if result.error_field(pq.DiagnosticField.SQLSTATE) == INVALID_STATEMENT_NAME:
-        # A pooler discarded the session's prepared statements: prepare it again, once.
+    if retry and result.error_field(pq.DiagnosticField.SQLSTATE) == INVALID_STATEMENT_NAME:
+        # A pooler discarded the session's prepared statements: prepare it again.
         pg.echopilot_ledger_prepared = False
-        return _run_prepared(pg, batch, shard)
+        return _run_prepared(pg, batch, shard, retry=False)
     _check(result, pg)
     return [tuple(result.get_value(row, col) for col in range(result.nfields)) for row in range(result.ntuples)]
 

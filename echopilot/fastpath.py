@@ -47,7 +47,7 @@ def json_fast_path(handler):
 
 def _plain_admin_json(request):
     """The request's JSON document when the fast path may answer it, else None."""
-    if request.method != "POST" or not request.content_type == JSON:
+    if request.method != "POST" or request.content_type != JSON:
         return None
     if request.META.get("HTTP_ACCEPT", "").strip() not in PLAIN_ACCEPTS or "format" in request.GET:
         return None

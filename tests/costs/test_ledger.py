@@ -80,6 +80,16 @@ def test_the_batch_statement_runs_prepared_on_postgresql(caps, now):
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
+def test_a_statement_discarded_by_a_pooler_is_prepared_again(caps, now):
+    ledger.write_batch([entry("before", now=now)])
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")  # what a pooler's server reset does
+    assert ledger.write_batch([entry("after", now=now)]) == [True]
+    assert counter("daily") == {"total": 2_500_000, "reports": 2}
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
 def test_a_report_the_database_refuses_fails_alone_and_its_batch_mates_are_counted(caps, now):
     refused = entry("too-long", now=now) | {"model": "m" * 150}  # past validation; the column holds 100
     outcomes = ledger._write_batch_or_each_alone([entry("ok-1", now=now), refused, entry("ok-2", "2", now=now)])
