@@ -59,7 +59,7 @@ def write_batch(entries: list[dict]) -> list[bool]:
     return [first[e["request_id"]] == i and e["request_id"] in inserted for i, e in enumerate(entries)]
 
 
-def write_each_alone(entries: list[dict]) -> list:
+def _write_each_alone(entries: list[dict]) -> list:
     """The fallback when a batch failed: each entry in its own statement, so one report the database
     refuses fails alone. Per entry, its outcome or the DatabaseError it met."""
     outcomes = []
@@ -313,7 +313,7 @@ def _write_batch_or_each_alone(entries: list[dict]) -> list:
     except DatabaseError:
         if len(entries) == 1:
             raise
-    return write_each_alone(entries)
+    return _write_each_alone(entries)
 
 
 _group_commit = GroupCommit(_write_batch_or_each_alone)
