@@ -37,9 +37,15 @@ def count(entry: dict) -> bool:
     """Count `entry` (a validated report) unless its request_id was counted before: True when it was
     counted now, False for a repeat. Returns once the count is committed (or, inside a caller's
     transaction, written in it). A DatabaseError means nothing was counted."""
-    if connection.in_atomic_block:
+    if _in_callers_transaction():
         return write_batch([entry])[0]
     return _group_commit.submit(entry)
+
+
+def _in_callers_transaction() -> bool:
+    """A transaction is open on this thread's connection (atomic(), or autocommit turned off): a
+    report written now must commit or roll back with it, so it is neither batched nor prepared."""
+    return not connection.get_autocommit()
 
 
 def write_batch(entries: list[dict]) -> list[bool]:
@@ -128,20 +134,21 @@ def _write_in_one_statement(entries) -> tuple[set, dict]:
     batch = orjson.dumps([{c: e[c] for c in LEDGER_COLUMNS} for e in entries])
     shard = str(state.counter_shard()).encode()
     with connection.wrap_database_errors:
-        if not connection.get_autocommit():
+        if _in_callers_transaction():
             rows = _run_in_callers_transaction(connection.connection, batch, shard)
         else:
             rows = _run_prepared(connection.connection, batch, shard)
     inserted, totals = set(), defaultdict(list)
-    for request_id, day, scope, key, shard, micros in rows:
+    for request_id, day, scope, key, row_shard, micros in rows:
         if request_id is not None:
-            inserted.add(request_id.decode())
+            inserted.add(request_id)
         else:
-            totals[date.fromisoformat(day.decode())].append((scope.decode(), key.decode(), int(shard), int(micros)))
+            totals[date.fromisoformat(day)].append((scope, key, int(row_shard), int(micros)))
     return inserted, totals
 
 
 STATEMENT = b"echopilot_costs_ledger"  # the batch statement's name on every connection that ran it
+INVALID_STATEMENT_NAME = b"26000"  # the SQLSTATE of running a statement the session no longer has
 
 
 def _run_prepared(pg, batch: bytes, shard: bytes, retry: bool = True) -> list[tuple]:
@@ -158,10 +165,10 @@ def _run_prepared(pg, batch: bytes, shard: bytes, retry: bool = True) -> list[tu
         pg.echopilot_ledger_prepared = False
         return _run_prepared(pg, batch, shard, retry=False)
     _check(result, pg)
-    return [tuple(result.get_value(row, col) for col in range(result.nfields)) for row in range(result.ntuples)]
-
-
-INVALID_STATEMENT_NAME = b"26000"
+    encoding = pg.info.encoding
+    return [tuple(None if value is None else value.decode(encoding)
+                  for value in (result.get_value(row, col) for col in range(result.nfields)))
+            for row in range(result.ntuples)]
 
 
 def _check(result, pg) -> None:
@@ -173,7 +180,7 @@ def _run_in_callers_transaction(pg, batch: bytes, shard: bytes) -> list[tuple]:
     """Through psycopg, which opens the caller's transaction on its first query if need be."""
     with psycopg.Cursor(pg) as cursor:
         cursor.execute(_batch_sql(connection.vendor, "%s", "%s"), [batch.decode(), int(shard)], prepare=True)
-        return [tuple(None if v is None else v.encode() for v in row) for row in cursor.fetchall()]
+        return cursor.fetchall()
 
 
 # --- other databases: a transaction a batch ---------------------------------------------------------------
@@ -186,8 +193,9 @@ def _write_in_a_transaction(entries) -> tuple[set, dict]:
             if _insert_entry(entry):
                 inserted.add(entry["request_id"])
                 for scope, key in _counter_keys(entry):
-                    sums[(entry["day"], scope, key)][0] += entry["usd_micros"]
-                    sums[(entry["day"], scope, key)][1] += 1
+                    total = sums[(entry["day"], scope, key)]
+                    total[0] += entry["usd_micros"]
+                    total[1] += 1
         totals = _add_to_counters(sums) if sums else {}
     return inserted, totals
 

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import psycopg
 import pytest
-from django.db import DataError, connection
+from django.db import DataError, connection, transaction
 from django.db.models import Sum
 
 from costs import ledger, record_spend, state
@@ -76,6 +76,21 @@ def test_the_batch_statement_runs_prepared_on_postgresql(caps, now):
                        ["%json_to_recordset%"])
         prepared = cursor.fetchall()
     assert len(prepared) == 1  # one prepared statement serves every batch size
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_report_in_a_transaction_opened_by_hand_is_not_batched_and_rolls_back_with_it(caps):
+    batching = ledger.batching()
+    before = batching.batches
+    transaction.set_autocommit(False)
+    try:
+        record_spend(model="gpt-4o", usd=Decimal("1"), request_id="manual")
+        connection.rollback()
+    finally:
+        transaction.set_autocommit(True)
+    assert batching.batches == before  # never a batch another thread's report could join
+    assert not SpendEntry.objects.exists()
 
 
 @pytest.mark.postgres
