@@ -17,7 +17,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -106,14 +106,43 @@ def current(now: datetime) -> tuple[Config, DayTotals]:
 def refresh(now: datetime) -> tuple[Config, DayTotals]:
     """Re-read the version (and the configuration if it moved) and the day's counters."""
     global _config, _totals
-    version = current_version()
+    day = cost_day(now)
+    version, counters = _version_and_counters(day)
     config = _config
     if config is None or config.version != version:
         config = load_config(version)
-    totals = load_totals(cost_day(now))
+    totals = _day_totals(day, counters)
     with _lock:
         _config, _totals = config, totals
     return config, totals
+
+
+@functools.lru_cache(maxsize=4)
+def _refresh_sql(vendor: str) -> str:
+    q = connection.ops.quote_name
+    config, counter = CostConfig._meta.db_table, DailyCounter._meta.db_table
+    return (
+        f"SELECT c.{q('version')}, d.{q('scope')}, d.{q('key')}, d.{q('shard')}, d.{q('usd_micros')} "
+        f"FROM {q(config)} c LEFT JOIN {q(counter)} d ON d.{q('day')} = %s "
+        f"WHERE c.{q(CostConfig._meta.pk.column)} = 1 AND c.{q('env_caps_seeded')} IS NOT NULL"
+    )
+
+
+def _version_and_counters(day: date) -> tuple[int, list]:
+    """The configuration's version and `day`'s counter rows (scope, key, shard, micros), in one
+    query: every web worker asks every COST_STATE_TTL_S, and through the ORM, as two queries, it
+    cost a busy worker milliseconds each time."""
+    rows = _read_version_and_counters(day)
+    if not rows:  # no configuration row yet, or the env caps not seeded: once in a database's life
+        current_version()
+        rows = _read_version_and_counters(day)
+    return rows[0][0], [row[1:] for row in rows if row[1] is not None]
+
+
+def _read_version_and_counters(day: date) -> list:
+    with connection.cursor() as cursor:
+        cursor.execute(_refresh_sql(connection.vendor), [connection.ops.adapt_datefield_value(day)])
+        return cursor.fetchall()
 
 
 def note_totals(day: date, rows) -> None:
@@ -195,9 +224,14 @@ def load_config(version: int) -> Config:
 
 
 def load_totals(day: date) -> DayTotals:
+    rows = DailyCounter.objects.filter(day=day).values_list("scope", "key", "shard", "usd_micros")
+    return _day_totals(day, rows)
+
+
+def _day_totals(day: date, counters) -> DayTotals:
     start, end = day_bounds(day)
     shards, spent = {}, {}
-    for scope, key, shard, micros in DailyCounter.objects.filter(day=day).values_list("scope", "key", "shard", "usd_micros"):
+    for scope, key, shard, micros in counters:
         shards[(scope, key, shard)] = micros
         spent[(scope, key)] = spent.get((scope, key), 0) + micros
     return DayTotals(day=day, start=start, end=end, zone=settings.COST_TIMEZONE,

@@ -3,9 +3,10 @@ from datetime import datetime, timedelta, timezone as dt_timezone
 from decimal import Decimal
 
 import pytest
+from django.db.models import F
 
 from costs import authorize, state
-from costs.models import CapOverride
+from costs.models import CapOverride, CostCap, CostConfig
 from costs.services import record_spend, set_cap
 
 pytestmark = pytest.mark.django_db
@@ -155,3 +156,17 @@ def test_shards_written_by_other_workers_add_up(caps, now, settings):
     assert by_key[("model", "gpt-4o")]["spent_usd"] == Decimal("9")
     assert by_key[("daily", "")]["spent_usd"] == Decimal("9")
     assert spend("gpt-4o", "1", now).decision.decision == "downgrade"  # this worker's shard + the other's
+
+
+def test_a_refresh_is_one_query_while_the_configuration_stands(caps, now, settings, django_assert_num_queries):
+    # Every web worker refreshes every COST_STATE_TTL_S: the version and the day's counters come in
+    # one round trip, and the caps, prices and fallbacks are read again only after an edit.
+    settings.COST_STATE_TTL_S = 0
+    spend("gpt-4o", "2", now)
+    with django_assert_num_queries(1):
+        assert authorize("gpt-4o", now=now).utilization_pct == 20.0
+    # An admin's edit made through another worker: the cap row and the version, in the database only.
+    CostCap.objects.filter(scope="model", key="gpt-4o").update(usd_cap=Decimal(4))
+    CostConfig.objects.filter(pk=1).update(version=F("version") + 1)
+    with django_assert_num_queries(5):  # the version moved: caps, fallbacks, overrides, prices too
+        assert authorize("gpt-4o", now=now).utilization_pct == 50.0
