@@ -20,7 +20,7 @@ from datetime import date
 import orjson
 import psycopg
 from psycopg import pq
-from django.db import DatabaseError, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections, transaction
 from django.utils import timezone
 
 from . import state
@@ -37,15 +37,15 @@ def count(entry: dict) -> bool:
     """Count `entry` (a validated report) unless its request_id was counted before: True when it was
     counted now, False for a repeat. Returns once the count is committed (or, inside a caller's
     transaction, written in it). A DatabaseError means nothing was counted."""
-    if _in_callers_transaction():
+    if _in_transaction(connections[DEFAULT_DB_ALIAS]):
         return write_batch([entry])[0]
     return _group_commit.submit(entry)
 
 
-def _in_callers_transaction() -> bool:
+def _in_transaction(db) -> bool:
     """A transaction is open on this thread's connection (atomic(), or autocommit turned off): a
     report written now must commit or roll back with it, so it is neither batched nor prepared."""
-    return not connection.get_autocommit()
+    return not db.get_autocommit()
 
 
 def write_batch(entries: list[dict]) -> list[bool]:
@@ -55,9 +55,11 @@ def write_batch(entries: list[dict]) -> list[bool]:
     first = {}
     for i, entry in enumerate(entries):
         first.setdefault(entry["request_id"], i)
-    unique = [entries[i] for i in sorted(first.values())]
-    if connection.vendor == "postgresql":
-        inserted, totals = _write_in_one_statement(unique)
+    unique = [entries[i] for i in sorted(first.values())] if len(first) < len(entries) else entries
+    # One lookup of this thread's connection: each use of the `connection` proxy is another.
+    db = connections[DEFAULT_DB_ALIAS]
+    if db.vendor == "postgresql":
+        inserted, totals = _write_in_one_statement(db, unique)
     else:
         inserted, totals = _write_in_a_transaction(unique)
     for day, rows in totals.items():
@@ -94,8 +96,8 @@ def _batch_sql(vendor: str, batch: str, shard: str) -> str:
     serves every batch size). Its rows are inserted in request_id order, then the counters of the
     rows inserted are upserted in (day, scope, key) order: every writer takes its locks in one
     order, so two batches never deadlock. A repeated request_id inserts no row and adds nothing.
-    Answers text only (the inserted request_ids, then the counters' new totals), read the same way
-    whichever way it ran. `batch` and `shard` are the placeholders of the two parameters."""
+    Answers one JSON document, [inserted request_ids, [[day, scope, key, shard, micros], ...]]: one
+    value to read and parse, the same whichever way the statement ran. `batch` and `shard` are the placeholders of the two parameters."""
     q = connection.ops.quote_name
     ledger, counters = SpendEntry._meta.db_table, DailyCounter._meta.db_table
     columns = ", ".join(f"{q(c)} {t}" for c, t in zip(LEDGER_COLUMNS, LEDGER_TYPES))
@@ -111,9 +113,9 @@ def _batch_sql(vendor: str, batch: str, shard: str) -> str:
         f"SUM(e.{q('usd_micros')}), COUNT(*) FROM entry e "
         f"JOIN (VALUES ({daily}, true), ({model}, true), ({kind}, false)) AS s(scope, ai) ON (e.{q('kind')} = {ai}) = s.ai "
         f"GROUP BY 1, 2, 3 ORDER BY 1, 2, 3 " + _upsert_tail(counters) + ") "
-        f"SELECT {q('request_id')}::text, NULL, NULL, NULL, NULL, NULL FROM entry "
-        f"UNION ALL SELECT NULL, to_char({q('day')}, 'YYYY-MM-DD'), {q('scope')}::text, {q('key')}::text, "
-        f"{q('shard')}::text, {q('usd_micros')}::text FROM counted"
+        f"SELECT json_build_array((SELECT COALESCE(json_agg({q('request_id')}), '[]') FROM entry), "
+        f"(SELECT COALESCE(json_agg(json_build_array(to_char({q('day')}, 'YYYY-MM-DD'), {q('scope')}, {q('key')}, "
+        f"{q('shard')}, {q('usd_micros')})), '[]') FROM counted))::text"
     )
 
 
@@ -127,48 +129,44 @@ def _upsert_tail(table: str) -> str:
     )
 
 
-def _write_in_one_statement(entries) -> tuple[set, dict]:
+def _write_in_one_statement(db, entries) -> tuple[set, dict]:
     """PostgreSQL: the whole batch in one statement (one round trip; outside a transaction of the
     caller's it is also its own commit). The request_ids inserted, and day -> the counters' new
     shard totals as (scope, key, shard, micros)."""
     batch = orjson.dumps([{c: e[c] for c in LEDGER_COLUMNS} for e in entries])
     shard = str(state.counter_shard()).encode()
-    with connection.wrap_database_errors:
-        if _in_callers_transaction():
-            rows = _run_in_callers_transaction(connection.connection, batch, shard)
+    with db.wrap_database_errors:
+        if _in_transaction(db):
+            answer = _run_in_callers_transaction(db, batch, shard)
         else:
-            rows = _run_prepared(connection.connection, batch, shard)
-    inserted, totals = set(), defaultdict(list)
-    for request_id, day, scope, key, row_shard, micros in rows:
-        if request_id is not None:
-            inserted.add(request_id)
-        else:
-            totals[date.fromisoformat(day)].append((scope, key, int(row_shard), int(micros)))
-    return inserted, totals
+            answer = _run_prepared(db.connection, batch, shard)
+    inserted, counted = orjson.loads(answer)  # Django talks UTF8 to PostgreSQL, orjson's own encoding
+    totals = defaultdict(list)
+    for day, scope, key, row_shard, micros in counted:
+        totals[date.fromisoformat(day)].append((scope, key, row_shard, micros))
+    return set(inserted), totals
 
 
 STATEMENT = b"echopilot_costs_ledger"  # the batch statement's name on every connection that ran it
 INVALID_STATEMENT_NAME = b"26000"  # the SQLSTATE of running a statement the session no longer has
 
 
-def _run_prepared(pg, batch: bytes, shard: bytes, retry: bool = True) -> list[tuple]:
+def _run_prepared(pg, batch: bytes, shard: bytes, retry: bool = True) -> bytes:
     """Run the batch statement prepared, straight through libpq (the GIL is released while it
     runs): on a batch of one, psycopg's cursor machinery cost as much as PostgreSQL's own work.
     Only in autocommit, where there is no transaction of psycopg's to open first."""
     pgconn = pg.pgconn
     if not getattr(pg, "echopilot_ledger_prepared", False):
-        _check(pgconn.prepare(STATEMENT, _batch_sql(connection.vendor, "$1", "$2").encode()), pg)
+        _check(pgconn.prepare(STATEMENT, _batch_sql("postgresql", "$1", "$2").encode()), pg)
         pg.echopilot_ledger_prepared = True
     result = pgconn.exec_prepared(STATEMENT, [batch, shard])
-    if retry and result.error_field(pq.DiagnosticField.SQLSTATE) == INVALID_STATEMENT_NAME:
-        # A pooler discarded the session's prepared statements: prepare it again.
-        pg.echopilot_ledger_prepared = False
-        return _run_prepared(pg, batch, shard, retry=False)
-    _check(result, pg)
-    encoding = pg.info.encoding
-    return [tuple(None if value is None else value.decode(encoding)
-                  for value in (result.get_value(row, col) for col in range(result.nfields)))
-            for row in range(result.ntuples)]
+    if result.status != pq.ExecStatus.TUPLES_OK:
+        if retry and result.error_field(pq.DiagnosticField.SQLSTATE) == INVALID_STATEMENT_NAME:
+            # A pooler discarded the session's prepared statements: prepare it again.
+            pg.echopilot_ledger_prepared = False
+            return _run_prepared(pg, batch, shard, retry=False)
+        _check(result, pg)
+    return result.get_value(0, 0)
 
 
 def _check(result, pg) -> None:
@@ -176,11 +174,11 @@ def _check(result, pg) -> None:
         raise psycopg.errors.error_from_result(result, encoding=pg.info.encoding)
 
 
-def _run_in_callers_transaction(pg, batch: bytes, shard: bytes) -> list[tuple]:
+def _run_in_callers_transaction(db, batch: bytes, shard: bytes) -> str:
     """Through psycopg, which opens the caller's transaction on its first query if need be."""
-    with psycopg.Cursor(pg) as cursor:
-        cursor.execute(_batch_sql(connection.vendor, "%s", "%s"), [batch.decode(), int(shard)], prepare=True)
-        return cursor.fetchall()
+    with psycopg.Cursor(db.connection) as cursor:
+        cursor.execute(_batch_sql(db.vendor, "%s", "%s"), [batch.decode(), int(shard)], prepare=True)
+        return cursor.fetchone()[0]
 
 
 # --- other databases: a transaction a batch ---------------------------------------------------------------
