@@ -97,7 +97,8 @@ def _batch_sql(vendor: str, batch: str, shard: str) -> str:
     rows inserted are upserted in (day, scope, key) order: every writer takes its locks in one
     order, so two batches never deadlock. A repeated request_id inserts no row and adds nothing.
     Answers one JSON document, [inserted request_ids, [[day, scope, key, shard, micros], ...]]: one
-    value to read and parse, the same whichever way the statement ran. `batch` and `shard` are the placeholders of the two parameters."""
+    value to read and parse, the same whichever way the statement ran. `batch` and `shard` are the
+    placeholders of the two parameters."""
     q = connection.ops.quote_name
     ledger, counters = SpendEntry._meta.db_table, DailyCounter._meta.db_table
     columns = ", ".join(f"{q(c)} {t}" for c, t in zip(LEDGER_COLUMNS, LEDGER_TYPES))
