@@ -49,7 +49,10 @@ def _plain_admin_json(request):
     """The request's JSON document when the fast path may answer it, else None."""
     if request.method != "POST" or request.content_type != JSON:
         return None
-    if request.META.get("HTTP_ACCEPT", "").strip() not in PLAIN_ACCEPTS or "format" in request.GET:
+    if request.META.get("HTTP_ACCEPT", "").strip() not in PLAIN_ACCEPTS:
+        return None
+    # A query string is rare here: only then is request.GET (a QueryDict built on first use) asked.
+    if request.META.get("QUERY_STRING") and "format" in request.GET:
         return None
     holder = resolve_key((request.META.get(HEADER) or "").strip())
     if holder is None or holder.role != DashKey.ADMIN:
