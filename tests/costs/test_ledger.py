@@ -80,6 +80,31 @@ def test_the_batch_statement_runs_prepared_on_postgresql(caps, now):
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
+def test_a_lone_report_takes_the_one_row_statement_and_counts_as_a_batch_would(caps, now):
+    state.current(now)  # load today's copy
+    yesterday = now - timedelta(days=1)
+    assert ledger.write_batch([entry("one", "2.5", now=now)]) == [True]
+    assert ledger.write_batch([entry("one", "2.5", now=now)]) == [False]  # a repeat adds nothing
+    assert ledger.write_batch([entry("fee", "0.59", model="", kind="stripe_fee", now=now)]) == [True]
+    assert ledger.write_batch([entry("late", "1.5", "embeddings", ts=yesterday, now=now)]) == [True]
+    assert counter("daily", day=now.date()) == {"total": 2_500_000, "reports": 1}
+    assert counter("model", "gpt-4o") == {"total": 2_500_000, "reports": 1}
+    assert counter("kind", "stripe_fee") == {"total": 590_000, "reports": 1}
+    assert counter("daily", day=yesterday.date()) == {"total": 1_500_000, "reports": 1}
+    assert counter("model", "embeddings", day=yesterday.date()) == {"total": 1_500_000, "reports": 1}
+    row = SpendEntry.objects.get(request_id="late")
+    assert (row.ts, row.day, row.priced, row.usd) == (yesterday, yesterday.date(), False, Decimal("1.5"))
+    _, totals = state.current(now)
+    assert totals.spent[("daily", "")] == 2_500_000  # yesterday's report is not today's spend
+    assert totals.spent[("kind", "stripe_fee")] == 590_000
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements WHERE statement LIKE %s", ["%VALUES ($1, $2%"])
+        prepared = cursor.fetchall()
+    assert len(prepared) == 1 and "json_to_recordset" not in prepared[0][0]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
 def test_a_report_in_a_transaction_opened_by_hand_is_not_batched_and_rolls_back_with_it(caps):
     batching = ledger.batching()
     before = batching.batches
