@@ -147,7 +147,7 @@ def combine(parts: list[dict]) -> dict:
 
 def ledger_micros() -> tuple[int, int, int, int]:
     """The bench's reports in the ledger: their sum, their count, how many statements wrote them (the
-    rows of one statement share `created`, its transaction's start), and the daily counters' sum."""
+    rows of one statement share `created`, its transaction's start), and the model counters' sum."""
     import psycopg
 
     with psycopg.connect(f"postgresql://postgres@127.0.0.1:5432/{DB_NAME}") as conn:
@@ -156,7 +156,7 @@ def ledger_micros() -> tuple[int, int, int, int]:
             "WHERE request_id LIKE 'bench:%%'"
         ).fetchone()
         counters = conn.execute(
-            "SELECT COALESCE(SUM(usd_micros), 0) FROM costs_dailycounter WHERE scope = 'daily'").fetchone()[0]
+            "SELECT COALESCE(SUM(usd_micros), 0) FROM costs_dailycounter WHERE scope = 'model'").fetchone()[0]
     return int(ledger), int(n), int(statements), int(counters)
 
 
@@ -238,7 +238,7 @@ def report_rows(inproc, results, ledger, reports, statements, counters) -> list[
     answered = sum(r["ok"] for (k, _), r in results.items() if k == "usage")
     row("usage ledger", f"{reports:,} reports in {statements:,} statements, ${Decimal(ledger) / 1_000_000} in the ledger",
         f"= {answered:,} answered 200, ${Decimal(sent) / 1_000_000} sent", ledger == sent and reports == answered)
-    row("daily counters", f"${Decimal(counters) / 1_000_000}", "= the ledger (+ $7.50 warm-up)",
+    row("model counters (all AI spend)", f"${Decimal(counters) / 1_000_000}", "= the ledger (+ $7.50 warm-up)",
         counters == ledger + 1_500_000 * len(MODELS))
     return rows
 

@@ -67,8 +67,9 @@ def forecast(now=None) -> dict:
     series = defaultdict(dict)
     rows = DailyCounter.objects.filter(day__gte=start, day__lt=today).values_list("day", "scope", "key", "usd_micros")
     for day, scope, key, micros in rows:  # a scope's day is the sum of its shards
-        by_day = series[(scope, key)]
-        by_day[day] = by_day.get(day, 0) + micros
+        for scope_key in ((scope, key), state.DAILY_KEY) if scope == CostCap.MODEL else ((scope, key),):
+            by_day = series[scope_key]  # all AI spend is the sum of the models'
+            by_day[day] = by_day.get(day, 0) + micros
     series = {scope_key: {day: micros / 1_000_000 for day, micros in by_day.items()} for scope_key, by_day in series.items()}
     total = _outlook(series.get(state.DAILY_KEY, {}), start, today)
     models = [
@@ -93,7 +94,7 @@ def month_budget(today: date, daily_forecast: list[float], cap: int | None) -> d
     trend ends the month, and the first day the budget is used up (None: not this month)."""
     days_in_month = calendar.monthrange(today.year, today.month)[1]
     month_start = today.replace(day=1)
-    spent = sum(DailyCounter.objects.filter(day__gte=month_start, day__lte=today, scope=CostCap.DAILY, key="")
+    spent = sum(DailyCounter.objects.filter(day__gte=month_start, day__lte=today, scope=CostCap.MODEL)
                 .values_list("usd_micros", flat=True))
     spent_usd = spent / 1_000_000
     rest = daily_forecast[: days_in_month - today.day]

@@ -79,11 +79,12 @@ def _write_each_alone(entries: list[dict]) -> list:
     return outcomes
 
 
-def _counter_keys(entry) -> list[tuple]:
-    """The (scope, key) counters a report adds to: all AI spend and its model, or its non-AI kind."""
+def _counter_key(entry) -> tuple:
+    """The (scope, key) counter a report adds to: its model's for AI spend, else its kind's. (All AI
+    spend of a day is the sum of its model counters: one row a report to write, not two.)"""
     if entry["kind"] != SpendEntry.AI:
-        return [(DailyCounter.KIND, entry["kind"])]
-    return [(CostCap.DAILY, ""), (CostCap.MODEL, entry["model"])]
+        return DailyCounter.KIND, entry["kind"]
+    return CostCap.MODEL, entry["model"]
 
 
 # --- PostgreSQL: one statement a batch ------------------------------------------------------------------
@@ -117,7 +118,7 @@ def _one_sql(vendor: str) -> str:
     """A batch of one, the usual case (a sync web worker has one report in flight at a time): the
     report's fields as typed parameters $1-$9 and the shard as $10, the counters' rows answered as
     they are. On one report it costs PostgreSQL a third less than the JSON batch statement. Answers
-    no row for a repeated request_id, else a row (scope, key, shard, micros) per counter added to."""
+    no row for a repeated request_id, else the counter's row (day, scope, key, shard, micros)."""
     placeholders = ", ".join(f"${n}" for n in range(1, len(LEDGER_COLUMNS) + 1))
     shard = f"${len(LEDGER_COLUMNS) + 1}"
     return (
@@ -136,17 +137,15 @@ def _ledger_insert(source: str, *returning: str) -> str:
 
 
 def _counters_insert(shard: str, micros: str, reports: str, group_by: str) -> str:
-    """Add the rows of `entry` to the counters they count to: all AI spend and its model, or the
-    non-AI kind (the rule of `_counter_keys`)."""
+    """Add the rows of `entry` to the counter each counts to (the rule of `_counter_key`)."""
     q = connection.ops.quote_name
     table = DailyCounter._meta.db_table
-    ai, daily, model, kind = (f"'{v}'" for v in (SpendEntry.AI, CostCap.DAILY, CostCap.MODEL, DailyCounter.KIND))
+    is_ai = f"e.{q('kind')} = '{SpendEntry.AI}'"
     return (
         f"INSERT INTO {table} ({q('day')}, {q('scope')}, {q('key')}, {q('shard')}, {q('usd_micros')}, {q('reports')}) "
-        f"SELECT e.{q('day')}, s.scope, CASE s.scope WHEN {model} THEN e.{q('model')} WHEN {kind} THEN e.{q('kind')} "
-        f"ELSE '' END, {shard}::smallint, {micros}, {reports} FROM entry e "
-        f"JOIN (VALUES ({daily}, true), ({model}, true), ({kind}, false)) AS s(scope, ai) ON (e.{q('kind')} = {ai}) = s.ai "
-        f"{group_by}ORDER BY 1, 2, 3 " + _upsert_tail(table)
+        f"SELECT e.{q('day')}, CASE WHEN {is_ai} THEN '{CostCap.MODEL}' ELSE '{DailyCounter.KIND}' END, "
+        f"CASE WHEN {is_ai} THEN e.{q('model')} ELSE e.{q('kind')} END, {shard}::smallint, {micros}, {reports} "
+        f"FROM entry e {group_by}ORDER BY 1, 2, 3 " + _upsert_tail(table)
     )
 
 
@@ -247,10 +246,9 @@ def _write_in_a_transaction(entries) -> tuple[set, dict]:
         for entry in entries:
             if _insert_entry(entry):
                 inserted.add(entry["request_id"])
-                for scope, key in _counter_keys(entry):
-                    total = sums[(entry["day"], scope, key)]
-                    total[0] += entry["usd_micros"]
-                    total[1] += 1
+                total = sums[(entry["day"], *_counter_key(entry))]
+                total[0] += entry["usd_micros"]
+                total[1] += 1
         totals = _add_to_counters(sums) if sums else {}
     return inserted, totals
 

@@ -167,9 +167,10 @@ class SpendEntry(models.Model):
 
 class DailyCounter(models.Model):
     """A running total of one scope on one cost day, incremented in the same statement or
-    transaction as the ledger row. scope daily/key "" is all AI spend; model/<name> one model;
-    kind/<kind> non-AI spend. A scope's total is the sum over its shards: each web worker adds to
-    its own shard row, so reports from different workers never queue on one row lock."""
+    transaction as the ledger row: model/<name> the AI spend of one model, kind/<kind> non-AI spend.
+    All AI spend of a day (the global cap's) is the sum of the model rows: one row a report to
+    write. A scope's total is the sum over its shards: each web worker adds to its own shard row,
+    so reports from different workers never queue on one row lock."""
 
     KIND = "kind"
 

@@ -157,7 +157,15 @@ def note_totals(day: date, rows) -> None:
             before = totals.shards.get((scope, key, shard), 0)
             if micros > before:
                 totals.shards[(scope, key, shard)] = micros
-                totals.spent[(scope, key)] = totals.spent.get((scope, key), 0) + micros - before
+                _add_spent(totals.spent, scope, key, micros - before)
+
+
+def _add_spent(spent: dict, scope: str, key: str, micros: int) -> None:
+    """Add to a counter's total in `spent`; a model's spend is also all AI spend (DAILY_KEY), which
+    has no counter rows of its own."""
+    spent[(scope, key)] = spent.get((scope, key), 0) + micros
+    if scope == CostCap.MODEL:
+        spent[DAILY_KEY] = spent.get(DAILY_KEY, 0) + micros
 
 
 def counter_shard() -> int:
@@ -233,7 +241,7 @@ def _day_totals(day: date, counters) -> DayTotals:
     shards, spent = {}, {}
     for scope, key, shard, micros in counters:
         shards[(scope, key, shard)] = micros
-        spent[(scope, key)] = spent.get((scope, key), 0) + micros
+        _add_spent(spent, scope, key, micros)
     return DayTotals(day=day, start=start, end=end, zone=settings.COST_TIMEZONE,
                      stale_at=time.monotonic() + settings.COST_STATE_TTL_S, spent=spent, shards=shards)
 

@@ -150,7 +150,6 @@ def test_shards_written_by_other_workers_add_up(caps, now, settings):
     mine = DailyCounter.objects.get(scope="model", key="gpt-4o").shard
     other = (mine + 1) % settings.COST_COUNTER_SHARDS
     DailyCounter.objects.create(day=now.date(), scope="model", key="gpt-4o", shard=other, usd_micros=5_000_000, reports=1)
-    DailyCounter.objects.create(day=now.date(), scope="daily", key="", shard=other, usd_micros=5_000_000, reports=1)
     assert authorize("gpt-4o", now=now).decision == "warn"  # $4 + $5 of $10
     by_key = {(c["scope"], c["key"]): c for c in status(now=now)["caps"]}
     assert by_key[("model", "gpt-4o")]["spent_usd"] == Decimal("9")

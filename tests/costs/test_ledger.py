@@ -21,7 +21,8 @@ def entry(request_id, usd="1.25", model="gpt-4o", kind="ai", ts=None, now=None):
 
 
 def counter(scope, key="", day=None):
-    rows = DailyCounter.objects.filter(scope=scope, key=key)
+    """A counter's total and reports over its shards; "daily" (all AI spend) sums the model counters."""
+    rows = DailyCounter.objects.filter(scope="model") if scope == "daily" else DailyCounter.objects.filter(scope=scope, key=key)
     if day is not None:
         rows = rows.filter(day=day)
     return rows.aggregate(total=Sum("usd_micros"), reports=Sum("reports"))
@@ -139,12 +140,12 @@ def test_a_report_the_database_refuses_fails_alone_and_its_batch_mates_are_count
     assert counter("daily") == {"total": 3_250_000, "reports": 2}
 
 
-def lock_daily_counter(day):
-    """Another session holding this process's global counter row: writers of this process block on it."""
+def lock_model_counter(day, model):
+    """Another session holding this process's counter row of `model`: writers of this process block on it."""
     params = connection.get_connection_params()
     other = psycopg.connect(**{k: v for k, v in params.items() if k != "cursor_factory"})
-    other.execute("SELECT 1 FROM costs_dailycounter WHERE day = %s AND scope = 'daily' AND shard = %s FOR UPDATE",
-                  [day, state.counter_shard()])
+    other.execute("SELECT 1 FROM costs_dailycounter WHERE day = %s AND scope = 'model' AND key = %s AND shard = %s "
+                  "FOR UPDATE", [day, model, state.counter_shard()])
     return other
 
 
@@ -154,7 +155,7 @@ def test_reports_arriving_during_a_commit_are_committed_together_in_one_statemen
     record_spend(model="gpt-4o", usd=Decimal("0.01"), request_id="warm-up")  # the counter row exists
     batching = ledger.batching()
     before = (batching.batches, batching.reports)
-    blocker = lock_daily_counter(SpendEntry.objects.get().day)
+    blocker = lock_model_counter(SpendEntry.objects.get().day, "gpt-4o")
     threads = 12
 
     def release_once_all_queued():
