@@ -67,8 +67,9 @@ def forecast(now=None) -> dict:
     series = defaultdict(dict)
     rows = DailyCounter.objects.filter(day__gte=start, day__lt=today).values_list("day", "scope", "key", "usd_micros")
     for day, scope, key, micros in rows:  # a scope's day is the sum of its shards
-        for scope_key in ((scope, key), state.DAILY_KEY) if scope == CostCap.MODEL else ((scope, key),):
-            by_day = series[scope_key]  # all AI spend is the sum of the models'
+        # All AI spend has no counter of its own: it is the sum of the models'.
+        for scope_key in [(scope, key), state.DAILY_KEY] if scope == CostCap.MODEL else [(scope, key)]:
+            by_day = series[scope_key]
             by_day[day] = by_day.get(day, 0) + micros
     series = {scope_key: {day: micros / 1_000_000 for day, micros in by_day.items()} for scope_key, by_day in series.items()}
     total = _outlook(series.get(state.DAILY_KEY, {}), start, today)

@@ -116,8 +116,8 @@ def _batch_sql(vendor: str, batch: str, shard: str) -> str:
 @functools.lru_cache(maxsize=4)
 def _one_sql(vendor: str) -> str:
     """A batch of one, the usual case (a sync web worker has one report in flight at a time): the
-    report's fields as typed parameters $1-$9 and the shard as $10, the counters' rows answered as
-    they are. On one report it costs PostgreSQL a third less than the JSON batch statement. Answers
+    report's fields as typed parameters $1-$9 and the shard as $10, the counter's row answered as it
+    is. On one report it costs PostgreSQL about 30% less CPU than the JSON batch statement. Answers
     no row for a repeated request_id, else the counter's row (day, scope, key, shard, micros)."""
     placeholders = ", ".join(f"${n}" for n in range(1, len(LEDGER_COLUMNS) + 1))
     shard = f"${len(LEDGER_COLUMNS) + 1}"
