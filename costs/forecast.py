@@ -65,7 +65,9 @@ def forecast(now=None) -> dict:
     today = state.cost_day(now)
     start = today - timedelta(days=HISTORY_DAYS)
     series = defaultdict(dict)
-    rows = DailyCounter.objects.filter(day__gte=start, day__lt=today).values_list("day", "scope", "key", "usd_micros")
+    # Rows of scope "daily" are left by workers not yet restarted after migration 0007 (state._add_spent).
+    rows = (DailyCounter.objects.filter(day__gte=start, day__lt=today).exclude(scope=CostCap.DAILY)
+            .values_list("day", "scope", "key", "usd_micros"))
     for day, scope, key, micros in rows:  # a scope's day is the sum of its shards
         # All AI spend has no counter of its own: it is the sum of the models'.
         for scope_key in [(scope, key), state.DAILY_KEY] if scope == CostCap.MODEL else [(scope, key)]:

@@ -163,6 +163,8 @@ def note_totals(day: date, rows) -> None:
 def _add_spent(spent: dict, scope: str, key: str, micros: int) -> None:
     """Add to a counter's total in `spent`; a model's spend is also all AI spend (DAILY_KEY), which
     has no counter rows of its own."""
+    if scope == CostCap.DAILY:  # written by a worker not yet restarted after migration 0007
+        return  # the model rows hold the same spend
     spent[(scope, key)] = spent.get((scope, key), 0) + micros
     if scope == CostCap.MODEL:
         spent[DAILY_KEY] = spent.get(DAILY_KEY, 0) + micros

@@ -141,6 +141,24 @@ def test_spend_reported_by_another_worker_is_seen_after_the_ttl(caps, now, setti
     assert authorize("gpt-4o", now=now).decision == "warn"
 
 
+def test_a_daily_row_left_by_a_worker_from_before_the_upgrade_is_not_counted_twice(caps, now, settings):
+    """Until every worker is restarted after migration 0007, old ones still add each AI report to a
+    "daily" row as well as to its model's row: the model rows alone are all AI spend."""
+    from costs.forecast import forecast
+    from costs.models import DailyCounter
+    from costs.services import status
+
+    settings.COST_STATE_TTL_S = 0
+    spend("gpt-4o", "4", now)
+    DailyCounter.objects.create(day=now.date(), scope="daily", key="", shard=7, usd_micros=4_000_000, reports=1)
+    by_key = {(c["scope"], c["key"]): c for c in status(now=now)["caps"]}
+    assert by_key[("daily", "")]["spent_usd"] == Decimal("4")
+    DailyCounter.objects.update(day=now.date() - timedelta(days=1))  # yesterday, for the forecast's history
+    outlook = forecast(now=now)
+    assert outlook["total"]["daily_usd"][0] == 4.0 * 1.2  # one day of history: flat, plus the 20% buffer
+    assert outlook["budget"]["month_to_date_usd"] == 4.0
+
+
 def test_shards_written_by_other_workers_add_up(caps, now, settings):
     from costs.models import DailyCounter
     from costs.services import status
