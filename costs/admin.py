@@ -1,7 +1,9 @@
 """The operator's screens for cost guardrails: caps, prices, fallbacks, overrides, and the spend
 ledger (read-only: the counters are kept in step with it, so rows are never edited by hand)."""
 from django.contrib import admin, messages
+from django.core.paginator import Paginator
 from django.utils import timezone
+from django.utils.functional import cached_property
 
 from echopilot.admin import ReadOnlyAdmin
 from echopilot.events import append_event
@@ -93,14 +95,61 @@ class CapOverrideAdmin(admin.ModelAdmin):
         self.message_user(request, f"Ended {ended} override(s); their caps apply again.", messages.SUCCESS)
 
 
+class LedgerModelFilter(admin.SimpleListFilter):
+    """The models that have spend, read from the day counters: the ledger's distinct models would
+    mean reading the whole ledger on every page view."""
+
+    title = "model"
+    parameter_name = "model"
+
+    def lookups(self, request, model_admin):
+        keys = DailyCounter.objects.filter(scope=CostCap.MODEL).order_by("key").values_list("key", flat=True)
+        return [(key, key) for key in keys.distinct()]
+
+    def queryset(self, request, queryset):
+        return queryset if self.value() is None else queryset.filter(model=self.value())
+
+
+class CappedCountPaginator(Paginator):
+    """Counts no further than CAP rows: an exact count of a big ledger reads every row on every page
+    view. Rows past the first CAP are reached through the filters (a day, a model)."""
+
+    CAP = 10_000
+
+    @cached_property
+    def counted(self) -> int:
+        return self.object_list[: self.CAP + 1].count()
+
+    @cached_property
+    def count(self) -> int:
+        return min(self.counted, self.CAP)
+
+    @property
+    def capped(self) -> bool:
+        """More rows match than the count says (admin/costs/spendentry/pagination.html tells)."""
+        return self.counted > self.CAP
+
+
 @admin.register(SpendEntry)
 class SpendEntryAdmin(ReadOnlyAdmin):
+    """Every query of a page goes through an index, whatever the ledger's size: newest recorded first
+    (the primary key; sorting by ts would read every row), the day filter instead of a date
+    hierarchy (its year and month links are a DISTINCT over the whole ledger), the model filter from
+    the counters, an exact request_id for search (a substring search reads every row), and a
+    count that stops at CappedCountPaginator.CAP."""
+
     list_display = ("ts", "day", "kind", "model", "input_tokens", "output_tokens", "usd", "priced", "request_id")
-    list_filter = ("day", "kind", ("model", admin.AllValuesFieldListFilter), "priced")
-    date_hierarchy = "day"
-    search_fields = ("request_id", "model")
+    list_filter = ("day", "kind", LedgerModelFilter, "priced")
+    ordering = ("-id",)
+    search_fields = ("request_id",)
+    search_help_text = "The exact request_id of a report."
     list_per_page = 100
+    paginator = CappedCountPaginator
     show_full_result_count = False  # counting a big ledger on every page view is slow on PostgreSQL
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        return (queryset.filter(request_id=term) if term else queryset), False
 
 
 @admin.register(DailyCounter)

@@ -1,10 +1,13 @@
 """The hourly job and its command, the admin screens, the dashboard card and the demo data."""
+from datetime import timedelta
 from decimal import Decimal
 
 import orjson
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from costs import demo, record_spend
@@ -98,3 +101,37 @@ def test_prometheus_shows_spend_and_utilization(client, caps):
     body = client.get("/metrics").content.decode()
     assert 'echopilot_cost_cap_utilization_pct{key="gpt-4o",scope="model"} 95.0' in body
     assert 'echopilot_cost_today_usd{kind="ai"} 9.5' in body
+
+
+def test_the_ledger_page_lists_newest_first_and_finds_an_exact_request_id(staff_client, caps, now):
+    record_spend(model="gpt-4o", usd=Decimal(1), request_id="first-recorded", ts=now, now=now)
+    record_spend(model="embeddings", usd=Decimal(1), request_id="recorded-later", ts=now - timedelta(hours=3), now=now)
+    page = staff_client.get("/admin/costs/spendentry/").content.decode()
+    assert page.index("recorded-later") < page.index("first-recorded")  # by when recorded, not by ts
+    assert "?model=embeddings" in page and "?model=gpt-4o" in page  # the filter's choices, from the counters
+    found = staff_client.get("/admin/costs/spendentry/?q=recorded-later").content.decode()
+    assert "recorded-later" in found and "first-recorded" not in found
+    assert "first-recorded" not in staff_client.get("/admin/costs/spendentry/?q=first").content.decode()
+
+
+def test_no_ledger_page_query_reads_the_whole_ledger(staff_client, caps):
+    record_spend(model="gpt-4o", usd=Decimal(1), request_id="r-1")
+    with CaptureQueriesContext(connection) as queries:
+        for url in ("/admin/costs/spendentry/", "/admin/costs/spendentry/?model=gpt-4o&kind=ai",
+                    "/admin/costs/spendentry/?q=r-1", "/admin/costs/spendentry/?day__gte=2026-11-01"):
+            assert staff_client.get(url).status_code == 200
+    ledger = [q["sql"].upper() for q in queries.captured_queries if SpendEntry._meta.db_table in q["sql"]]
+    assert ledger and not [sql for sql in ledger if "DISTINCT" in sql or "LIKE" in sql]
+    assert all("ORDER BY" not in sql or '"ID" DESC' in sql for sql in ledger)
+    assert all("LIMIT" in sql for sql in ledger if "COUNT(" in sql)  # the page count stops at its cap
+
+
+def test_a_ledger_past_the_count_cap_says_more_than(staff_client, caps, monkeypatch):
+    from costs.admin import CappedCountPaginator
+
+    monkeypatch.setattr(CappedCountPaginator, "CAP", 2)
+    for i in range(3):
+        record_spend(model="gpt-4o", usd=Decimal(1), request_id=f"r-{i}")
+    assert "More than 2 spend ledger" in staff_client.get("/admin/costs/spendentry/").content.decode()
+    page = staff_client.get("/admin/costs/spendentry/?q=r-1").content.decode()
+    assert "1 spend entry" in page and "More than" not in page
