@@ -255,12 +255,7 @@ def _write_in_a_transaction(entries) -> tuple[set, dict]:
 
 @functools.lru_cache(maxsize=4)
 def _ledger_sql(vendor: str) -> str:
-    q = connection.ops.quote_name
-    return (
-        f"INSERT INTO {SpendEntry._meta.db_table} ({', '.join(q(c) for c in LEDGER_COLUMNS)}, {q('created')}) "
-        f"VALUES ({', '.join(['%s'] * (len(LEDGER_COLUMNS) + 1))}) ON CONFLICT ({q('request_id')}) DO NOTHING "
-        f"RETURNING {q('id')}"
-    )
+    return _ledger_insert(f"VALUES ({', '.join(['%s'] * (len(LEDGER_COLUMNS) + 1))})")
 
 
 def _insert_entry(entry) -> bool:
