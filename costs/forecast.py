@@ -64,16 +64,14 @@ def forecast(now=None) -> dict:
     now = now or timezone.now()
     today = state.cost_day(now)
     start = today - timedelta(days=HISTORY_DAYS)
-    series = defaultdict(dict)
-    # Rows of scope "daily" are left by workers not yet restarted after migration 0007 (state._add_spent).
-    rows = (DailyCounter.objects.filter(day__gte=start, day__lt=today).exclude(scope=CostCap.DAILY)
-            .values_list("day", "scope", "key", "usd_micros"))
+    spent_by_day = defaultdict(dict)
+    rows = DailyCounter.objects.filter(day__gte=start, day__lt=today).values_list("day", "scope", "key", "usd_micros")
     for day, scope, key, micros in rows:  # a scope's day is the sum of its shards
-        # All AI spend has no counter of its own: it is the sum of the models'.
-        for scope_key in [(scope, key), state.DAILY_KEY] if scope == CostCap.MODEL else [(scope, key)]:
-            by_day = series[scope_key]
-            by_day[day] = by_day.get(day, 0) + micros
-    series = {scope_key: {day: micros / 1_000_000 for day, micros in by_day.items()} for scope_key, by_day in series.items()}
+        state.add_spent(spent_by_day[day], scope, key, micros)  # all AI spend is the models' sum
+    series = defaultdict(dict)
+    for day, spent in spent_by_day.items():
+        for scope_key, micros in spent.items():
+            series[scope_key][day] = micros / 1_000_000
     total = _outlook(series.get(state.DAILY_KEY, {}), start, today)
     models = [
         {"model": key, **_outlook(by_day, start, today)}

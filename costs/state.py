@@ -157,12 +157,13 @@ def note_totals(day: date, rows) -> None:
             before = totals.shards.get((scope, key, shard), 0)
             if micros > before:
                 totals.shards[(scope, key, shard)] = micros
-                _add_spent(totals.spent, scope, key, micros - before)
+                add_spent(totals.spent, scope, key, micros - before)
 
 
-def _add_spent(spent: dict, scope: str, key: str, micros: int) -> None:
-    """Add to a counter's total in `spent`; a model's spend is also all AI spend (DAILY_KEY), which
-    has no counter rows of its own."""
+def add_spent(spent: dict, scope: str, key: str, micros: int) -> None:
+    """Add a counter row's micros to its (scope, key) total in `spent`. A model's spend is also all AI
+    spend (DAILY_KEY), which has no counter rows of its own. The one rule for the cached day and
+    the forecast's history alike."""
     if scope == CostCap.DAILY:  # written by a worker not yet restarted after migration 0007
         return  # the model rows hold the same spend
     spent[(scope, key)] = spent.get((scope, key), 0) + micros
@@ -243,7 +244,7 @@ def _day_totals(day: date, counters) -> DayTotals:
     shards, spent = {}, {}
     for scope, key, shard, micros in counters:
         shards[(scope, key, shard)] = micros
-        _add_spent(spent, scope, key, micros)
+        add_spent(spent, scope, key, micros)
     return DayTotals(day=day, start=start, end=end, zone=settings.COST_TIMEZONE,
                      stale_at=time.monotonic() + settings.COST_STATE_TTL_S, spent=spent, shards=shards)
 
