@@ -9,7 +9,7 @@ on all AI spend.
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone as dt_timezone
+from datetime import date, datetime, timedelta, timezone as dt_timezone
 from decimal import Decimal
 from typing import NamedTuple
 
@@ -222,10 +222,17 @@ def _validated(model, usd, input_tokens, output_tokens, kind, request_id, ts, no
     if "\x00" in request_id:
         raise serializers.ValidationError({"request_id": "must not contain a NUL character"})
     return {
-        "request_id": request_id, "day": state.cost_day(ts), "ts": ts, "kind": kind,
+        "request_id": request_id, "day": _cost_day(ts), "ts": ts, "kind": kind,
         "model": model, "input_tokens": input_tokens,
         "output_tokens": output_tokens, "usd_micros": usd_to_micros(amount), "priced": priced,
     }
+
+
+def _cost_day(ts) -> date:
+    try:
+        return state.cost_day(ts)
+    except OverflowError:  # e.g. 0001-01-01T00:00+14:00, before the first day a date holds in UTC
+        raise serializers.ValidationError({"ts": "is out of range"})
 
 
 def _tokens(value, field: str) -> int:

@@ -8,7 +8,11 @@ from decimal import Decimal, InvalidOperation
 
 from rest_framework import serializers
 
+USD_DIGITS = 18
 USD_PLACES = 6
+# What UsdField's digits hold at 6 places. A larger amount is no spend anyone reports, and quantizing
+# one to the micro-dollar overflows Decimal's 28 digits of precision.
+USD_LIMIT = Decimal(10) ** (USD_DIGITS - USD_PLACES)
 
 
 def _reject_bool(value, field_name):
@@ -50,7 +54,7 @@ class UsdField(serializers.DecimalField):
     """An amount in US dollars, kept as Decimal to the micro-dollar, >= 0."""
 
     def __init__(self, **kwargs):
-        kwargs.setdefault("max_digits", 18)
+        kwargs.setdefault("max_digits", USD_DIGITS)
         kwargs.setdefault("decimal_places", USD_PLACES)
         kwargs.setdefault("min_value", Decimal(0))
         kwargs.setdefault("coerce_to_string", False)
@@ -104,4 +108,6 @@ def require_usd(value, field_name: str) -> Decimal:
         raise serializers.ValidationError({field_name: "must be a finite amount in USD"})
     if amount < 0:
         raise serializers.ValidationError({field_name: "must not be negative"})
+    if amount >= USD_LIMIT:
+        raise serializers.ValidationError({field_name: f"must be less than {USD_LIMIT:,}"})
     return amount.quantize(Decimal(1).scaleb(-USD_PLACES))

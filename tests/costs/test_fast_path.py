@@ -36,10 +36,12 @@ def answer(response) -> tuple:
     ("/api/costs/authorize", {"model": "gpt-4o-mini"}),
     ("/api/costs/authorize", {"model": ""}),
     ("/api/costs/authorize", {"model": "gpt-4o", "est_usd": -1}),
+    ("/api/costs/authorize", {"model": "gpt-4o", "est_usd": 1e308}),
     ("/api/costs/authorize", ["gpt-4o"]),
     ("/api/costs/usage", {"model": "gpt-4o", "usd": "lots"}),
     ("/api/costs/usage", {"model": "gpt-4o", "usd": 1, "input_tokens": -5}),
     ("/api/costs/usage", {"usd": 1}),
+    ("/api/costs/usage", {"model": "gpt-4o", "usd": 1, "ts": "0001-01-01T00:00:00+14:00"}),
     ("/api/costs/usage", "42"),
 ])
 def test_the_fast_path_answers_exactly_what_drf_answers(api, caps, drf_dispatches, path, body):

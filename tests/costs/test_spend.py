@@ -75,6 +75,8 @@ def test_usage_endpoint_accepts_a_stripe_fee(api, caps):
     ({"model": "gpt-4o", "usd": "lots"}, "usd"),
     ({"model": "gpt-4o", "usd": True}, "usd"),
     ({"model": "gpt-4o", "usd": "1e15"}, "usd"),
+    ({"model": "gpt-4o", "usd": "1e400"}, "usd"),  # more digits than a Decimal holds
+    ({"model": "gpt-4o", "usd": 1e308}, "usd"),
     ({"model": "gpt-4o", "usd": "Infinity"}, "usd"),
     ({"model": "gpt-4o", "input_tokens": -5, "usd": 1}, "input_tokens"),
     ({"model": "gpt-4o", "input_tokens": 10**19, "usd": 1}, "input_tokens"),
@@ -88,6 +90,7 @@ def test_usage_endpoint_accepts_a_stripe_fee(api, caps):
     ({"model": "gpt-4o", "usd": 1, "request_id": "x" * 201}, "request_id"),
     ({"model": ["gpt-4o"], "usd": 1}, "model"),
     ({"model": "gpt-4o", "usd": 1, "ts": "2999-01-01T00:00:00Z"}, "ts"),
+    ({"model": "gpt-4o", "usd": 1, "ts": "0001-01-01T00:00:00+14:00"}, "ts"),  # no UTC date holds it
     ({"model": "gpt\u00004o", "usd": 1}, "model"),
     ({"model": "gpt-4o", "usd": 1, "request_id": "r\u00001"}, "request_id"),
 ])

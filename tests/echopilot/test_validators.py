@@ -47,6 +47,7 @@ def test_bad_value_is_refused_naming_the_field(field, value):
     (require_non_negative_int, -5), (require_non_negative_int, "x"), (require_non_negative_int, 2.5),
     (require_ms, -1), (require_ms, "inf"), (require_ms, None),
     (require_usd, "-3"), (require_usd, "abc"), (require_usd, float("nan")), (require_usd, True),
+    (require_usd, "1e400"), (require_usd, 1e308), (require_usd, "1000000000000"),
 ])
 def test_plain_validators_name_the_field(func, value):
     with pytest.raises(ValidationError) as caught:
@@ -58,3 +59,5 @@ def test_plain_validators_return_clean_values():
     assert require_non_negative_int("7", "n") == 7
     assert require_ms("250.5", "ms") == 250.5
     assert require_usd(0.1, "usd") == Decimal("0.100000")
+    assert require_usd("999999999999.999999", "usd") == Decimal("999999999999.999999")  # the most UsdField holds
+    assert require_usd("1e-400", "usd") == 0
