@@ -1,4 +1,6 @@
 """One JSON error shape for the whole API: {"error": "...", "fields": {...}}."""
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -44,6 +46,16 @@ def json_exception_handler(exc, context):
 def error_response(message: str, fields: dict | None = None, status_code=status.HTTP_400_BAD_REQUEST):
     """A DRF response in the shared error shape, for views that refuse without raising."""
     return Response(error_body(message, fields), status=status_code)
+
+
+def json_400(request, exception=None):
+    """Django's own refusals (SuspiciousOperation), in the API's shape. Only the size is explained:
+    the other messages quote the request's headers back, and add nothing a caller can act on."""
+    if isinstance(exception, RequestDataTooBig):
+        message = f"request body larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE:,} bytes"
+    else:
+        message = "bad request"
+    return JsonResponse(error_body(message), status=400)
 
 
 def json_404(request, exception=None):

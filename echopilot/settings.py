@@ -153,7 +153,7 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["echopilot.parsers.JSONParser"],
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "echopilot.negotiation.JSONFirstNegotiation",
     "EXCEPTION_HANDLER": "echopilot.errors.json_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from . import views
 
+handler400 = "echopilot.errors.json_400"
 handler404 = "echopilot.errors.json_404"
 handler500 = "echopilot.errors.json_500"
 

@@ -1,7 +1,14 @@
 """What the incident endpoints accept: our own raise body, Alertmanager v4, PagerDuty Events v2."""
+import orjson
 from rest_framework import serializers
 
+from echopilot.events import dumps
+
 from .models import SEVERITIES
+
+# One notification's alerts are handled in one request: past this, a worker would run into
+# gunicorn's timeout and the sender would retry the same storm. (Alertmanager: `max_alerts`.)
+MAX_ALERTS = 10_000
 
 # Alertmanager and PagerDuty senders use their own words for severity; map them onto ours.
 SEVERITY_WORDS = {
@@ -16,6 +23,14 @@ _WORD_TO_SEVERITY = {word: sev for sev, words in SEVERITY_WORDS.items() for word
 def severity_from_word(word, default="WARNING") -> str:
     """Our severity for an outside tool's label (unknown or missing: `default`)."""
     return _WORD_TO_SEVERITY.get(str(word or "").strip().lower(), default)
+
+
+def plain_json(value) -> None:
+    """Refuse what parses but cannot be stored as JSON: orjson writes at most 254 levels of nesting."""
+    try:
+        dumps(value)
+    except orjson.JSONEncodeError as exc:
+        raise serializers.ValidationError(f"must be plain JSON: {exc}")
 
 
 class SeverityField(serializers.CharField):
@@ -34,7 +49,7 @@ class RaiseSerializer(serializers.Serializer):
     severity = SeverityField()
     msg = serializers.CharField(max_length=4000, trim_whitespace=True)
     source = serializers.CharField(max_length=200, required=False, default="api")
-    meta = serializers.DictField(required=False, default=dict)
+    meta = serializers.DictField(required=False, default=dict, validators=[plain_json])
     fingerprint = serializers.CharField(max_length=255, required=False)
     dedup_key = serializers.CharField(max_length=255, required=False)
 
@@ -68,7 +83,7 @@ class AlertmanagerSerializer(serializers.Serializer):
     version = serializers.CharField(required=False)
     status = serializers.CharField(required=False)
     receiver = serializers.CharField(required=False, allow_blank=True)
-    alerts = AlertSerializer(many=True, allow_empty=False)
+    alerts = AlertSerializer(many=True, allow_empty=False, max_length=MAX_ALERTS)
 
     def validate_version(self, value):
         if value != "4":
@@ -82,7 +97,7 @@ class EventPayloadSerializer(serializers.Serializer):
     severity = serializers.ChoiceField(choices=["critical", "error", "warning", "info"])
     component = serializers.CharField(required=False, allow_blank=True)
     group = serializers.CharField(required=False, allow_blank=True)
-    custom_details = serializers.JSONField(required=False)
+    custom_details = serializers.JSONField(required=False, validators=[plain_json])
 
     def to_internal_value(self, data):
         if isinstance(data, dict) and isinstance(data.get("severity"), str):

@@ -76,6 +76,7 @@ def raise_incident(severity, msg, source, meta=None, *, fingerprint=None, now=No
     severity = normalize_severity(severity)
     msg = str(msg)[:MAX_MESSAGE_CHARS]
     source = str(source or "unknown")[:200]
+    meta = _jsonable(meta)
     fingerprint = str(fingerprint)[:255] if fingerprint else fingerprint_for(severity, msg, source)
     now = now or timezone.now()
     with transaction.atomic():
@@ -86,7 +87,7 @@ def raise_incident(severity, msg, source, meta=None, *, fingerprint=None, now=No
             return RaiseResult(incident, created=False, deduplicated=True)
         incident = Incident.objects.create(
             fingerprint=fingerprint, severity=severity, source=source, message=msg,
-            meta=_jsonable(meta),
+            meta=meta,
             first_seen=now, last_seen=now, silenced_by=active_silence_for(fingerprint, severity, source, now),
         )
         deliveries = pager.plan_pages(incident, now=now)
@@ -98,7 +99,10 @@ def _jsonable(meta) -> dict:
     """`meta` as plain JSON (callers pass Decimals, datetimes, enums); a non-dict is kept under "value"."""
     if meta is None:
         return {}
-    plain = orjson.loads(dumps(meta))
+    try:
+        plain = orjson.loads(dumps(meta))
+    except orjson.JSONEncodeError as exc:  # an int beyond 64 bits, a lone surrogate, nesting past 254
+        raise ValueError(f"meta must be plain JSON: {exc}")
     return plain if isinstance(plain, dict) else {"value": plain}
 
 

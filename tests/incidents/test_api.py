@@ -131,3 +131,25 @@ def test_summary_counts_pages_sent_per_group(api, telegram):
     pager.send_due()
     group = post(api, "/api/incidents/summary", {}).json()["groups"][0]
     assert (group["count"], group["pages_sent"], group["status"]) == (2, 1, "open")
+
+
+def nested(depth: int):
+    value = 1
+    for _ in range(depth):
+        value = {"k": value}
+    return value
+
+
+def test_meta_nested_deeper_than_json_can_be_stored_is_a_400_naming_it(api):
+    response = post(api, "/api/incidents/raise", {"severity": "INFO", "msg": "x", "meta": nested(300)})
+    assert response.status_code == 400
+    assert "meta" in response.json()["fields"]
+    assert not Incident.objects.exists()
+
+
+def test_python_callers_meta_that_is_not_json_raises_and_writes_nothing(db):
+    from incidents.services import raise_incident
+
+    with pytest.raises(ValueError, match="meta"):
+        raise_incident("INFO", "x", "test", {"n": 10**30})
+    assert not Incident.objects.exists()

@@ -139,3 +139,26 @@ def test_events_api_validation_names_the_field(api):
 def test_events_api_malformed_body_without_key_is_401_not_400(client):
     response = client.post("/api/incidents/events", "{oops", content_type="application/json")
     assert response.status_code == 401
+
+
+def test_alertmanager_storm_past_the_limit_is_a_400_naming_alerts(api):
+    from incidents import serializers
+
+    # Bare alerts: a storm this size fits the upload limit, and took a worker past its timeout.
+    storm = [{"status": "resolved", "labels": {"a": str(i)}} for i in range(serializers.MAX_ALERTS + 1)]
+    response = api.post("/api/incidents/alertmanager", {"version": "4", "alerts": storm},
+                        content_type="application/json")
+    assert response.status_code == 400
+    assert "10000 elements" in response.json()["fields"]["alerts"]["non_field_errors"]
+
+
+def test_events_api_custom_details_deeper_than_json_can_be_stored_is_a_400(api):
+    body = event("trigger", "deep")
+    details = 1
+    for _ in range(300):
+        details = {"k": details}
+    body["payload"]["custom_details"] = details
+    response = api.post("/api/incidents/events", body, content_type="application/json")
+    assert response.status_code == 400
+    assert "custom_details" in response.json()["fields"]["payload"]
+    assert not Incident.objects.exists()
