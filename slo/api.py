@@ -4,7 +4,8 @@ import yaml
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.decorators import api_view, parser_classes, renderer_classes
+from rest_framework.decorators import api_view, content_negotiation_class, parser_classes, renderer_classes
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 
@@ -75,10 +76,19 @@ def rebaseline(request):
     return Response(services.status(slo))
 
 
+class JSONOnly(DefaultContentNegotiation):
+    """JSON whatever Accept or ?format= asks for (the browsable API cannot draw a view without parsers)."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
 @extend_schema(request={"application/json": OpenApiTypes.OBJECT, "application/x-ndjson": OpenApiTypes.STR},
                responses=OpenApiTypes.OBJECT)
 @api_view(["POST"])
-@parser_classes([])
+@parser_classes([])  # the body is read raw: NDJSON, and JSON checked sample by sample
+@renderer_classes([JSONRenderer])
+@content_negotiation_class(JSONOnly)
 def ingest_samples(request):
     """A batch of up to 10,000 request samples (JSON or NDJSON); all stored, or none and a 400."""
     try:

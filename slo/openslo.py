@@ -15,7 +15,7 @@ from .models import Slo
 
 API_VERSION = "openslo/v1"
 ANNOTATION = "echopilot.ai/"
-_DURATION = re.compile(r"^(\d+)([dwh])$")
+_DURATION = re.compile(r"([0-9]+)([dwh])")  # fullmatch: "$" would let "30d\n" in
 
 
 def export_slo(slo: Slo) -> dict:
@@ -99,7 +99,7 @@ def _window_days(windows) -> int:
     if not windows:
         raise ValidationError("spec.timeWindow is required (a rolling window such as 30d)")
     window = windows[0]
-    match = _DURATION.match(str(window.get("duration", "")))
+    match = _DURATION.fullmatch(str(window.get("duration", "")))
     if not match or not window.get("isRolling", False):
         raise ValidationError("spec.timeWindow must be rolling, with a duration like 30d, 4w or 720h")
     n, unit = int(match.group(1)), match.group(2)

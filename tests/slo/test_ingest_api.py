@@ -1,10 +1,12 @@
 """POST /api/slo/ingest: JSON and NDJSON batches, all stored or none."""
+from datetime import timedelta
+
 import orjson
 import pytest
 from django.test import Client
 from django.utils import timezone
 
-from slo import services
+from slo import ingest, services
 from slo.models import Rollup, Slo
 
 
@@ -138,3 +140,109 @@ def test_ndjson_sent_without_its_content_type_is_still_read_as_lines(api):
     response = api.post("/api/slo/ingest?service=plain", body, content_type="text/plain")
     assert response.status_code == 200 and response.json()["accepted"] == 4
     assert _minute_total("plain") == 4
+
+
+def _iso(i=0, seconds_ago=600):
+    """A plain UTC time like the ones clients send: 2026-11-24T10:00:00.123000Z."""
+    moment = timezone.now() - timedelta(seconds=seconds_ago - i)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@pytest.mark.parametrize("body, content_type, field", [
+    (b'{"samples": [{"ts": "", "latency_ms": 1, "status": 200}]}', "application/json", "samples[0].ts"),
+    (b'{"ts": "", "latency_ms": 1, "status": 200}\n', "application/x-ndjson", "line 1.ts"),
+    ("\n".join([orjson.dumps({"ts": _iso(), "latency_ms": 1, "status": 200}).decode(),
+                '{"ts": "", "latency_ms": 1, "status": 200}']).encode(), "application/x-ndjson", "line 2.ts"),
+])
+def test_an_empty_time_is_a_400_naming_it(api, body, content_type, field):
+    response = api.post("/api/slo/ingest?service=x", body, content_type=content_type)
+    assert response.status_code == 400, response.content
+    assert response.json()["fields"] == {field: "is not an ISO 8601 time"}
+    assert Rollup.objects.count() == 0
+
+
+def test_asking_for_the_browsable_api_gets_json(api):
+    assert api.get("/api/slo/ingest?format=api").status_code == 405
+    assert api.get("/api/slo/ingest?format=api").json()["error"]
+    samples = [_sample(i) for i in range(3)]
+    for accept in ("text/html", "text/html,application/xhtml+xml;q=0.9", "image/png"):
+        response = api.post("/api/slo/ingest?service=web", {"samples": samples}, content_type="application/json",
+                            HTTP_ACCEPT=accept)
+        assert (response.status_code, response["Content-Type"]) == (200, "application/json"), response.content
+    refused = api.post("/api/slo/ingest?format=api", {"samples": [{"ts": "x"}]}, content_type="application/json")
+    assert refused.status_code == 400 and "samples[0].ts" in refused.json()["fields"]
+    assert _minute_total("web") == 9
+
+
+def test_a_batch_of_many_services_is_stored_in_a_few_queries(db, django_assert_max_num_queries):
+    base = timezone.now().timestamp() - 300
+    body = orjson.dumps([{"ts": base + i, "latency_ms": 10 + i, "status": 500 if i % 10 == 0 else 200,
+                          "route": f"/r{i % 3}", "service": f"fz{i}"} for i in range(300)])
+    for _ in range(2):  # new rows, then rows that exist
+        samples = ingest.parse_body(body, "application/json")
+        with django_assert_max_num_queries(4):  # savepoint, upsert, update, release
+            assert ingest.ingest(samples) == {"accepted": 300, "rows": 300 * 3 * 2}
+    day = {r.service: r for r in Rollup.objects.filter(resolution="d", route="*")}
+    assert len(day) == 300
+    assert (day["fz0"].count, day["fz0"].errors, day["fz0"].statuses) == (2, 2, {"500": 2})
+    assert (day["fz7"].count, day["fz7"].latency_sum_ms, day["fz7"].statuses) == (2, 34.0, {"200": 2})
+    assert Rollup.objects.get(service="fz7", route="/r1", resolution="m").count == 2
+
+
+def test_routes_and_services_are_stored_exactly_as_sent(api):
+    routes = ["/a%20b", "/it's", '/q"uote', "/back\\slash", "/ünï/☃", "/" + "x" * 199]
+    samples = [_sample(i, route=route) for i, route in enumerate(routes)]
+    response = api.post("/api/slo/ingest", {"service": "Svc.1_a-b", "samples": samples}, content_type="application/json")
+    assert response.status_code == 200, response.json()
+    stored = set(Rollup.objects.filter(service="Svc.1_a-b", resolution="h").values_list("route", flat=True))
+    assert stored == {*routes, "*"}
+
+
+@pytest.mark.parametrize("where", ["sample", "batch", "query"])
+def test_a_service_ending_in_a_newline_is_refused(api, where):
+    sample = _sample(0, **({"service": "fuzznl\n"} if where == "sample" else {}))
+    body = {"samples": [sample], **({"service": "fuzznl\n"} if where == "batch" else {})}
+    url = "/api/slo/ingest?service=fuzznl%0A" if where == "query" else "/api/slo/ingest"
+    response = api.post(url, body, content_type="application/json")
+    assert response.status_code == 400
+    assert {"sample": "samples[0].service", "batch": "service", "query": "service"}[where] in response.json()["fields"]
+    assert Rollup.objects.count() == 0
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "application/x-ndjson"])
+def test_a_nul_in_a_route_is_refused(api, content_type):
+    samples = [_sample(0), _sample(1, route="/jobs\x00"), _sample(2)]
+    if content_type == "application/json":
+        body, field = orjson.dumps({"samples": samples}), "samples[1].route"
+    else:
+        body, field = b"\n".join(map(orjson.dumps, samples)), "line 2.route"
+    response = api.post("/api/slo/ingest?service=web", body, content_type=content_type)
+    assert response.status_code == 400
+    assert "NUL" in response.json()["fields"][field]
+    assert Rollup.objects.count() == 0
+
+
+@pytest.mark.parametrize("make_bad", [
+    lambda good: good[:-1] + "+05:00Z",
+    lambda good: good[:-1] + "\x00Z",
+    lambda good: good[:19] + "\x00Z",
+    lambda good: "+" + good,
+    lambda good: " " + good,
+])
+def test_malformed_times_are_refused_even_among_plain_utc_ones(api, make_bad):
+    samples = [{"ts": _iso(i), "latency_ms": 5, "status": 200} for i in range(20)]
+    samples[7]["ts"] = make_bad(samples[7]["ts"])
+    response = api.post("/api/slo/ingest?service=web", {"samples": samples}, content_type="application/json")
+    assert response.status_code == 400, samples[7]["ts"]
+    assert response.json()["fields"] == {"samples[7].ts": "is not an ISO 8601 time"}
+    assert Rollup.objects.count() == 0
+
+
+def test_plain_utc_times_of_any_precision_land_in_their_minute(api):
+    start = (timezone.now() - timedelta(minutes=5)).replace(second=0, microsecond=0)
+    stamps = [f"{start:%Y-%m-%dT%H:%M}:01Z", f"{start:%Y-%m-%dT%H:%M}:02.5Z", f"{start:%Y-%m-%dT%H:%M}:59.999999Z",
+              f"{start:%Y-%m-%dT%H:%M}:59.9999999Z"]
+    samples = [{"ts": ts, "latency_ms": 5, "status": 200} for ts in stamps]
+    assert api.post("/api/slo/ingest?service=web", {"samples": samples}, content_type="application/json").status_code == 200
+    minute = Rollup.objects.get(service="web", route="*", resolution="m")
+    assert (minute.start, minute.count) == (start, 4)

@@ -84,3 +84,12 @@ def test_bad_document_imports_nothing(db, tmp_path):
     with pytest.raises(CommandError, match="rolling"):
         call_command("slo_import", str(path), stdout=io.StringIO())
     assert not Slo.objects.exists()
+
+
+@pytest.mark.parametrize("duration", ['"30d\\n"', '"٣٠d"'])
+def test_a_window_with_a_trailing_newline_or_other_digits_is_refused(db, tmp_path, duration):
+    path = tmp_path / "slo.yaml"
+    path.write_text(DOC.replace("duration: 4w", f"duration: {duration}"))
+    with pytest.raises(CommandError, match="rolling, with a duration like 30d"):
+        call_command("slo_import", str(path), stdout=io.StringIO())
+    assert not Slo.objects.exists()
