@@ -114,7 +114,15 @@ def _raise_line(line: bytes, stem: str, now) -> int:
     msg = record.get("msg") or record.get("message") or record.get("summary") or record.get("event") or "critical event"
     source = str(record.get("source") or record.get("service") or stem)
     fingerprint = record.get("fingerprint") or record.get("dedup_key")
-    raise_incident("CRITICAL", str(msg), source, record, fingerprint=str(fingerprint) if fingerprint else None, now=now)
+    fingerprint = str(fingerprint) if fingerprint else None
+    try:
+        raise_incident("CRITICAL", str(msg), source, record, fingerprint=fingerprint, now=now)
+    except ValueError as exc:
+        # A line orjson reads but cannot write back (nested past 254 levels) still pages, with the
+        # line's start as its meta: skipping it would drop a page, failing would stop the pager.
+        log.warning("%s: a CRITICAL line's fields cannot be stored (%s); paging with its text", stem, exc)
+        meta = {"line": line[:2000].decode(errors="replace"), "unstored": str(exc)}
+        raise_incident("CRITICAL", str(msg), source, meta, fingerprint=fingerprint, now=now)
     return 1
 
 

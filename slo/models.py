@@ -64,7 +64,8 @@ class Slo(models.Model):
 
         if not self.error_codes():
             raise ValidationError({"error_statuses": "name at least one status, e.g. 5xx or 429"})
-        if self.p99_ms < self.p95_ms:
+        # Either may be missing here: a blank form field is reported by its own check, not as a crash.
+        if self.p95_ms is not None and self.p99_ms is not None and self.p99_ms < self.p95_ms:
             raise ValidationError({"p99_ms": "the p99 objective cannot be below the p95 objective"})
 
     def to_dict(self) -> dict:

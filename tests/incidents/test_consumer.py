@@ -98,3 +98,14 @@ def test_our_own_page_log_and_garbage_lines_are_ignored(logs):
         handle.write(b"not json\n[1,2]\n")
     assert consume_logs() == {"other.ndjson": 0}
     assert not Incident.objects.exists()
+
+
+def test_a_critical_line_too_deep_to_store_still_pages_and_does_not_stop_the_pager(logs):
+    # Written by hand: orjson itself will not write nesting this deep, though it reads it.
+    deep = orjson.dumps(line(1))[:-1] + b', "detail": ' + b"[" * 300 + b"1" + b"]" * 300 + b"}\n"
+    write(logs / "uptime.ndjson", partial=deep)
+    write(logs / "uptime.ndjson", line(2))
+    assert consume_logs() == {"uptime.ndjson": 2}
+    assert counts() == {"fp-1": 1, "fp-2": 1}
+    assert Incident.objects.get(fingerprint="fp-1").meta["line"].startswith('{"ts":')
+    assert consume_logs() == {"uptime.ndjson": 0}  # the offset moved past it

@@ -99,3 +99,13 @@ def test_sparkline_breaks_at_hours_without_traffic_and_dots_lone_points():
     assert lines[0].split()[1].endswith(f",{PAD:.1f}")  # the highest value touches the top margin
     assert [d["y"] for d in svg_dots([10, 20, None, 5, None, None])] == [round(HEIGHT - PAD - (HEIGHT - 2 * PAD) * 5 / 20, 1)]
     assert svg_polylines([None, None]) == [] and svg_dots([]) == []
+
+
+@pytest.mark.parametrize("p95, p99", [("", "800"), ("300", ""), ("300", "abc")])
+def test_a_blank_or_bad_objective_on_the_add_form_is_a_form_error(staff, p95, p99):
+    response = staff.post("/admin/slo/slo/add/", {
+        "name": "checkout", "service": "api", "route": "*", "p95_ms": p95, "p99_ms": p99, "error_budget_pct": "1",
+        "window_days": "30", "error_statuses": "5xx", "min_events": "100"})
+    assert response.status_code == 200
+    assert "errornote" in response.content.decode()
+    assert not Slo.objects.filter(name="checkout").exists()
