@@ -14,12 +14,15 @@ import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, time as dtime, timedelta
 from decimal import Decimal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
+
+from echopilot import zones
+from echopilot.zones import zone_or_utc
 
 from .models import CapOverride, CostCap, CostConfig, DailyCounter, ModelFallback, ModelPrice, usd_to_micros
 
@@ -29,22 +32,13 @@ DAILY_KEY = (CostCap.DAILY, "")
 
 @functools.lru_cache(maxsize=8)
 def _zone(name: str) -> ZoneInfo:
-    """COST_TIMEZONE as a zone; a misspelt one falls back to UTC (logged, and readiness fails
-    through the `costs` health check) rather than turning every decision into a 500."""
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        log.error("COST_TIMEZONE %r is not a time zone; cost days are UTC days until it is fixed", name)
-        return ZoneInfo("UTC")
+    # Misspelt: UTC days rather than every decision a 500; readiness fails through the costs check.
+    return zone_or_utc("COST_TIMEZONE", name)
 
 
 def zone_problem() -> str | None:
     """Why COST_TIMEZONE cannot be used, or None."""
-    try:
-        ZoneInfo(settings.COST_TIMEZONE)
-    except (ZoneInfoNotFoundError, ValueError):
-        return f"COST_TIMEZONE {settings.COST_TIMEZONE!r} is not a time zone; using UTC"
-    return None
+    return zones.zone_problem("COST_TIMEZONE", settings.COST_TIMEZONE)
 
 
 def cost_day(ts: datetime) -> date:

@@ -1,9 +1,9 @@
 """The daily digest: the last 24 h by severity and fingerprint, by email, once per local day."""
-from zoneinfo import ZoneInfo
-
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+
+from echopilot.zones import zone_or_utc
 
 from . import pager
 from .channels import configured_channels
@@ -13,7 +13,7 @@ from .services import summarize
 
 def local_now(now=None):
     """`now` in the digest's time zone (PAGER_DIGEST_TIMEZONE)."""
-    return (now or timezone.now()).astimezone(ZoneInfo(settings.PAGER_DIGEST_TIMEZONE))
+    return (now or timezone.now()).astimezone(zone_or_utc("PAGER_DIGEST_TIMEZONE", settings.PAGER_DIGEST_TIMEZONE))
 
 
 def digest_text(summary: dict, severities: set[str]) -> tuple[str, str]:

@@ -1,11 +1,13 @@
 """The pager's readiness check and its Prometheus metrics (computed from the database at scrape time)."""
 from datetime import timedelta
 
+from django.conf import settings
 from django.db.models import Count
 from django.utils import timezone
 from prometheus_client.core import GaugeMetricFamily
 
 from echopilot.health import CheckResult
+from echopilot.zones import zone_problem
 
 from .channels import configured_channels
 from .models import ChannelState, Delivery
@@ -13,7 +15,11 @@ from .services import open_by_severity
 
 
 def pager_check() -> CheckResult:
-    """Failing when a configured channel is broken: pages would not reach a human there."""
+    """Failing when a configured channel is broken (pages would not reach a human there), or when
+    the digest's time zone is misspelt (it goes out at the hour in UTC instead)."""
+    problem = zone_problem("PAGER_DIGEST_TIMEZONE", settings.PAGER_DIGEST_TIMEZONE)
+    if problem:
+        return CheckResult(False, problem)
     configured = list(configured_channels())
     broken = list(ChannelState.objects.filter(name__in=configured, broken_at__isnull=False).values_list("name", flat=True))
     if broken:

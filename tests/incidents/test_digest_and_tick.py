@@ -77,3 +77,13 @@ def test_schedules_declare_the_five_minute_pager():
     jobs = {job.name: job for job in SCHEDULES}
     assert jobs["incident_pager"].func == "incidents.tasks.pager_tick" and jobs["incident_pager"].minutes == 5
     assert jobs["incident_digest"].func == "incidents.tasks.digest_tick"
+
+
+def test_a_misspelt_digest_time_zone_falls_back_to_utc_and_fails_readiness(settings):
+    from incidents.digest import local_now
+    from incidents.health import pager_check
+
+    settings.PAGER_DIGEST_TIMEZONE = "Europe/Londn"
+    assert local_now(at(9)).utcoffset() == timedelta(0)
+    check = pager_check()
+    assert not check.ok and "PAGER_DIGEST_TIMEZONE 'Europe/Londn'" in check.detail
