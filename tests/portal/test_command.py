@@ -31,3 +31,17 @@ def test_revoke_stops_the_links_printed_before(client, purchases):
 def test_an_unknown_customer_is_an_error():
     with pytest.raises(CommandError):
         run("revoke", "nobody@example.com")
+
+
+def test_send_link_to_an_unknown_customer_is_an_error():
+    with pytest.raises(CommandError, match="no customer"):
+        run("send-link", "nobody@example.com")
+
+
+def test_send_link_with_the_mail_server_down_is_a_one_line_error(purchases, settings):
+    from tests.loopback import free_port
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_USE_TLS = "127.0.0.1", free_port(), False
+    with pytest.raises(CommandError, match="mail server"):
+        run("send-link", "jenny.rosen@example.com")

@@ -1,5 +1,7 @@
 """One-off portal runs from the shell: list a customer's receipts with fresh links, revoke their
 links, email them their receipts page, prune rate counters. Same service functions as the API."""
+import smtplib
+
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.urls import reverse
@@ -26,8 +28,7 @@ class Command(BaseCommand):
             return
         email = options["email"]
         if action == "send-link":
-            # Asked for by an operator on the customer's behalf: counts as requested.
-            self.stdout.write(f"{email}: {mail.send_receipts_link(email, requested=True)}")
+            self._send_link(email)
             return
         customer = services.find_customer(email)
         if customer is None:
@@ -37,6 +38,16 @@ class Command(BaseCommand):
             self.stdout.write(f"{customer.email}: every earlier link revoked (generation {generation})")
             return
         self._receipts(customer)
+
+    def _send_link(self, email):
+        try:
+            # Asked for by an operator on the customer's behalf: counts as requested.
+            outcome = mail.send_receipts_link(email, requested=True)
+        except (OSError, smtplib.SMTPException) as exc:
+            raise CommandError(f"{email}: the mail server refused or did not answer ({exc}); check EMAIL_HOST")
+        if outcome == "unknown":
+            raise CommandError(f"no customer with email {email}")
+        self.stdout.write(f"{email}: {outcome}")
 
     def _receipts(self, customer):
         base = settings.PORTAL_BASE_URL.rstrip("/") + reverse("portal-download")
