@@ -4,6 +4,7 @@ One console SLO is one OpenSLO document with a ratio indicator (good = responses
 not an error) and three objectives: the availability target, and p95 / p99 latency thresholds
 (`op: lte`, `value` in ms, `target` 0.95 / 0.99). Console-only settings ride in annotations.
 """
+import math
 import re
 
 import orjson
@@ -75,8 +76,8 @@ def fields_from(doc: dict) -> dict:
     """The Slo fields an OpenSLO SLO document describes; ValidationError names what is wrong."""
     if not isinstance(doc, dict) or doc.get("apiVersion") != API_VERSION or doc.get("kind") != "SLO":
         raise ValidationError("each document must be apiVersion openslo/v1, kind SLO")
-    meta, spec = doc.get("metadata") or {}, doc.get("spec") or {}
-    notes = meta.get("annotations") or {}
+    meta, spec = _mapping(doc.get("metadata"), "metadata"), _mapping(doc.get("spec"), "spec")
+    notes = _mapping(meta.get("annotations"), "metadata.annotations")
     if spec.get("budgetingMethod", "Occurrences") != "Occurrences":
         raise ValidationError("only Occurrences budgeting is supported")
     fields = {
@@ -87,8 +88,11 @@ def fields_from(doc: dict) -> dict:
         "error_statuses": notes.get(f"{ANNOTATION}error-statuses", "5xx"),
     }
     if f"{ANNOTATION}min-events" in notes:
-        fields["min_events"] = int(notes[f"{ANNOTATION}min-events"])
-    fields.update(_objectives(spec.get("objectives") or []))
+        fields["min_events"] = _number(notes[f"{ANNOTATION}min-events"], f"{ANNOTATION}min-events", whole=True)
+    fields.update(_objectives(_list(spec.get("objectives"), "spec.objectives")))
+    for key in ("name", "service", "route", "error_statuses"):
+        if not isinstance(fields[key], (str, type(None))):
+            raise ValidationError(f"{key} must be text")
     missing = [k for k in ("name", "service", "error_budget_pct", "p95_ms", "p99_ms") if fields.get(k) in (None, "")]
     if missing:
         raise ValidationError(f"{meta.get('name') or 'document'}: missing {', '.join(missing)}")
@@ -98,7 +102,7 @@ def fields_from(doc: dict) -> dict:
 def _window_days(windows) -> int:
     if not windows:
         raise ValidationError("spec.timeWindow is required (a rolling window such as 30d)")
-    window = windows[0]
+    window = _mapping(_list(windows, "spec.timeWindow")[0], "spec.timeWindow[0]")
     match = _DURATION.fullmatch(str(window.get("duration", "")))
     if not match or not window.get("isRolling", False):
         raise ValidationError("spec.timeWindow must be rolling, with a duration like 30d, 4w or 720h")
@@ -111,21 +115,49 @@ def _window_days(windows) -> int:
 
 def _objectives(objectives: list) -> dict:
     out = {}
-    for objective in objectives:
+    for n, objective in enumerate(objectives):
+        objective = _mapping(objective, f"spec.objectives[{n}]")
         target = objective.get("target")
         if target is None and objective.get("targetPercent") is not None:
-            target = float(objective["targetPercent"]) / 100
+            target = _number(objective["targetPercent"], f"spec.objectives[{n}].targetPercent") / 100
         if not isinstance(target, (int, float)) or not 0 < target < 1:
             raise ValidationError("every objective needs a target between 0 and 1")
         if "op" not in objective:
             out["error_budget_pct"] = round((1 - target) * 100, 6)
         elif objective["op"] in ("lte", "lt") and abs(target - 0.95) < 1e-9:
-            out["p95_ms"] = float(objective["value"])
+            out["p95_ms"] = _number(objective.get("value"), f"spec.objectives[{n}].value")
         elif objective["op"] in ("lte", "lt") and abs(target - 0.99) < 1e-9:
-            out["p99_ms"] = float(objective["value"])
+            out["p99_ms"] = _number(objective.get("value"), f"spec.objectives[{n}].value")
         else:
             raise ValidationError("latency objectives must be op lte with target 0.95 or 0.99")
     return out
+
+
+def _mapping(value, where: str) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValidationError(f"{where} must be a mapping")
+    return value
+
+
+def _list(value, where: str) -> list:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ValidationError(f"{where} must be a list")
+    return value
+
+
+def _number(value, where: str, whole: bool = False):
+    """A finite number (YAML and JSON give numbers; a quoted one is taken too)."""
+    try:
+        number = float(value) if not isinstance(value, bool) else math.nan
+    except (TypeError, ValueError):
+        number = math.nan
+    if not math.isfinite(number) or (whole and number != int(number)):
+        raise ValidationError(f"{where} must be a {'whole' if whole else 'finite'} number")
+    return int(number) if whole else number
 
 
 @transaction.atomic

@@ -5,7 +5,7 @@ from datetime import timedelta
 
 import orjson
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from slo import logfile
@@ -114,3 +114,25 @@ def test_a_line_longer_than_a_chunk_is_skipped(db, access_log, monkeypatch):
     access_log.write_bytes(b'{"junk": "' + b"x" * 200 + b'"}\n' + _lines(2))
     run = logfile.ingest_file(access_log)
     assert (run.rejected, _stored()) == (1, 2)
+
+
+def test_a_directory_is_a_one_line_error(db, tmp_path):
+    with pytest.raises(CommandError, match="Is a directory"):
+        call_command("slo_ingest", str(tmp_path), stdout=io.StringIO(), stderr=io.StringIO())
+
+
+@pytest.mark.parametrize("interval", ["-1", "nan", "inf", "1e308"])
+def test_follow_interval_out_of_range_is_refused(db, access_log, interval):
+    with pytest.raises(CommandError, match="seconds from 0.01 to 3600"):
+        call_command("slo_ingest", str(access_log), "--follow", "--interval", interval,
+                     stdout=io.StringIO(), stderr=io.StringIO())
+
+
+def test_follow_interval_of_zero_is_refused_rather_than_spinning():
+    import argparse
+
+    from slo.management.commands.slo_ingest import _interval
+
+    with pytest.raises(argparse.ArgumentTypeError):
+        _interval("0")  # through the command, a regression here would spin instead of failing
+    assert _interval("0.5") == 0.5

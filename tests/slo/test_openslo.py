@@ -93,3 +93,29 @@ def test_a_window_with_a_trailing_newline_or_other_digits_is_refused(db, tmp_pat
     with pytest.raises(CommandError, match="rolling, with a duration like 30d"):
         call_command("slo_import", str(path), stdout=io.StringIO())
     assert not Slo.objects.exists()
+
+
+@pytest.mark.parametrize("old, new, message", [
+    ("metadata:\n  name: checkout", "metadata: checkout\nx:\n  name: checkout", "metadata must be a mapping"),
+    ("  timeWindow:\n    - duration: 4w\n      isRolling: true", "  timeWindow: 30d", "spec.timeWindow must be a list"),
+    ("value: 450", "value: fast", r"spec.objectives\[1\].value must be a finite number"),
+    ("value: 450", "value: .nan", r"spec.objectives\[1\].value must be a finite number"),
+    ("value: 450", "value: [1]", r"spec.objectives\[1\].value must be a finite number"),
+    ("      value: 450\n", "", r"spec.objectives\[1\].value must be a finite number"),
+    ("  service: shop", "  service: [shop]", "service must be text"),
+    ("    - displayName: availability\n      target: 0.995", "    - availability", r"spec.objectives\[0\] must be"),
+])
+def test_a_document_of_the_wrong_shape_is_named_and_imports_nothing(db, tmp_path, old, new, message):
+    path = tmp_path / "odd.yaml"
+    assert old in DOC
+    path.write_text(DOC.replace(old, new))
+    with pytest.raises(CommandError, match=message):
+        call_command("slo_import", str(path), stdout=io.StringIO())
+    assert not Slo.objects.exists()
+
+
+def test_a_file_that_is_not_utf8_is_refused(db, tmp_path):
+    path = tmp_path / "binary.yaml"
+    path.write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(CommandError, match="not UTF-8"):
+        call_command("slo_import", str(path), stdout=io.StringIO())

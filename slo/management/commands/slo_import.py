@@ -16,6 +16,8 @@ class Command(BaseCommand):
                 text = handle.read()
         except OSError as exc:
             raise CommandError(f"{file}: {exc.strerror}")
+        except UnicodeDecodeError:
+            raise CommandError(f"{file}: not UTF-8 text (an OpenSLO file is YAML or JSON)")
         try:
             done = openslo.import_text(text)
         except ValidationError as exc:

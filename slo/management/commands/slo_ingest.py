@@ -1,8 +1,20 @@
+import argparse
+import math
 import time
 
 from django.core.management.base import BaseCommand, CommandError
 
 from slo import logfile
+
+
+def _interval(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not 0.01 <= seconds <= 3600:  # also refuses nan; 0 would spin, a huge one would never look again
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds from 0.01 to 3600")
+    return seconds
 
 
 class Command(BaseCommand):
@@ -12,7 +24,8 @@ class Command(BaseCommand):
         parser.add_argument("paths", nargs="+", metavar="PATH")
         parser.add_argument("--service", help="service for lines that do not name one")
         parser.add_argument("--follow", action="store_true", help="keep reading as the file grows or rotates")
-        parser.add_argument("--interval", type=float, default=1.0, help="seconds between looks in --follow mode")
+        parser.add_argument("--interval", type=_interval, default=1.0,
+                            help="seconds between looks in --follow mode (0.01-3600)")
 
     def handle(self, *args, paths, service, follow, interval, **options):
         started = time.monotonic()
@@ -23,12 +36,14 @@ class Command(BaseCommand):
                 logfile.follow(paths[0], service=service, interval=interval, progress=self._progress(started))
             except KeyboardInterrupt:
                 return
+            except OSError as exc:
+                raise CommandError(f"{paths[0]}: {exc.strerror}")
             return
         for path in paths:
             try:
                 run = logfile.ingest_file(path, service=service, progress=self._progress(started))
-            except FileNotFoundError:
-                raise CommandError(f"{path}: no such file")
+            except OSError as exc:  # missing, a directory, unreadable
+                raise CommandError(f"{path}: {exc.strerror}")
             self._report(run, time.monotonic() - started)
 
     def _progress(self, started):
