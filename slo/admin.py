@@ -76,12 +76,13 @@ class GateShutAdmin(ReadOnlyAdmin):
     def lift(self, request, queryset):
         open_shuts = queryset.filter(lifted_at__isnull=True)
         note = request.POST.get("note", "").strip()
-        if "apply" in request.POST and note:
+        problem = _note_problem(note)
+        if "apply" in request.POST and not problem:
             lifted = sum(gate.lift(shut, by=who(request), note=note) for shut in open_shuts)
             self.message_user(request, f"Lifted {lifted} gate shut(s); deploys may go ahead.", messages.SUCCESS)
             return None
         if "apply" in request.POST:
-            self.message_user(request, "A note is required to lift the gate.", messages.ERROR)
+            self.message_user(request, problem, messages.ERROR)
         if not open_shuts.exists():
             self.message_user(request, "None of the selected shuts is still open.", messages.WARNING)
             return None
@@ -102,3 +103,12 @@ class RecoveryRequestAdmin(ReadOnlyAdmin):
 class IngestCursorAdmin(ReadOnlyAdmin):
     list_display = ["path", "offset", "lines", "rejected", "inode", "updated_at"]
     search_fields = ["path"]
+
+
+def _note_problem(note: str) -> str | None:
+    """What is wrong with a lift note, or None: the API's rules (api.LiftBody) for the admin's form."""
+    if not note:
+        return "A note is required to lift the gate."
+    if len(note) > gate.MAX_LIFT_NOTE or "\x00" in note:
+        return f"The note must be at most {gate.MAX_LIFT_NOTE:,} characters, with no NUL character."
+    return None

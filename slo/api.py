@@ -27,7 +27,7 @@ class RebaselineBody(serializers.Serializer):
 
 
 class LiftBody(serializers.Serializer):
-    note = serializers.CharField(max_length=2000, allow_blank=False)
+    note = serializers.CharField(max_length=gate.MAX_LIFT_NOTE, allow_blank=False)
 
 
 def _pick_slo(name: str | None) -> Slo:

@@ -24,6 +24,7 @@ from .models import GateShut, Slo, SloState
 from .state import lock_state
 
 FLAG_NAME = "deploy_gate.flag"
+MAX_LIFT_NOTE = 2000  # characters; the API and the admin refuse a longer note
 GATE_BURN = 2.0
 GATE_WINDOW = timedelta(hours=1)
 SUSTAIN = timedelta(hours=2)

@@ -109,3 +109,12 @@ def test_a_blank_or_bad_objective_on_the_add_form_is_a_form_error(staff, p95, p9
     assert response.status_code == 200
     assert "errornote" in response.content.decode()
     assert not Slo.objects.filter(name="checkout").exists()
+
+
+@pytest.mark.parametrize("note", ["rolled\x00back", "x" * 2001])
+def test_lift_with_a_note_the_api_would_refuse_is_refused(staff, shut, note):
+    response = staff.post("/admin/slo/gateshut/", {"action": "lift", "_selected_action": [shut.pk], "apply": "1",
+                                                   "note": note}, follow=True)
+    assert response.status_code == 200 and b"at most 2,000 characters" in response.content
+    shut.refresh_from_db()
+    assert shut.lifted_at is None
