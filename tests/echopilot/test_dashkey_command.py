@@ -26,3 +26,12 @@ def test_revoke_by_prefix(capsys, client):
     key, raw = DashKey.issue("ci", DashKey.ANALYST)
     call_command("dashkey", "revoke", key.prefix)
     assert client.get("/api/queue/status", HTTP_X_DASH_KEY=raw).status_code == 401
+
+
+@pytest.mark.parametrize("name", ["", "   ", "x" * 101, "o\x00ps"])
+def test_a_name_the_column_cannot_hold_is_a_one_line_error(name):
+    from django.core.management import CommandError
+
+    with pytest.raises(CommandError, match="--name must be 1-100 characters"):
+        call_command("dashkey", "create", "--name", name, "--role", "admin")
+    assert not DashKey.objects.exists()

@@ -22,6 +22,9 @@ class Command(BaseCommand):
         getattr(self, f"do_{action}")(**options)
 
     def do_create(self, name, role, quiet, **_):
+        limit = DashKey._meta.get_field("name").max_length
+        if not name.strip() or len(name) > limit or "\x00" in name:
+            raise CommandError(f"--name must be 1-{limit} characters, with no NUL character")
         key, raw = DashKey.issue(name, role)
         if quiet:
             self.stdout.write(raw)
