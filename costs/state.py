@@ -22,7 +22,6 @@ from django.db.models import F
 from django.utils import timezone
 
 from echopilot import zones
-from echopilot.zones import zone_or_utc
 
 from .models import CapOverride, CostCap, CostConfig, DailyCounter, ModelFallback, ModelPrice, usd_to_micros
 
@@ -33,7 +32,7 @@ DAILY_KEY = (CostCap.DAILY, "")
 @functools.lru_cache(maxsize=8)
 def _zone(name: str) -> ZoneInfo:
     # Misspelt: UTC days rather than every decision a 500; readiness fails through the costs check.
-    return zone_or_utc("COST_TIMEZONE", name)
+    return zones.zone_or_utc("COST_TIMEZONE", name)
 
 
 def zone_problem() -> str | None:
