@@ -37,10 +37,12 @@ class CostConfig(models.Model):
 class CostCap(models.Model):
     DAILY = "daily"
     MODEL = "model"
+    MAX_USD = Decimal(99_999_999)  # what usd_cap's 14 digits, 6 of them decimals, hold
+    KEY_LENGTH = 100
     SCOPES = [(DAILY, "global daily cap (all AI spend)"), (MODEL, "one model's daily cap")]
 
     scope = models.CharField(max_length=10, choices=SCOPES)
-    key = models.CharField(max_length=100, blank=True, default="", help_text="the model, for a model cap")
+    key = models.CharField(max_length=KEY_LENGTH, blank=True, default="", help_text="the model, for a model cap")
     usd_cap = models.DecimalField(max_digits=14, decimal_places=6, help_text="USD per day")
     updated = models.DateTimeField(auto_now=True)
     updated_by = models.CharField(max_length=100, blank=True, default="")

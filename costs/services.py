@@ -32,7 +32,6 @@ MAX_CHAIN = 10
 FUTURE_SLACK = timedelta(minutes=5)
 # Bounds that keep a typo from overflowing a column (a 500) instead of being refused (a 400).
 MAX_REPORT_USD = Decimal(1_000_000_000)
-MAX_CAP_USD = Decimal(99_999_999)
 MAX_TOKENS = 10**12
 
 
@@ -326,8 +325,8 @@ def set_cap(scope: str, usd_cap, key: str = "", *, by: str = "", now=None) -> Co
     if scope == CostCap.DAILY:
         key = ""
     amount = require_usd(usd_cap, "usd_cap")
-    if amount > MAX_CAP_USD:
-        raise serializers.ValidationError({"usd_cap": f"must be at most {MAX_CAP_USD:,} per day"})
+    if amount > CostCap.MAX_USD:
+        raise serializers.ValidationError({"usd_cap": f"must be at most {CostCap.MAX_USD:,} per day"})
     state.current_version()  # seed env caps first, so they cannot overwrite this edit later
     cap, _ = CostCap.objects.update_or_create(scope=scope, key=key, defaults={"usd_cap": amount, "updated_by": by})
     append_event("costs", "cap_set", scope=scope, key=key, usd_cap=amount, by=by)

@@ -206,15 +206,24 @@ def env_caps() -> list[tuple[str, str, Decimal]]:
     model_caps = settings.MODEL_CAPS_JSON if isinstance(settings.MODEL_CAPS_JSON, dict) else {}
     candidates += [(CostCap.MODEL, str(model), usd) for model, usd in model_caps.items()]
     for scope, key, usd in candidates:
+        if scope == CostCap.MODEL and not _usable_cap_key(key):
+            log.warning("ignoring the env cap for %r: not a model name of 1-%d characters", key, CostCap.KEY_LENGTH)
+            continue
         try:
             amount = Decimal(repr(usd) if isinstance(usd, float) else str(usd))
-            if isinstance(usd, bool) or not amount.is_finite() or amount < 0:
+            if isinstance(usd, bool) or not amount.is_finite() or not 0 <= amount <= CostCap.MAX_USD:
                 raise ValueError(usd)
         except (ArithmeticError, ValueError):
-            log.warning("ignoring the env cap %s:%s: %r is not an amount in USD", scope, key or "all", usd)
+            log.warning("ignoring the env cap %s:%s: %r is not an amount in USD from 0 to %s",
+                        scope, key or "all", usd, f"{CostCap.MAX_USD:,}")
             continue
         caps.append((scope, key, amount))
     return caps
+
+
+def _usable_cap_key(key: str) -> bool:
+    # A cap the database refused would fail the seeding, and with it every decision, on every call.
+    return bool(key.strip()) and len(key) <= CostCap.KEY_LENGTH and "\x00" not in key
 
 
 def load_config(version: int) -> Config:

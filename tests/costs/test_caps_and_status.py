@@ -23,6 +23,17 @@ def test_an_unusable_env_cap_is_skipped_not_fatal(settings):
     assert set(CostCap.objects.filter(scope="model").values_list("key", flat=True)) == {"gpt-4o-mini"}
 
 
+def test_an_env_cap_the_database_cannot_hold_is_skipped_and_decisions_go_on(settings):
+    # Each of these once failed the seeding (numeric overflow, value too long, NUL on PostgreSQL), and
+    # with it every authorize and usage call.
+    settings.COST_CAP_DAILY_USD = 100_000_000
+    settings.MODEL_CAPS_JSON = {"m" * 101: 5, "bad\x00name": 5, " ": 5, "gpt-4o-mini": 99_999_999}
+    assert authorize("gpt-4o").decision == "allow"
+    assert not record_spend(model="gpt-4o", usd="1.5").duplicate
+    assert {(c.scope, c.key): c.usd_cap for c in CostCap.objects.all()} == {
+        ("model", "gpt-4o-mini"): Decimal(99_999_999)}
+
+
 def test_set_cap_wins_over_env_from_then_on(api, settings):
     response = api.post("/api/costs/set-cap", {"scope": "daily", "usd_cap": 30.0}, content_type="application/json")
     assert response.status_code == 200, response.content
