@@ -7,6 +7,9 @@ from pathlib import Path
 
 import environ
 
+from echopilot import envconfig
+from echopilot.envconfig import DAY_S, HOUR_S, MINUTE_S
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -86,7 +89,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Django's backend, with a health check that skips the SELECT 1 when the socket is quiet.
     DATABASES["default"]["ENGINE"] = "echopilot.db.postgresql"
-    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+    DATABASES["default"].setdefault("CONN_MAX_AGE", envconfig.integer("CONN_MAX_AGE", 60, 0, DAY_S))
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME", default=None)}
 USING_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
@@ -98,7 +101,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = env.str("REDIS_URL", default="")
 Q_CLUSTER = {
     "name": env.str("Q_CLUSTER_NAME", default="echopilot"),
-    "workers": env.int("Q_WORKERS", default=2),
+    "workers": envconfig.integer("Q_WORKERS", 2, 1, 256),
     "timeout": 120,
     "retry": 180,
     "max_attempts": 1,
@@ -175,7 +178,7 @@ SPECTACULAR_SETTINGS = {
 DASHBOARD_KEY = env.str("DASHBOARD_KEY", default="")
 ROLES_JSON = env.json("ROLES_JSON", default={})
 # How long a worker remembers a resolved stored key; a revoked key stops working within this.
-DASH_KEY_CACHE_S = env.float("DASH_KEY_CACHE_S", default=5.0)
+DASH_KEY_CACHE_S = envconfig.number("DASH_KEY_CACHE_S", 5.0, 0, HOUR_S)
 
 # --- Files the console writes -----------------------------------------------------------------------
 
@@ -192,20 +195,20 @@ LOGGING = {
 
 # --- Phase 76: SLOs ----------------------------------------------------------------------------------
 
-SLO_LAT_P95_MS = env.float("SLO_LAT_P95_MS", default=800)
-SLO_LAT_P99_MS = env.float("SLO_LAT_P99_MS", default=1200)
-SLO_ERR_BUDGET_DAILY_PCT = env.float("SLO_ERR_BUDGET_DAILY_PCT", default=1.0)
-SLO_WINDOW_DAYS = env.int("SLO_WINDOW_DAYS", default=30)
+SLO_LAT_P95_MS = envconfig.number("SLO_LAT_P95_MS", 800, 0, HOUR_S * 1000, low_allowed=False)
+SLO_LAT_P99_MS = envconfig.number("SLO_LAT_P99_MS", 1200, 0, HOUR_S * 1000, low_allowed=False)
+SLO_ERR_BUDGET_DAILY_PCT = envconfig.number("SLO_ERR_BUDGET_DAILY_PCT", 1.0, 0, 100, low_allowed=False)
+SLO_WINDOW_DAYS = envconfig.integer("SLO_WINDOW_DAYS", 30, 1, 365)
 # The first SLO (made on first use) judges this service; the console's own requests are "console".
 SLO_SERVICE = env.str("SLO_SERVICE", default="console")
-SLO_MIN_EVENTS = env.int("SLO_MIN_EVENTS", default=100)
+SLO_MIN_EVENTS = envconfig.integer("SLO_MIN_EVENTS", 100, 0, 10**9)
 # The console records its own requests in process and writes them every N samples or seconds.
 SLO_RECORD_CONSOLE = env.bool("SLO_RECORD_CONSOLE", default=True)
-SLO_BUFFER_MAX_SAMPLES = env.int("SLO_BUFFER_MAX_SAMPLES", default=1000)
-SLO_BUFFER_MAX_SECONDS = env.float("SLO_BUFFER_MAX_SECONDS", default=5)
-SLO_MINUTE_RETENTION_DAYS = env.int("SLO_MINUTE_RETENTION_DAYS", default=3)
-SLO_HOUR_RETENTION_DAYS = env.int("SLO_HOUR_RETENTION_DAYS", default=40)
-SLO_DAY_RETENTION_DAYS = env.int("SLO_DAY_RETENTION_DAYS", default=400)
+SLO_BUFFER_MAX_SAMPLES = envconfig.integer("SLO_BUFFER_MAX_SAMPLES", 1000, 1, 1_000_000)
+SLO_BUFFER_MAX_SECONDS = envconfig.number("SLO_BUFFER_MAX_SECONDS", 5, 0, HOUR_S, low_allowed=False)
+SLO_MINUTE_RETENTION_DAYS = envconfig.integer("SLO_MINUTE_RETENTION_DAYS", 3, 1, 36_500)
+SLO_HOUR_RETENTION_DAYS = envconfig.integer("SLO_HOUR_RETENTION_DAYS", 40, 1, 36_500)
+SLO_DAY_RETENTION_DAYS = envconfig.integer("SLO_DAY_RETENTION_DAYS", 400, 1, 36_500)
 SLO_RECOVERY_HOOK = env.str("SLO_RECOVERY_HOOK", default="slo.watchdog.record_only")
 
 # --- Phase 77: incidents and the pager ------------------------------------------------------------
@@ -214,7 +217,7 @@ TELEGRAM_BOT_TOKEN = env.str("TELEGRAM_BOT_TOKEN", default="")
 TELEGRAM_CHAT_ID = env.str("TELEGRAM_CHAT_ID", default="")
 TELEGRAM_API_BASE = env.str("TELEGRAM_API_BASE", default="https://api.telegram.org")
 SMTP_HOST = env.str("SMTP_HOST", default="")
-SMTP_PORT = env.int("SMTP_PORT", default=587)
+SMTP_PORT = envconfig.integer("SMTP_PORT", 587, 1, 65_535)
 SMTP_USER = env.str("SMTP_USER", default="")
 SMTP_PASS = env.str("SMTP_PASS", default="")
 SMTP_FROM = env.str("SMTP_FROM", default="echopilot@localhost")
@@ -233,46 +236,49 @@ EMAIL_TIMEOUT = 10
 DEFAULT_FROM_EMAIL = SMTP_FROM
 
 # The pager (phase 77): retries, storm cap, digest and the NDJSON consumer.
-PAGER_MAX_ATTEMPTS = env.int("PAGER_MAX_ATTEMPTS", default=5)
-PAGER_BACKOFF_BASE_S = env.float("PAGER_BACKOFF_BASE_S", default=2.0)
-PAGER_BACKOFF_MAX_S = env.float("PAGER_BACKOFF_MAX_S", default=300.0)
-PAGER_INLINE_WAIT_MAX_S = env.float("PAGER_INLINE_WAIT_MAX_S", default=30.0)
-PAGER_LEASE_S = env.int("PAGER_LEASE_S", default=180)
-PAGER_STORM_MAX_PER_MIN = env.int("PAGER_STORM_MAX_PER_MIN", default=10)
+PAGER_MAX_ATTEMPTS = envconfig.integer("PAGER_MAX_ATTEMPTS", 5, 1, 100)
+PAGER_BACKOFF_BASE_S = envconfig.number("PAGER_BACKOFF_BASE_S", 2.0, 0, DAY_S)
+PAGER_BACKOFF_MAX_S = envconfig.number("PAGER_BACKOFF_MAX_S", 300.0, 0, 7 * DAY_S)
+envconfig.require(PAGER_BACKOFF_MAX_S >= PAGER_BACKOFF_BASE_S,
+                  "PAGER_BACKOFF_MAX_S must be at least PAGER_BACKOFF_BASE_S")
+PAGER_INLINE_WAIT_MAX_S = envconfig.number("PAGER_INLINE_WAIT_MAX_S", 30.0, 0, HOUR_S)
+PAGER_LEASE_S = envconfig.integer("PAGER_LEASE_S", 180, 1, DAY_S)
+PAGER_STORM_MAX_PER_MIN = envconfig.integer("PAGER_STORM_MAX_PER_MIN", 10, 1, 1_000_000)
 PAGER_DIGEST_TIMEZONE = env.str("PAGER_DIGEST_TIMEZONE", default="Europe/London")
-PAGER_DIGEST_HOUR = env.int("PAGER_DIGEST_HOUR", default=9)
-PAGER_HTTP_TIMEOUT_S = env.float("PAGER_HTTP_TIMEOUT_S", default=10.0)
-TELEGRAM_MIN_INTERVAL_S = env.float("TELEGRAM_MIN_INTERVAL_S", default=1.0)
+PAGER_DIGEST_HOUR = envconfig.integer("PAGER_DIGEST_HOUR", 9, 0, 23)
+PAGER_HTTP_TIMEOUT_S = envconfig.number("PAGER_HTTP_TIMEOUT_S", 10.0, 0, 600, low_allowed=False)
+TELEGRAM_MIN_INTERVAL_S = envconfig.number("TELEGRAM_MIN_INTERVAL_S", 1.0, 0, HOUR_S)
 
 # --- Phase 78: the customer portal ----------------------------------------------------------------
 
 PORTAL_SIGNING_SECRET = env.str("PORTAL_SIGNING_SECRET", default=SECRET_KEY)
 PORTAL_SIGNING_SECRET_FALLBACKS = env.list("PORTAL_SIGNING_SECRET_FALLBACKS", default=[])
-PORTAL_LINK_TTL_HRS = env.float("PORTAL_LINK_TTL_HRS", default=24)
+PORTAL_LINK_TTL_HRS = envconfig.number("PORTAL_LINK_TTL_HRS", 24, 0, 366 * 24, low_allowed=False)
 STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
 # Links in customer emails are built from this, never from the request's Host header.
 PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", default="http://localhost:8000")
-PORTAL_SELF_SERVICE_TTL_MIN = env.int("PORTAL_SELF_SERVICE_TTL_MIN", default=30)
-PORTAL_RECEIPTS_LIMIT = env.int("PORTAL_RECEIPTS_LIMIT", default=50)
-PORTAL_DOWNLOAD_RATE_PER_MIN = env.int("PORTAL_DOWNLOAD_RATE_PER_MIN", default=30)
-PORTAL_PAGE_RATE_PER_MIN = env.int("PORTAL_PAGE_RATE_PER_MIN", default=30)
-PORTAL_LINK_REQUEST_RATE_PER_HOUR = env.int("PORTAL_LINK_REQUEST_RATE_PER_HOUR", default=10)
-PORTAL_EMAIL_RATE_PER_HOUR = env.int("PORTAL_EMAIL_RATE_PER_HOUR", default=3)
-PORTAL_WEBHOOK_FAILURES_BEFORE_INCIDENT = env.int("PORTAL_WEBHOOK_FAILURES_BEFORE_INCIDENT", default=5)
+PORTAL_SELF_SERVICE_TTL_MIN = envconfig.integer("PORTAL_SELF_SERVICE_TTL_MIN", 30, 1, 7 * DAY_S // MINUTE_S)
+PORTAL_RECEIPTS_LIMIT = envconfig.integer("PORTAL_RECEIPTS_LIMIT", 50, 1, 10_000)
+PORTAL_DOWNLOAD_RATE_PER_MIN = envconfig.integer("PORTAL_DOWNLOAD_RATE_PER_MIN", 30, 1, 1_000_000)
+PORTAL_PAGE_RATE_PER_MIN = envconfig.integer("PORTAL_PAGE_RATE_PER_MIN", 30, 1, 1_000_000)
+PORTAL_LINK_REQUEST_RATE_PER_HOUR = envconfig.integer("PORTAL_LINK_REQUEST_RATE_PER_HOUR", 10, 1, 1_000_000)
+PORTAL_EMAIL_RATE_PER_HOUR = envconfig.integer("PORTAL_EMAIL_RATE_PER_HOUR", 3, 1, 1_000_000)
+PORTAL_WEBHOOK_FAILURES_BEFORE_INCIDENT = envconfig.integer("PORTAL_WEBHOOK_FAILURES_BEFORE_INCIDENT", 5, 1, 1_000_000)
 
 # --- Phase 79: cost guardrails --------------------------------------------------------------------
 
-COST_CAP_DAILY_USD = env.float("COST_CAP_DAILY_USD", default=25)
+COST_CAP_DAILY_USD = envconfig.number("COST_CAP_DAILY_USD", 25, 0, 99_999_999)
 MODEL_CAPS_JSON = env.json("MODEL_CAPS_JSON", default={"gpt-4o-mini": 15, "embeddings": 2})
 COST_TIMEZONE = env.str("COST_TIMEZONE", default="UTC")
 # How stale a web worker's copy of the day's spend may get before a decision re-reads it (seconds).
-COST_STATE_TTL_S = env.float("COST_STATE_TTL_S", default=1.0)
+COST_STATE_TTL_S = envconfig.number("COST_STATE_TTL_S", 1.0, 0, HOUR_S)
 # Each web worker adds spend to one of this many counter rows per scope, so workers never queue on one row.
-COST_COUNTER_SHARDS = env.int("COST_COUNTER_SHARDS", default=8)
+COST_COUNTER_SHARDS = envconfig.integer("COST_COUNTER_SHARDS", 8, 1, 1_000)
 
 # --- Phase 80: scaling ------------------------------------------------------------------------------
 
-SCALE_MIN = env.int("SCALE_MIN", default=1)
-SCALE_MAX = env.int("SCALE_MAX", default=6)
-SCALE_COOLDOWN_MIN = env.int("SCALE_COOLDOWN_MIN", default=10)
+SCALE_MIN = envconfig.integer("SCALE_MIN", 1, 0, 10_000)
+SCALE_MAX = envconfig.integer("SCALE_MAX", 6, 1, 10_000)
+SCALE_COOLDOWN_MIN = envconfig.integer("SCALE_COOLDOWN_MIN", 10, 0, 7 * DAY_S // MINUTE_S)
+envconfig.require(SCALE_MAX >= SCALE_MIN, "SCALE_MAX must be at least SCALE_MIN")
 SCALE_DRY_RUN = env.bool("SCALE_DRY_RUN", default=True)

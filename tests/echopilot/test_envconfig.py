@@ -1,0 +1,80 @@
+"""A number out of range in the environment stops the console at startup, naming the variable."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from echopilot import envconfig
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("raw", [None, ""])  # `SMTP_PORT=` in .env means the default too
+def test_an_unset_or_empty_variable_gives_its_default(monkeypatch, raw):
+    if raw is None:
+        monkeypatch.delenv("EP_TEST_NUMBER", raising=False)
+    else:
+        monkeypatch.setenv("EP_TEST_NUMBER", raw)
+    assert envconfig.integer("EP_TEST_NUMBER", 7, 1, 10) == 7
+    assert envconfig.number("EP_TEST_NUMBER", 2.5, 0, 10) == 2.5
+
+
+@pytest.mark.parametrize("raw, value", [("1", 1), ("10", 10), (" 4 ", 4)])
+def test_integers_at_their_edges_are_read(monkeypatch, raw, value):
+    monkeypatch.setenv("EP_TEST_NUMBER", raw)
+    assert envconfig.integer("EP_TEST_NUMBER", 7, 1, 10) == value
+
+
+@pytest.mark.parametrize("raw", ["0", "11", "-3", "2.5", "ten", "99999999999999999999999"])
+def test_integers_out_of_range_or_not_integers_are_refused(monkeypatch, raw):
+    monkeypatch.setenv("EP_TEST_NUMBER", raw)
+    with pytest.raises(ImproperlyConfigured, match=r"^EP_TEST_NUMBER=.* must be an integer from 1 to 10$"):
+        envconfig.integer("EP_TEST_NUMBER", 7, 1, 10)
+
+
+@pytest.mark.parametrize("raw, low_allowed", [("0", True), ("10", True), ("0.001", False), ("1e1", False)])
+def test_numbers_at_their_edges_are_read(monkeypatch, raw, low_allowed):
+    monkeypatch.setenv("EP_TEST_NUMBER", raw)
+    assert envconfig.number("EP_TEST_NUMBER", 1.0, 0, 10, low_allowed=low_allowed) == float(raw)
+
+
+@pytest.mark.parametrize("raw, low_allowed", [
+    ("0", False), ("-0.5", True), ("10.01", True), ("nan", True), ("inf", True), ("-inf", True), ("1e400", True),
+    ("fast", True),
+])
+def test_numbers_out_of_range_or_not_finite_are_refused(monkeypatch, raw, low_allowed):
+    monkeypatch.setenv("EP_TEST_NUMBER", raw)
+    with pytest.raises(ImproperlyConfigured, match=r"^EP_TEST_NUMBER=.* must be a number (from|above) 0 "):
+        envconfig.number("EP_TEST_NUMBER", 1.0, 0, 10, low_allowed=low_allowed)
+
+
+def _check(tmp_path, **variables):
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env.update(SQLITE_PATH=str(tmp_path / "db.sqlite3"), LOG_DIR=str(tmp_path / "logs"), **variables)
+    return subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=120)
+
+
+@pytest.mark.parametrize("variables, message", [
+    # A shard number PostgreSQL's smallint cannot hold failed every usage report of the worker.
+    ({"COST_COUNTER_SHARDS": "40000"}, "COST_COUNTER_SHARDS='40000' in the environment: must be an integer from 1 to 1,000"),
+    ({"PAGER_DIGEST_HOUR": "24"}, "PAGER_DIGEST_HOUR='24' in the environment: must be an integer from 0 to 23"),
+    ({"PORTAL_LINK_TTL_HRS": "1e300"}, "PORTAL_LINK_TTL_HRS='1e300' in the environment: must be a number above 0"),
+    ({"SLO_WINDOW_DAYS": "0"}, "SLO_WINDOW_DAYS='0' in the environment: must be an integer from 1 to 365"),
+    ({"COST_CAP_DAILY_USD": "lots"}, "COST_CAP_DAILY_USD='lots' in the environment: must be a number from 0"),
+    ({"SCALE_MIN": "5", "SCALE_MAX": "2"}, "SCALE_MAX must be at least SCALE_MIN"),
+    ({"PAGER_BACKOFF_BASE_S": "600", "PAGER_BACKOFF_MAX_S": "60"}, "PAGER_BACKOFF_MAX_S must be at least PAGER_BACKOFF_BASE_S"),
+])
+def test_manage_py_refuses_to_start_and_names_the_variable(tmp_path, variables, message):
+    result = _check(tmp_path, **variables)
+    assert result.returncode != 0
+    assert message in result.stderr.strip().splitlines()[-1]
+
+
+def test_values_in_range_start(tmp_path):
+    result = _check(tmp_path, COST_COUNTER_SHARDS="1000", PAGER_DIGEST_HOUR="0", PORTAL_LINK_TTL_HRS="0.5",
+                    SCALE_MIN="0", SCALE_MAX="1", PAGER_BACKOFF_BASE_S="0", PAGER_BACKOFF_MAX_S="0")
+    assert result.returncode == 0, result.stderr
