@@ -5,6 +5,7 @@ shard PostgreSQL cannot store fails every usage report, a zero window divides by
 tick, a link lifetime of 1e300 hours overflows on the first email. Refusing it at startup, with the
 variable's name, stops gunicorn, the qcluster and manage.py alike before they serve anything.
 """
+import json
 import math
 
 import environ
@@ -15,6 +16,7 @@ _env = environ.Env()
 MINUTE_S = 60
 HOUR_S = 60 * MINUTE_S
 DAY_S = 24 * HOUR_S
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 def integer(name: str, default: int, low: int, high: int) -> int:
@@ -48,6 +50,34 @@ def number(name: str, default: float, low: float, high: float, *, low_allowed: b
     return value
 
 
+def json_object(name: str, default: dict, *, values: tuple[str, ...] = ()) -> dict:
+    """The JSON object in env `name` (or `default`); with `values`, each of its values must be one of
+    them (case aside). Never echoes the value: ROLES_JSON holds keys."""
+    raw = _env.str(name, default=None)
+    if raw is None:
+        return default
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} in the environment: is not valid JSON") from None
+    if not isinstance(value, dict):
+        raise ImproperlyConfigured(f"{name} in the environment: must be a JSON object")
+    if values and any(str(v).lower() not in values for v in value.values()):
+        raise ImproperlyConfigured(f"{name} in the environment: every value must be one of {', '.join(values)}")
+    return value
+
+
+def log_level(name: str, default: str) -> str:
+    """One of logging's level names, in env `name` (or `default`)."""
+    raw = _env.str(name, default=None)
+    if raw is None:
+        return default
+    level = raw.strip().upper()
+    if level not in LOG_LEVELS:
+        raise _refused(name, raw, f"one of {', '.join(LOG_LEVELS)}")
+    return level
+
+
 def require(ok: bool, message: str) -> None:
     """Refuse settings that are each in range but wrong together (SCALE_MAX below SCALE_MIN)."""
     if not ok:
@@ -55,5 +85,5 @@ def require(ok: bool, message: str) -> None:
 
 
 def _refused(name: str, raw: str, wanted: str) -> ImproperlyConfigured:
-    # Only numbers are read here, so echoing the value back cannot leak a secret.
+    # Only numbers and level names come here, so echoing the value back cannot leak a secret.
     return ImproperlyConfigured(f"{name}={raw[:40]!r} in the environment: must be {wanted}")

@@ -176,7 +176,7 @@ SPECTACULAR_SETTINGS = {
 
 # Access: DASHBOARD_KEY is an admin key, ROLES_JSON maps further keys to roles ({"key": "role"}).
 DASHBOARD_KEY = env.str("DASHBOARD_KEY", default="")
-ROLES_JSON = env.json("ROLES_JSON", default={})
+ROLES_JSON = envconfig.json_object("ROLES_JSON", {}, values=("admin", "analyst"))
 # How long a worker remembers a resolved stored key; a revoked key stops working within this.
 DASH_KEY_CACHE_S = envconfig.number("DASH_KEY_CACHE_S", 5.0, 0, HOUR_S)
 
@@ -189,7 +189,7 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "root": {"handlers": ["console"], "level": envconfig.log_level("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 
@@ -268,7 +268,7 @@ PORTAL_WEBHOOK_FAILURES_BEFORE_INCIDENT = envconfig.integer("PORTAL_WEBHOOK_FAIL
 # --- Phase 79: cost guardrails --------------------------------------------------------------------
 
 COST_CAP_DAILY_USD = envconfig.number("COST_CAP_DAILY_USD", 25, 0, 99_999_999)
-MODEL_CAPS_JSON = env.json("MODEL_CAPS_JSON", default={"gpt-4o-mini": 15, "embeddings": 2})
+MODEL_CAPS_JSON = envconfig.json_object("MODEL_CAPS_JSON", {"gpt-4o-mini": 15, "embeddings": 2})
 COST_TIMEZONE = env.str("COST_TIMEZONE", default="UTC")
 # How stale a web worker's copy of the day's spend may get before a decision re-reads it (seconds).
 COST_STATE_TTL_S = envconfig.number("COST_STATE_TTL_S", 1.0, 0, HOUR_S)

@@ -1,4 +1,4 @@
-"""A number out of range in the environment stops the console at startup, naming the variable."""
+"""Settings from the environment that cannot work stop the console at startup, naming the variable."""
 import os
 import subprocess
 import sys
@@ -78,3 +78,48 @@ def test_values_in_range_start(tmp_path):
     result = _check(tmp_path, COST_COUNTER_SHARDS="1000", PAGER_DIGEST_HOUR="0", PORTAL_LINK_TTL_HRS="0.5",
                     SCALE_MIN="0", SCALE_MAX="1", PAGER_BACKOFF_BASE_S="0", PAGER_BACKOFF_MAX_S="0")
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("raw, message", [
+    ('{"k_secret_1": "admin"', "ROLES_JSON in the environment: is not valid JSON"),
+    ('["k_secret_1"]', "ROLES_JSON in the environment: must be a JSON object"),
+    ('{"k_secret_1": "admn"}', "ROLES_JSON in the environment: every value must be one of admin, analyst"),
+])
+def test_roles_json_must_be_an_object_of_roles_and_is_never_echoed(tmp_path, raw, message):
+    result = _check(tmp_path, ROLES_JSON=raw)
+    assert result.returncode != 0
+    assert message in result.stderr.strip().splitlines()[-1]
+    assert "k_secret_1" not in result.stderr
+
+
+def test_model_caps_json_must_be_an_object(monkeypatch):
+    monkeypatch.setenv("MODEL_CAPS_JSON", "[15, 2]")
+    with pytest.raises(ImproperlyConfigured, match="^MODEL_CAPS_JSON in the environment: must be a JSON object$"):
+        envconfig.json_object("MODEL_CAPS_JSON", {})
+    monkeypatch.setenv("MODEL_CAPS_JSON", '{"gpt-4o": 3}')
+    assert envconfig.json_object("MODEL_CAPS_JSON", {}) == {"gpt-4o": 3}
+
+
+@pytest.mark.parametrize("raw, level", [("warning", "WARNING"), (" DEBUG ", "DEBUG")])
+def test_a_log_level_is_read_in_any_case(monkeypatch, raw, level):
+    monkeypatch.setenv("LOG_LEVEL", raw)
+    assert envconfig.log_level("LOG_LEVEL", "INFO") == level
+
+
+def test_an_unknown_log_level_is_named(monkeypatch):
+    monkeypatch.setenv("LOG_LEVEL", "LOUD")
+    with pytest.raises(ImproperlyConfigured, match="^LOG_LEVEL='LOUD' in the environment: must be one of DEBUG, INFO"):
+        envconfig.log_level("LOG_LEVEL", "INFO")
+
+
+@pytest.mark.parametrize("hook", ["slo.watchdog.no_such_hook", "no_such_module.hook", "slo.watchdog.IN_A_ROW"])
+def test_a_recovery_hook_that_is_not_a_function_fails_the_system_check(tmp_path, hook):
+    result = _check(tmp_path, SLO_RECOVERY_HOOK=hook)
+    assert result.returncode != 0
+    assert f"SLO_RECOVERY_HOOK={hook!r}" in result.stderr
+
+
+def test_the_default_recovery_hook_passes_the_system_check():
+    from slo.checks import recovery_hook_check
+
+    assert recovery_hook_check() == []
