@@ -7,9 +7,10 @@ variable's name, stops gunicorn, the qcluster and manage.py alike before they se
 """
 import json
 import math
+from urllib.parse import urlsplit
 
 import environ
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 
 _env = environ.Env()
 
@@ -76,6 +77,35 @@ def log_level(name: str, default: str) -> str:
     if level not in LOG_LEVELS:
         raise _refused(name, raw, f"one of {', '.join(LOG_LEVELS)}")
     return level
+
+
+def url(name: str, default: str) -> str:
+    """An http(s) URL with a host in env `name` (or `default`; "" when that is "", a channel left off).
+    Never echoes the value: webhook URLs carry their secret in the path."""
+    value = _env.str(name, default=default)
+    if not value:
+        return ""
+    try:
+        parts = urlsplit(value.strip())
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:
+        parts, port_ok = None, False
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or not port_ok:
+        raise ImproperlyConfigured(f"{name} in the environment: must be an http:// or https:// URL with a host")
+    return value.strip()
+
+
+def emails(name: str) -> list[str]:
+    """The comma-separated addresses in env `name`, each a valid address."""
+    from django.core.validators import validate_email  # at the call: settings import it lazily
+
+    addresses = [a.strip() for a in _env.list(name, default=[]) if a.strip()]
+    for n, address in enumerate(addresses, 1):
+        try:
+            validate_email(address)
+        except ValidationError:
+            raise ImproperlyConfigured(f"{name} in the environment: address {n} is not an email address") from None
+    return addresses
 
 
 def require(ok: bool, message: str) -> None:

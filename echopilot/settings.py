@@ -215,15 +215,15 @@ SLO_RECOVERY_HOOK = env.str("SLO_RECOVERY_HOOK", default="slo.watchdog.record_on
 
 TELEGRAM_BOT_TOKEN = env.str("TELEGRAM_BOT_TOKEN", default="")
 TELEGRAM_CHAT_ID = env.str("TELEGRAM_CHAT_ID", default="")
-TELEGRAM_API_BASE = env.str("TELEGRAM_API_BASE", default="https://api.telegram.org")
+TELEGRAM_API_BASE = envconfig.url("TELEGRAM_API_BASE", "https://api.telegram.org")
 SMTP_HOST = env.str("SMTP_HOST", default="")
 SMTP_PORT = envconfig.integer("SMTP_PORT", 587, 1, 65_535)
 SMTP_USER = env.str("SMTP_USER", default="")
 SMTP_PASS = env.str("SMTP_PASS", default="")
 SMTP_FROM = env.str("SMTP_FROM", default="echopilot@localhost")
 SMTP_USE_TLS = env.bool("SMTP_USE_TLS", default=False)
-PAGER_EMAIL_TO = env.list("PAGER_EMAIL_TO", default=[])
-PAGER_WEBHOOK_URL = env.str("PAGER_WEBHOOK_URL", default="")
+PAGER_EMAIL_TO = envconfig.emails("PAGER_EMAIL_TO")
+PAGER_WEBHOOK_URL = envconfig.url("PAGER_WEBHOOK_URL", "")
 PAGER_WEBHOOK_SECRET = env.str("PAGER_WEBHOOK_SECRET", default="")
 
 EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
@@ -256,7 +256,7 @@ PORTAL_SIGNING_SECRET_FALLBACKS = env.list("PORTAL_SIGNING_SECRET_FALLBACKS", de
 PORTAL_LINK_TTL_HRS = envconfig.number("PORTAL_LINK_TTL_HRS", 24, 0, 366 * 24, low_allowed=False)
 STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
 # Links in customer emails are built from this, never from the request's Host header.
-PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", default="http://localhost:8000")
+PORTAL_BASE_URL = envconfig.url("PORTAL_BASE_URL", "http://localhost:8000")
 PORTAL_SELF_SERVICE_TTL_MIN = envconfig.integer("PORTAL_SELF_SERVICE_TTL_MIN", 30, 1, 7 * DAY_S // MINUTE_S)
 PORTAL_RECEIPTS_LIMIT = envconfig.integer("PORTAL_RECEIPTS_LIMIT", 50, 1, 10_000)
 PORTAL_DOWNLOAD_RATE_PER_MIN = envconfig.integer("PORTAL_DOWNLOAD_RATE_PER_MIN", 30, 1, 1_000_000)

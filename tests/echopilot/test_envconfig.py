@@ -123,3 +123,28 @@ def test_the_default_recovery_hook_passes_the_system_check():
     from slo.checks import recovery_hook_check
 
     assert recovery_hook_check() == []
+
+
+@pytest.mark.parametrize("raw", ["hooks.example.com/T0/s3cret", "ftp://example.com/s3cret", "https:///s3cret",
+                                 "https://[::1/s3cret", "https://example.com:99999/s3cret"])
+def test_a_url_that_cannot_be_called_is_refused_without_echoing_it(monkeypatch, raw):
+    monkeypatch.setenv("PAGER_WEBHOOK_URL", raw)
+    with pytest.raises(ImproperlyConfigured) as refused:
+        envconfig.url("PAGER_WEBHOOK_URL", "")
+    assert str(refused.value) == "PAGER_WEBHOOK_URL in the environment: must be an http:// or https:// URL with a host"
+    assert "s3cret" not in str(refused.value)
+
+
+def test_a_url_is_read_and_an_unset_one_keeps_its_default(monkeypatch):
+    monkeypatch.setenv("PORTAL_BASE_URL", " https://console.example.com:8443/ ")
+    assert envconfig.url("PORTAL_BASE_URL", "http://localhost:8000") == "https://console.example.com:8443/"
+    monkeypatch.delenv("PAGER_WEBHOOK_URL", raising=False)
+    assert envconfig.url("PAGER_WEBHOOK_URL", "") == ""
+
+
+def test_pager_addresses_are_each_checked(monkeypatch):
+    monkeypatch.setenv("PAGER_EMAIL_TO", "ops@example.com, oncall@example.com")
+    assert envconfig.emails("PAGER_EMAIL_TO") == ["ops@example.com", "oncall@example.com"]
+    monkeypatch.setenv("PAGER_EMAIL_TO", "ops@example.com,oncall")
+    with pytest.raises(ImproperlyConfigured, match="^PAGER_EMAIL_TO in the environment: address 2 is not an email address$"):
+        envconfig.emails("PAGER_EMAIL_TO")
