@@ -1,8 +1,9 @@
-"""Numbers read from the environment, checked once, when the settings load.
+"""Settings read from the environment, checked once, when the settings load.
 
-A value out of its range would otherwise surface much later and far from its cause: a counter
-shard PostgreSQL cannot store fails every usage report, a zero window divides by zero in the SLO
-tick, a link lifetime of 1e300 hours overflows on the first email. Refusing it at startup, with the
+A value that cannot work would otherwise surface much later and far from its cause: a counter
+shard PostgreSQL's smallint cannot store fails every usage report, a link lifetime of 1e300 hours
+overflows timedelta on the first email, a webhook URL without a scheme fails the first page, an
+SLO window of 0 days is one the admin's own form refuses. Refusing it at startup, with the
 variable's name, stops gunicorn, the qcluster and manage.py alike before they serve anything.
 """
 import json
