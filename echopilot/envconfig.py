@@ -8,6 +8,7 @@ variable's name, stops gunicorn, the qcluster and manage.py alike before they se
 """
 import json
 import math
+import warnings
 from urllib.parse import urlsplit
 
 import environ
@@ -26,18 +27,19 @@ def integer(name: str, default: int, low: int, high: int) -> int:
     raw = _env.str(name, default=None)
     if raw is None:
         return default
+    wanted = f"an integer from {low:,} to {high:,}"
     try:
         value = int(raw.strip())
     except ValueError:
-        raise _refused(name, raw, f"an integer from {low:,} to {high:,}") from None
+        raise _refused(name, raw, wanted) from None
     if not low <= value <= high:
-        raise _refused(name, raw, f"an integer from {low:,} to {high:,}")
+        raise _refused(name, raw, wanted)
     return value
 
 
 def number(name: str, default: float, low: float, high: float, *, low_allowed: bool = True) -> float:
-    """The finite number in env `name` (or `default` when it is unset or empty), up to `high`, from `low` (or above it when
-    `low_allowed` is False: a timeout or an objective of 0 means nothing)."""
+    """The finite number in env `name` (or `default` when it is unset or empty), up to `high`, from
+    `low` (or above it when `low_allowed` is False: a timeout or an objective of 0 means nothing)."""
     raw = _env.str(name, default=None)
     if raw is None:
         return default
@@ -94,6 +96,34 @@ def url(name: str, default: str) -> str:
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or not port_ok:
         raise ImproperlyConfigured(f"{name} in the environment: must be an http:// or https:// URL with a host")
     return value.strip()
+
+
+def database(name: str, default: str) -> dict:
+    """Django's DATABASES entry for the URL in env `name` (or `default`): SQLite or PostgreSQL, the
+    two the console runs on. Never echoes the URL: it may hold a password."""
+    try:
+        # django-environ warns about an unknown scheme with the parsed URL, password included.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            config = _env.db(name, default=default)
+    except Exception:  # django-environ raises KeyError, ValueError or ImproperlyConfigured by case
+        config = {}
+    engine = config.get("ENGINE", "")
+    if engine not in ("django.db.backends.sqlite3", "django.db.backends.postgresql"):
+        raise ImproperlyConfigured(f"{name} in the environment: must be a postgres:// or sqlite:/// URL")
+    return config
+
+
+def redis_url(name: str) -> str:
+    """The Redis URL in env `name`, or "" (no Redis: the ORM broker and the database cache)."""
+    value = (_env.str(name, default="") or "").strip()
+    try:
+        scheme_ok = urlsplit(value).scheme in ("redis", "rediss", "unix")
+    except ValueError:
+        scheme_ok = False
+    if value and not scheme_ok:
+        raise ImproperlyConfigured(f"{name} in the environment: must be a redis://, rediss:// or unix:// URL")
+    return value
 
 
 def emails(name: str) -> list[str]:

@@ -77,7 +77,7 @@ TEMPLATES = [
 # --- Database: SQLite (WAL) by default, PostgreSQL through DATABASE_URL --------------------------
 
 SQLITE_PATH = env.str("SQLITE_PATH", default=str(BASE_DIR / "db.sqlite3"))
-DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{SQLITE_PATH}")}
+DATABASES = {"default": envconfig.database("DATABASE_URL", f"sqlite:///{SQLITE_PATH}")}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the web workers read while the qcluster writes; IMMEDIATE transactions take the
     # write lock up front, so two writers queue on busy_timeout instead of failing mid-transaction.
@@ -98,7 +98,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Task queue: django-q2, ORM broker by default, Redis through REDIS_URL -------------------------
 
-REDIS_URL = env.str("REDIS_URL", default="")
+REDIS_URL = envconfig.redis_url("REDIS_URL")
 Q_CLUSTER = {
     "name": env.str("Q_CLUSTER_NAME", default="echopilot"),
     "workers": envconfig.integer("Q_WORKERS", 2, 1, 256),

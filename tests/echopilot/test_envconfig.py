@@ -148,3 +148,29 @@ def test_pager_addresses_are_each_checked(monkeypatch):
     monkeypatch.setenv("PAGER_EMAIL_TO", "ops@example.com,oncall")
     with pytest.raises(ImproperlyConfigured, match="^PAGER_EMAIL_TO in the environment: address 2 is not an email address$"):
         envconfig.emails("PAGER_EMAIL_TO")
+
+
+@pytest.mark.parametrize("raw", ["notaurl", "mysql://u:s3cret@db/console", "postgress://u:s3cret@db/console"])
+def test_a_database_url_the_console_cannot_run_on_is_refused_without_its_password(tmp_path, raw):
+    result = _check(tmp_path, DATABASE_URL=raw)
+    assert result.returncode != 0
+    assert "DATABASE_URL in the environment: must be a postgres:// or sqlite:/// URL" in result.stderr
+    assert "s3cret" not in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize("raw, engine", [("postgres://u:pw@127.0.0.1:5432/console", "postgresql"),
+                                         ("sqlite:////tmp/console.sqlite3", "sqlite3")])
+def test_the_two_database_urls_are_read(monkeypatch, raw, engine):
+    monkeypatch.setenv("DATABASE_URL", raw)
+    assert envconfig.database("DATABASE_URL", "sqlite:///x")["ENGINE"] == f"django.db.backends.{engine}"
+
+
+@pytest.mark.parametrize("raw, ok", [("redis://127.0.0.1:6379/0", True), ("rediss://cache:6380", True),
+                                     ("unix:///run/redis.sock", True), ("127.0.0.1:6379", False), ("notaurl", False)])
+def test_a_redis_url_needs_a_redis_scheme(monkeypatch, raw, ok):
+    monkeypatch.setenv("REDIS_URL", raw)
+    if ok:
+        assert envconfig.redis_url("REDIS_URL") == raw
+    else:
+        with pytest.raises(ImproperlyConfigured, match="^REDIS_URL in the environment: must be a redis://"):
+            envconfig.redis_url("REDIS_URL")
