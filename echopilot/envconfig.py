@@ -24,34 +24,18 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 def integer(name: str, default: int, low: int, high: int) -> int:
     """The integer in env `name` (or `default` when it is unset or empty), from `low` to `high`."""
-    raw = _env.str(name, default=None)
-    if raw is None:
-        return default
-    wanted = f"an integer from {low:,} to {high:,}"
-    try:
-        value = int(raw.strip())
-    except ValueError:
-        raise _refused(name, raw, wanted) from None
-    if not low <= value <= high:
-        raise _refused(name, raw, wanted)
-    return value
+    return _checked(name, default, int, lambda value: low <= value <= high, f"an integer from {low:,} to {high:,}")
 
 
 def number(name: str, default: float, low: float, high: float, *, low_allowed: bool = True) -> float:
     """The finite number in env `name` (or `default` when it is unset or empty), up to `high`, from
     `low` (or above it when `low_allowed` is False: a timeout or an objective of 0 means nothing)."""
-    raw = _env.str(name, default=None)
-    if raw is None:
-        return default
     wanted = f"a number {'from' if low_allowed else 'above'} {low:,g} {'to' if low_allowed else 'and at most'} {high:,g}"
-    try:
-        value = float(raw.strip())
-    except ValueError:
-        raise _refused(name, raw, wanted) from None
-    in_range = (low <= value if low_allowed else low < value) and value <= high
-    if not math.isfinite(value) or not in_range:
-        raise _refused(name, raw, wanted)
-    return value
+
+    def in_range(value):
+        return math.isfinite(value) and (low <= value if low_allowed else low < value) and value <= high
+
+    return _checked(name, default, float, in_range, wanted)
 
 
 def json_object(name: str, default: dict, *, values: tuple[str, ...] = ()) -> dict:
@@ -72,14 +56,8 @@ def json_object(name: str, default: dict, *, values: tuple[str, ...] = ()) -> di
 
 
 def log_level(name: str, default: str) -> str:
-    """One of logging's level names, in env `name` (or `default`)."""
-    raw = _env.str(name, default=None)
-    if raw is None:
-        return default
-    level = raw.strip().upper()
-    if level not in LOG_LEVELS:
-        raise _refused(name, raw, f"one of {', '.join(LOG_LEVELS)}")
-    return level
+    """One of logging's level names, in env `name` (or `default`), in any case."""
+    return _checked(name, default, str.upper, LOG_LEVELS.__contains__, f"one of {', '.join(LOG_LEVELS)}")
 
 
 def url(name: str, default: str) -> str:
@@ -145,6 +123,17 @@ def require(ok: bool, message: str) -> None:
         raise ImproperlyConfigured(message)
 
 
-def _refused(name: str, raw: str, wanted: str) -> ImproperlyConfigured:
-    # Only numbers and level names come here, so echoing the value back cannot leak a secret.
-    return ImproperlyConfigured(f"{name}={raw[:40]!r} in the environment: must be {wanted}")
+def _checked(name: str, default, parse, ok, wanted: str):
+    """`parse` of env `name` (stripped) when `ok` says it is usable, else ImproperlyConfigured naming
+    the variable and `wanted`; `default` when it is unset or empty."""
+    raw = _env.str(name, default=None)
+    if raw is None:
+        return default
+    try:
+        value = parse(raw.strip())
+    except ValueError:
+        value = None
+    if value is None or not ok(value):
+        # Only numbers and level names come here, so echoing the value back cannot leak a secret.
+        raise ImproperlyConfigured(f"{name}={raw[:40]!r} in the environment: must be {wanted}")
+    return value
