@@ -33,7 +33,7 @@ class AuthorizeSerializer(serializers.Serializer):
 
 class SetCapSerializer(serializers.Serializer):
     scope = serializers.ChoiceField(choices=[CostCap.DAILY, CostCap.MODEL])
-    key = serializers.CharField(required=False, allow_blank=True, allow_null=True, default="", max_length=100)
+    key = serializers.CharField(required=False, allow_blank=True, allow_null=True, default="", max_length=CostCap.KEY_LENGTH)
     usd_cap = UsdField()
 
     def validate(self, data):

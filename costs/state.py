@@ -22,6 +22,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from echopilot import zones
+from echopilot.validators import storable_name
 
 from .models import CapOverride, CostCap, CostConfig, DailyCounter, ModelFallback, ModelPrice, usd_to_micros
 
@@ -206,7 +207,8 @@ def env_caps() -> list[tuple[str, str, Decimal]]:
     model_caps = settings.MODEL_CAPS_JSON if isinstance(settings.MODEL_CAPS_JSON, dict) else {}
     candidates += [(CostCap.MODEL, str(model), usd) for model, usd in model_caps.items()]
     for scope, key, usd in candidates:
-        if scope == CostCap.MODEL and not _usable_cap_key(key):
+        # A cap the database refused would fail the seeding, and with it every decision, on every call.
+        if scope == CostCap.MODEL and not storable_name(key, CostCap.KEY_LENGTH):
             log.warning("ignoring the env cap for %r: not a model name of 1-%d characters", key, CostCap.KEY_LENGTH)
             continue
         try:
@@ -219,11 +221,6 @@ def env_caps() -> list[tuple[str, str, Decimal]]:
             continue
         caps.append((scope, key, amount))
     return caps
-
-
-def _usable_cap_key(key: str) -> bool:
-    # A cap the database refused would fail the seeding, and with it every decision, on every call.
-    return bool(key.strip()) and len(key) <= CostCap.KEY_LENGTH and "\x00" not in key
 
 
 def load_config(version: int) -> Config:

@@ -69,6 +69,12 @@ class UsdField(serializers.DecimalField):
         return super().to_internal_value(data)
 
 
+def storable_name(text: str, max_length: int) -> bool:
+    """`text` can name something in a column of `max_length` characters: not blank, not longer, and
+    without a NUL (which PostgreSQL refuses in any text column, failing the write)."""
+    return bool(text.strip()) and len(text) <= max_length and "\x00" not in text
+
+
 def require_non_negative_int(value, field_name: str) -> int:
     """`value` as an int >= 0, or a ValidationError naming `field_name`."""
     _reject_bool(value, field_name)

@@ -3,6 +3,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from echopilot.models import DashKey
+from echopilot.validators import storable_name
 
 
 class Command(BaseCommand):
@@ -23,7 +24,7 @@ class Command(BaseCommand):
 
     def do_create(self, name, role, quiet, **_):
         limit = DashKey._meta.get_field("name").max_length
-        if not name.strip() or len(name) > limit or "\x00" in name:
+        if not storable_name(name, limit):
             raise CommandError(f"--name must be 1-{limit} characters, with no NUL character")
         key, raw = DashKey.issue(name, role)
         if quiet:
