@@ -36,10 +36,6 @@ class SetCapSerializer(serializers.Serializer):
     key = serializers.CharField(required=False, allow_blank=True, allow_null=True, default="", max_length=CostCap.KEY_LENGTH)
     usd_cap = UsdField()
 
-    def validate(self, data):
-        if data["scope"] == CostCap.MODEL and not (data.get("key") or "").strip():
-            raise serializers.ValidationError({"key": "a model cap needs the model name in key"})
-        return data
 
 
 def _valid(serializer_class, request) -> dict:
@@ -85,7 +81,8 @@ def _timestamp(value, field):
     if value is None or value == "":
         return None
     try:
-        parsed = parse_datetime(value) if isinstance(value, str) else None
+        # isprintable: Python's ISO parser stops at a NUL and would take "2026-11-24T10:00\x00junk".
+        parsed = parse_datetime(value) if isinstance(value, str) and value.isprintable() else None
     except ValueError:  # well-formed but impossible, e.g. February 30th
         parsed = None
     if parsed is None:

@@ -20,7 +20,7 @@ from datetime import date
 import orjson
 import psycopg
 from psycopg import pq
-from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, DataError, connection, connections, transaction
 from django.utils import timezone
 
 from . import state
@@ -31,6 +31,15 @@ MAX_BATCH = 256
 
 LEDGER_COLUMNS = ["request_id", "day", "ts", "kind", "model", "input_tokens", "output_tokens", "usd_micros", "priced"]
 LEDGER_TYPES = ["varchar", "date", "timestamptz", "varchar", "varchar", "bigint", "bigint", "bigint", "boolean"]
+
+
+class DayTotalOverflow(DataError):
+    """A report would take a day's counter past what a bigint of micro-dollars holds ($9.2 trillion):
+    refused, nothing written. A DataError, so a batch it is part of is retried report by report."""
+
+
+MAX_COUNTER_MICROS = 2**63 - 1
+NUMERIC_OUT_OF_RANGE = "22003"
 
 
 def count(entry: dict) -> bool:
@@ -59,7 +68,12 @@ def write_batch(entries: list[dict]) -> list[bool]:
     # One lookup of this thread's connection: each use of the `connection` proxy is another.
     db = connections[DEFAULT_DB_ALIAS]
     if db.vendor == "postgresql":
-        inserted, totals = _write_in_one_statement(db, unique)
+        try:
+            inserted, totals = _write_in_one_statement(db, unique)
+        except DataError as exc:
+            if getattr(exc.__cause__, "sqlstate", None) == NUMERIC_OUT_OF_RANGE:
+                raise DayTotalOverflow() from exc
+            raise
     else:
         inserted, totals = _write_in_a_transaction(unique)
     for day, rows in totals.items():
@@ -231,8 +245,9 @@ def _check(result, pg) -> None:
 
 
 def _run_in_callers_transaction(db, batch: bytes, shard: int) -> str:
-    """Through psycopg, which opens the caller's transaction on its first query if need be."""
-    with psycopg.Cursor(db.connection) as cursor:
+    """Through psycopg, which opens the caller's transaction on its first query if need be. In a
+    savepoint: a refused report (DayTotalOverflow) leaves the caller's transaction usable."""
+    with transaction.atomic(using=db.alias), psycopg.Cursor(db.connection) as cursor:
         cursor.execute(_batch_sql(db.vendor, "%s", "%s"), [batch.decode(), shard], prepare=True)
         return cursor.fetchone()[0]
 
@@ -289,6 +304,8 @@ def _add_to_counters(sums: dict) -> dict:
             cursor.execute(_counter_sql(connection.vendor),
                            [connection.ops.adapt_datefield_value(day), scope, key, shard, micros, reports])
             _, scope, key, shard, total = cursor.fetchone()
+            if not isinstance(total, int) or total > MAX_COUNTER_MICROS:  # SQLite turns an overflow into a float
+                raise DayTotalOverflow()
             totals[day].append((scope, key, shard, total))
     return totals
 

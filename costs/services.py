@@ -30,6 +30,8 @@ ALLOW, WARN, DOWNGRADE, THROTTLE = "allow", "warn", "downgrade", "throttle"
 OK_STATE, WARN_STATE, THROTTLE_STATE = "ok", "warn", "throttle"
 MAX_CHAIN = 10
 FUTURE_SLACK = timedelta(minutes=5)
+# No spend of this product predates it; an older ts is a unit or parsing mistake, not a late report.
+EARLIEST_TS = datetime(2000, 1, 1, tzinfo=dt_timezone.utc)
 # Bounds that keep a typo from overflowing a column (a 500) instead of being refused (a 400).
 MAX_REPORT_USD = Decimal(1_000_000_000)
 MAX_TOKENS = 10**12
@@ -179,7 +181,12 @@ def record_spend(*, model="", usd=None, input_tokens=0, output_tokens=0, kind=Sp
     committed (see costs.ledger)."""
     now = now or timezone.now()
     entry = _validated(model, usd, input_tokens, output_tokens, kind, request_id, ts or now, now)
-    if not ledger.count(entry):
+    try:
+        counted = ledger.count(entry)
+    except ledger.DayTotalOverflow:
+        raise serializers.ValidationError({"usd": f"would take {entry['day']}'s total past what the ledger can "
+                                                  f"count; check the amounts reported for that day"})
+    if not counted:
         return _previous_result(entry["request_id"], now)
     if entry["kind"] != SpendEntry.AI:
         return SpendResult(entry["request_id"], entry["kind"], "", micros_to_usd(entry["usd_micros"]),
@@ -208,6 +215,8 @@ def _validated(model, usd, input_tokens, output_tokens, kind, request_id, ts, no
     output_tokens = _tokens(output_tokens, "output_tokens")
     if ts > now + FUTURE_SLACK:
         raise serializers.ValidationError({"ts": "must not be in the future"})
+    if ts < EARLIEST_TS:
+        raise serializers.ValidationError({"ts": "must not be before 2000-01-01 (seconds sent as a date?)"})
     priced = usd is None
     if priced:
         config, _ = state.current(now)
@@ -215,7 +224,9 @@ def _validated(model, usd, input_tokens, output_tokens, kind, request_id, ts, no
     amount = require_usd(usd, "usd")
     if amount > MAX_REPORT_USD:
         raise serializers.ValidationError({"usd": f"must be at most {MAX_REPORT_USD:,} for one report"})
-    request_id = str(request_id).strip() if request_id not in (None, "") else f"auto:{uuid.uuid4().hex}"
+    # A blank id is no id: stored as "", it would make every later blank-id report a "duplicate".
+    request_id = str(request_id).strip() if request_id is not None else ""
+    request_id = request_id or f"auto:{uuid.uuid4().hex}"
     if len(request_id) > 200:
         raise serializers.ValidationError({"request_id": "must be at most 200 characters"})
     if "\x00" in request_id:
@@ -322,8 +333,11 @@ def set_cap(scope: str, usd_cap, key: str = "", *, by: str = "", now=None) -> Co
     key = (key or "").strip()
     if scope == CostCap.MODEL and not key:
         raise serializers.ValidationError({"key": "a model cap needs the model name in key"})
-    if scope == CostCap.DAILY:
-        key = ""
+    if scope == CostCap.DAILY and key:
+        # Most likely a model cap sent with the wrong scope: changing the global cap instead is the
+        # one outcome the operator did not ask for.
+        raise serializers.ValidationError({"key": "the daily cap covers all AI spend and takes no key; "
+                                                  "use scope 'model' for a model's cap"})
     amount = require_usd(usd_cap, "usd_cap")
     if amount > CostCap.MAX_USD:
         raise serializers.ValidationError({"usd_cap": f"must be at most {CostCap.MAX_USD:,} per day"})

@@ -68,6 +68,8 @@ def test_set_cap_for_a_model(api):
     ({"scope": "model", "key": "  ", "usd_cap": 5}, "key"),
     ({"scope": "weekly", "usd_cap": 5}, "scope"),
     ({"scope": "daily", "usd_cap": "1e12"}, "usd_cap"),
+    # A model cap sent with the wrong scope must not change the global cap.
+    ({"scope": "daily", "key": "gpt-4o", "usd_cap": 1}, "key"),
 ])
 def test_bad_set_cap_is_a_400_naming_the_field(api, body, field):
     before = list(CostCap.objects.values_list("scope", "key", "usd_cap"))

@@ -93,12 +93,44 @@ def test_usage_endpoint_accepts_a_stripe_fee(api, caps):
     ({"model": "gpt-4o", "usd": 1, "ts": "0001-01-01T00:00:00+14:00"}, "ts"),  # no UTC date holds it
     ({"model": "gpt\u00004o", "usd": 1}, "model"),
     ({"model": "gpt-4o", "usd": 1, "request_id": "r\u00001"}, "request_id"),
+    ({"model": "gpt-4o", "usd": 1, "ts": "1970-01-01T00:00:00Z"}, "ts"),  # seconds sent as a date
+    ({"model": "gpt-4o", "usd": 1, "ts": "2026-03-10T10:00:00\u0000junk"}, "ts"),  # Python's parser stops at NUL
 ])
 def test_bad_usage_is_a_400_naming_the_field_and_writes_nothing(api, caps, prices, body, field):
     response = api.post("/api/costs/usage", body, content_type="application/json")
     assert response.status_code == 400, response.content
     assert field in response.json()["fields"]
     assert not SpendEntry.objects.exists()
+
+
+@pytest.mark.parametrize("blank", ["", "  ", None])
+def test_a_blank_request_id_is_no_id_so_blank_reports_never_swallow_each_other(caps, now, blank):
+    first = record_spend(model="gpt-4o", usd=Decimal(1), request_id=blank, now=now, ts=now)
+    second = record_spend(model="gpt-4o", usd=Decimal(2), request_id=blank, now=now, ts=now)
+    assert (first.duplicate, second.duplicate) == (False, False)
+    assert first.request_id.startswith("auto:") and first.request_id != second.request_id
+    assert DailyCounter.objects.get().usd_micros == 3_000_000
+
+
+def test_a_report_that_would_overflow_the_days_counter_is_a_400_and_writes_nothing(api, caps, now):
+    """A day's counter is a bigint of micro-dollars: the report that would pass it is refused by name
+    (PostgreSQL raised "bigint out of range", a 500; SQLite silently turned the total into a float)."""
+    from costs import state
+
+    record_spend(kind="stripe_fee", usd=Decimal(1), request_id="fee-0")
+    counter = DailyCounter.objects.get()
+    DailyCounter.objects.filter(pk=counter.pk).update(usd_micros=2**63 - 1_000_000_000_000_000)  # $9.2 trillion less $1bn
+    response = api.post("/api/costs/usage", {"kind": "stripe_fee", "usd": 1_000_000_000, "request_id": "fee-1"},
+                        content_type="application/json")
+    assert response.status_code == 400, response.content
+    assert "usd" in response.json()["fields"]
+    assert not SpendEntry.objects.filter(request_id="fee-1").exists()
+    assert DailyCounter.objects.get().usd_micros == 2**63 - 1_000_000_000_000_000
+    # The ledger goes on counting what fits.
+    state.reset()
+    ok = api.post("/api/costs/usage", {"kind": "stripe_fee", "usd": 1, "request_id": "fee-2"},
+                  content_type="application/json")
+    assert ok.status_code == 200, ok.content
 
 
 def test_malformed_json_is_a_400(api):
