@@ -144,13 +144,19 @@ class DashKeyAuthentication(authentication.BaseAuthentication):
 
 
 def role_of(user) -> str | None:
-    """'admin', 'analyst' or None for whoever made the request (a key holder or a staff session)."""
+    """'admin', 'analyst' or None for whoever made the request. A key holder has its key's role; a
+    staff session the role its permissions give (echopilot.api_admin / api_analyst; a superuser has
+    both): being staff only lets a user into the admin, not at customers' receipts or the caps."""
     if user is None or not getattr(user, "is_authenticated", False):
         return None
     if isinstance(user, KeyHolder):
         return user.role
-    if user.is_active and user.is_staff:
+    if not (user.is_active and user.is_staff):
+        return None
+    if user.has_perm("echopilot.api_admin"):
         return DashKey.ADMIN
+    if user.has_perm("echopilot.api_analyst"):
+        return DashKey.ANALYST
     return None
 
 
@@ -163,7 +169,8 @@ class HasDashRole(permissions.BasePermission):
         role = role_of(request.user)
         if role is None:
             if request.user is not None and getattr(request.user, "is_authenticated", False):
-                self.message = "a staff account or an X-Dash-Key is needed"
+                self.message = ("this account has no API role: give it the permission 'Can use the API ... "
+                                "as an admin' or '... as an analyst', or call with an X-Dash-Key")
                 return False
             raise exceptions.NotAuthenticated("X-Dash-Key header is required")
         return role == DashKey.ADMIN or request.method in permissions.SAFE_METHODS

@@ -3,11 +3,16 @@ from django.contrib import admin
 from django.template.loader import TemplateDoesNotExist, get_template
 
 from .auth import role_of
+from .models import DashKey
 from .registry import CONSOLE_APPS, optional_module
 
 
 def cards(request) -> list[dict]:
-    """One rendered card per console app; an app that has none yet says so plainly."""
+    """One rendered card per console app; an app that has none yet says so plainly. None for a
+    user without an API role: the cards show what the API would (spend, customers, incidents)."""
+    role = role_of(request.user)
+    if role is None:
+        return []
     rendered = []
     for app, title in CONSOLE_APPS:
         try:
@@ -17,7 +22,7 @@ def cards(request) -> list[dict]:
             continue
         module = optional_module(app, "dashboard")
         context = module.card_context(request) if module else {}
-        context.update(title=title, can_write=role_of(request.user) == "admin")
+        context.update(title=title, can_write=role == DashKey.ADMIN)
         rendered.append({"app": app, "title": title, "html": template.render(context, request)})
     return rendered
 

@@ -30,6 +30,11 @@ class DashKey(models.Model):
     class Meta:
         verbose_name = "dash key"
         ordering = ["-created"]
+        # What a staff session may do in the API and on the dashboard cards (superusers: everything).
+        permissions = [
+            ("api_admin", "Can use the API and the dashboard's controls as an admin"),
+            ("api_analyst", "Can read the API and the dashboard's cards as an analyst"),
+        ]
 
     def __str__(self):
         return f"{self.name} ({self.role}, {self.prefix}…)"

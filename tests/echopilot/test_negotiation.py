@@ -15,7 +15,7 @@ def test_script_callers_get_json(api, accept):
 
 @pytest.fixture
 def staff(client, django_user_model):
-    client.force_login(django_user_model.objects.create_user("op", password="pw", is_staff=True))
+    client.force_login(django_user_model.objects.create_superuser("op", "op@example.com", "pw"))
     return client
 
 
