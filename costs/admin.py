@@ -41,7 +41,7 @@ class CostCapAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         obj.updated_by = request.user.get_username()
         super().save_model(request, obj, form, change)
-        append_event("costs", "cap_set", scope=obj.scope, key=obj.key, usd_cap=obj.usd_cap, by=obj.updated_by)
+        services.cap_saved(obj, by=obj.updated_by)
 
 
 @admin.register(ModelPrice)
@@ -84,7 +84,7 @@ class CapOverrideAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
         append_event("costs", "cap_override", scope=obj.scope, key=obj.key, until=obj.until, by=request.user.get_username())
 
-    @admin.action(description="End the selected overrides now (the caps apply again)")
+    @admin.action(description="End the selected overrides now (the caps apply again)", permissions=["change"])
     def end_now(self, request, queryset):
         now = timezone.now()
         ended = 0
@@ -175,14 +175,11 @@ class CapAlertAdmin(ReadOnlyAdmin):
     def cap(self, row):
         return micros_to_usd(row.cap_micros)
 
-    def has_change_permission(self, request, obj=None):
-        # Needed for the action; the fields themselves stay read-only.
-        return request.user.is_staff
+    def has_raise_permission(self, request):
+        # The rows stay read-only; raising their incident again is what changing an alert means.
+        return request.user.has_perm("costs.change_capalert")
 
-    def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in self.model._meta.fields]
-
-    @admin.action(description="Raise the incident again for alerts whose incident failed")
+    @admin.action(description="Raise the incident again for alerts whose incident failed", permissions=["raise"])
     def raise_again(self, request, queryset):
         done = sum(services.raise_alert_incident(alert) for alert in queryset.filter(raised__isnull=True))
         self.message_user(request, f"Raised {done} incident(s).", messages.SUCCESS)

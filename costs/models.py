@@ -4,6 +4,7 @@ ledger with its per-day counters (what the product reports).
 Money that is summed is kept as integer micro-dollars (`*_micros`): SQLite has no exact decimal
 arithmetic, and a sum of integers is exact on every backend.
 """
+from datetime import timedelta
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
@@ -125,11 +126,20 @@ class CapOverride(models.Model):
     def is_active(self, now=None) -> bool:
         return (now or timezone.now()) < self.until
 
+    # Temporary: a cap that should not apply for longer wants raising, not overriding.
+    MAX_LENGTH = timedelta(days=31)
+
     def clean(self):
         if self.scope == CostCap.MODEL and not self.key:
             raise ValidationError({"key": "a model override needs the model name"})
-        if self.scope == CostCap.DAILY:
-            self.key = ""
+        if self.scope == CostCap.DAILY and self.key:
+            # Probably meant for one model: overriding the global cap instead lets all spend through.
+            raise ValidationError({"key": "the daily cap covers all AI spend and takes no key; choose scope model"})
+        now = timezone.now()
+        if self.until is not None and self._state.adding and self.until <= now:
+            raise ValidationError({"until": "must be in the future"})
+        if self.until is not None and self.until > now + self.MAX_LENGTH:
+            raise ValidationError({"until": "an override lasts at most 31 days; raise the cap instead"})
 
 
 class SpendEntry(models.Model):

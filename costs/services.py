@@ -343,11 +343,17 @@ def set_cap(scope: str, usd_cap, key: str = "", *, by: str = "", now=None) -> Co
         raise serializers.ValidationError({"usd_cap": f"must be at most {CostCap.MAX_USD:,} per day"})
     state.current_version()  # seed env caps first, so they cannot overwrite this edit later
     cap, _ = CostCap.objects.update_or_create(scope=scope, key=key, defaults={"usd_cap": amount, "updated_by": by})
-    append_event("costs", "cap_set", scope=scope, key=key, usd_cap=amount, by=by)
+    cap_saved(cap, by=by, now=now)
+    return cap
+
+
+def cap_saved(cap: CostCap, *, by: str = "", now=None) -> None:
+    """After a cap is created or changed (the API, the card, the admin): log it, and raise at once
+    the 90% / 100% crossings a lower cap makes, rather than at the next report or hourly check."""
+    append_event("costs", "cap_set", scope=cap.scope, key=cap.key, usd_cap=cap.usd_cap, by=by)
     now = now or timezone.now()
     _, totals = state.current(now)
     alert_if_due(totals.day, dict(totals.spent), now=now)
-    return cap
 
 
 # --- status --------------------------------------------------------------------------------------------

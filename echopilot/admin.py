@@ -28,6 +28,10 @@ class DashKeyAdmin(admin.ModelAdmin):
     fields = ("name", "role", "prefix", "created", "last_used", "revoked")
     actions = ["revoke"]
 
+    def get_fields(self, request, obj=None):
+        # A new key is issued active: revoking is a later change (or the action), never a typo here.
+        return ("name", "role") if obj is None else self.fields
+
     def save_model(self, request, obj, form, change):
         if not change:
             # The raw key exists only in this message: it is stored hashed and cannot be shown again.
@@ -38,7 +42,7 @@ class DashKeyAdmin(admin.ModelAdmin):
             return
         super().save_model(request, obj, form, change)
 
-    @admin.action(description="Revoke the selected keys")
+    @admin.action(description="Revoke the selected keys", permissions=["change"])
     def revoke(self, request, queryset):
         count = queryset.filter(revoked__isnull=True).update(revoked=timezone.now())
         forget_resolved_keys()

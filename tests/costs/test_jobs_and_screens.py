@@ -135,3 +135,58 @@ def test_a_ledger_past_the_count_cap_says_more_than(staff_client, caps, monkeypa
     assert "More than 2 spend ledger" in staff_client.get("/admin/costs/spendentry/").content.decode()
     page = staff_client.get("/admin/costs/spendentry/?q=r-1").content.decode()
     assert "1 spend entry" in page and "More than" not in page
+
+
+def _staff_with(client, *codenames):
+    from django.contrib.auth.models import Permission
+
+    user = get_user_model().objects.create_user("viewer", password="pw", is_staff=True)
+    user.user_permissions.set(Permission.objects.filter(content_type__app_label="costs", codename__in=codenames))
+    client.force_login(user)
+    return client
+
+
+def test_a_view_only_user_is_neither_offered_nor_allowed_the_actions(client, caps):
+    from costs.models import CapAlert, CapOverride
+
+    record_spend(model="gpt-4o", usd=Decimal(10))  # the 90% and 100% alerts of gpt-4o
+    CapAlert.objects.update(raised=None)
+    override = CapOverride.objects.create(scope="model", key="gpt-4o", until=timezone.now() + timedelta(hours=1))
+    viewer = _staff_with(client, "view_capoverride", "view_capalert")
+    for url, action, pk in [("/admin/costs/capoverride/", "end_now", override.pk),
+                            ("/admin/costs/capalert/", "raise_again", CapAlert.objects.first().pk)]:
+        page = viewer.get(url)
+        assert page.status_code == 200 and f'value="{action}"' not in page.content.decode()
+        viewer.post(url, {"action": action, "_selected_action": [pk]})
+    override.refresh_from_db()
+    assert override.is_active()
+    assert not CapAlert.objects.filter(raised__isnull=False).exists()
+
+
+def test_a_staff_user_without_permissions_cannot_open_the_alerts(client, caps):
+    assert _staff_with(client).get("/admin/costs/capalert/").status_code == 403
+
+
+def test_lowering_a_cap_in_the_admin_raises_its_alert_at_once(staff_client, caps):
+    from costs.models import CapAlert, CostCap
+
+    record_spend(model="gpt-4o", usd=Decimal(8))  # 80% of $10
+    cap = CostCap.objects.get(scope="model", key="gpt-4o")
+    response = staff_client.post(f"/admin/costs/costcap/{cap.pk}/change/",
+                                 {"scope": "model", "key": "gpt-4o", "usd_cap": "8.5"})
+    assert response.status_code == 302, response.content
+    assert CapAlert.objects.filter(key="gpt-4o", level=90).exists()
+
+
+@pytest.mark.parametrize("form, field", [
+    ({"scope": "daily", "key": "gpt-4o", "until_0": "2099-01-01", "until_1": "00:00:00"}, "key"),
+    ({"scope": "model", "key": "gpt-4o", "until_0": "2020-01-01", "until_1": "00:00:00"}, "until"),
+    ({"scope": "model", "key": "gpt-4o", "until_0": "9999-12-31", "until_1": "00:00:00"}, "until"),
+])
+def test_an_override_that_would_not_do_what_was_meant_is_refused(staff_client, caps, form, field):
+    from costs.models import CapOverride
+
+    response = staff_client.post("/admin/costs/capoverride/add/", form)
+    assert response.status_code == 200  # the form again, with the error
+    assert field in response.context["adminform"].form.errors
+    assert not CapOverride.objects.exists()

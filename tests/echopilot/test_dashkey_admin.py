@@ -34,3 +34,21 @@ def test_revoke_action_stops_the_key(staff_client, client):
     assert key.revoked is not None
     staff_client.logout()
     assert client.get("/api/queue/status", HTTP_X_DASH_KEY=raw).status_code == 401
+
+
+def test_a_new_key_cannot_be_made_revoked_on_the_add_form(staff_client):
+    form = staff_client.get("/admin/echopilot/dashkey/add/").context["adminform"].form
+    assert set(form.fields) == {"name", "role"}
+
+
+def test_a_view_only_user_cannot_revoke_keys(client, django_user_model):
+    from django.contrib.auth.models import Permission
+
+    key, _ = DashKey.issue("ci", DashKey.ADMIN)
+    viewer = django_user_model.objects.create_user("viewer", password="pw", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_dashkey"))
+    client.force_login(viewer)
+    assert 'value="revoke"' not in client.get("/admin/echopilot/dashkey/").content.decode()
+    client.post("/admin/echopilot/dashkey/", {"action": "revoke", "_selected_action": [key.pk]})
+    key.refresh_from_db()
+    assert key.revoked is None
