@@ -82,7 +82,6 @@ def start(port: int, host: str, workers: int) -> int:
     os.environ.update(env)
     say("migrating the database")
     manage("migrate", "--noinput", "-v", "0")
-    manage("createcachetable")
     manage("collectstatic", "--noinput", "-v", "0")
     say("registering the periodic jobs")
     manage("setup_schedules")

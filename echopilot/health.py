@@ -50,6 +50,17 @@ def broker_check() -> CheckResult:
     return CheckResult(True, type(broker).__name__)
 
 
+def cache_check() -> CheckResult:
+    """The cache holds rate limits and queue figures: a write and a read back, under a key of its own."""
+    from django.core.cache import cache
+
+    cache.set("echopilot:readiness", 1, 30)
+    if cache.get("echopilot:readiness") != 1:
+        return CheckResult(False, "the cache did not keep a value")
+    return CheckResult(True, type(cache).__name__)
+
+
 def register_builtin_checks() -> None:
     register_check("database", database_check)
     register_check("broker", broker_check)
+    register_check("cache", cache_check)

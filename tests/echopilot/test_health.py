@@ -22,7 +22,24 @@ def test_readiness_is_ok_with_database_and_broker(client):
     response = client.get("/healthz/strict")
     body = response.json()
     assert response.status_code == 200, body
-    assert body["checks"]["database"]["ok"] and body["checks"]["broker"]["ok"]
+    assert body["checks"]["database"]["ok"] and body["checks"]["broker"]["ok"] and body["checks"]["cache"]["ok"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_missing_cache_table_fails_readiness_and_migrate_makes_it(client, api):
+    """Without REDIS_URL the cache is a table: a deploy that skipped createcachetable left queue
+    status and the portal's rate limits answering 500 while readiness said ok."""
+    from django.core.management import call_command
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE echopilot_cache")
+    response = client.get("/healthz/strict")
+    assert response.status_code == 500 and response.json()["failing"] == ["cache"]
+    call_command("migrate", "echopilot", "0002", verbosity=0)
+    call_command("migrate", "echopilot", verbosity=0)
+    assert client.get("/healthz/strict").status_code == 200
+    assert api.get("/api/queue/status").status_code == 200
 
 
 def test_readiness_names_a_failing_check_and_answers_500(client):
