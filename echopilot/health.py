@@ -52,8 +52,9 @@ def broker_check() -> CheckResult:
 
 def cache_check() -> CheckResult:
     """The cache holds rate limits and queue figures: a write and a read back, under a key of its own."""
-    from django.core.cache import cache
+    from django.core.cache import caches
 
+    cache = caches["default"]
     cache.set("echopilot:readiness", 1, 30)
     if cache.get("echopilot:readiness") != 1:
         return CheckResult(False, "the cache did not keep a value")

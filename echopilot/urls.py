@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView
 
 from . import views
 
@@ -16,7 +16,7 @@ urlpatterns = [
     path("api/costs/", include("costs.urls")),
     path("api/queue/status", views.queue_status, name="queue-status"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("api/docs/", views.ApiDocsView.as_view(url_name="schema"), name="api-docs"),
     path("api/slo/", include("slo.urls")),
     path("api/deploy/", include("slo.gate_urls")),
     path("api/incidents/", include("incidents.urls")),

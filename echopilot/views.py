@@ -1,5 +1,7 @@
 from django.http import HttpResponse, JsonResponse
-from django.views.decorators.http import require_GET
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_safe
+from drf_spectacular.views import SpectacularSwaggerView
 from prometheus_client import CONTENT_TYPE_LATEST
 from rest_framework.decorators import api_view
 from rest_framework.response import Response
@@ -7,13 +9,17 @@ from rest_framework.response import Response
 from . import health, metrics, queue
 
 
-@require_GET
+# The public probes: HEAD too (load balancers' health checks use it), and a write is a plain 405,
+# not the CSRF failure page.
+@csrf_exempt
+@require_safe
 def liveness(request):
     """Alive: the process answers. Touches nothing else, so a sick database never kills the pod."""
     return JsonResponse({"status": "ok"})
 
 
-@require_GET
+@csrf_exempt
+@require_safe
 def readiness(request):
     results = health.run_checks()
     failing = sorted(name for name, result in results.items() if not result.ok)
@@ -25,7 +31,8 @@ def readiness(request):
     return JsonResponse(body, status=500 if failing else 200)
 
 
-@require_GET
+@csrf_exempt
+@require_safe
 def prometheus_metrics(request):
     return HttpResponse(metrics.render_latest(), content_type=CONTENT_TYPE_LATEST)
 
@@ -34,3 +41,8 @@ def prometheus_metrics(request):
 def queue_status(request):
     """django-q2 queue depth, running clusters and recent failures."""
     return Response(queue.queue_status())
+
+
+class ApiDocsView(SpectacularSwaggerView):
+    # A page to read: answering OPTIONS would need a template its HTML renderer does not have (a 500).
+    http_method_names = ["get", "head"]

@@ -22,7 +22,7 @@ def test_readiness_is_ok_with_database_and_broker(client):
     response = client.get("/healthz/strict")
     body = response.json()
     assert response.status_code == 200, body
-    assert body["checks"]["database"]["ok"] and body["checks"]["broker"]["ok"] and body["checks"]["cache"]["ok"]
+    assert body["checks"]["database"]["ok"] and body["checks"]["broker"]["ok"] and body["checks"]["cache"] == {"ok": True, "detail": "DatabaseCache"}
 
 
 @pytest.mark.django_db(transaction=True)
@@ -123,3 +123,18 @@ def test_redis_broker_is_used_when_redis_url_is_set(tmp_path):
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout.strip().splitlines()[-1]) == {"broker": "Redis", "ok": True, "depth": 1}
 
+
+
+@pytest.mark.parametrize("path", ["/health", "/healthz/strict", "/metrics"])
+def test_the_probes_answer_head_and_refuse_a_write_with_a_plain_405(path):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)  # as a script meets it: no CSRF failure page first
+    assert client.head(path).status_code == 200
+    refused = client.post(path)
+    assert refused.status_code == 405 and refused["Allow"] == "GET, HEAD"
+
+
+def test_the_api_docs_page_refuses_options_instead_of_failing(api):
+    assert api.get("/api/docs/").status_code == 200
+    assert api.options("/api/docs/").status_code == 405
