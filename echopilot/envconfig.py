@@ -8,7 +8,9 @@ variable's name, stops gunicorn, the qcluster and manage.py alike before they se
 """
 import json
 import math
+import os
 import warnings
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import environ
@@ -115,6 +117,19 @@ def emails(name: str) -> list[str]:
         except ValidationError:
             raise ImproperlyConfigured(f"{name} in the environment: address {n} is not an email address") from None
     return addresses
+
+
+def writable_directory(name: str, default: Path) -> Path:
+    """The directory in env `name` (or `default`): one this process can write in, or create. Not
+    created here: the first event makes it. Caught now, a file or a read-only path stops every
+    command at once, instead of a traceback after its work is committed and before it is logged."""
+    path = Path(_env.str(name, default="") or default)
+    existing = next((p for p in (path, *path.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise ImproperlyConfigured(f"{name}={str(path)!r} in the environment: {str(existing)!r} is not a directory")
+    if existing is None or not os.access(existing, os.W_OK | os.X_OK):
+        raise ImproperlyConfigured(f"{name}={str(path)!r} in the environment: this user cannot write there")
+    return path
 
 
 def require(ok: bool, message: str) -> None:

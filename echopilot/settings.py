@@ -182,7 +182,7 @@ DASH_KEY_CACHE_S = envconfig.number("DASH_KEY_CACHE_S", 5.0, 0, HOUR_S)
 
 # --- Files the console writes -----------------------------------------------------------------------
 
-LOG_DIR = Path(env.str("LOG_DIR", default=str(BASE_DIR / "logs")))
+LOG_DIR = envconfig.writable_directory("LOG_DIR", BASE_DIR / "logs")
 
 LOGGING = {
     "version": 1,

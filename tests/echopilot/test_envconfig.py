@@ -53,7 +53,7 @@ def test_numbers_out_of_range_or_not_finite_are_refused(monkeypatch, raw, low_al
 
 def _check(tmp_path, **variables):
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
-    env.update(SQLITE_PATH=str(tmp_path / "db.sqlite3"), LOG_DIR=str(tmp_path / "logs"), **variables)
+    env.update({"SQLITE_PATH": str(tmp_path / "db.sqlite3"), "LOG_DIR": str(tmp_path / "logs"), **variables})
     return subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=120)
 
@@ -174,3 +174,20 @@ def test_a_redis_url_needs_a_redis_scheme(monkeypatch, raw, ok):
     else:
         with pytest.raises(ImproperlyConfigured, match="^REDIS_URL in the environment: must be a redis://"):
             envconfig.redis_url("REDIS_URL")
+
+
+def test_a_log_dir_that_is_a_file_stops_every_command_before_it_works(tmp_path):
+    """It used to fail only when the first event was written: after, say, a revoke was committed."""
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    for log_dir in (afile, afile / "logs"):
+        result = _check(tmp_path, LOG_DIR=str(log_dir))
+        assert result.returncode != 0
+        assert f"LOG_DIR={str(log_dir)!r} in the environment: {str(afile)!r} is not a directory" in \
+            result.stderr.strip().splitlines()[-1]
+
+
+def test_a_log_dir_not_made_yet_is_fine_and_not_made_by_loading_settings(monkeypatch, tmp_path):
+    monkeypatch.setenv("LOG_DIR", str(tmp_path / "new" / "logs"))
+    assert envconfig.writable_directory("LOG_DIR", tmp_path) == tmp_path / "new" / "logs"
+    assert not (tmp_path / "new").exists()
