@@ -55,3 +55,8 @@ def test_dashboard_loads_nothing_from_the_internet(staff_client):
 def test_dashboard_needs_a_staff_login(client):
     response = client.get("/admin/")
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_admin_pages_ask_for_no_favicon(staff_client):
+    html = staff_client.get("/admin/").content.decode()
+    assert '<link rel="icon" href="data:,">' in html and "EchoPilot Ops Console" in html
