@@ -15,10 +15,15 @@ USD_PLACES = 6
 USD_LIMIT = Decimal(10) ** (USD_DIGITS - USD_PLACES)
 
 
-def _reject_bool(value, field_name):
-    # JSON true/false are ints to Python; as a count or an amount they are a mistake.
-    if isinstance(value, bool):
-        raise serializers.ValidationError({field_name: "must be a number, not a boolean"})
+def _is_lookalike(value) -> bool:
+    """JSON true/false are ints to Python, and Python reads "1_000" and other scripts' digits ("١٢")
+    as numbers: as a count or an amount, no client means any of them."""
+    return isinstance(value, bool) or (isinstance(value, str) and (not value.isascii() or "_" in value))
+
+
+def _reject_lookalike(value, field_name):
+    if _is_lookalike(value):
+        raise serializers.ValidationError({field_name: "must be a number written with the digits 0-9"})
 
 
 class NonNegativeIntField(serializers.IntegerField):
@@ -27,7 +32,7 @@ class NonNegativeIntField(serializers.IntegerField):
         super().__init__(**kwargs)
 
     def to_internal_value(self, data):
-        if isinstance(data, bool):
+        if _is_lookalike(data):
             self.fail("invalid")
         return super().to_internal_value(data)
 
@@ -42,7 +47,7 @@ class MillisecondsField(serializers.FloatField):
         super().__init__(**kwargs)
 
     def to_internal_value(self, data):
-        if isinstance(data, bool):
+        if _is_lookalike(data):
             self.fail("invalid")
         value = super().to_internal_value(data)
         if not math.isfinite(value):
@@ -61,7 +66,7 @@ class UsdField(serializers.DecimalField):
         super().__init__(**kwargs)
 
     def to_internal_value(self, data):
-        if isinstance(data, bool):
+        if _is_lookalike(data):
             self.fail("invalid")
         if isinstance(data, float):
             # Through str so 0.1 stays 0.1 and does not become 0.1000000000000000055...
@@ -71,13 +76,14 @@ class UsdField(serializers.DecimalField):
 
 def storable_name(text: str, max_length: int) -> bool:
     """`text` can name something in a column of `max_length` characters: not blank, not longer, and
-    without a NUL (which PostgreSQL refuses in any text column, failing the write)."""
-    return bool(text.strip()) and len(text) <= max_length and "\x00" not in text
+    printable: no NUL (which PostgreSQL refuses in any text column, failing the write), no newline or
+    other control character (which breaks the one-line listings it shows up in)."""
+    return bool(text.strip()) and len(text) <= max_length and text.isprintable()
 
 
 def require_non_negative_int(value, field_name: str) -> int:
     """`value` as an int >= 0, or a ValidationError naming `field_name`."""
-    _reject_bool(value, field_name)
+    _reject_lookalike(value, field_name)
     try:
         number = int(value)
         if isinstance(value, float) and number != value:
@@ -91,7 +97,7 @@ def require_non_negative_int(value, field_name: str) -> int:
 
 def require_ms(value, field_name: str) -> float:
     """`value` as finite milliseconds >= 0, or a ValidationError naming `field_name`."""
-    _reject_bool(value, field_name)
+    _reject_lookalike(value, field_name)
     try:
         number = float(value)
     except (TypeError, ValueError):
@@ -105,7 +111,7 @@ def require_ms(value, field_name: str) -> float:
 
 def require_usd(value, field_name: str) -> Decimal:
     """`value` as a Decimal number of dollars >= 0, or a ValidationError naming `field_name`."""
-    _reject_bool(value, field_name)
+    _reject_lookalike(value, field_name)
     try:
         amount = Decimal(repr(value) if isinstance(value, float) else str(value))
     except (InvalidOperation, TypeError, ValueError):

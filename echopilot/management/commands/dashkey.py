@@ -2,6 +2,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from echopilot.auth import env_keys
 from echopilot.models import DashKey
 from echopilot.validators import storable_name
 
@@ -12,12 +13,13 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         sub = parser.add_subparsers(dest="action", required=True)
         create = sub.add_parser("create", help="issue a key and print it once")
-        create.add_argument("--name", required=True)
-        create.add_argument("--role", choices=[DashKey.ADMIN, DashKey.ANALYST], default=DashKey.ANALYST)
+        create.add_argument("--name", required=True, help="who or what uses the key, e.g. ci or grafana")
+        create.add_argument("--role", choices=[DashKey.ADMIN, DashKey.ANALYST], default=DashKey.ANALYST,
+                            help="admin: everything; analyst: read only (default)")
         create.add_argument("--quiet", action="store_true", help="print the key alone")
-        sub.add_parser("list", help="list keys (prefixes only)")
-        revoke = sub.add_parser("revoke", help="revoke a key by its prefix")
-        revoke.add_argument("prefix")
+        sub.add_parser("list", help="list the stored keys (prefixes only) and say which env keys are set")
+        revoke = sub.add_parser("revoke", help="revoke a stored key")
+        revoke.add_argument("prefix", help="the key's prefix, as `list` shows it, or the whole key")
 
     def handle(self, *args, action, **options):
         getattr(self, f"do_{action}")(**options)
@@ -25,7 +27,7 @@ class Command(BaseCommand):
     def do_create(self, name, role, quiet, **_):
         limit = DashKey._meta.get_field("name").max_length
         if not storable_name(name, limit):
-            raise CommandError(f"--name must be 1-{limit} characters, with no NUL character")
+            raise CommandError(f"--name must be 1-{limit} printable characters (no newline)")
         key, raw = DashKey.issue(name, role)
         if quiet:
             self.stdout.write(raw)
@@ -34,12 +36,21 @@ class Command(BaseCommand):
         self.stdout.write(raw)
 
     def do_list(self, **_):
-        for key in DashKey.objects.all():
+        keys = DashKey.objects.all()
+        for key in keys:
             state = f"revoked {key.revoked:%Y-%m-%d %H:%M}" if key.revoked else "active"
             used = f"{key.last_used:%Y-%m-%d %H:%M}" if key.last_used else "never"
             self.stdout.write(f"{key.prefix}  {key.role:8} {key.name:20} {state:24} last used {used}")
+        if not keys:
+            self.stdout.write("No stored keys.")
+        # Env keys are never shown, only that they exist: they work too, and revoke cannot touch them.
+        for env_key, role in env_keys().items():
+            origin = "DASHBOARD_KEY" if env_key == settings.DASHBOARD_KEY else "ROLES_JSON"
+            self.stdout.write(f"(env)     {role:8} set in {origin}; change the environment to revoke it")
 
     def do_revoke(self, prefix, **_):
+        # A pasted whole key is taken for its prefix; the message shows only the prefix.
+        prefix = (DashKey.prefix_of(prefix.strip()) or prefix.strip()).lower()
         updated = DashKey.objects.filter(prefix=prefix, revoked__isnull=True).update(revoked=timezone.now())
         if not updated:
             raise CommandError(f"no active key with prefix {prefix}")
