@@ -8,7 +8,12 @@ def main():
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "echopilot.settings")
     from django.core.management import execute_from_command_line
 
-    execute_from_command_line(sys.argv)
+    try:
+        execute_from_command_line(sys.argv)
+    except BrokenPipeError:
+        # The reader stopped early (`manage.py dashkey list | head -1`): end quietly, not with a
+        # traceback. Python flushes stdout again on exit: point it at /dev/null so that cannot fail.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 if __name__ == "__main__":
