@@ -1,5 +1,6 @@
 """The SLO screens: definitions, tick history, gate history (with the lift action), recoveries."""
 from django.contrib import admin, messages
+from django.contrib.auth import get_permission_codename
 from django.template.response import TemplateResponse
 from django.utils.html import format_html
 
@@ -34,7 +35,7 @@ class SloAdmin(admin.ModelAdmin):
         state = getattr(obj, "state", None)
         return colored_state(state.burn_alert) if state and state.last_tick_at else "-"
 
-    @admin.action(description="Rebaseline: start the rolling windows anew from now")
+    @admin.action(description="Rebaseline: start the rolling windows anew from now", permissions=["change"])
     def rebaseline(self, request, queryset):
         for slo in queryset:
             services.rebaseline(slo)
@@ -72,14 +73,20 @@ class GateShutAdmin(ReadOnlyAdmin):
     def short_reason(self, obj):
         return obj.reason[:120]
 
-    @admin.action(description="Lift the deploy gate (asks for a note)")
+    def has_lift_permission(self, request):
+        # The screen is read-only (has_change_permission is False), yet lifting writes the shut row.
+        return request.user.has_perm(f"{self.opts.app_label}.{get_permission_codename('change', self.opts)}")
+
+    @admin.action(description="Lift the deploy gate (asks for a note)", permissions=["lift"])
     def lift(self, request, queryset):
         open_shuts = queryset.filter(lifted_at__isnull=True)
         note = request.POST.get("note", "").strip()
         problem = _note_problem(note)
         if "apply" in request.POST and not problem:
             lifted = sum(gate.lift(shut, by=who(request), note=note) for shut in open_shuts)
-            self.message_user(request, f"Lifted {lifted} gate shut(s); deploys may go ahead.", messages.SUCCESS)
+            state = gate.current()
+            self.message_user(request, f"Lifted {lifted} gate shut(s); {state.summary()}",
+                              messages.WARNING if state.shut else messages.SUCCESS)
             return None
         if "apply" in request.POST:
             self.message_user(request, problem, messages.ERROR)

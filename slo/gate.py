@@ -49,6 +49,13 @@ class GateState:
             ],
         }
 
+    def summary(self) -> str:
+        """One sentence for an operator: the gate is open, or which shuts still hold it."""
+        if not self.shut:
+            return "the deploy gate is open; deploys may go ahead."
+        holding = ", ".join(f"#{s.pk} (SLO {s.slo.name}, shut {s.shut_at:%Y-%m-%d %H:%M} UTC)" for s in self.shuts)
+        return f"the deploy gate is still SHUT by {holding}; deploys are still refused."
+
 
 def flag_path() -> Path:
     return log_dir() / FLAG_NAME

@@ -83,6 +83,11 @@ def ingest_file(path, *, service: str | None = None, now=None, progress=None, ha
             handle.close()
 
 
+def committed(path) -> IngestCursor | None:
+    """The stored cursor of `path`: how many of its lines are counted, where a rerun resumes."""
+    return IngestCursor.objects.filter(path=str(Path(path).resolve())).first()
+
+
 def _read_chunk(handle, cursor: IngestCursor, run: FileRun, service, now) -> bool:
     data = handle.read(CHUNK_BYTES)
     cut = data.rfind(b"\n") + 1

@@ -12,10 +12,13 @@ import yaml
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from .ingest import SERVICE_RE
 from .models import Slo
 
 API_VERSION = "openslo/v1"
 ANNOTATION = "echopilot.ai/"
+TEXT_FIELDS = {"name": "metadata.name", "service": "spec.service", "route": f"metadata.annotations.{ANNOTATION}route",
+               "error_statuses": f"metadata.annotations.{ANNOTATION}error-statuses"}
 _DURATION = re.compile(r"([0-9]+)([dwh])")  # fullmatch: "$" would let "30d\n" in
 
 
@@ -90,13 +93,22 @@ def fields_from(doc: dict) -> dict:
     if f"{ANNOTATION}min-events" in notes:
         fields["min_events"] = _number(notes[f"{ANNOTATION}min-events"], f"{ANNOTATION}min-events", whole=True)
     fields.update(_objectives(_list(spec.get("objectives"), "spec.objectives")))
-    for key in ("name", "service", "route", "error_statuses"):
-        if not isinstance(fields[key], (str, type(None))):
-            raise ValidationError(f"{key} must be text")
+    _check_text(fields)
     missing = [k for k in ("name", "service", "error_budget_pct", "p95_ms", "p99_ms") if fields.get(k) in (None, "")]
     if missing:
-        raise ValidationError(f"{meta.get('name') or 'document'}: missing {', '.join(missing)}")
+        raise ValidationError(f"missing {', '.join(missing)}")
     return fields
+
+
+def _check_text(fields: dict) -> None:
+    for key, where in TEXT_FIELDS.items():
+        if not isinstance(fields[key], (str, type(None))):
+            raise ValidationError(f"{where} must be text")
+        if "\x00" in (fields[key] or ""):  # PostgreSQL cannot store a NUL in a text column
+            raise ValidationError(f"{where} must not contain a NUL character")
+    if fields["service"] and not SERVICE_RE.fullmatch(fields["service"]):
+        # Ingest refuses any other name, so such an SLO could never get data.
+        raise ValidationError(f"{TEXT_FIELDS['service']} must be 1-100 letters, digits, . _ - (as ingest accepts)")
 
 
 def _window_days(windows) -> int:
@@ -162,16 +174,44 @@ def _number(value, where: str, whole: bool = False):
 
 @transaction.atomic
 def import_text(text: str) -> list[tuple[Slo, bool]]:
-    """Create or update one Slo per document (all or none); returns (slo, created) pairs."""
+    """Create or update one Slo per document (all or none); returns (slo, created) pairs.
+
+    ValidationError names the document (its number and name) and the field; a file without any
+    document is refused too.
+    """
+    docs = load_documents(text)
+    if not docs:
+        raise ValidationError("no OpenSLO document in it")
     done = []
-    for doc in load_documents(text):
-        fields = fields_from(doc)
-        name = fields.pop("name")
-        slo = Slo.objects.filter(name=name).first() or Slo(name=name)
-        created = slo.pk is None
-        for key, value in fields.items():
-            setattr(slo, key, value)
-        slo.full_clean()
-        slo.save()
-        done.append((slo, created))
+    for number, doc in enumerate(docs, start=1):
+        try:
+            done.append(_import_document(doc))
+        except ValidationError as exc:
+            raise ValidationError(f"{_document_label(number, doc)}: {'; '.join(_messages(exc))}")
     return done
+
+
+def _import_document(doc) -> tuple[Slo, bool]:
+    fields = fields_from(doc)
+    name = fields.pop("name")
+    slo = Slo.objects.filter(name=name).first() or Slo(name=name)
+    created = slo.pk is None
+    for key, value in fields.items():
+        setattr(slo, key, value)
+    slo.full_clean()
+    slo.save()
+    return slo, created
+
+
+def _document_label(number: int, doc) -> str:
+    meta = doc.get("metadata") if isinstance(doc, dict) else None
+    name = meta.get("name") if isinstance(meta, dict) else None
+    return f"document {number} ({name})" if isinstance(name, str) and name else f"document {number}"
+
+
+def _messages(exc: ValidationError) -> list[str]:
+    """full_clean's errors with the field each is about (its bare messages do not say)."""
+    if not hasattr(exc, "error_dict"):
+        return exc.messages
+    return [f"{TEXT_FIELDS.get(key, key)}: {message}" for key, messages in exc.message_dict.items()
+            for message in messages]

@@ -4,7 +4,7 @@ import time
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Permission, User
 from django.utils import timezone
 
 from slo import demo, gate
@@ -118,3 +118,75 @@ def test_lift_with_a_note_the_api_would_refuse_is_refused(staff, shut, note):
     assert response.status_code == 200 and b"at most 2,000 characters" in response.content
     shut.refresh_from_db()
     assert shut.lifted_at is None
+
+
+@pytest.fixture
+def two_shuts(slo):
+    """The gate held by two SLOs, as after a bad deploy that hurt both the shop and s5."""
+    s5 = Slo.objects.create(name="s5", service="s5", p95_ms=800, p99_ms=1200, error_budget_pct=1.0, window_days=30)
+    shop = GateShut.objects.create(slo=slo, shut_at=timezone.now(), reason="SLO api: burn 3.1x", burn=3.1)
+    other = GateShut.objects.create(slo=s5, shut_at=timezone.now(), reason="SLO s5: burn 2.6x", burn=2.6)
+    gate.sync()
+    return shop, other
+
+
+def _lift(client, shut, note="rolled back"):
+    return client.post("/admin/slo/gateshut/", {"action": "lift", "_selected_action": [shut.pk], "apply": "1",
+                                                "note": note}, follow=True).content.decode()
+
+
+def test_lifting_one_of_two_shuts_says_the_gate_is_still_shut_and_by_which(staff, two_shuts):
+    shop, other = two_shuts
+    page = _lift(staff, shop)
+    assert "Lifted 1 gate shut(s)" in page and "may go ahead" not in page
+    assert f"still SHUT by #{other.pk} (SLO s5" in page
+    assert gate.is_active() and gate.flag_path().exists()
+
+
+def test_lifting_an_already_lifted_shut_does_not_say_deploys_may_go_ahead(staff, two_shuts):
+    shop, other = two_shuts
+    gate.lift(shop, by="ops", note="first")
+    page = _lift(staff, shop)
+    assert "Lifted 0 gate shut(s)" in page and "may go ahead" not in page and f"still SHUT by #{other.pk}" in page
+
+
+def test_lifting_the_last_shut_says_the_gate_is_open(staff, two_shuts):
+    shop, other = two_shuts
+    gate.lift(shop, by="ops", note="first")
+    page = _lift(staff, other)
+    assert "Lifted 1 gate shut(s); the deploy gate is open; deploys may go ahead." in page
+    assert not gate.is_active()
+
+
+@pytest.fixture
+def viewer(client, db):
+    """A staff user who may look at every SLO screen and change nothing."""
+    user = User.objects.create_user("viewer", "viewer@example.com", "pw", is_staff=True)
+    user.user_permissions.set(Permission.objects.filter(content_type__app_label="slo", codename__startswith="view_"))
+    client.force_login(user)
+    return client
+
+
+@pytest.mark.parametrize("url, action", [("/admin/slo/slo/", "rebaseline"), ("/admin/slo/gateshut/", "lift")])
+def test_a_view_only_user_is_not_offered_the_actions_that_change_rows(viewer, slo, shut, url, action):
+    page = viewer.get(url)
+    assert page.status_code == 200 and f'value="{action}"' not in page.content.decode()
+
+
+def test_a_view_only_user_cannot_rebaseline(viewer, slo):
+    viewer.post("/admin/slo/slo/", {"action": "rebaseline", "_selected_action": [slo.pk]})
+    slo.refresh_from_db()
+    assert slo.baseline_at is None
+
+
+def test_a_view_only_user_cannot_lift_the_gate(viewer, shut):
+    viewer.post("/admin/slo/gateshut/", {"action": "lift", "_selected_action": [shut.pk], "apply": "1",
+                                         "note": "rolled back"})
+    shut.refresh_from_db()
+    assert shut.lifted_at is None
+
+
+def test_a_user_who_may_change_gate_shuts_is_offered_the_lift(viewer, shut):
+    user = User.objects.get(username="viewer")
+    user.user_permissions.add(Permission.objects.get(codename="change_gateshut"))
+    assert 'value="lift"' in viewer.get("/admin/slo/gateshut/").content.decode()

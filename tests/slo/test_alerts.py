@@ -127,3 +127,4 @@ def test_two_watchdog_runs_at_the_same_moment_are_one_look(slo, feed):
     for _ in range(3):
         assert watchdog.check(slo, NOW) is None
     assert not RecoveryRequest.objects.exists()
+

@@ -6,7 +6,7 @@ from django.test import Client
 
 from incidents.models import Incident
 from slo import gate
-from slo.models import GateShut, SloState
+from slo.models import GateShut, Slo, SloState
 
 from .conftest import NOW
 
@@ -105,3 +105,12 @@ def test_after_a_lift_the_gate_shuts_again_only_after_two_more_hours(burning):
     assert gate.evaluate(burning, NOW + timedelta(hours=2, minutes=15)) is None
     assert gate.evaluate(burning, NOW + timedelta(hours=2, minutes=30)) is None
     assert not gate.is_active()
+
+
+def test_the_api_lift_answers_the_gate_as_it_is_after_the_lift(burning, api):
+    _shut(burning)
+    other = Slo.objects.create(name="s5", service="s5", p95_ms=800, p99_ms=1200, error_budget_pct=1.0, window_days=30)
+    GateShut.objects.create(slo=other, shut_at=NOW, reason="SLO s5: burn 2.6x", burn=2.6)
+    answer = api.post("/api/deploy/gate/lift", {"note": "rolled back v42"}, content_type="application/json").json()
+    assert (answer["lifted"], answer["gate"], answer["shuts"]) == (2, "open", [])
+    assert api.get("/api/deploy/gate").status_code == 200

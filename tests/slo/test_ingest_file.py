@@ -136,3 +136,28 @@ def test_follow_interval_of_zero_is_refused_rather_than_spinning():
     with pytest.raises(argparse.ArgumentTypeError):
         _interval("0")  # through the command, a regression here would spin instead of failing
     assert _interval("0.5") == 0.5
+
+
+def test_ctrl_c_is_a_one_line_exit_saying_what_is_stored_and_a_rerun_resumes(db, access_log, monkeypatch):
+    monkeypatch.setattr(logfile, "CHUNK_BYTES", 1024)  # ~9 lines a chunk
+    access_log.write_bytes(_lines(100))
+    store, calls = logfile.ingest.store, []
+
+    def ctrl_c_on_the_third_chunk(deltas):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return store(deltas)
+
+    monkeypatch.setattr(logfile.ingest, "store", ctrl_c_on_the_third_chunk)
+    with pytest.raises(CommandError, match=r"interrupted; its first \d+ lines are stored") as caught:
+        try:
+            call_command("slo_ingest", str(access_log), stdout=io.StringIO(), stderr=io.StringIO())
+        except KeyboardInterrupt:  # let through, it would stop the whole test run instead of failing this test
+            pytest.fail("Ctrl-C escaped the command as a KeyboardInterrupt traceback")
+    cursor = IngestCursor.objects.get()
+    assert caught.value.returncode == 130 and f"first {cursor.lines} lines" in str(caught.value)
+    assert 0 < cursor.lines == _stored() < 100
+    monkeypatch.setattr(logfile.ingest, "store", store)
+    call_command("slo_ingest", str(access_log), stdout=io.StringIO(), stderr=io.StringIO())
+    assert _stored() == 100

@@ -119,3 +119,36 @@ def test_a_file_that_is_not_utf8_is_refused(db, tmp_path):
     path.write_bytes(b"\xff\xfe\x00garbage")
     with pytest.raises(CommandError, match="not UTF-8"):
         call_command("slo_import", str(path), stdout=io.StringIO())
+
+
+@pytest.mark.parametrize("old, new, message", [
+    ("  name: checkout\n", '  name: checkout\n  annotations: {echopilot.ai/route: "/a\\0b"}\n',
+     r"document 2 \(checkout\): metadata.annotations.echopilot.ai/route must not contain a NUL"),
+    ("  service: shop", '  service: "w\\0eb"', r"document 2 \(checkout\): spec.service must not contain a NUL"),
+    ("  service: shop", '  service: "bad service!"', r"document 2 \(checkout\): spec.service must be 1-100 letters"),
+    ("  name: checkout\n", '  name: checkout\n  annotations: {echopilot.ai/error-statuses: "5xx,\\0"}\n',
+     r"document 2 \(checkout\): metadata.annotations.echopilot.ai/error-statuses must not contain a NUL"),
+])
+def test_text_postgresql_or_ingest_would_refuse_names_document_and_field_and_imports_nothing(db, tmp_path, old, new,
+                                                                                             message):
+    path = tmp_path / "slo.yaml"
+    assert old in DOC
+    path.write_text(DOC.replace("name: checkout", "name: first") + "---\n" + DOC.replace(old, new))
+    with pytest.raises(CommandError, match=message):
+        call_command("slo_import", str(path), stdout=io.StringIO())
+    assert not Slo.objects.exists()
+
+
+def test_a_field_full_clean_refuses_is_named(db, tmp_path):
+    path = tmp_path / "slo.yaml"
+    path.write_text(DOC.replace("name: checkout", "name: check out"))
+    with pytest.raises(CommandError, match=r"document 1 \(check out\): metadata.name: Enter a valid"):
+        call_command("slo_import", str(path), stdout=io.StringIO())
+
+
+@pytest.mark.parametrize("text", ["", "[]", "---\n"])
+def test_a_file_without_documents_is_an_error_not_a_silent_success(db, tmp_path, text):
+    path = tmp_path / "empty.yaml"
+    path.write_text(text)
+    with pytest.raises(CommandError, match="nothing imported: no OpenSLO document in it"):
+        call_command("slo_import", str(path), stdout=io.StringIO())

@@ -4,7 +4,7 @@ from slo import ticks
 
 
 class Command(BaseCommand):
-    help = "Judge every SLO now: slo_tick events, logs/slo_status.json, alerts and the deploy gate."
+    help = "Judge every SLO now: slo_tick events and slo_status.json under LOG_DIR, alerts and the deploy gate."
 
     def handle(self, *args, **options):
         snapshot = ticks.budget_tick()

@@ -8,7 +8,7 @@ class Command(BaseCommand):
     help = "Create or update SLOs from an OpenSLO file (openslo/v1 SLO documents, YAML or JSON)."
 
     def add_arguments(self, parser):
-        parser.add_argument("file", metavar="FILE")
+        parser.add_argument("file", metavar="FILE", help="OpenSLO file: YAML (one or more documents) or JSON")
 
     def handle(self, *args, file, **options):
         try:

@@ -42,6 +42,8 @@ class Command(BaseCommand):
         for path in paths:
             try:
                 run = logfile.ingest_file(path, service=service, progress=self._progress(started))
+            except KeyboardInterrupt:
+                self._interrupted(path)
             except OSError as exc:  # missing, a directory, unreadable
                 raise CommandError(f"{path}: {exc.strerror}")
             self._report(run, time.monotonic() - started)
@@ -54,6 +56,13 @@ class Command(BaseCommand):
             self.stderr.flush()
 
         return show
+
+    def _interrupted(self, path):
+        # Each chunk is committed with its offset, so the cursor says exactly what a rerun skips.
+        cursor = logfile.committed(path)
+        stored = f"its first {cursor.lines:,} lines are stored (offset {cursor.offset:,})" if cursor else "none stored"
+        self.stderr.write("")
+        raise CommandError(f"{path}: interrupted; {stored}; run it again to resume", returncode=130)
 
     def _report(self, run, elapsed):
         self.stderr.write("")
