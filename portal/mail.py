@@ -1,35 +1,31 @@
 """Emails to customers, through Django's SMTP backend (EMAIL_* come from SMTP_*).
 
 Every email carries an unsubscribe link and the RFC 8058 one-click headers. Links are built from
-PORTAL_BASE_URL, never from a request's Host header: a forged Host would otherwise put a victim's
-token in a link to the forger's site.
+PORTAL_BASE_URL (services.public_url).
 """
 from datetime import timedelta
-from urllib.parse import urlencode
 
 from django.conf import settings
 from django.core.mail import EmailMessage
 from django.urls import reverse
+from django.utils import timezone
 
 from echopilot.events import append_event
 
 from . import services
 from .models import Customer
 
-
-def absolute(path: str, **query) -> str:
-    base = settings.PORTAL_BASE_URL.rstrip("/")
-    return f"{base}{path}" + (f"?{urlencode(query)}" if query else "")
+EMAIL_RATE_WINDOW = timedelta(hours=1)
 
 
 def unsubscribe_url(customer: Customer) -> str:
-    return absolute(reverse("portal-unsubscribe"), token=services.unsubscribe_token(customer))
+    return services.public_url(reverse("portal-unsubscribe"), token=services.unsubscribe_token(customer))
 
 
 def receipts_page_email(customer: Customer, now=None) -> EmailMessage:
     """The email carrying a short-lived link to the customer's receipts page."""
     link = services.self_service_link(customer, now)
-    page = absolute(reverse("portal-receipts-page"), token=link.token)
+    page = services.public_url(reverse("portal-receipts-page"), token=link.token)
     unsubscribe = unsubscribe_url(customer)
     minutes = settings.PORTAL_SELF_SERVICE_TTL_MIN
     body = (
@@ -58,14 +54,23 @@ def send_receipts_link(email: str, *, requested: bool, now=None) -> str:
     `requested` is True when the customer asked for it themselves: that is the one email an
     unsubscribed customer still gets. An unknown address gets nothing, and no address gets more
     than PORTAL_EMAIL_RATE_PER_HOUR of these an hour (so the form cannot be used to flood someone).
+    Only emails that went out count: a throttled or failed attempt gives its slot back, so a mail
+    server that was down does not leave the customer throttled once it is back.
     """
+    now = now or timezone.now()
     customer = services.find_customer(email)
     if customer is None:
         return "unknown"
     if customer.is_unsubscribed and not requested:
         return "unsubscribed"
-    if services.hit(f"email:{customer.email}", settings.PORTAL_EMAIL_RATE_PER_HOUR, timedelta(hours=1), now):
+    key = f"email:{customer.email}"
+    if services.hit(key, settings.PORTAL_EMAIL_RATE_PER_HOUR, EMAIL_RATE_WINDOW, now):
+        services.give_back_hit(key, EMAIL_RATE_WINDOW, now)
         return "throttled"
-    receipts_page_email(customer, now).send(fail_silently=False)
+    try:
+        receipts_page_email(customer, now).send(fail_silently=False)
+    except Exception:
+        services.give_back_hit(key, EMAIL_RATE_WINDOW, now)
+        raise
     append_event("portal_access", "link_emailed", email=customer.email, requested=requested)
     return "sent"

@@ -3,13 +3,17 @@
 Plain functions over the models; nothing here knows about HTTP. Anything that judges a time window
 takes `now`.
 """
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
+from urllib.parse import urlencode
 
+from django.apps import apps
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
+from django.urls import reverse
 from django.utils import timezone
 
 from echopilot.events import append_event
@@ -18,6 +22,8 @@ from . import signing
 from .models import AccessLog, Customer, Purchase, RateBucket, normalize_email
 
 UA_MAX = 300
+
+log = logging.getLogger(__name__)
 
 
 # --- customers ---------------------------------------------------------------------------------------
@@ -74,6 +80,18 @@ def download_link(purchase: Purchase, now=None) -> signing.SignedLink:
         "k": purchase.kind,
     }
     return signing.sign(signing.DOWNLOAD, payload, signing.link_ttl(), now)
+
+
+def public_url(path: str, **query) -> str:
+    """`path` on PORTAL_BASE_URL. Every link handed out is built from it, never from a request's Host
+    header: a forged Host would otherwise put a customer's token in a link to the forger's site."""
+    base = settings.PORTAL_BASE_URL.rstrip("/")
+    return f"{base}{path}" + (f"?{urlencode(query)}" if query else "")
+
+
+def download_url(link: signing.SignedLink) -> str:
+    """The public address of a signed download link."""
+    return public_url(reverse("portal-download"), token=link.token)
 
 
 def recent_purchases(customer: Customer) -> list[Purchase]:
@@ -201,6 +219,19 @@ def refused_accesses(limit: int = 10) -> list[AccessLog]:
     return list(AccessLog.objects.exclude(outcome=AccessLog.ALLOWED).select_related("purchase")[:limit])
 
 
+def report_incident(severity: str, msg: str, meta: dict, *, fingerprint: str, now=None) -> None:
+    """Tell the incidents app, when it is installed; a failure there is logged and never breaks the
+    portal's own answer."""
+    if not apps.is_installed("incidents"):
+        return
+    try:
+        from incidents import raise_incident
+
+        raise_incident(severity, msg, "portal", meta, fingerprint=fingerprint, now=now)
+    except Exception:
+        log.exception("could not raise the incident %s", fingerprint)
+
+
 # --- rate limits ------------------------------------------------------------------------------------------
 
 
@@ -234,6 +265,17 @@ def count_hit(key: str, window: timedelta, now=None) -> int:
     with connection.cursor() as cursor:
         cursor.execute(sql, [key[:200], start])
         return cursor.fetchone()[0]
+
+
+def give_back_hit(key: str, window: timedelta, now: datetime) -> None:
+    """Undo one `count_hit` made with the same `now`, for a request that did not happen after all.
+
+    One UPDATE ... SET count = count - 1 in the database, so concurrent hits and give-backs never
+    overwrite each other's change.
+    """
+    RateBucket.objects.filter(key=key[:200], window_start=_window_start(now, window), count__gt=0).update(
+        count=F("count") - 1
+    )
 
 
 def prune_rate_buckets(now=None, keep: timedelta = timedelta(days=1)) -> int:

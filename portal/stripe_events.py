@@ -5,10 +5,15 @@ no guaranteed order and sometimes more than once. So:
 - an event is processed at most once: its id is inserted first, in the same transaction as the
   purchase change, and the unique index makes a replay (even a simultaneous one) change nothing;
 - the events of one payment meet on one purchase through any of its Stripe ids;
-- updates only ever add information (a refund is never undone by a late charge.succeeded).
+- updates only ever add information (a refund is never undone by a late charge.succeeded);
+- an authentic event that can never be applied (not JSON, an id that is no Stripe id, a new payment
+  whose email is no address) is acknowledged, so Stripe stops retrying it, and reported to the
+  operator; nothing of it is stored, so sending it again from Stripe's dashboard still applies it.
+Fields of the wrong type count as absent, and text is stored as far as its column allows.
 """
 import json
 import logging
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from datetime import timezone as dt_timezone
@@ -17,22 +22,30 @@ from decimal import Decimal
 import stripe
 from django.apps import apps
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
 from echopilot.events import append_event
 
-from .models import Purchase, StripeEvent
-from .services import upsert_customer
+from .models import Customer, Purchase, StripeEvent, normalize_email
+from .services import report_incident, upsert_customer
 
 log = logging.getLogger(__name__)
 
 SIGNATURE_TOLERANCE_S = 300
 ID_FIELDS = ("stripe_payment_intent", "stripe_charge", "stripe_checkout_session", "stripe_invoice")
+# PostgreSQL refuses NUL in text, and UTF-8 (so every database and the NDJSON log) lone surrogates.
+UNSTORABLE_CHARACTERS = re.compile("[\x00\ud800-\udfff]")
 
 
 class InvalidEvent(Exception):
-    """The body is not a genuine, recent Stripe event (bad or stale signature, or not JSON)."""
+    """The body is not signed by Stripe, or the signature is stale."""
+
+
+class UnusableEvent(Exception):
+    """An authentic event that can never be applied; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -44,29 +57,52 @@ class Outcome:
     purchase_id: int | None = None
 
 
-def verify(payload: bytes, sig_header: str | None) -> dict:
-    """The event in `payload` if its Stripe-Signature is good and at most 5 minutes old."""
+def receive(payload: bytes, sig_header: str | None) -> Outcome:
+    """Verify and apply one webhook delivery; InvalidEvent when Stripe did not sign it. An authentic
+    event that cannot be applied answers a rejected Outcome (see `reject`), never an exception."""
+    verify(payload, sig_header)
     try:
-        stripe.Webhook.construct_event(
+        event = parse(payload)
+    except UnusableEvent as exc:
+        return reject({}, str(exc))
+    return process(event)
+
+
+def verify(payload: bytes, sig_header: str | None) -> None:
+    """Raise InvalidEvent unless `payload` has a good Stripe-Signature at most 5 minutes old."""
+    try:
+        stripe.WebhookSignature.verify_header(
             payload, sig_header, settings.STRIPE_WEBHOOK_SECRET, tolerance=SIGNATURE_TOLERANCE_S
         )
-        event = json.loads(payload)
-    except (stripe.SignatureVerificationError, ValueError, UnicodeDecodeError):
+    except (stripe.SignatureVerificationError, UnicodeDecodeError):
         raise InvalidEvent() from None
-    if not isinstance(event, dict) or not event.get("id") or not isinstance(event.get("data"), dict):
-        raise InvalidEvent()
+
+
+def parse(payload: bytes) -> dict:
+    """The event in an authentic body; UnusableEvent when it is no event with a storable id."""
+    try:
+        event = json.loads(payload)
+    except (ValueError, RecursionError):
+        raise UnusableEvent("the body is not JSON") from None
+    if not isinstance(event, dict):
+        raise UnusableEvent("the body is not a JSON object")
+    if not _fits(event.get("id"), StripeEvent, "event_id"):
+        raise UnusableEvent("the event id is missing or is no Stripe id")
     return event
 
 
 def process(event: dict) -> Outcome:
-    """Apply one verified event exactly once; a replay answers duplicate=True and changes nothing."""
+    """Apply one verified event exactly once; a replay answers duplicate=True and changes nothing,
+    and an event that cannot be applied changes nothing and answers a rejected Outcome."""
     for attempt in (1, 2):
         try:
             outcome = _apply_once(event)
             break
+        except UnusableEvent as exc:
+            return reject(event, str(exc))
         except IntegrityError:
             if StripeEvent.objects.filter(event_id=event["id"]).exists():
-                return Outcome(event["id"], event.get("type", ""), True, "already processed")
+                return Outcome(event["id"], _text(event.get("type"), 80), True, "already processed")
             if attempt == 2:
                 raise
             # A sibling event of the same payment created the customer or purchase first; the retry
@@ -76,14 +112,33 @@ def process(event: dict) -> Outcome:
     return outcome
 
 
+def reject(event: dict, reason: str) -> Outcome:
+    """Acknowledge an authentic event that cannot be applied, and tell the operator at once.
+
+    Stripe retries any other answer for days and each retry would fail alike, while every such
+    event may be a payment the portal does not know about: it raises an ERROR incident (repeats
+    within the hour only count up on it), logs, and writes an NDJSON line.
+    """
+    event_id, event_type = _text(event.get("id"), 80), _text(event.get("type"), 80)
+    log.warning("rejected a Stripe event (%s %s): %s", event_type, event_id, reason)
+    append_event("portal_access", "stripe_event_rejected", id=event_id, type=event_type, reason=reason)
+    report_incident(
+        "ERROR",
+        f"a Stripe event could not be applied: {reason}",
+        {"event_id": event_id, "type": event_type},
+        fingerprint="portal:stripe-event-rejected",
+    )
+    return Outcome(event_id, event_type, False, f"rejected: {reason}")
+
+
 def _apply_once(event: dict) -> Outcome:
-    obj = event["data"].get("object") or {}
+    obj = _dict(_dict(event.get("data")).get("object"))
     with transaction.atomic():
         # Inserted first: a concurrent delivery of the same event blocks here until we commit,
         # then fails on the unique index instead of applying the event a second time.
         record = StripeEvent.objects.create(
             event_id=event["id"],
-            type=str(event.get("type", ""))[:80],
+            type=_text(event.get("type"), 80),
             livemode=bool(event.get("livemode")),
             created=_ts(event.get("created")),
         )
@@ -100,8 +155,8 @@ def _apply_once(event: dict) -> Outcome:
 
 def _checkout_completed(session: dict):
     if session.get("payment_status") != "paid":
-        return None, f"skipped: payment_status {session.get('payment_status')}"
-    details = session.get("customer_details") or {}
+        return None, f"skipped: payment_status {_text(session.get('payment_status'), 40)}"
+    details = _dict(session.get("customer_details"))
     email = details.get("email") or session.get("customer_email")
     ids = {
         "stripe_checkout_session": session.get("id"),
@@ -111,7 +166,7 @@ def _checkout_completed(session: dict):
     facts = {
         "amount": session.get("amount_total"),
         "currency": session.get("currency"),
-        "description": (session.get("metadata") or {}).get("description", ""),
+        "description": _dict(session.get("metadata")).get("description", ""),
         "kind": Purchase.INVOICE if ids["stripe_invoice"] else Purchase.RECEIPT,
         "purchased_at": _ts(session.get("created")),
     }
@@ -121,8 +176,8 @@ def _checkout_completed(session: dict):
 def _charge(charge: dict):
     """charge.succeeded and charge.refunded carry the same Charge object."""
     if charge.get("status") != "succeeded" and not charge.get("refunded"):
-        return None, f"skipped: charge status {charge.get('status')}"
-    billing = charge.get("billing_details") or {}
+        return None, f"skipped: charge status {_text(charge.get('status'), 40)}"
+    billing = _dict(charge.get("billing_details"))
     ids = {
         "stripe_charge": charge.get("id"),
         "stripe_payment_intent": _id(charge.get("payment_intent")),
@@ -146,12 +201,13 @@ def _invoice_paid(invoice: dict):
         "stripe_payment_intent": _id(invoice.get("payment_intent")) or _invoice_payment_intent(invoice),
         "stripe_charge": _id(invoice.get("charge")),
     }
-    lines = (invoice.get("lines") or {}).get("data") or []
-    paid_at = (invoice.get("status_transitions") or {}).get("paid_at") or invoice.get("created")
+    lines = _list(_dict(invoice.get("lines")).get("data"))
+    first_line = _dict(lines[0]) if lines else {}
+    paid_at = _dict(invoice.get("status_transitions")).get("paid_at") or invoice.get("created")
     facts = {
         "amount": invoice.get("amount_paid"),
         "currency": invoice.get("currency"),
-        "description": (lines[0].get("description") if lines else "") or invoice.get("description") or "",
+        "description": first_line.get("description") or invoice.get("description") or "",
         "number": invoice.get("number") or "",
         "kind": Purchase.INVOICE,
         "purchased_at": _ts(paid_at),
@@ -172,18 +228,20 @@ HANDLERS = {
 
 
 def _merge(email, name, stripe_customer, ids: dict, facts: dict):
-    ids = {field: str(value)[:80] for field, value in ids.items() if value}
+    ids = _stripe_ids(ids)
     facts["amount"] = _minor_units(facts.get("amount"))
     facts["amount_refunded"] = _minor_units(facts.get("amount_refunded")) or 0
-    if not isinstance(facts.get("currency"), str) or len(facts["currency"]) != 3:
-        facts["currency"] = None
+    facts["currency"] = _currency(facts.get("currency"))
     purchase = Purchase.objects.select_for_update().filter(_any_of(ids)).first() if ids else None
     if purchase is None:
-        if not email:
+        if not isinstance(email, str) or not email:
             return None, "skipped: no customer email and no known purchase"
         if facts.get("amount") is None:
             return None, "skipped: no amount"
-        customer = upsert_customer(email, name, stripe_customer or "")
+        customer = upsert_customer(
+            _valid_email(email), _text(name, Customer._meta.get_field("name").max_length),
+            _stripe_customer_id(stripe_customer),
+        )
         purchase = Purchase(customer=customer, amount=facts["amount"])
         action = "created"
     else:
@@ -203,18 +261,84 @@ def _fill(purchase: Purchase, ids: dict, facts: dict) -> None:
     if facts.get("currency"):
         purchase.currency = facts["currency"]
     for field, limit in (("description", 300), ("number", 64)):
-        value = facts.get(field)
-        if isinstance(value, str) and value and not getattr(purchase, field):
-            setattr(purchase, field, value[:limit])
+        value = _text(facts.get(field), limit)
+        if value and not getattr(purchase, field):
+            setattr(purchase, field, value)
     if facts.get("kind") == Purchase.INVOICE:
         purchase.kind = Purchase.INVOICE
         # An invoice's own number is what its PDF must show, even over a charge's receipt number.
-        if stripe_number := facts.get("number"):
-            purchase.number = str(stripe_number)[:64]
+        if stripe_number := _text(facts.get("number"), 64):
+            purchase.number = stripe_number
     if facts.get("purchased_at") and purchase.pk is None:
         purchase.purchased_at = facts["purchased_at"]
-    purchase.amount_refunded = max(purchase.amount_refunded, facts.get("amount_refunded") or 0)
+    # Stripe never refunds more than was paid; a larger figure would show a negative net on the PDF.
+    refunded = max(purchase.amount_refunded, facts.get("amount_refunded") or 0)
+    purchase.amount_refunded = min(refunded, purchase.amount)
     purchase.status = _status(purchase.amount, purchase.amount_refunded)
+
+
+def _stripe_ids(ids: dict) -> dict:
+    """The ids present; UnusableEvent when one is no Stripe id, as matching on a cut or cleaned id
+    could merge two payments."""
+    present = {field: value for field, value in ids.items() if value}
+    for field, value in present.items():
+        if not _fits(value, Purchase, field):
+            raise UnusableEvent(f"{field} is no Stripe id")
+    return present
+
+
+def _stripe_customer_id(value) -> str:
+    if value and not _fits(value, Customer, "stripe_customer_id"):
+        raise UnusableEvent("the customer is no Stripe id")
+    return value or ""
+
+
+def _valid_email(value: str) -> str:
+    """The email to file a new customer under. A malformed or over-long one is refused rather than
+    cut or cleaned: either would be someone else's address, and links go to it."""
+    email = normalize_email(value)
+    if not _fits(email, Customer, "email") or not _is_email(email):
+        raise UnusableEvent("the customer email is not a valid address")
+    return email
+
+
+def _is_email(value: str) -> bool:
+    try:
+        validate_email(value)
+    except ValidationError:
+        return False
+    return True
+
+
+def _fits(value, model, field: str) -> bool:
+    """Whether `value` is a non-empty string the column stores exactly as it is."""
+    return (
+        isinstance(value, str)
+        and bool(value)
+        and len(value) <= model._meta.get_field(field).max_length
+        and not UNSTORABLE_CHARACTERS.search(value)
+    )
+
+
+def _text(value, limit: int) -> str:
+    """Free text as far as its column holds it, without what no database stores; "" for a non-string."""
+    if not isinstance(value, str):
+        return ""
+    return UNSTORABLE_CHARACTERS.sub("", value)[:limit]
+
+
+def _dict(value) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value) -> list:
+    return value if isinstance(value, list) else []
+
+
+def _currency(value) -> str | None:
+    if isinstance(value, str) and len(value) == 3 and value.isascii() and value.isalpha():
+        return value
+    return None
 
 
 def _minor_units(value) -> int | None:
@@ -239,8 +363,8 @@ def _any_of(ids: dict) -> Q:
 
 def _invoice_payment_intent(invoice: dict) -> str | None:
     # Since API version 2025-03-31 an invoice lists its payments instead of one payment_intent.
-    for item in (invoice.get("payments") or {}).get("data") or []:
-        found = _id((item.get("payment") or {}).get("payment_intent"))
+    for item in _list(_dict(invoice.get("payments")).get("data")):
+        found = _id(_dict(_dict(item).get("payment")).get("payment_intent"))
         if found:
             return found
     return None
@@ -254,9 +378,13 @@ def _id(value) -> str | None:
 
 
 def _ts(value) -> datetime | None:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
+    """A Unix timestamp as a datetime; None for anything else, or for one no calendar date holds."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return None
+    try:
         return datetime.fromtimestamp(value, tz=dt_timezone.utc)
-    return None
+    except (OverflowError, ValueError, OSError):
+        return None
 
 
 # --- Stripe fees to the costs app ----------------------------------------------------------------------
@@ -267,7 +395,7 @@ def stripe_fee(event: dict) -> tuple[str, Decimal, datetime | None] | None:
     is expanded; None otherwise (an id alone carries no fee, and we do not call Stripe for it)."""
     if event.get("type") != "charge.succeeded":
         return None
-    txn = (event["data"].get("object") or {}).get("balance_transaction")
+    txn = _dict(_dict(event.get("data")).get("object")).get("balance_transaction")
     if not isinstance(txn, dict) or txn.get("fee") is None:
         return None
     if (txn.get("currency") or "usd").lower() != "usd":

@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from incidents.services import summarize
 from portal import services
+from portal.models import RateBucket
 from tests.races import race
 
 from .conftest import checkout_session_completed
@@ -51,3 +52,21 @@ def test_simultaneous_requests_share_one_exact_rate_limit_counter():
     now = timezone.now()
     verdicts = race(lambda _: services.hit("download:203.0.113.50", 5, timedelta(minutes=1), now=now), range(12))
     assert sorted(verdicts) == [False] * 5 + [True] * 7
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_simultaneous_hits_and_give_backs_lose_no_update():
+    """Six failed sends give their slots back while six others take one, all at the same instant."""
+    now, window, key = timezone.now(), timedelta(hours=1), "email:jenny.rosen@example.com"
+    for _ in range(6):
+        services.count_hit(key, window, now)
+
+    def hit_or_give_back(i):
+        if i % 2:
+            services.give_back_hit(key, window, now)
+        else:
+            services.count_hit(key, window, now)
+
+    race(hit_or_give_back, range(12))
+    assert RateBucket.objects.get(key=key).count == 6

@@ -34,7 +34,7 @@ def test_receipts_lists_purchases_newest_first_with_links_valid_24_hours(api, pu
     assert [r["id"] for r in body["receipts"]] == [purchases[0].pk, purchases[1].pk]
     first = body["receipts"][0]
     assert first["amount"] == "49.00" and first["currency"] == "usd" and first["status"] == "paid"
-    assert first["download_url"].startswith("http://testserver/api/portal/download?token=")
+    assert first["download_url"].startswith("https://portal.example.test/api/portal/download?token=")
     expires = parse_datetime(first["expires"])
     assert timedelta(hours=23, minutes=59) < expires - before <= timedelta(hours=24, seconds=5)
     assert body["receipts"][1]["status"] == "refunded"
@@ -67,6 +67,13 @@ def test_a_link_from_the_receipts_list_downloads_the_pdf(api, client, purchases)
     assert response["Content-Type"] == "application/pdf"
     assert response.content.startswith(b"%PDF-")
     assert "receipt-1846-0001.pdf" in response["Content-Disposition"]
+
+
+def test_receipt_links_use_the_portal_base_url_whatever_the_host_header(api, purchases):
+    response = api.get("/api/portal/receipts", {"email": "jenny.rosen@example.com"}, HTTP_HOST="evil.example")
+    urls = [receipt["download_url"] for receipt in response.json()["receipts"]]
+    assert len(urls) == 2
+    assert all(url.startswith("https://portal.example.test/api/portal/download?token=") for url in urls)
 
 
 def test_a_tampered_token_is_403(client, purchases):

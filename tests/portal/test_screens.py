@@ -5,6 +5,7 @@ import zlib
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.utils import timezone
+from django_q.models import OrmQ
 
 from portal import demo, pdf, services
 from portal.models import AccessLog, Customer, Purchase
@@ -148,10 +149,15 @@ def test_demo_data_loads_twice_without_duplicates():
 
 
 def test_the_customer_page_offers_a_working_link_to_every_receipt(staff, customer, purchases):
-    html = staff.get(f"/admin/portal/customer/{customer.pk}/change/").content.decode()
-    links = re.findall(r'href="(/api/portal/download\?token=[^"]+)"', html)
+    html = staff.get(f"/admin/portal/customer/{customer.pk}/change/", HTTP_HOST="evil.example").content.decode()
+    links = re.findall(r'href="https://portal\.example\.test(/api/portal/download\?token=[^"]+)"', html)
     assert len(links) == 2
     assert staff.get(links[1].replace("&amp;", "&")).status_code == 200
+
+
+def test_the_purchase_page_offers_a_link_on_the_portal_base_url(staff, purchases):
+    html = staff.get(f"/admin/portal/purchase/{purchases[0].pk}/change/", HTTP_HOST="evil.example").content.decode()
+    assert 'href="https://portal.example.test/api/portal/download?token=' in html
 
 
 def test_metrics_count_purchases_and_recent_accesses(client, purchases):
@@ -160,3 +166,52 @@ def test_metrics_count_purchases_and_recent_accesses(client, purchases):
     assert 'echopilot_portal_purchases{status="paid"} 1.0' in text
     assert 'echopilot_portal_purchases{status="refunded"} 1.0' in text
     assert 'echopilot_portal_accesses_last_hour{outcome="refused"} 1.0' in text
+
+
+def test_adding_a_customer_whose_email_differs_only_in_case_says_it_exists(staff, customer):
+    response = staff.post("/admin/portal/customer/add/", {
+        "email": "JENNY.ROSEN@example.com", "name": "", "stripe_customer_id": "",
+        "purchases-TOTAL_FORMS": 0, "purchases-INITIAL_FORMS": 0,
+    })
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "A customer with this email already exists." in html
+    assert "portal_customer_email_ci_unique" not in html
+    assert Customer.objects.count() == 1
+
+
+def test_a_customer_can_still_be_saved_under_its_own_email(staff, customer):
+    response = staff.post(f"/admin/portal/customer/{customer.pk}/change/", {
+        "email": "Jenny.Rosen@example.com", "name": "Jenny R.", "stripe_customer_id": "",
+        "purchases-TOTAL_FORMS": 0, "purchases-INITIAL_FORMS": 0,
+    })
+    assert response.status_code == 302
+    customer.refresh_from_db()
+    assert customer.name == "Jenny R."
+
+
+@pytest.fixture
+def viewer(client, django_user_model):
+    """A staff user who may only view customers."""
+    from django.contrib.auth.models import Permission
+
+    user = django_user_model.objects.create_user("auditor", "auditor@example.com", "pw", is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="view_customer", content_type__app_label="portal"))
+    client.force_login(user)
+    return client
+
+
+def test_a_view_only_user_is_not_offered_the_customer_actions(viewer, customer):
+    page = viewer.get("/admin/portal/customer/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "jenny.rosen@example.com" in html
+    assert "revoke_links" not in html and "email_receipts_link" not in html
+
+
+@pytest.mark.parametrize("action", ["revoke_links", "email_receipts_link"])
+def test_a_view_only_user_cannot_run_the_customer_actions(viewer, customer, action):
+    viewer.post("/admin/portal/customer/", {"action": action, ACTION_CHECKBOX_NAME: [customer.pk]}, follow=True)
+    customer.refresh_from_db()
+    assert customer.link_generation == 0
+    assert not OrmQ.objects.exists()

@@ -13,6 +13,7 @@ from django_q.models import OrmQ
 
 from portal import mail, services, tasks
 from portal.models import AccessLog
+from tests.loopback import free_port, smtp_server
 
 pytestmark = pytest.mark.django_db
 
@@ -176,3 +177,15 @@ def test_email_links_come_from_the_configured_base_url_not_the_host_header(custo
     settings.PORTAL_BASE_URL = "https://receipts.echopilot.example"
     message = mail.receipts_page_email(customer)
     assert "https://receipts.echopilot.example/portal/receipts?token=" in message.body
+
+
+def test_a_send_that_failed_in_the_task_gives_its_slot_back(customer, settings):
+    settings.PORTAL_EMAIL_RATE_PER_HOUR = 1
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_USE_TLS = "127.0.0.1", free_port(), False
+    with pytest.raises(OSError):
+        tasks.send_receipts_link(customer.email)
+    with smtp_server() as (inbox, port):
+        settings.EMAIL_PORT = port
+        assert tasks.send_receipts_link(customer.email) == "sent"
+        assert inbox.arrived.wait(5)

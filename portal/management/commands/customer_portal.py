@@ -2,9 +2,7 @@
 links, email them their receipts page, prune rate counters. Same service functions as the API."""
 import smtplib
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
-from django.urls import reverse
 
 from portal import mail, services
 
@@ -44,16 +42,24 @@ class Command(BaseCommand):
             # Asked for by an operator on the customer's behalf: counts as requested.
             outcome = mail.send_receipts_link(email, requested=True)
         except (OSError, smtplib.SMTPException) as exc:
-            raise CommandError(f"{email}: the mail server refused or did not answer ({exc}); check EMAIL_HOST")
+            raise CommandError(
+                f"{email}: the mail server refused or did not answer ({exc}); check SMTP_HOST and SMTP_PORT"
+            )
         if outcome == "unknown":
             raise CommandError(f"no customer with email {email}")
+        if outcome == "throttled":
+            raise CommandError(
+                f"{email}: not sent, already emailed PORTAL_EMAIL_RATE_PER_HOUR times this hour; try again later"
+            )
         self.stdout.write(f"{email}: {outcome}")
 
     def _receipts(self, customer):
-        base = settings.PORTAL_BASE_URL.rstrip("/") + reverse("portal-download")
-        for purchase, link in services.receipts_with_links(customer):
+        rows = services.receipts_with_links(customer)
+        if not rows:
+            self.stdout.write(f"{customer.email}: no purchases")
+        for purchase, link in rows:
             self.stdout.write(
                 f"{purchase.purchased_at:%Y-%m-%d} {purchase.document_title} {purchase.reference} "
                 f"{purchase.amount_display} {purchase.currency.upper()} {purchase.status}\n"
-                f"  {base}?token={link.token}\n  valid until {link.expires:%Y-%m-%d %H:%M} UTC"
+                f"  {services.download_url(link)}\n  valid until {link.expires:%Y-%m-%d %H:%M} UTC"
             )
