@@ -146,6 +146,10 @@ USE_TZ = True
 
 # --- The API ---------------------------------------------------------------------------------------
 
+# Django's 2.5 MB would refuse the batches the API promises: an Alertmanager notification of 10,000
+# alerts (labels, annotations, URLs) is 6-8 MB. 16 MB still bounds what one request makes a worker hold.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 16 * 1024 * 1024
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "echopilot.auth.DashKeyAuthentication",

@@ -79,29 +79,33 @@ class IncidentAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("deliveries")
 
-    @admin.action(description="Acknowledge selected incidents")
+    @admin.action(description="Acknowledge selected incidents", permissions=["change"])
     def acknowledge(self, request, queryset):
         done = services.acknowledge(queryset, by=who(request))
         self.message_user(request, f"Acknowledged {done} incident(s).", messages.SUCCESS)
 
-    @admin.action(description="Resolve selected incidents")
+    @admin.action(description="Resolve selected incidents", permissions=["change"])
     def resolve(self, request, queryset):
         done = services.resolve(queryset, by=who(request))
         self.message_user(request, f"Resolved {done} incident(s).", messages.SUCCESS)
 
-    @admin.action(description="Page again on every configured channel")
+    @admin.action(description="Page again on every configured channel", permissions=["change"])
     def page_again(self, request, queryset):
         recorded = pager.page_again(queryset)
         level = messages.SUCCESS if recorded else messages.WARNING
         self.message_user(request, f"Recorded {recorded} page(s); they are sent by the task queue.", level)
 
-    @admin.action(description="Silence these fingerprints for 1 hour")
+    @admin.action(description="Silence these fingerprints for 1 hour", permissions=["silence"])
     def silence_1h(self, request, queryset):
         self._silence(request, queryset, 1)
 
-    @admin.action(description="Silence these fingerprints for 24 hours")
+    @admin.action(description="Silence these fingerprints for 24 hours", permissions=["silence"])
     def silence_24h(self, request, queryset):
         self._silence(request, queryset, 24)
+
+    def has_silence_permission(self, request):
+        # Silencing writes Silence rows, not incidents: it takes the right to add those.
+        return request.user.has_perm("incidents.add_silence")
 
     def _silence(self, request, queryset, hours):
         made = services.silence_incidents(queryset, hours=hours, by=who(request))
@@ -173,7 +177,7 @@ class ChannelStateAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
-    @admin.action(description="Mark repaired (settings fixed): send to this channel again")
+    @admin.action(description="Mark repaired (settings fixed): send to this channel again", permissions=["change"])
     def repair(self, request, queryset):
         fixed = sum(pager.repair_channel(state.name) for state in queryset)
         self.message_user(request, f"Marked {fixed} channel(s) repaired.", messages.SUCCESS)

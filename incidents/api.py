@@ -1,5 +1,4 @@
 """The incident endpoints: thin DRF views over incidents.services."""
-from django.db import transaction
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
@@ -16,6 +15,7 @@ from .serializers import (
     AlertmanagerSerializer,
     EventSerializer,
     RaiseSerializer,
+    ResolveSerializer,
     SummaryQuerySerializer,
     severity_from_word,
 )
@@ -83,7 +83,7 @@ def raise_answer(result) -> dict:
     return {
         "id": incident.pk, "fingerprint": incident.fingerprint, "count": incident.count,
         "severity": incident.severity, "status": incident.status,
-        "created": result.created, "deduplicated": result.deduplicated,
+        "created": result.created, "deduplicated": result.deduplicated, "escalated": result.escalated,
         "silenced": bool(incident.silenced_by_id), "pages": len(result.deliveries),
     }
 
@@ -122,22 +122,21 @@ def alertmanager_view(request):
     """Prometheus Alertmanager webhook (version 4): firing alerts raise, resolved alerts resolve."""
     body = AlertmanagerSerializer(data=request.data)
     body.is_valid(raise_exception=True)
-    raised, resolved = [], 0
-    with transaction.atomic():
-        for alert in body.validated_data["alerts"]:
-            if alert["status"] == "resolved":
-                resolved += services.resolve_incident(alert["fingerprint"], by="alertmanager")
-                continue
-            labels, notes = alert["labels"], alert["annotations"]
-            result = services.raise_incident(
-                severity_from_word(labels.get("severity")),
-                notes.get("summary") or notes.get("description") or labels.get("alertname", "alert"),
-                labels.get("service") or labels.get("job") or "alertmanager",
-                {"labels": labels, "annotations": notes, "startsAt": alert.get("startsAt", ""), "generatorURL": alert.get("generatorURL", "")},
-                fingerprint=alert["fingerprint"],
-            )
-            raised.append(raise_answer(result))
-    return Response({"raised": raised, "resolved": resolved})
+    alerts = [(alert["status"] == "firing", _occurrence(alert)) for alert in body.validated_data["alerts"]]
+    raised, resolved = services.record_alerts(alerts, by="alertmanager")
+    return Response({"raised": [raise_answer(result) for result in raised], "resolved": resolved})
+
+
+def _occurrence(alert: dict) -> services.Occurrence:
+    """An Alertmanager alert as we raise it: severity from its label, text from its annotations."""
+    labels, notes = alert["labels"], alert["annotations"]
+    return services.Occurrence(
+        severity_from_word(labels.get("severity")),
+        notes.get("summary") or notes.get("description") or labels.get("alertname", "alert"),
+        labels.get("service") or labels.get("job") or "alertmanager",
+        {"labels": labels, "annotations": notes, "startsAt": alert.get("startsAt", ""), "generatorURL": alert.get("generatorURL", "")},
+        fingerprint=alert["fingerprint"],
+    )
 
 
 @extend_schema(request=EventSerializer, responses=OpenApiTypes.OBJECT)
@@ -181,9 +180,8 @@ def resolve_view(request, pk):
     incidents = Incident.objects.filter(pk=pk)
     if not incidents.exists():
         raise exceptions.NotFound("no such incident")
-    note = request.data.get("note", "") if isinstance(request.data, dict) else ""
-    if not isinstance(note, str):
-        raise exceptions.ValidationError({"note": "must be a string"})
-    services.resolve(incidents, by=str(request.user), note=note)
+    body = ResolveSerializer(data=request.data)
+    body.is_valid(raise_exception=True)
+    services.resolve(incidents, by=str(request.user), note=body.validated_data["note"])
     return Response(incidents.get().to_dict())
 

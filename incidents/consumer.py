@@ -16,11 +16,15 @@ from django.utils import timezone
 from echopilot.events import log_dir
 
 from .models import FileOffset
-from .services import raise_incident
+from .services import json_without_nul, raise_incident
 
 log = logging.getLogger(__name__)
 
-OWN_FILE = "incidents.ndjson"  # our own page events say sev=CRITICAL; reading them would page forever
+# The console's own event files (DESIGN.md, "Files it writes"): what they record was reported to the
+# inbox directly, so reading them back would raise every CRITICAL twice (and our page events, which
+# say sev=CRITICAL, would page forever). Named here rather than recognised by their lines, because
+# other processes may write lines of the same shape; a new feature file is added to this list.
+OWN_FILES = {"incidents.ndjson", "slo_budget.ndjson", "portal_access.ndjson", "costs.ndjson", "autoscale.ndjson"}
 MAX_BYTES_PER_RUN = 8 * 1024 * 1024
 SEVERITY_KEYS = ("sev", "severity", "level")
 
@@ -30,7 +34,7 @@ def consume_logs(directory=None, now=None) -> dict:
     directory = Path(directory or log_dir())
     raised = {}
     for path in sorted(directory.glob("*.ndjson")):
-        if path.name == OWN_FILE:
+        if path.name in OWN_FILES:
             continue
         try:
             raised[path.name] = consume_file(path, now=now)
@@ -94,19 +98,45 @@ def _head_hash(path: Path) -> str:
 
 
 def _read_lines(path: Path, offset: int) -> tuple[int, list[bytes]]:
-    """Complete lines from `offset` (a half-written last line waits for the next run) and the new offset."""
+    """Complete lines from `offset` (a half-written last line waits for the next run) and the new offset.
+
+    A line longer than a run's read is skipped with a warning: waiting for its end would hold the
+    file's offset, and every CRITICAL line after it, forever.
+    """
     with open(path, "rb") as handle:
         handle.seek(offset)
         chunk = handle.read(MAX_BYTES_PER_RUN)
+        while len(chunk) == MAX_BYTES_PER_RUN and b"\n" not in chunk:
+            rest = _bytes_to_line_end(handle)
+            if rest is None:
+                return offset, []
+            log.warning("%s: skipped a line of more than %d bytes at offset %d", path.name, MAX_BYTES_PER_RUN, offset)
+            offset += len(chunk) + rest
+            handle.seek(offset)
+            chunk = handle.read(MAX_BYTES_PER_RUN)
     end = chunk.rfind(b"\n")
     if end < 0:
         return offset, []
     return offset + end + 1, chunk[: end + 1].splitlines()
 
 
+def _bytes_to_line_end(handle) -> int | None:
+    """How many bytes from the handle's position to just past the next newline; None if none yet."""
+    counted = 0
+    while True:
+        data = handle.read(MAX_BYTES_PER_RUN)
+        end = data.find(b"\n")
+        if end >= 0:
+            return counted + end + 1
+        if len(data) < MAX_BYTES_PER_RUN:
+            return None
+        counted += len(data)
+
+
 def _raise_line(line: bytes, stem: str, now) -> int:
     try:
-        record = orjson.loads(line)
+        # PostgreSQL stores no NUL; the line still pages, with U+FFFD in its place.
+        record = orjson.loads(json_without_nul(line))
     except orjson.JSONDecodeError:
         return 0
     if not isinstance(record, dict) or not _is_critical(record):

@@ -34,32 +34,72 @@ def route_for(severity: str) -> Route:
 
 def plan_pages(incident: Incident, *, now=None, kind=Delivery.PAGE) -> list[Delivery]:
     """Record the pages `incident` gets under its route (none when silenced). Call inside its transaction."""
+    return plan_pages_for([incident], now=now, kind=kind)[incident.pk]
+
+
+def plan_pages_for(incidents, *, now=None, kind=Delivery.PAGE) -> dict[int, list[Delivery]]:
+    """Record the pages each of `incidents` gets, by incident id, in a few queries however many
+    incidents there are. Call inside the incidents' transaction."""
     now = now or timezone.now()
-    if kind == Delivery.PAGE:
-        route = route_for(incident.severity)
-        if incident.silenced_by_id or not route.page_now:
-            return []
-        names = route.channel_names()
-    else:
-        names = list(configured_channels())
+    wanted = _channels_wanted(incidents, kind)
+    channels = {name: _PlannedChannel(name, now) for name in sorted(set().union(*wanted.values()))}
+    planned = {incident.pk: _deliveries(incident, [channels[n] for n in wanted[incident.pk]], kind, now) for incident in incidents}
+    deliveries = [delivery for pages in planned.values() for delivery in pages]
+    Delivery.objects.bulk_create(deliveries, batch_size=1000)
+    _send_on_commit([d.pk for d in deliveries if d.status == Delivery.PENDING])
+    return planned
+
+
+def _channels_wanted(incidents, kind) -> dict[int, list[str]]:
+    """Per incident id, the configured channels it pages on, in name order."""
+    configured = set(configured_channels())
+    if kind != Delivery.PAGE:
+        return {incident.pk: sorted(configured) for incident in incidents}
+    routes = {severity: route_for(severity) for severity in {incident.severity for incident in incidents}}
+    wanted = {}
+    for incident in incidents:
+        route = routes[incident.severity]
+        paged = route.page_now and not incident.silenced_by_id
+        wanted[incident.pk] = sorted(set(route.channel_names()) & configured) if paged else []
+    return wanted
+
+
+def _deliveries(incident: Incident, channels: list, kind: str, now) -> list[Delivery]:
+    if not channels:
+        return []
     subject, body = page_text(incident, kind)
-    deliveries = []
-    for name in sorted(set(names) & set(configured_channels())):
-        state = _locked_channel(name)
-        delivery = Delivery(
-            incident=incident, channel=name, kind=kind, severity=incident.severity,
+    return [
+        channel.delivery(
+            incident=incident, channel=channel.name, kind=kind, severity=incident.severity,
             subject=subject, body=body, created_at=now, next_attempt_at=now,
         )
-        if state.broken_at:
+        for channel in channels
+    ]
+
+
+class _PlannedChannel:
+    """A channel while pages are planned for it: its row locked, and what is left of its storm budget."""
+
+    def __init__(self, name: str, now):
+        self.name, self.now = name, now
+        # Locking the channel row makes the storm count exact when several raises page at once.
+        self.state = _locked_channel(name)
+        self.budget_left = settings.PAGER_STORM_MAX_PER_MIN - _recent_pages(name, now)
+        self.summary = None
+
+    def delivery(self, **fields) -> Delivery:
+        """An unsaved delivery to this channel: failed when the channel is broken, capped past the budget."""
+        delivery = Delivery(**fields)
+        if self.state.broken_at:
             delivery.status = Delivery.FAILED
-            delivery.last_error = f"channel broken: {state.broken_reason}"
-        elif _storm_budget_spent(name, now):
+            delivery.last_error = f"channel broken: {self.state.broken_reason}"
+        elif self.budget_left <= 0:
             delivery.status = Delivery.CAPPED
-            delivery.storm = _storm_summary(name, now)
-        delivery.save()
-        deliveries.append(delivery)
-    _send_on_commit([d.pk for d in deliveries if d.status == Delivery.PENDING])
-    return deliveries
+            self.summary = self.summary or _storm_summary(self.name, self.now)
+            delivery.storm = self.summary
+        else:
+            self.budget_left -= 1
+        return delivery
 
 
 def page_again(incidents, *, now=None) -> int:
@@ -85,16 +125,16 @@ def page_text(incident: Incident, kind: str) -> tuple[str, str]:
 
 
 def _locked_channel(name: str) -> ChannelState:
-    # Locking the channel row makes the storm count exact when several raises page at once.
     ChannelState.objects.get_or_create(name=name)
     return ChannelState.objects.select_for_update().get(name=name)
 
 
-def _storm_budget_spent(channel: str, now) -> bool:
+def _recent_pages(channel: str, now) -> int:
+    """Pages recorded for `channel` within the storm window, not counting those the cap held back."""
     recent = Delivery.objects.filter(
         channel=channel, kind__in=[Delivery.PAGE, Delivery.REPAGE], created_at__gt=now - STORM_WINDOW
     ).exclude(status=Delivery.CAPPED)
-    return recent.count() >= settings.PAGER_STORM_MAX_PER_MIN
+    return recent.count()
 
 
 def _storm_summary(channel: str, now) -> Delivery:

@@ -1,14 +1,13 @@
 """What the incident endpoints accept: our own raise body, Alertmanager v4, PagerDuty Events v2."""
-import orjson
 from rest_framework import serializers
 
-from echopilot.events import dumps
-
 from .models import SEVERITIES
+from .services import storable_json
 
 # One notification's alerts are handled in one request: past this, a worker would run into
 # gunicorn's timeout and the sender would retry the same storm. (Alertmanager: `max_alerts`.)
 MAX_ALERTS = 10_000
+MAX_NOTE_CHARS = 4000
 
 # Alertmanager and PagerDuty senders use their own words for severity; map them onto ours.
 SEVERITY_WORDS = {
@@ -26,11 +25,12 @@ def severity_from_word(word, default="WARNING") -> str:
 
 
 def plain_json(value) -> None:
-    """Refuse what parses but cannot be stored as JSON: orjson writes at most 254 levels of nesting."""
+    """Refuse what parses but cannot be stored as JSON: nesting past orjson's 254 levels, or a NUL
+    character in a key or a string, which PostgreSQL refuses."""
     try:
-        dumps(value)
-    except orjson.JSONEncodeError as exc:
-        raise serializers.ValidationError(f"must be plain JSON: {exc}")
+        storable_json(value)
+    except ValueError as exc:
+        raise serializers.ValidationError(str(exc))
 
 
 class SeverityField(serializers.CharField):
@@ -59,14 +59,29 @@ class RaiseSerializer(serializers.Serializer):
         return attrs
 
 
+class StrictCharField(serializers.CharField):
+    """Text only: a number or a boolean is refused rather than turned into text."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class ResolveSerializer(serializers.Serializer):
+    note = StrictCharField(max_length=MAX_NOTE_CHARS, required=False, default="", allow_blank=True, trim_whitespace=False)
+
+
 class SummaryQuerySerializer(serializers.Serializer):
     hours = serializers.FloatField(required=False, default=24, min_value=0.01, max_value=24 * 90)
 
 
 class AlertSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=["firing", "resolved"])
-    labels = serializers.DictField(child=serializers.CharField(allow_blank=True))
-    annotations = serializers.DictField(child=serializers.CharField(allow_blank=True), required=False, default=dict)
+    labels = serializers.DictField(child=serializers.CharField(allow_blank=True), validators=[plain_json])
+    annotations = serializers.DictField(
+        child=serializers.CharField(allow_blank=True), required=False, default=dict, validators=[plain_json]
+    )
     fingerprint = serializers.CharField(max_length=255, required=False)
     startsAt = serializers.CharField(required=False, allow_blank=True)
     endsAt = serializers.CharField(required=False, allow_blank=True)

@@ -5,12 +5,13 @@ the same function. Pages are planned in `incidents.pager` inside the raise's tra
 """
 import hashlib
 import re
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 import orjson
 from django.db import transaction
-from django.db.models import Count, F, Max, Min, Q, Sum
+from django.db.models import Count, F, Max, Min, Sum
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
@@ -19,6 +20,11 @@ from echopilot.events import append_event, dumps
 from .models import DEDUP_WINDOW, SEVERITIES, Delivery, FingerprintLock, Incident, Silence
 
 MAX_MESSAGE_CHARS = 4000
+BATCH_SIZE = 1000
+
+# A NUL as orjson writes it: the escape \u0000 after an even run of backslashes (after an odd run,
+# the backslash is the text's own and "u0000" is plain text).
+_NUL_ESCAPE = re.compile(rb"(?<!\\)((?:\\\\)*)\\u0000")
 
 _VOLATILE = [
     # Order matters: timestamps and uuids contain numbers and hex, so they go first.
@@ -31,14 +37,27 @@ _VOLATILE = [
 ]
 
 
+@dataclass(frozen=True)
+class Occurrence:
+    """One report of a problem, as `raise_incidents` takes it: the arguments of `raise_incident`."""
+
+    severity: str
+    msg: str
+    source: str
+    meta: object = None
+    fingerprint: str | None = None
+
+
 @dataclass
 class RaiseResult:
-    """What one raise did: the incident it landed on, whether it opened it, whether it was a repeat."""
+    """What one raise did: the incident it landed on, whether it opened it, whether it was a repeat,
+    and whether it raised the incident's severity."""
 
     incident: Incident
     created: bool
     deduplicated: bool
     deliveries: list = field(default_factory=list)
+    escalated: bool = False
 
 
 def normalize_severity(severity) -> str:
@@ -64,35 +83,80 @@ def fingerprint_for(severity: str, msg: str, source: str) -> str:
 
 
 def raise_incident(severity, msg, source, meta=None, *, fingerprint=None, now=None) -> RaiseResult:
-    """Record one occurrence of a problem and page for it when it is new.
+    """Record one occurrence of a problem and page for it when it is new or more severe than before.
 
     A raise whose fingerprint matches an unresolved incident seen within the last hour bumps that
-    incident's count and last_seen and pages nobody. Otherwise a new incident opens and its pages
-    are recorded in the same transaction; they are handed to the send task once it commits.
-    Raises of one fingerprint are serialised by a row lock, so concurrent raises never open twice.
+    incident's count and last_seen. When it is more severe, the incident takes its severity (its
+    first message stays) and is paged (or silenced) as a new incident of that severity would be; otherwise
+    nobody is paged. Without such an incident a new one opens and its pages are recorded in the same
+    transaction; they are handed to the send task once it commits. Raises of one fingerprint are
+    serialised by a row lock, so concurrent raises never open twice nor escalate twice.
+    """
+    return raise_incidents([Occurrence(severity, msg, source, meta, fingerprint)], now=now)[0]
+
+
+def raise_incidents(occurrences, *, now=None) -> list[RaiseResult]:
+    """Raise each occurrence in turn, as `raise_incident` would, in one transaction and a few queries
+    however many there are (an Alertmanager notification carries up to 10,000).
+
+    A bad occurrence is a ValueError before anything is written. An incident opened or escalated
+    more than once within the call is paged once, for the severity it ends with.
     """
     from . import pager
 
-    severity = normalize_severity(severity)
-    msg = str(msg)[:MAX_MESSAGE_CHARS]
-    source = str(source or "unknown")[:200]
-    meta = _jsonable(meta)
-    fingerprint = str(fingerprint)[:255] if fingerprint else fingerprint_for(severity, msg, source)
     now = now or timezone.now()
+    occurrences = [_checked(occurrence) for occurrence in occurrences]
+    fingerprints = {occurrence.fingerprint for occurrence in occurrences}
     with transaction.atomic():
-        _lock_fingerprint(fingerprint)
-        incident = _recent_unresolved(fingerprint, now)
-        if incident is not None:
-            _bump(incident, now)
-            return RaiseResult(incident, created=False, deduplicated=True)
-        incident = Incident.objects.create(
-            fingerprint=fingerprint, severity=severity, source=source, message=msg,
-            meta=meta,
-            first_seen=now, last_seen=now, silenced_by=active_silence_for(fingerprint, severity, source, now),
-        )
-        deliveries = pager.plan_pages(incident, now=now)
-        _log_on_commit("opened", incident, silenced=bool(incident.silenced_by_id), pages=len(deliveries))
-    return RaiseResult(incident, created=True, deduplicated=False, deliveries=deliveries)
+        _lock_fingerprints(fingerprints)
+        open_ones = _recent_unresolved(fingerprints, now)
+        silences = list(Silence.objects.filter(expires_at__gt=now).order_by("-expires_at"))
+        results = [_land(occurrence, open_ones, silences, now) for occurrence in occurrences]
+        _save(results, now)
+        paging = _paging_results(results)
+        pages = pager.plan_pages_for([result.incident for result in paging], now=now)
+        for result in paging:
+            result.deliveries = pages[result.incident.pk]
+            event = "opened" if result.created else "escalated"
+            _log_on_commit(event, result.incident, silenced=bool(result.incident.silenced_by_id), pages=len(result.deliveries))
+    return results
+
+
+def record_alerts(alerts, *, by: str, now=None) -> tuple[list[RaiseResult], int]:
+    """One notification's alerts in order, all or nothing: `(True, occurrence)` raises the
+    occurrence, `(False, occurrence)` resolves its fingerprint. Returns the raises and how many
+    incidents were resolved."""
+    raised, resolved = [], 0
+    with transaction.atomic():
+        for batch in _without_repeated_fingerprints(alerts):
+            resolving = [occurrence.fingerprint for firing, occurrence in batch if not firing]
+            resolved += resolve(Incident.objects.filter(fingerprint__in=resolving), by=by, now=now)
+            raised += raise_incidents([occurrence for firing, occurrence in batch if firing], now=now)
+    return raised, resolved
+
+
+def _without_repeated_fingerprints(alerts):
+    """`alerts` cut where a fingerprint comes back: within a run, raising the firing ones and
+    resolving the others as two bulk steps ends as going through them one by one would."""
+    batch, seen = [], set()
+    for firing, occurrence in alerts:
+        if occurrence.fingerprint in seen:
+            yield batch
+            batch, seen = [], set()
+        batch.append((firing, occurrence))
+        seen.add(occurrence.fingerprint)
+    if batch:
+        yield batch
+
+
+def _checked(occurrence: Occurrence) -> Occurrence:
+    """The occurrence as stored: canonical severity, bounded text, plain JSON meta and a fingerprint."""
+    severity = normalize_severity(occurrence.severity)
+    msg = str(occurrence.msg)[:MAX_MESSAGE_CHARS]
+    source = str(occurrence.source or "unknown")[:200]
+    fingerprint = occurrence.fingerprint
+    fingerprint = str(fingerprint)[:255] if fingerprint else fingerprint_for(severity, msg, source)
+    return Occurrence(severity, msg, source, _jsonable(occurrence.meta), fingerprint)
 
 
 def _jsonable(meta) -> dict:
@@ -100,33 +164,116 @@ def _jsonable(meta) -> dict:
     if meta is None:
         return {}
     try:
-        plain = orjson.loads(dumps(meta))
-    except orjson.JSONEncodeError as exc:  # an int beyond 64 bits, a lone surrogate, nesting past 254
-        raise ValueError(f"meta must be plain JSON: {exc}")
+        plain = orjson.loads(storable_json(meta))
+    except ValueError as exc:
+        raise ValueError(f"meta {exc}")
     return plain if isinstance(plain, dict) else {"value": plain}
 
 
-def _recent_unresolved(fingerprint: str, now) -> Incident | None:
-    return (
-        Incident.objects.filter(fingerprint=fingerprint, last_seen__gte=now - DEDUP_WINDOW)
+def storable_json(value) -> bytes:
+    """`value` as JSON text every database stores, or a ValueError saying why it cannot be.
+
+    orjson refuses an int beyond 64 bits, a lone surrogate and nesting past 254 levels; PostgreSQL
+    refuses a NUL character in jsonb and text (SQLite stores it, so only production would fail).
+    """
+    try:
+        text = dumps(value)
+    except orjson.JSONEncodeError as exc:
+        raise ValueError(f"must be plain JSON: {exc}")
+    if _NUL_ESCAPE.search(text):
+        raise ValueError("must not contain a NUL character (\\u0000)")
+    return text
+
+
+def json_without_nul(text: bytes) -> bytes:
+    """JSON text with every NUL character replaced by U+FFFD, so that PostgreSQL can store it."""
+    return _NUL_ESCAPE.sub(rb"\1\\ufffd", text)
+
+
+def _recent_unresolved(fingerprints, now) -> dict[str, Incident]:
+    """The newest unresolved incident seen within the dedup window, by fingerprint."""
+    recent = (
+        Incident.objects.filter(fingerprint__in=fingerprints, last_seen__gte=now - DEDUP_WINDOW)
         .exclude(status=Incident.RESOLVED)
-        .order_by("-last_seen")
-        .first()
+        .order_by("last_seen")
     )
+    return {incident.fingerprint: incident for incident in recent}
 
 
-def _lock_fingerprint(fingerprint: str) -> None:
-    """Hold the fingerprint's lock row until the transaction ends (making the row on first use)."""
-    if not FingerprintLock.objects.select_for_update().filter(fingerprint=fingerprint).exists():
-        FingerprintLock.objects.get_or_create(fingerprint=fingerprint)
-        FingerprintLock.objects.select_for_update().filter(fingerprint=fingerprint).exists()
+def _lock_fingerprints(fingerprints) -> None:
+    """Hold the fingerprints' lock rows until the transaction ends (making the rows on first use).
+
+    In sorted order, so that two raises sharing fingerprints queue up instead of deadlocking.
+    """
+    ordered = sorted(fingerprints)
+    missing = set(ordered) - set(_locked(ordered))
+    if missing:
+        FingerprintLock.objects.bulk_create(
+            [FingerprintLock(fingerprint=f) for f in sorted(missing)], ignore_conflicts=True, batch_size=BATCH_SIZE
+        )
+        _locked(sorted(missing))
 
 
-def _bump(incident: Incident, now) -> None:
-    Incident.objects.filter(pk=incident.pk).update(count=F("count") + 1, last_seen=Greatest(F("last_seen"), now))
-    # The fingerprint lock keeps every other raise of this incident out, so the new values are known.
+def _locked(fingerprints: list[str]) -> list[str]:
+    rows = FingerprintLock.objects.select_for_update().filter(fingerprint__in=fingerprints).order_by("fingerprint")
+    return list(rows.values_list("fingerprint", flat=True))
+
+
+def _land(occurrence: Occurrence, open_ones: dict, silences: list, now) -> RaiseResult:
+    """Where one occurrence lands, decided in memory (the fingerprint locks keep other raises out):
+    a new incident, a repeat of an open one, or a repeat that escalates it."""
+    incident = open_ones.get(occurrence.fingerprint)
+    if incident is None:
+        incident = Incident(
+            fingerprint=occurrence.fingerprint, severity=occurrence.severity, source=occurrence.source,
+            message=occurrence.msg, meta=occurrence.meta, first_seen=now, last_seen=now,
+        )
+        incident.silenced_by = _silence_for(incident, silences)
+        open_ones[occurrence.fingerprint] = incident
+        return RaiseResult(incident, created=True, deduplicated=False)
     incident.count += 1
     incident.last_seen = max(incident.last_seen, now)
+    escalated = SEVERITIES.index(occurrence.severity) > SEVERITIES.index(incident.severity)
+    if escalated:
+        incident.severity = occurrence.severity
+        incident.silenced_by = _silence_for(incident, silences)
+    return RaiseResult(incident, created=False, deduplicated=True, escalated=escalated)
+
+
+def _silence_for(incident: Incident, silences: list[Silence]) -> Silence | None:
+    """The first of the active `silences` (latest expiry first) that matches `incident`, or None."""
+    return next((silence for silence in silences if silence.matches(incident)), None)
+
+
+def _save(results: list[RaiseResult], now) -> None:
+    """Write what `_land` decided: new incidents inserted, repeats counted, escalations recorded."""
+    # Repeats of an incident opened in this call are already in the row it is inserted as.
+    repeated = [result for result in results if result.deduplicated and result.incident.pk is not None]
+    Incident.objects.bulk_create([result.incident for result in results if result.created], batch_size=BATCH_SIZE)
+    # Grouped so that a storm costs a few UPDATEs, not one per incident.
+    times = Counter(result.incident.pk for result in repeated)
+    for n, pks in _grouped(times, key=times.get).items():
+        Incident.objects.filter(pk__in=pks).update(count=F("count") + n, last_seen=Greatest(F("last_seen"), now))
+    escalated = {result.incident.pk: result.incident for result in repeated if result.escalated}
+    by_state = _grouped(escalated.values(), key=lambda incident: (incident.severity, incident.silenced_by_id))
+    for (severity, silence_id), incidents in by_state.items():
+        Incident.objects.filter(pk__in=[i.pk for i in incidents]).update(severity=severity, silenced_by_id=silence_id)
+
+
+def _grouped(items, key) -> dict:
+    groups = defaultdict(list)
+    for item in items:
+        groups[key(item)].append(item)
+    return groups
+
+
+def _paging_results(results: list[RaiseResult]) -> list[RaiseResult]:
+    """Per incident opened or escalated, the first result that did it: it answers with the pages."""
+    first = {}
+    for result in results:
+        if result.created or result.escalated:
+            first.setdefault(id(result.incident), result)
+    return list(first.values())
 
 
 def _log_on_commit(event: str, incident: Incident, **fields) -> None:
@@ -164,17 +311,6 @@ def resolve(incidents, *, by="system", note="", now=None) -> int:
         for incident in open_ones:
             _log_on_commit("resolved", incident, by=str(by)[:150])
     return done
-
-
-def active_silence_for(fingerprint: str, severity: str, source: str, now=None) -> Silence | None:
-    """The first unexpired silence that matches, or None."""
-    now = now or timezone.now()
-    candidates = Silence.objects.filter(expires_at__gt=now).filter(
-        Q(source="") | Q(source=source),
-        Q(severity="") | Q(severity=severity),
-        Q(fingerprint="") | Q(fingerprint=fingerprint),
-    )
-    return candidates.order_by("-expires_at").first()
 
 
 def silence(*, source="", severity="", fingerprint="", hours=1.0, by="system", reason="", now=None) -> Silence:

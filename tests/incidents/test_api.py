@@ -153,3 +153,27 @@ def test_python_callers_meta_that_is_not_json_raises_and_writes_nothing(db):
     with pytest.raises(ValueError, match="meta"):
         raise_incident("INFO", "x", "test", {"n": 10**30})
     assert not Incident.objects.exists()
+
+
+def test_a_critical_repeat_of_an_info_incident_escalates_it_and_pages(api, telegram):
+    post(api, "/api/incidents/raise", {"severity": "info", "msg": "m", "fingerprint": "F"})
+    body = post(api, "/api/incidents/raise", {"severity": "critical", "msg": "m", "fingerprint": "F"}).json()
+    assert (body["severity"], body["deduplicated"], body["escalated"], body["pages"], body["count"]) == ("CRITICAL", True, True, 1, 2)
+    assert Incident.objects.get().severity == "CRITICAL"
+
+
+@pytest.mark.parametrize("meta", [{"a": "\x00"}, {"a\x00": "b"}, {"a": {"b": ["c\x00d"]}}])
+def test_a_nul_anywhere_in_meta_is_a_400_naming_it(api, meta):
+    response = post(api, "/api/incidents/raise", {"severity": "INFO", "msg": "x", "meta": meta})
+    assert response.status_code == 400
+    assert "NUL" in response.json()["fields"]["meta"]
+    assert not Incident.objects.exists()
+
+
+@pytest.mark.parametrize("note", ["a\x00b", "n" * 4001, 7])
+def test_a_resolve_note_with_a_nul_too_long_or_not_text_is_a_400_naming_it(api, note):
+    incident_id = post(api, "/api/incidents/raise", {"severity": "ERROR", "msg": "x"}).json()["id"]
+    response = post(api, f"/api/incidents/{incident_id}/resolve", {"note": note})
+    assert response.status_code == 400
+    assert "note" in response.json()["fields"]
+    assert Incident.objects.get().status == Incident.OPEN

@@ -109,3 +109,36 @@ def test_a_critical_line_too_deep_to_store_still_pages_and_does_not_stop_the_pag
     assert counts() == {"fp-1": 1, "fp-2": 1}
     assert Incident.objects.get(fingerprint="fp-1").meta["line"].startswith('{"ts":')
     assert consume_logs() == {"uptime.ndjson": 0}  # the offset moved past it
+
+
+def test_a_critical_line_with_a_nul_still_pages_with_the_nul_replaced_and_the_pager_goes_on(logs):
+    write(logs / "uptime.ndjson", partial=b'{"sev":"CRITICAL","msg":"x\\u0000y","extra":"a\\u0000b","fingerprint":"fp-nul"}\n')
+    write(logs / "uptime.ndjson", line(2))
+    assert consume_logs() == {"uptime.ndjson": 2}
+    incident = Incident.objects.get(fingerprint="fp-nul")
+    assert (incident.message, incident.meta["extra"]) == ("x\ufffdy", "a\ufffdb")
+    write(logs / "uptime.ndjson", line(3))
+    assert consume_logs() == {"uptime.ndjson": 1}
+    assert counts() == {"fp-nul": 1, "fp-2": 1, "fp-3": 1}
+
+
+def test_a_line_longer_than_a_run_reads_is_skipped_and_the_lines_after_it_page(logs):
+    from incidents.consumer import MAX_BYTES_PER_RUN
+
+    path = logs / "uptime.ndjson"
+    huge = orjson.dumps({**line(1), "pad": "x" * MAX_BYTES_PER_RUN}) + b"\n"
+    write(path, partial=huge[:-1])
+    assert consume_logs() == {"uptime.ndjson": 0}  # not ended yet: it waits
+    write(path, partial=b"\n")
+    write(path, line(2))
+    assert consume_logs() == {"uptime.ndjson": 1}
+    assert counts() == {"fp-2": 1}
+    assert FileOffset.objects.get().offset == os.path.getsize(path)
+
+
+@pytest.mark.parametrize("name", ["costs.ndjson", "slo_budget.ndjson", "portal_access.ndjson", "autoscale.ndjson", "incidents.ndjson"])
+def test_the_consoles_own_event_files_are_not_read_back(logs, name):
+    write(logs / name, {"ts": "2026-11-22T10:00:00Z", "event": "cap_reached", "sev": "CRITICAL", "scope": "daily"})
+    write(logs / "uptime.ndjson", line(1))
+    assert consume_logs() == {"uptime.ndjson": 1}
+    assert counts() == {"fp-1": 1}

@@ -1,8 +1,8 @@
-"""Races on PostgreSQL with real threads: one send per delivery, the storm cap, pacing across senders."""
+"""Races on PostgreSQL with real threads: one send per delivery, the storm cap, pacing across senders, escalation."""
 import pytest
 
 from incidents import pager, raise_incident
-from incidents.models import Delivery
+from incidents.models import Delivery, Incident
 from tests.races import race
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -34,3 +34,19 @@ def test_parallel_senders_share_one_telegram_pace(telegram, settings):
     times = sorted(r["at"] for r in telegram.requests)
     assert len(times) == 4
     assert min(b - a for a, b in zip(times, times[1:])) >= 0.25
+
+
+def test_concurrent_more_severe_repeats_escalate_once_and_page_once(telegram):
+    raise_incident("INFO", "m", "api", fingerprint="F")
+    race(lambda i: raise_incident("CRITICAL", "m", "api", fingerprint="F"), range(20))
+    incident = Incident.objects.get()
+    assert (incident.severity, incident.count) == ("CRITICAL", 21)
+    assert Delivery.objects.count() == 1
+
+
+def test_concurrent_raises_of_mixed_severities_end_at_the_highest_with_one_page(telegram):
+    severities = ["INFO", "WARNING", "ERROR", "CRITICAL"] * 5
+    race(lambda severity: raise_incident(severity, "m", "api", fingerprint="G"), severities)
+    incident = Incident.objects.get()
+    assert (incident.severity, incident.count) == ("CRITICAL", 20)
+    assert Delivery.objects.count() == 1

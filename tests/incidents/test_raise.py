@@ -140,3 +140,57 @@ def test_importing_the_package_touches_no_model():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=root)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "raise_incident"
+
+
+@pytest.mark.django_db
+def test_a_more_severe_repeat_escalates_the_open_incident_and_pages_at_once(telegram):
+    first = raise_incident("INFO", "m", "api", fingerprint="F")
+    assert not Delivery.objects.exists()
+    second = raise_incident("CRITICAL", "m", "api", fingerprint="F")
+    assert second.deduplicated and second.escalated and not second.created
+    assert second.incident.pk == first.incident.pk
+    incident = Incident.objects.get()
+    assert (incident.severity, incident.count) == ("CRITICAL", 2)
+    assert [d.channel for d in second.deliveries] == ["telegram"]
+    assert Delivery.objects.get().severity == "CRITICAL"
+
+
+@pytest.mark.django_db
+def test_a_less_or_equally_severe_repeat_only_bumps_the_count(telegram):
+    raise_incident("ERROR", "m", "api", fingerprint="F")
+    lower = raise_incident("WARNING", "m", "api", fingerprint="F")
+    same = raise_incident("ERROR", "m", "api", fingerprint="F")
+    assert not lower.escalated and not same.escalated
+    incident = Incident.objects.get()
+    assert (incident.severity, incident.count) == ("ERROR", 3)
+    assert not Delivery.objects.exists()
+
+
+@pytest.mark.django_db
+def test_an_escalated_incident_is_silenced_as_a_new_one_of_its_severity_would_be(telegram):
+    from incidents.services import silence
+
+    info_silence = silence(severity="INFO", hours=1)
+    assert raise_incident("INFO", "m", "api", fingerprint="F").incident.silenced_by == info_silence
+    escalated = raise_incident("CRITICAL", "m", "api", fingerprint="F")
+    assert escalated.incident.silenced_by is None
+    assert Incident.objects.get().silenced_by is None
+    assert Delivery.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_python_callers_meta_with_a_nul_raises_and_writes_nothing():
+    with pytest.raises(ValueError, match="NUL"):
+        raise_incident("INFO", "x", "test", {"a\x00": "b"})
+    with pytest.raises(ValueError, match="NUL"):
+        raise_incident("INFO", "x", "test", {"a": ["b\x00"]})
+    assert not Incident.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_backslash_followed_by_u0000_is_text_not_a_nul():
+    meta = {"path": "C:\\u0000", "both": "\\\x00"}
+    with pytest.raises(ValueError, match="NUL"):
+        raise_incident("INFO", "x", "test", meta)
+    del meta["both"]
+    assert raise_incident("INFO", "x", "test", meta).incident.meta == {"path": "C:\\u0000"}

@@ -125,3 +125,46 @@ def test_channel_admin_lists_every_channel_and_repairs_a_broken_one(staff, teleg
     response = staff.post("/admin/incidents/channelstate/", {"action": "repair", "_selected_action": [state.pk]}, follow=True)
     assert "Marked 1 channel(s) repaired." in response.content.decode()
     assert ChannelState.objects.get(name="telegram").broken_at is None
+
+
+def staff_with(client, *codenames):
+    from django.contrib.auth.models import Permission
+
+    user = User.objects.create_user("viewer", "viewer@example.com", "pw", is_staff=True)
+    user.user_permissions.set(Permission.objects.filter(content_type__app_label="incidents", codename__in=codenames))
+    client.force_login(user)
+    return client
+
+
+def test_a_view_only_user_is_neither_offered_nor_allowed_the_incident_actions(client, telegram):
+    viewer = staff_with(client, "view_incident")
+    incident = raise_incident("ERROR", "slow", "x").incident
+    page = viewer.get("/admin/incidents/incident/").content.decode()
+    assert "slow" in page
+    for name in ("acknowledge", "resolve", "page_again", "silence_1h", "silence_24h"):
+        assert f'value="{name}"' not in page
+        action(viewer, name, [incident])
+    incident.refresh_from_db()
+    assert incident.status == Incident.OPEN
+    assert not Silence.objects.exists()
+    assert not Delivery.objects.exists()
+
+
+def test_silencing_from_the_incident_list_takes_the_right_to_add_silences(client):
+    operator = staff_with(client, "view_incident", "change_incident")
+    incident = raise_incident("WARNING", "noisy", "x").incident
+    page = operator.get("/admin/incidents/incident/").content.decode()
+    assert 'value="acknowledge"' in page and 'value="silence_1h"' not in page
+    action(operator, "silence_1h", [incident])
+    assert not Silence.objects.exists()
+
+
+def test_a_view_only_user_cannot_mark_a_channel_repaired(client, telegram):
+    from incidents.models import ChannelState
+
+    viewer = staff_with(client, "view_channelstate")
+    pager.mark_broken("telegram", "telegram 401: Unauthorized")
+    state = ChannelState.objects.get(name="telegram")
+    assert 'value="repair"' not in viewer.get("/admin/incidents/channelstate/").content.decode()
+    viewer.post("/admin/incidents/channelstate/", {"action": "repair", "_selected_action": [state.pk]})
+    assert ChannelState.objects.get(name="telegram").broken_at is not None

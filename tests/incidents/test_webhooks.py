@@ -1,4 +1,6 @@
 """Alertmanager (webhook v4) and PagerDuty Events API v2 in: raise, acknowledge, resolve; and their keys."""
+import json
+
 import pytest
 
 from incidents.models import Delivery, Incident
@@ -162,3 +164,80 @@ def test_events_api_custom_details_deeper_than_json_can_be_stored_is_a_400(api):
     assert response.status_code == 400
     assert "custom_details" in response.json()["fields"]["payload"]
     assert not Incident.objects.exists()
+
+
+def test_events_api_critical_trigger_escalates_an_info_one_with_the_same_dedup_key(api, telegram):
+    api.post("/api/incidents/events", event("trigger", "srv01/disk", severity="info"), content_type="application/json")
+    assert not Delivery.objects.exists()
+    api.post("/api/incidents/events", event("trigger", "srv01/disk", severity="critical"), content_type="application/json")
+    incident = Incident.objects.get()
+    assert (incident.severity, incident.count) == ("CRITICAL", 2)
+    assert Delivery.objects.filter(incident=incident).count() == 1
+
+
+@pytest.mark.parametrize("details", [{"a": "\x00"}, {"a\x00": 1}, "\x00"])
+def test_events_api_custom_details_with_a_nul_is_a_400(api, details):
+    body = event("trigger", "nul")
+    body["payload"]["custom_details"] = details
+    response = api.post("/api/incidents/events", body, content_type="application/json")
+    assert response.status_code == 400
+    assert "custom_details" in response.json()["fields"]["payload"]
+    assert not Incident.objects.exists()
+
+
+@pytest.mark.parametrize("where", ["labels", "annotations"])
+def test_alertmanager_key_with_a_nul_is_a_400_naming_it(api, where):
+    bad = alert("firing", "nul1")
+    bad[where]["key\x00"] = "v"
+    response = api.post("/api/incidents/alertmanager", alertmanager_payload("firing", [bad]), content_type="application/json")
+    assert response.status_code == 400
+    assert "NUL" in response.json()["fields"]["alerts"]["0"][where]
+    assert not Incident.objects.exists()
+
+
+def test_alertmanager_notification_costs_the_same_queries_however_many_alerts(api, telegram, django_assert_max_num_queries):
+    severities = ["critical", "warning", "error", "info"]
+    alerts = [alert("firing", f"fp-{i}", severities[i % 4], f"thing {i} broke") for i in range(200)]
+    with django_assert_max_num_queries(40):
+        response = api.post("/api/incidents/alertmanager", alertmanager_payload("firing", alerts), content_type="application/json")
+    assert response.status_code == 200
+    assert Incident.objects.count() == 200
+    with django_assert_max_num_queries(40):
+        api.post("/api/incidents/alertmanager", alertmanager_payload("firing", alerts), content_type="application/json")
+    assert set(Incident.objects.values_list("count", flat=True)) == {2}
+
+
+def test_alertmanager_alerts_are_applied_in_order(api, telegram):
+    alerts = [
+        alert("firing", "a", "info"), alert("firing", "a", "critical"),  # escalated within the notification
+        alert("firing", "b"), alert("resolved", "b"), alert("firing", "b"),  # resolved, then opened again
+    ]
+    body = api.post("/api/incidents/alertmanager", alertmanager_payload("firing", alerts), content_type="application/json").json()
+    assert body["resolved"] == 1
+    assert [(r["fingerprint"], r["created"], r["escalated"]) for r in body["raised"]] == [
+        ("a", True, False), ("a", False, True), ("b", True, False), ("b", True, False),
+    ]
+    a = Incident.objects.get(fingerprint="a")
+    assert (a.severity, a.count) == ("CRITICAL", 2)
+    assert sorted(Incident.objects.filter(fingerprint="b").values_list("status", flat=True)) == ["open", "resolved"]
+    assert Delivery.objects.filter(incident=a).count() == 1
+    assert Delivery.objects.count() == 3
+
+
+@pytest.mark.slow
+def test_alertmanager_takes_the_documented_10000_alerts_of_a_real_size_in_one_notification(client, admin_key):
+    """The README promises 10,000 a notification: each alert here is as big as a real one (~700 bytes),
+    so the body is past Django's default 2.5 MB, and each alert one new incident."""
+    alerts = []
+    for n in range(10_000):
+        one = alert("firing", f"{n:016x}", "warning", f"disk {n % 100}% full on web-{n}")
+        one["labels"].update(instance=f"web-{n}.prod.internal:9100", team="platform", region="eu-west-1", pod=f"web-{n}")
+        one["annotations"]["description"] = "The disk has been filling for 30 minutes; see the runbook. " * 4
+        alerts.append(one)
+    body = json.dumps(alertmanager_payload("firing", alerts))
+    assert len(body) > 2.5 * 1024 * 1024
+    response = client.post("/api/incidents/alertmanager", body, content_type="application/json",
+                           HTTP_AUTHORIZATION=f"Bearer {admin_key}")
+    assert response.status_code == 200, response.content[:300]
+    assert len(response.json()["raised"]) == 10_000
+    assert Incident.objects.count() == 10_000
