@@ -1,15 +1,35 @@
 """The operator's screens for cost guardrails: caps, prices, fallbacks, overrides, and the spend
 ledger (read-only: the counters are kept in step with it, so rows are never edited by hand)."""
+from decimal import Decimal
+
+from django import forms
 from django.contrib import admin, messages
 from django.core.paginator import Paginator
 from django.utils import timezone
+from django.db import models
 from django.utils.functional import cached_property
 
 from echopilot.admin import ReadOnlyAdmin
 from echopilot.events import append_event
 
 from . import services, state
-from .models import CapAlert, CapOverride, CostCap, DailyCounter, ModelFallback, ModelPrice, SpendEntry, micros_to_usd
+from .models import (
+    CapAlert, CapOverride, CostCap, DailyCounter, ModelFallback, ModelPrice, SpendEntry, micros_to_usd, money,
+)
+
+
+class UsdFormField(forms.DecimalField):
+    """Shows an amount as typed, at least to the cent: 21.3425 and 25.00, not the column's 21.342500,
+    25.000000 or (for a cap typed as 1e5) 1E+5."""
+
+    def prepare_value(self, value):
+        if not isinstance(value, Decimal) or not value.is_finite():
+            return value
+        value = value.normalize()
+        return value.quantize(Decimal("0.01")) if value.as_tuple().exponent > -2 else value
+
+
+USD_FIELDS = {models.DecimalField: {"form_class": UsdFormField}}
 
 
 def _today_spent(scope: str, key: str) -> int:
@@ -26,10 +46,11 @@ class CostCapAdmin(admin.ModelAdmin):
     search_fields = ("key",)
     readonly_fields = ("updated", "updated_by")
     fields = ("scope", "key", "usd_cap", "updated", "updated_by")
+    formfield_overrides = USD_FIELDS
 
-    @admin.display(description="spent today (USD)")
+    @admin.display(description="spent today")
     def spent_today(self, cap):
-        return micros_to_usd(_today_spent(cap.scope, cap.key))
+        return money(_today_spent(cap.scope, cap.key))
 
     @admin.display(description="utilization")
     def utilization(self, cap):
@@ -48,6 +69,7 @@ class CostCapAdmin(admin.ModelAdmin):
 class ModelPriceAdmin(admin.ModelAdmin):
     list_display = ("model", "input_per_mtok", "output_per_mtok", "updated")
     list_editable = ("input_per_mtok", "output_per_mtok")
+    formfield_overrides = USD_FIELDS
     search_fields = ("model",)
     readonly_fields = ("updated",)
 
@@ -167,13 +189,13 @@ class CapAlertAdmin(ReadOnlyAdmin):
     search_fields = ("key",)
     actions = ["raise_again"]
 
-    @admin.display(description="spent (USD)")
+    @admin.display(description="spent")
     def spent(self, row):
-        return micros_to_usd(row.spent_micros)
+        return money(row.spent_micros)
 
-    @admin.display(description="cap (USD)")
+    @admin.display(description="cap")
     def cap(self, row):
-        return micros_to_usd(row.cap_micros)
+        return money(row.cap_micros)
 
     def has_raise_permission(self, request):
         # The rows stay read-only; raising their incident again is what changing an alert means.

@@ -24,6 +24,12 @@ def usd_to_micros(usd) -> int:
     return int((amount * MICROS).to_integral_value(rounding="ROUND_HALF_UP"))
 
 
+def money(micros: int) -> str:
+    """Micro-dollars as an operator reads them: $15.30 (sub-cent amounts keep their digits)."""
+    usd = micros / 1_000_000
+    return f"${usd:,.2f}" if usd >= 0.01 or usd == 0 else f"${usd:.6f}"
+
+
 class CostConfig(models.Model):
     """One row: a version bumped on every edit of caps, prices, fallbacks or overrides, so every web
     worker notices an edit without re-reading them on each decision; and whether env caps were seeded."""
@@ -53,7 +59,7 @@ class CostCap(models.Model):
         constraints = [models.UniqueConstraint(fields=["scope", "key"], name="costs_cap_scope_key_unique")]
 
     def __str__(self):
-        return f"{self.label}: ${self.usd_cap}/day"
+        return f"{self.label}: {money(usd_to_micros(self.usd_cap))}/day"  # not "$1E+5" for a cap typed as 1e5
 
     @property
     def label(self) -> str:

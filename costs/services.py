@@ -21,7 +21,7 @@ from echopilot.events import append_event
 from echopilot.validators import require_non_negative_int, require_usd
 
 from . import ledger, state
-from .models import CapAlert, CostCap, DailyCounter, SpendEntry, micros_to_usd, usd_to_micros
+from .models import CapAlert, CostCap, DailyCounter, SpendEntry, micros_to_usd, money, usd_to_micros
 from .pricing import price_usd
 
 log = logging.getLogger(__name__)
@@ -38,12 +38,6 @@ MAX_TOKENS = 10**12
 
 
 # --- the decision ----------------------------------------------------------------------------------
-
-
-def money(micros: int) -> str:
-    """Micro-dollars as an operator reads them: $15.30 (sub-cent amounts keep their digits)."""
-    usd = micros / 1_000_000
-    return f"${usd:,.2f}" if usd >= 0.01 or usd == 0 else f"${usd:.6f}"
 
 
 class Decision(NamedTuple):

@@ -190,3 +190,15 @@ def test_an_override_that_would_not_do_what_was_meant_is_refused(staff_client, c
     assert response.status_code == 200  # the form again, with the error
     assert field in response.context["adminform"].form.errors
     assert not CapOverride.objects.exists()
+
+
+def test_amounts_show_as_typed_to_the_cent_not_as_the_columns_six_places(staff_client, caps):
+    from costs.models import CostCap
+
+    response = staff_client.post("/admin/costs/costcap/add/", {"scope": "model", "key": "o3", "usd_cap": "1e5"},
+                                 follow=True)
+    page = response.content.decode()
+    assert "o3: $100,000.00/day" in page and "1E+5" not in page
+    CostCap.objects.filter(key="gpt-4o").update(usd_cap=Decimal("21.3425"))
+    listing = staff_client.get("/admin/costs/costcap/").content.decode()
+    assert 'value="21.3425"' in listing and 'value="100000.00"' in listing and "21.342500" not in listing
