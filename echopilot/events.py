@@ -15,6 +15,15 @@ from django.utils import timezone
 _JSON_OPTIONS = orjson.OPT_NON_STR_KEYS
 
 
+def _read_umask() -> int:
+    mask = os.umask(0)  # the only way to read it is to set it: done once, at import, before any thread
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
+
+
 def log_dir() -> Path:
     path = Path(settings.LOG_DIR)
     path.mkdir(parents=True, exist_ok=True)
@@ -47,6 +56,8 @@ def write_snapshot(name: str, data) -> Path:
     target = log_dir() / name
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{name}.", suffix=".tmp")
     try:
+        # mkstemp makes the file 0600; a snapshot is as readable as the event files beside it.
+        os.fchmod(fd, 0o666 & ~_UMASK)
         with os.fdopen(fd, "wb") as handle:
             handle.write(orjson.dumps(data, default=_default, option=_JSON_OPTIONS | orjson.OPT_INDENT_2))
         os.replace(tmp, target)

@@ -64,3 +64,12 @@ def test_failed_snapshot_keeps_the_previous_one(log_dir):
         events.write_snapshot("costs.json", {"bad": Unserialisable()})
     assert events.read_snapshot("costs.json") == {"ok": True}
     assert sorted(p.name for p in log_dir.iterdir()) == ["costs.json"]
+
+
+def test_a_snapshot_is_as_readable_as_the_event_files(log_dir):
+    """mkstemp makes 0600 files: a monitoring agent that reads the NDJSON could not read the snapshot."""
+    import stat
+
+    events.append_event("demo", "tick")
+    path = events.write_snapshot("demo.json", {"ok": True})
+    assert stat.S_IMODE(path.stat().st_mode) == stat.S_IMODE((log_dir / "demo.ndjson").stat().st_mode)
