@@ -47,3 +47,24 @@ def analyst_api(client, analyst_key):
     client.defaults["HTTP_X_DASH_KEY"] = analyst_key
     return client
 
+
+
+@pytest.fixture
+def staff_with(client, django_user_model):
+    """`staff_with("costs.view_capalert", "slo.view_*")`: the test client, signed in as a staff user
+    holding just those permissions (a trailing * takes every codename that starts so)."""
+    from django.contrib.auth.models import Permission
+    from django.db.models import Q
+
+    def sign_in(*perms):
+        wanted = Q(pk__in=[])
+        for perm in perms:
+            app_label, codename = perm.split(".")
+            match = {"codename__startswith": codename[:-1]} if codename.endswith("*") else {"codename": codename}
+            wanted |= Q(content_type__app_label=app_label, **match)
+        user = django_user_model.objects.create_user("staffer", "staffer@example.com", "pw", is_staff=True)
+        user.user_permissions.set(Permission.objects.filter(wanted))
+        client.force_login(user)
+        return client
+
+    return sign_in

@@ -137,22 +137,13 @@ def test_a_ledger_past_the_count_cap_says_more_than(staff_client, caps, monkeypa
     assert "1 spend entry" in page and "More than" not in page
 
 
-def _staff_with(client, *codenames):
-    from django.contrib.auth.models import Permission
-
-    user = get_user_model().objects.create_user("viewer", password="pw", is_staff=True)
-    user.user_permissions.set(Permission.objects.filter(content_type__app_label="costs", codename__in=codenames))
-    client.force_login(user)
-    return client
-
-
-def test_a_view_only_user_is_neither_offered_nor_allowed_the_actions(client, caps):
+def test_a_view_only_user_is_neither_offered_nor_allowed_the_actions(staff_with, caps):
     from costs.models import CapAlert, CapOverride
 
     record_spend(model="gpt-4o", usd=Decimal(10))  # the 90% and 100% alerts of gpt-4o
     CapAlert.objects.update(raised=None)
     override = CapOverride.objects.create(scope="model", key="gpt-4o", until=timezone.now() + timedelta(hours=1))
-    viewer = _staff_with(client, "view_capoverride", "view_capalert")
+    viewer = staff_with("costs.view_capoverride", "costs.view_capalert")
     for url, action, pk in [("/admin/costs/capoverride/", "end_now", override.pk),
                             ("/admin/costs/capalert/", "raise_again", CapAlert.objects.first().pk)]:
         page = viewer.get(url)
@@ -163,8 +154,8 @@ def test_a_view_only_user_is_neither_offered_nor_allowed_the_actions(client, cap
     assert not CapAlert.objects.filter(raised__isnull=False).exists()
 
 
-def test_a_staff_user_without_permissions_cannot_open_the_alerts(client, caps):
-    assert _staff_with(client).get("/admin/costs/capalert/").status_code == 403
+def test_a_staff_user_without_permissions_cannot_open_the_alerts(staff_with, caps):
+    assert staff_with().get("/admin/costs/capalert/").status_code == 403
 
 
 def test_lowering_a_cap_in_the_admin_raises_its_alert_at_once(staff_client, caps):

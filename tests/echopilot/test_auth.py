@@ -168,16 +168,8 @@ def test_roles_json_gives_further_keys_their_role(client, settings):
     assert client.get("/api/queue/status", HTTP_X_DASH_KEY="bogus-secret").status_code == 401
 
 
-def _staff(django_user_model, *perms):
-    from django.contrib.auth.models import Permission
-
-    user = django_user_model.objects.create_user("op", password="pw", is_staff=True)
-    user.user_permissions.set(Permission.objects.filter(content_type__app_label="echopilot", codename__in=perms))
-    return user
-
-
-def test_a_staff_session_with_the_analyst_permission_reads_the_browsable_api_but_cannot_write(client, django_user_model):
-    client.force_login(_staff(django_user_model, "api_analyst"))
+def test_a_staff_session_with_the_analyst_permission_reads_the_browsable_api_but_cannot_write(staff_with):
+    client = staff_with("echopilot.api_analyst")
     response = client.get("/api/queue/status", HTTP_ACCEPT="text/html")
     assert response.status_code == 200
     assert b"Queue Status" in response.content or b"queue_depth" in response.content
@@ -185,15 +177,15 @@ def test_a_staff_session_with_the_analyst_permission_reads_the_browsable_api_but
                        content_type="application/json").status_code == 403
 
 
-def test_a_staff_session_with_the_admin_permission_writes(client, django_user_model):
-    client.force_login(_staff(django_user_model, "api_admin"))
+def test_a_staff_session_with_the_admin_permission_writes(staff_with):
+    client = staff_with("echopilot.api_admin")
     response = client.post("/api/costs/set-cap", {"scope": "daily", "usd_cap": 7}, content_type="application/json")
     assert response.status_code == 200, response.content
 
 
-def test_being_staff_alone_gives_no_api_role(client, django_user_model):
+def test_being_staff_alone_gives_no_api_role(staff_with):
     """Staff status lets a user into the admin; customers' receipts and the caps need a role."""
-    client.force_login(_staff(django_user_model))
+    client = staff_with()
     assert client.get("/api/portal/receipts?email=ana@example.com").status_code == 403
     refused = client.post("/api/costs/set-cap", {"scope": "daily", "usd_cap": 0}, content_type="application/json")
     assert refused.status_code == 403

@@ -23,20 +23,14 @@ def test_dashboard_has_a_card_per_app(staff_client):
         assert f'id="card-{app}"' in html
 
 
-def test_a_staff_user_without_an_api_role_sees_no_cards_and_no_controls(client, django_user_model):
-    client.force_login(django_user_model.objects.create_user("viewer", password="pw", is_staff=True))
-    html = client.get("/admin/").content.decode()
+def test_a_staff_user_without_an_api_role_sees_no_cards_and_no_controls(staff_with):
+    html = staff_with().get("/admin/").content.decode()
     assert 'id="ep-no-role"' in html
     assert 'class="ep-card"' not in html and "ep-cost-set-cap" not in html
 
 
-def test_an_analyst_sees_the_cards_without_their_controls(client, django_user_model):
-    from django.contrib.auth.models import Permission
-
-    user = django_user_model.objects.create_user("reader", password="pw", is_staff=True)
-    user.user_permissions.add(Permission.objects.get(codename="api_analyst"))
-    client.force_login(user)
-    html = client.get("/admin/").content.decode()
+def test_an_analyst_sees_the_cards_without_their_controls(staff_with):
+    html = staff_with("echopilot.api_analyst").get("/admin/").content.decode()
     assert 'id="card-costs"' in html and 'id="ep-no-role"' not in html
     assert "ep-cost-set-cap" not in html
 

@@ -41,13 +41,9 @@ def test_a_new_key_cannot_be_made_revoked_on_the_add_form(staff_client):
     assert set(form.fields) == {"name", "role"}
 
 
-def test_a_view_only_user_cannot_revoke_keys(client, django_user_model):
-    from django.contrib.auth.models import Permission
-
+def test_a_view_only_user_cannot_revoke_keys(staff_with):
     key, _ = DashKey.issue("ci", DashKey.ADMIN)
-    viewer = django_user_model.objects.create_user("viewer", password="pw", is_staff=True)
-    viewer.user_permissions.add(Permission.objects.get(codename="view_dashkey"))
-    client.force_login(viewer)
+    client = staff_with("echopilot.view_dashkey")
     assert 'value="revoke"' not in client.get("/admin/echopilot/dashkey/").content.decode()
     client.post("/admin/echopilot/dashkey/", {"action": "revoke", "_selected_action": [key.pk]})
     key.refresh_from_db()

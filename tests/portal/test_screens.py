@@ -191,14 +191,9 @@ def test_a_customer_can_still_be_saved_under_its_own_email(staff, customer):
 
 
 @pytest.fixture
-def viewer(client, django_user_model):
+def viewer(staff_with):
     """A staff user who may only view customers."""
-    from django.contrib.auth.models import Permission
-
-    user = django_user_model.objects.create_user("auditor", "auditor@example.com", "pw", is_staff=True)
-    user.user_permissions.add(Permission.objects.get(codename="view_customer", content_type__app_label="portal"))
-    client.force_login(user)
-    return client
+    return staff_with("portal.view_customer")
 
 
 def test_a_view_only_user_is_not_offered_the_customer_actions(viewer, customer):
