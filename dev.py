@@ -77,8 +77,10 @@ def manage(*args: str, env=None, capture=False) -> str:
 
 
 def start(port: int, host: str, workers: int) -> int:
+    url = f"http://{'localhost' if host in ('0.0.0.0', '127.0.0.1') else host}:{port}/"
     env = dict(os.environ)
     env.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="echopilot-prom-"))
+    env.setdefault("PORTAL_BASE_URL", url.rstrip("/"))  # receipt links point at this console, whatever its port
     os.environ.update(env)
     say("migrating the database")
     manage("migrate", "--noinput", "-v", "0")
@@ -95,7 +97,6 @@ def start(port: int, host: str, workers: int) -> int:
         cwd=ROOT, env=env, start_new_session=True,
     )
     cluster = subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=env, start_new_session=True)
-    url = f"http://{'localhost' if host in ('0.0.0.0', '127.0.0.1') else host}:{port}/"
     print()
     print(f"  EchoPilot Ops Console:  {url}")
     print(f"  Admin API key (shown once, stored hashed):  {key}")
