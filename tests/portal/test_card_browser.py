@@ -7,9 +7,10 @@ from portal import demo
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
-def test_lookup_lists_receipts_and_a_copied_link_downloads_the_pdf(signed_in_page, live_server, tmp_path):
+def test_lookup_lists_receipts_and_a_copied_link_downloads_the_pdf(signed_in_page, live_server, tmp_path, settings):
     from django.utils import timezone
 
+    settings.PORTAL_BASE_URL = live_server.url  # links handed out are built on it, never on the Host header
     demo.load(timezone.now())
     page = signed_in_page
     card = page.locator("#card-portal")
