@@ -1,8 +1,10 @@
 """The inbox screen: review, acknowledge, resolve, page again, silence; every delivery attempt inline."""
 from django.contrib import admin, messages
 from django.utils.html import format_html, format_html_join
+from django.utils.text import Truncator
 
 from . import pager, services
+from .channels import HOW_TO_TURN_ON, channel_for, configured_channels
 from .models import ChannelState, Delivery, DeliveryAttempt, FileOffset, Incident, Route, Silence
 
 STATUS_COLORS = {Delivery.SENT: "#1a7f37", Delivery.FAILED: "#cf222e", Delivery.CAPPED: "#9a6700"}
@@ -28,9 +30,11 @@ class DeliveryInline(admin.TabularInline):
         return False
 
 
-def colored(status):
+def colored(status, text=None):
+    """`text` (the status itself by default) in the status's colour."""
+    text = status if text is None else text
     color = STATUS_COLORS.get(status)
-    return format_html('<strong style="color:{}">{}</strong>', color, status) if color else status
+    return format_html('<strong style="color:{}">{}</strong>', color, text) if color else text
 
 
 @admin.register(Incident)
@@ -91,9 +95,11 @@ class IncidentAdmin(admin.ModelAdmin):
 
     @admin.action(description="Page again on every configured channel", permissions=["change"])
     def page_again(self, request, queryset):
+        if not configured_channels():
+            self.message_user(request, f"No pager channel is configured, so nobody was paged: {HOW_TO_TURN_ON}.", messages.ERROR)
+            return
         recorded = pager.page_again(queryset)
-        level = messages.SUCCESS if recorded else messages.WARNING
-        self.message_user(request, f"Recorded {recorded} page(s); they are sent by the task queue.", level)
+        self.message_user(request, f"Recorded {recorded} page(s); they are sent by the task queue.", messages.SUCCESS)
 
     @admin.action(description="Silence these fingerprints for 1 hour", permissions=["silence"])
     def silence_1h(self, request, queryset):
@@ -164,15 +170,18 @@ class RouteAdmin(admin.ModelAdmin):
 
 @admin.register(ChannelState)
 class ChannelStateAdmin(admin.ModelAdmin):
-    list_display = ["name", "configured", "broken_at", "broken_reason", "last_ok_at"]
-    readonly_fields = ["name", "broken_at", "broken_reason", "last_ok_at"]
+    list_display = ["name", "configured", "last_attempt", "broken_at", "broken_reason", "last_ok_at"]
+    readonly_fields = ["name", "last_attempt", "broken_at", "broken_reason", "last_ok_at", "last_failed_at", "last_failure"]
     actions = ["repair"]
 
     @admin.display(boolean=True)
     def configured(self, obj):
-        from .channels import channel_for
-
         return channel_for(obj.name).is_configured()
+
+    @admin.display(description="last attempt")
+    def last_attempt(self, obj):
+        text = Truncator(obj.last_attempt()).chars(160)
+        return colored(Delivery.FAILED, text) if obj.last_attempt_failed() else text
 
     def has_add_permission(self, request):
         return False

@@ -19,6 +19,21 @@ from echopilot.events import dumps
 
 TELEGRAM_MAX_CHARS = 4096
 BOLD_CHARS = 300
+HOW_TO_TURN_ON = "set TELEGRAM_BOT_TOKEN and TELEGRAM_CHAT_ID, SMTP_HOST and PAGER_EMAIL_TO, or PAGER_WEBHOOK_URL"
+SECRET_SETTINGS = ("TELEGRAM_BOT_TOKEN", "SMTP_PASS", "PAGER_WEBHOOK_SECRET")
+
+
+def without_secrets(text: str) -> str:
+    """`text` with every configured secret blanked out.
+
+    The channels keep secrets out of their own messages, but an unexpected exception's text, or an
+    outside server echoing what it was sent, could still carry one into the admin and the logs.
+    """
+    for name in SECRET_SETTINGS:
+        secret = getattr(settings, name)
+        if secret:
+            text = text.replace(secret, "[secret]")
+    return text
 
 
 class DeliveryError(Exception):

@@ -1,4 +1,5 @@
 """Context for the "Incidents" card on the admin index."""
+from .channels import HOW_TO_TURN_ON
 from .models import Delivery
 from .services import pager_status
 
@@ -9,6 +10,8 @@ def card_context(request) -> dict:
         "open_by_severity": status["open_by_severity"],
         "open_total": sum(status["open_by_severity"].values()),
         "channels": status["channels"],
+        "no_channel_on": not any(c["configured"] for c in status["channels"]),
+        "how_to_turn_on": HOW_TO_TURN_ON,
         "deliveries": Delivery.objects.order_by("-created_at", "-pk")[:8],
         "failed_24h": status["deliveries_failed_24h"],
         "pending": status["deliveries_pending"],

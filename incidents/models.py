@@ -5,7 +5,7 @@ same transaction as the incident and sent later by a task; every try is a Delive
 """
 from datetime import timedelta
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import models, transaction
 from django.utils import timezone
 
@@ -13,6 +13,9 @@ SEVERITIES = ["INFO", "WARNING", "ERROR", "CRITICAL"]
 SEVERITY_CHOICES = [(s, s) for s in SEVERITIES]
 CHANNELS = ["telegram", "email", "webhook"]
 CHANNEL_CHOICES = [(c, c) for c in CHANNELS]
+# Long enough for a weekend, a holiday or a vendor's fix; a problem that must stay quiet longer
+# belongs in its Route, where it is visible, not in a silence somebody forgot.
+MAX_SILENCE = timedelta(days=30)
 
 
 class Incident(models.Model):
@@ -97,6 +100,20 @@ class Silence(models.Model):
     def is_active(self, now=None) -> bool:
         return self.expires_at > (now or timezone.now())
 
+    def clean(self):
+        self.validate_at(timezone.now())
+
+    def validate_at(self, now) -> None:
+        """ValidationError unless the silence names what it silences and ends after `now`, within MAX_SILENCE."""
+        errors = {}
+        if not (self.source or self.severity or self.fingerprint):
+            # As in Alertmanager: a silence without a matcher would silence every incident.
+            errors[NON_FIELD_ERRORS] = "Give a source, a severity or a fingerprint: a silence without one would silence every incident."
+        if self.expires_at and not now < self.expires_at <= now + MAX_SILENCE:
+            errors["expires_at"] = f"The expiry must be in the future and at most {MAX_SILENCE.days} days from now."
+        if errors:
+            raise ValidationError(errors)
+
     def matches(self, incident) -> bool:
         return (
             (not self.source or self.source == incident.source)
@@ -138,10 +155,27 @@ class ChannelState(models.Model):
     broken_at = models.DateTimeField(null=True, blank=True)
     broken_reason = models.TextField(blank=True)
     last_ok_at = models.DateTimeField(null=True, blank=True)
+    last_failed_at = models.DateTimeField(null=True, blank=True)
+    last_failure = models.CharField(max_length=300, blank=True, help_text="The last failed attempt's error, without secrets.")
     next_send_at = models.DateTimeField(null=True, blank=True, help_text="Earliest time the next message may go out.")
 
     def __str__(self):
         return f"{self.name} ({'broken' if self.broken_at else 'ok'})"
+
+    def last_attempt_failed(self) -> bool:
+        return bool(self.last_failed_at) and not (self.last_ok_at and self.last_ok_at >= self.last_failed_at)
+
+    def last_attempt(self) -> str:
+        """How the last send went, e.g. 'last attempt failed 2026-11-24 14:02 UTC: smtp 421: busy'.
+
+        A channel can be on and never get a page through (every send failing with a retryable
+        error never marks it broken): this is where the operator sees that.
+        """
+        if self.last_attempt_failed():
+            return f"last attempt failed {_minute(self.last_failed_at)}: {self.last_failure}"
+        if self.last_ok_at:
+            return f"last attempt ok {_minute(self.last_ok_at)}"
+        return "no attempt yet"
 
     @classmethod
     def reserve_send_slot(cls, name: str, interval_s: float, now=None):
@@ -156,6 +190,10 @@ class ChannelState(models.Model):
             slot = max(now, state.next_send_at or now)
             cls.objects.filter(pk=state.pk).update(next_send_at=slot + timedelta(seconds=interval_s))
         return slot
+
+
+def _minute(at) -> str:
+    return f"{timezone.localtime(at):%Y-%m-%d %H:%M %Z}"
 
 
 class Delivery(models.Model):

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from echopilot.events import append_event
 
-from .channels import DeliveryError, channel_for, configured_channels
+from .channels import DeliveryError, channel_for, configured_channels, without_secrets
 from .models import ChannelState, Delivery, DeliveryAttempt, Incident, Route
 
 log = logging.getLogger(__name__)
@@ -280,20 +280,22 @@ def _record_success(delivery: Delivery, number: int, status: str, now) -> None:
 
 def _record_failure(delivery: Delivery, number: int, error: DeliveryError, now, off: bool = False) -> None:
     give_up = not error.retryable or number >= settings.PAGER_MAX_ATTEMPTS
-    fields = {"attempts": number, "last_status": error.status, "last_error": str(error)[:2000], "lease_until": None}
+    reason = without_secrets(str(error))
+    fields = {"attempts": number, "last_status": error.status, "last_error": reason[:2000], "lease_until": None}
     if give_up:
         fields["status"] = Delivery.FAILED
     else:
         fields.update(status=Delivery.PENDING, next_attempt_at=now + timedelta(seconds=_retry_delay(number, error)))
     with transaction.atomic():
         DeliveryAttempt.objects.create(
-            delivery=delivery, number=number, ok=False, status=error.status, error=str(error)[:2000], at=now
+            delivery=delivery, number=number, ok=False, status=error.status, error=reason[:2000], at=now
         )
         Delivery.objects.filter(pk=delivery.pk).update(**fields)
+        ChannelState.objects.filter(name=delivery.channel).update(last_failed_at=now, last_failure=reason[:300])
         if not error.retryable and not off:
-            mark_broken(delivery.channel, str(error), now=now)
+            mark_broken(delivery.channel, reason, now=now)
     delivery.refresh_from_db()
-    _log_page(delivery, error.status or "error", error=str(error))
+    _log_page(delivery, error.status or "error", error=reason)
 
 
 def _retry_delay(number: int, error: DeliveryError) -> float:
@@ -343,14 +345,15 @@ def repair_channel(channel: str) -> int:
 
 
 def channel_status() -> list[dict]:
-    """Each channel: configured or off (and why), broken or ok."""
+    """Each channel: configured or off (and why), broken or ok, and how its last attempt went."""
     states = {s.name: s for s in ChannelState.objects.all()}
     rows = []
     for name, channel in configured_channels(include_off=True).items():
-        state = states.get(name)
+        state = states.get(name) or ChannelState(name=name)
         rows.append({
             "channel": name, "configured": channel.is_configured(), "off_reason": channel.off_reason(),
-            "broken": bool(state and state.broken_at), "broken_reason": state.broken_reason if state else "",
-            "last_ok_at": state.last_ok_at.isoformat() if state and state.last_ok_at else None,
+            "broken": bool(state.broken_at), "broken_reason": state.broken_reason,
+            "last_ok_at": state.last_ok_at.isoformat() if state.last_ok_at else None,
+            "last_attempt": state.last_attempt(), "last_attempt_failed": state.last_attempt_failed(),
         })
     return rows

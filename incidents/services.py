@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 import orjson
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Count, F, Max, Min, Sum
 from django.db.models.functions import Greatest
@@ -17,10 +18,11 @@ from django.utils import timezone
 
 from echopilot.events import append_event, dumps
 
-from .models import DEDUP_WINDOW, SEVERITIES, Delivery, FingerprintLock, Incident, Silence
+from .models import DEDUP_WINDOW, MAX_SILENCE, SEVERITIES, Delivery, FingerprintLock, Incident, Silence
 
 MAX_MESSAGE_CHARS = 4000
 BATCH_SIZE = 1000
+MAX_SILENCE_HOURS = MAX_SILENCE / timedelta(hours=1)
 
 # A NUL as orjson writes it: the escape \u0000 after an even run of backslashes (after an odd run,
 # the backslash is the text's own and "u0000" is plain text).
@@ -314,14 +316,23 @@ def resolve(incidents, *, by="system", note="", now=None) -> int:
 
 
 def silence(*, source="", severity="", fingerprint="", hours=1.0, by="system", reason="", now=None) -> Silence:
-    """Stop paging for incidents matching every given field for `hours`; they are still recorded."""
+    """Stop paging for incidents matching every given field for `hours`; they are still recorded.
+
+    ValueError when no field is given, or `hours` is not above 0 and within MAX_SILENCE.
+    """
     now = now or timezone.now()
-    if not (source or severity or fingerprint):
-        raise ValueError("a silence needs a source, a severity or a fingerprint")
-    return Silence.objects.create(
+    if not 0 < hours <= MAX_SILENCE_HOURS:
+        raise ValueError(f"hours must be above 0 and at most {MAX_SILENCE_HOURS:g} ({MAX_SILENCE.days} days)")
+    quiet = Silence(
         source=source, severity=normalize_severity(severity) if severity else "", fingerprint=fingerprint,
         reason=reason, created_by=str(by)[:150], created_at=now, expires_at=now + timedelta(hours=hours),
     )
+    try:
+        quiet.validate_at(now)
+    except ValidationError as exc:
+        raise ValueError(" ".join(exc.messages)) from None
+    quiet.save()
+    return quiet
 
 
 def silence_incidents(incidents, *, hours, by="system", now=None) -> int:
