@@ -65,12 +65,14 @@ def card_context(request) -> dict:
     rows = []
     for slo in services.active_slos():
         report = services.status(slo, "24h", now)
+        left = report["remaining_budget_pct"]  # None: too few requests in the SLO window to judge
         rows.append({
             # Below min_events nothing pages, so the card does not paint it red or yellow either.
             "slo": slo, "report": report, "judged": report["enough_events"],
             "state_class": STATE_CLASS[report["burn_alert"]] if report["enough_events"] else "ep-muted",
-            "budget_left": max(0.0, min(100.0, report["remaining_budget_pct"] or 0)),
-            "budget_class": _budget_class(report["remaining_budget_pct"]),
+            "error_rate_pct": 100 * report["error_rate"],
+            "budget_left": None if left is None else max(0.0, min(100.0, left)),
+            "budget_class": None if left is None else _budget_class(left),
             "sparks": [("24h", _sparks(services.sparkline(slo, 24, 3600, now))),
                        ("30d", _sparks(services.sparkline(slo, 24 * 30, 86400, now)))],
         })

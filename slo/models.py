@@ -1,9 +1,36 @@
 """SLO definitions, the pre-aggregated request metrics they are judged on, and their history."""
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
 ALL_ROUTES = "*"
+# The ranges settings.py gives SLO_LAT_P95_MS / SLO_LAT_P99_MS and SLO_MIN_EVENTS, so the env SLO, the
+# admin form and an OpenSLO import (full_clean) accept the same values.
+MAX_OBJECTIVE_MS = 3_600_000
+MAX_MIN_EVENTS = 10**9
+# The statuses ingest accepts (100-599), so every code named here can occur.
+STATUS_CLASSES = "12345"
+MIN_STATUS, MAX_STATUS = 100, 599
+STATUSES_HELP = "classes 1xx-5xx and codes 100-599, comma separated, e.g. 5xx, 429"
+
+
+def _codes_of(part: str) -> set[int]:
+    """The codes one part of `error_statuses` names ("5xx" or "429"); empty when it names none."""
+    part = part.strip().lower()
+    if len(part) == 3 and part.endswith("xx") and part[0] in STATUS_CLASSES:
+        base = int(part[0]) * 100
+        return set(range(base, base + 100))
+    if part.isascii() and part.isdigit() and MIN_STATUS <= int(part) <= MAX_STATUS:
+        return {int(part)}
+    return set()
+
+
+def validate_error_statuses(text: str) -> None:
+    """Refuse anything but real HTTP status classes and codes (the form's and the import's rule)."""
+    bad = [part.strip() for part in text.split(",") if not _codes_of(part)]
+    if bad:
+        raise ValidationError(f"not a status class or code: {', '.join(map(repr, bad))}; name {STATUSES_HELP}")
 
 
 class Slo(models.Model):
@@ -14,8 +41,12 @@ class Slo(models.Model):
     route = models.CharField(
         max_length=200, blank=True, default="", help_text="Judge one route only; empty means all routes."
     )
-    p95_ms = models.FloatField("p95 objective (ms)", validators=[MinValueValidator(0.001)])
-    p99_ms = models.FloatField("p99 objective (ms)", validators=[MinValueValidator(0.001)])
+    p95_ms = models.FloatField(
+        "p95 objective (ms)", validators=[MinValueValidator(0.001), MaxValueValidator(MAX_OBJECTIVE_MS)]
+    )
+    p99_ms = models.FloatField(
+        "p99 objective (ms)", validators=[MinValueValidator(0.001), MaxValueValidator(MAX_OBJECTIVE_MS)]
+    )
     error_budget_pct = models.FloatField(
         "error budget (% of requests)",
         validators=[MinValueValidator(0.0001), MaxValueValidator(100)],
@@ -25,10 +56,13 @@ class Slo(models.Model):
     error_statuses = models.CharField(
         max_length=200,
         default="5xx",
-        help_text="Statuses that count as errors: classes like 5xx and codes like 429, comma separated.",
+        validators=[validate_error_statuses],
+        help_text=f"Statuses that count as errors: {STATUSES_HELP}.",
     )
     min_events = models.PositiveIntegerField(
-        default=100, help_text="A window with fewer requests than this is too small to page on."
+        default=100,
+        validators=[MaxValueValidator(MAX_MIN_EVENTS)],
+        help_text="A window with fewer requests than this is too small to judge or page on.",
     )
     baseline_at = models.DateTimeField(
         null=True, blank=True, help_text="Windows start no earlier than this (set by rebaseline)."
@@ -50,20 +84,10 @@ class Slo(models.Model):
 
     def error_codes(self) -> set[int]:
         """The status codes that count as errors, from `error_statuses` ("5xx, 429")."""
-        codes = set()
-        for part in (p.strip().lower() for p in self.error_statuses.split(",")):
-            if len(part) == 3 and part.endswith("xx") and part[0].isdigit():
-                base = int(part[0]) * 100
-                codes.update(range(base, base + 100))
-            elif part.isdigit():
-                codes.add(int(part))
-        return codes
+        # Lenient: a row saved before the validator existed still answers with the parts it can read.
+        return set().union(*map(_codes_of, self.error_statuses.split(",")))
 
     def clean(self):
-        from django.core.exceptions import ValidationError
-
-        if not self.error_codes():
-            raise ValidationError({"error_statuses": "name at least one status, e.g. 5xx or 429"})
         # Either may be missing here: a blank form field is reported by its own check, not as a crash.
         if self.p95_ms is not None and self.p99_ms is not None and self.p99_ms < self.p95_ms:
             raise ValidationError({"p99_ms": "the p99 objective cannot be below the p95 objective"})
@@ -140,7 +164,7 @@ class SloTick(models.Model):
     error_rate = models.FloatField()
     burn = models.FloatField()
     weekly_burn = models.FloatField()
-    remaining_budget_pct = models.FloatField()
+    remaining_budget_pct = models.FloatField(null=True, help_text="empty: too few requests to judge")
     burn_alert = models.CharField(max_length=10)
 
     class Meta:

@@ -26,6 +26,8 @@ MINUTE, HOUR, DAY = 60, 3600, 86400
 # The latency objectives are percentiles: p95 <= X lets 5% of requests be slower, p99 <= Y 1%.
 P95_BUDGET, P99_BUDGET = 0.05, 0.01
 WATCH_FROM, WARNING_FROM, CRITICAL_ABOVE = 1.0, 1.5, 2.0
+# The state of a window with fewer requests than the SLO's min_events: too few to judge (alerts stay quiet too).
+NOT_ENOUGH_DATA = "NO_DATA"
 
 
 # --- time ------------------------------------------------------------------------------------------------
@@ -230,7 +232,11 @@ def _r(value, places=4):
 
 
 def status(slo: Slo, period: str = DEFAULT_PERIOD, now=None) -> dict:
-    """p95 / p99 / error rate / burn over `period`, the daily and weekly burn, and the budget left."""
+    """p95 / p99 / error rate / burn over `period`, the daily and weekly burn, and the budget left.
+
+    Below `slo.min_events` requests nothing is judged: `burn_alert` is NO_DATA when `period` has too
+    few, `remaining_budget_pct` None when the SLO window has.
+    """
     now = now or timezone.now()
     read: dict = {}
 
@@ -244,6 +250,7 @@ def status(slo: Slo, period: str = DEFAULT_PERIOD, now=None) -> dict:
     whole = once(timedelta(days=slo.window_days))
     burns = current.burns(slo)
     burn = max(burns.values())
+    enough = current.requests >= slo.min_events
     return {
         "slo": slo.name,
         "service": slo.service,
@@ -258,11 +265,11 @@ def status(slo: Slo, period: str = DEFAULT_PERIOD, now=None) -> dict:
         "mean_ms": _r(current.latency_sum_ms / current.requests, 2) if current.requests else None,
         "burn": _r(burn),
         "burn_by_objective": {k: _r(v) for k, v in burns.items()},
-        "burn_alert": burn_alert(burn),
-        "enough_events": current.requests >= slo.min_events,
+        "burn_alert": burn_alert(burn) if enough else NOT_ENOUGH_DATA,
+        "enough_events": enough,
         "daily_burn": _r(daily.burn(slo)),
         "weekly_burn": _r(weekly.burn(slo)),
-        "remaining_budget_pct": _r(remaining_pct(whole, slo), 2),
+        "remaining_budget_pct": _r(remaining_pct(whole, slo), 2) if whole.requests >= slo.min_events else None,
         "budget_window": {"start": _at(whole.start).isoformat(), "end": _at(whole.end).isoformat(),
                           "days": slo.window_days, "requests": whole.requests},
         "objectives": {"p95_ms": slo.p95_ms, "p99_ms": slo.p99_ms, "error_budget_pct": slo.error_budget_pct,

@@ -190,3 +190,63 @@ def test_a_user_who_may_change_gate_shuts_is_offered_the_lift(viewer, shut):
     user = User.objects.get(username="viewer")
     user.user_permissions.add(Permission.objects.get(codename="change_gateshut"))
     assert 'value="lift"' in viewer.get("/admin/slo/gateshut/").content.decode()
+
+
+def _add_slo(client, **fields):
+    return client.post("/admin/slo/slo/add/", {
+        "name": "checkout", "service": "api", "route": "*", "p95_ms": "300", "p99_ms": "800", "error_budget_pct": "1",
+        "window_days": "30", "error_statuses": "5xx", "min_events": "100", **fields})
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("p95_ms", "1e300", "less than or equal to 3600000"),
+    ("p99_ms", "3600001", "less than or equal to 3600000"),
+    ("error_statuses", "6xx,999", "not a status class or code: &#x27;6xx&#x27;, &#x27;999&#x27;"),
+    ("error_statuses", "5xx, oops", "not a status class or code: &#x27;oops&#x27;"),
+    ("error_statuses", "5xx,", "not a status class or code: &#x27;&#x27;"),
+    ("min_events", "99999999999", "less than or equal to 1000000000"),
+])
+def test_the_add_form_refuses_objectives_statuses_and_minimums_out_of_range(staff, field, value, message):
+    response = _add_slo(staff, **{field: value})
+    assert response.status_code == 200 and message in response.content.decode()
+    assert not Slo.objects.filter(name="checkout").exists()
+
+
+def test_the_add_form_takes_status_classes_and_codes_at_the_edges_of_their_range(staff):
+    response = _add_slo(staff, p99_ms="3600000", error_statuses="1xx, 5XX, 100, 599", min_events="1000000000")
+    assert response.status_code == 302
+    slo = Slo.objects.get(name="checkout")
+    assert slo.error_codes() == set(range(100, 200)) | set(range(500, 600))
+
+
+def _card_row(html: str, name: str) -> str:
+    return html.split(f'class="slo-row" data-slo="{name}"')[1].split('class="slo-row"')[0]
+
+
+def test_card_shows_every_burn_with_two_decimals_and_the_error_rate_as_a_percentage(staff, slo, feed):
+    from slo import services
+
+    now = timezone.now()
+    feed(now - timedelta(days=3), 120, per_minute=30, error_share=0.004, seed=4)
+    feed(now - timedelta(hours=3), 120, per_minute=30, error_share=0.01, seed=5)
+    row = _card_row(staff.get("/admin/").content.decode(), "api")
+    report = services.status(slo, "24h", now)
+    daily, weekly = re.search(r"burn 24h / 7d</td><td>([\d.]+)x / ([\d.]+)x", row).groups()
+    assert (daily, weekly) == (f"{report['daily_burn']:.2f}", f"{report['weekly_burn']:.2f}")
+    assert all(re.fullmatch(r"\d+\.\d\d", burn) for burn in re.findall(r"max ([\d.]+)x", row))
+    assert f"error rate {100 * report['error_rate']:.2f}%" in row
+
+
+def test_a_few_requests_on_an_empty_database_are_not_enough_to_judge(staff, settings):
+    import numpy as np
+
+    from slo import ingest
+
+    settings.SLO_MIN_EVENTS = 100
+    at = timezone.now().timestamp() - 60
+    ingest.ingest(ingest.Samples(np.array([at, at + 1]), np.array([120.0, 3000.0]), np.array([200, 500]),
+                                 np.zeros(2, dtype=np.int64), [("console", "/admin/")]))
+    row = _card_row(staff.get("/admin/").content.decode(), "console")
+    assert 'data-state="NO_DATA"' in row and "not enough data yet" in row
+    assert "CRITICAL" not in row and "ep-state-critical" not in row and "-4900" not in row
+    assert "not enough data yet (2 of 100 requests)" in row

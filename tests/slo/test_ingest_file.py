@@ -161,3 +161,39 @@ def test_ctrl_c_is_a_one_line_exit_saying_what_is_stored_and_a_rerun_resumes(db,
     monkeypatch.setattr(logfile.ingest, "store", store)
     call_command("slo_ingest", str(access_log), stdout=io.StringIO(), stderr=io.StringIO())
     assert _stored() == 100
+
+
+@pytest.mark.parametrize("content", [bytes(range(256)) * 40, _lines(5).replace(b',"service":"web"', b"")])
+def test_a_file_of_which_no_line_is_accepted_is_a_one_line_failure(db, access_log, content):
+    access_log.write_bytes(content)  # a binary file, or samples naming no service and no --service
+    with pytest.raises(CommandError, match=r"nothing stored: none of the [\d,]+ lines read was accepted"):
+        call_command("slo_ingest", str(access_log), stdout=io.StringIO(), stderr=io.StringIO())
+    assert _stored() == 0
+
+
+def test_a_rerun_with_nothing_new_to_read_succeeds(db, access_log):
+    access_log.write_bytes(_lines(3))
+    call_command("slo_ingest", str(access_log), stdout=io.StringIO(), stderr=io.StringIO())
+    call_command("slo_ingest", str(access_log), stdout=io.StringIO(), stderr=io.StringIO())
+    assert _stored() == 3
+
+
+def test_follow_on_a_missing_file_says_once_that_it_waits_for_it(db, access_log, monkeypatch):
+    looks = []
+
+    def two_looks_then_ctrl_c(*args, **kwargs):
+        looks.append(1)
+        if len(looks) > 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(logfile.time, "sleep", two_looks_then_ctrl_c)
+    err = io.StringIO()
+    call_command("slo_ingest", str(access_log), "--follow", "--interval", "0.01", stdout=io.StringIO(), stderr=err)
+    assert err.getvalue().count("waiting for it to appear") == 1 and str(access_log) in err.getvalue()
+
+
+def test_interval_without_follow_is_refused(db, access_log):
+    access_log.write_bytes(_lines(3))
+    with pytest.raises(CommandError, match="--interval only applies with --follow"):
+        call_command("slo_ingest", str(access_log), "--interval", "5", stdout=io.StringIO(), stderr=io.StringIO())
+    assert _stored() == 0

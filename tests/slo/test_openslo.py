@@ -1,5 +1,6 @@
 """OpenSLO out (GET /api/slo/openslo) and in (manage.py slo_import), round trip."""
 import io
+import re
 
 import pytest
 import yaml
@@ -152,3 +153,19 @@ def test_a_file_without_documents_is_an_error_not_a_silent_success(db, tmp_path,
     path.write_text(text)
     with pytest.raises(CommandError, match="nothing imported: no OpenSLO document in it"):
         call_command("slo_import", str(path), stdout=io.StringIO())
+
+
+@pytest.mark.parametrize("old, new, message", [
+    ("value: 450", "value: 1.0e+300", "p95_ms: Ensure this value is less than or equal to 3600000"),
+    ("  name: checkout\n", '  name: checkout\n  annotations: {echopilot.ai/error-statuses: "6xx,999"}\n',
+     "error-statuses: not a status class or code: '6xx', '999'"),
+    ("  name: checkout\n", '  name: checkout\n  annotations: {echopilot.ai/min-events: "99999999999"}\n',
+     "min_events: Ensure this value is less than or equal to 1000000000"),
+])
+def test_an_import_refuses_what_the_admin_form_refuses(db, tmp_path, old, new, message):
+    path = tmp_path / "slo.yaml"
+    assert old in DOC
+    path.write_text(DOC.replace(old, new))
+    with pytest.raises(CommandError, match=re.escape(message)):
+        call_command("slo_import", str(path), stdout=io.StringIO())
+    assert not Slo.objects.exists()

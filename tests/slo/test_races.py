@@ -82,3 +82,16 @@ def test_concurrent_batches_of_many_services_in_any_order_add_up_without_deadloc
     for service, count in Rollup.objects.filter(resolution="d", route="*").values_list("service", "count"):
         per_service[service] += count
     assert len(per_service) == 400 and set(per_service.values()) == {6 * 3}
+
+
+def test_concurrent_demo_loads_store_the_day_of_traffic_once():
+    from django.utils import timezone
+
+    from slo import demo
+
+    now = timezone.now()
+    summaries = race(lambda i: demo.load(now), range(4))
+    assert sum("already loaded" in s for s in summaries) == 3
+    stored = sum(Rollup.objects.filter(service="shop", route="*", resolution="d").values_list("count", flat=True))
+    assert stored == len(demo.day_of_traffic(now))
+    assert Slo.objects.filter(name="shop").count() == 1

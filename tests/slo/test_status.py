@@ -81,7 +81,7 @@ def test_rebaseline_stops_counting_older_data(api, slo, feed):
     services.rebaseline(slo, now=NOW - timedelta(minutes=30))
     report = services.status(slo, "24h", NOW)
     assert report["requests"] == 0
-    assert report["remaining_budget_pct"] == 100.0
+    assert report["remaining_budget_pct"] is None  # nothing counted since: too few requests to judge
     assert Rollup.objects.filter(service="api").exists()  # kept, just not counted
 
 
@@ -130,3 +130,34 @@ def test_rebaseline_endpoint_needs_admin(api, analyst_key, slo):
     assert response.status_code == 200
     slo.refresh_from_db()
     assert slo.baseline_at is not None
+
+
+def test_too_few_requests_are_not_enough_data_rather_than_critical(analyst_api, slo, feed):
+    slo.min_events = 100
+    slo.save()
+    feed(NOW - timedelta(minutes=5), 1, per_minute=2, error_share=1.0)  # 2 requests, both failing: 100x
+    body = services.status(slo, "24h", NOW)
+    assert (body["burn_alert"], body["enough_events"], body["remaining_budget_pct"]) == ("NO_DATA", False, None)
+    assert analyst_api.get("/api/slo/status?slo=api").json()["burn_alert"] == "NO_DATA"
+
+
+def test_the_budget_tick_records_a_quiet_slo_as_not_enough_data(slo, feed, log_dir):
+    from slo import ticks
+    from slo.models import SloTick
+
+    feed(NOW - timedelta(minutes=5), 1, per_minute=3, error_share=1.0)  # 3 < min_events 10
+    ticks.budget_tick(NOW)
+    tick = SloTick.objects.get(slo=slo)
+    assert (tick.burn_alert, tick.remaining_budget_pct) == ("NO_DATA", None)
+
+
+@pytest.mark.parametrize("latencies", [[100, 390, 1300], [80, 90, 95, 110, 2000], [5] * 40 + [900]])
+def test_the_p99_of_a_few_requests_is_never_below_their_mean(slo, latencies):
+    from slo import ingest
+
+    n = len(latencies)
+    ingest.ingest(ingest.Samples(NOW.timestamp() - 120 + np.arange(n) * 0.1, np.array(latencies, dtype=float),
+                                 np.full(n, 200), np.zeros(n, dtype=np.int64), [("api", "/jobs")]))
+    report = services.status(slo, "1h", NOW)
+    assert report["p99_ms"] >= report["mean_ms"]
+    assert report["p99_ms"] == pytest.approx(max(latencies), rel=0.01)  # the top of a sample under 100

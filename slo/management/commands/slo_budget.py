@@ -9,10 +9,12 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         snapshot = ticks.budget_tick()
         for report in snapshot["slos"]:
+            left = report["remaining_budget_pct"]
+            budget = "not judged (too few requests)" if left is None else f"{left}%"
             self.stdout.write(
                 f"{report['slo']}: {report['burn_alert']} burn {report['burn']}x "
                 f"p95 {report['p95_ms']} ms, error rate {report['error_rate']}, "
-                f"budget left {report['remaining_budget_pct']}%"
+                f"budget left {budget}"
             )
         gate_state = snapshot["gate"]
         self.stdout.write(f"deploy gate: {gate_state['gate']}" + (f" ({gate_state['reason']})" if gate_state["reason"] else ""))

@@ -1,5 +1,6 @@
 import argparse
 import math
+import os
 import time
 
 from django.core.management.base import BaseCommand, CommandError
@@ -24,21 +25,26 @@ class Command(BaseCommand):
         parser.add_argument("paths", nargs="+", metavar="PATH")
         parser.add_argument("--service", help="service for lines that do not name one")
         parser.add_argument("--follow", action="store_true", help="keep reading as the file grows or rotates")
-        parser.add_argument("--interval", type=_interval, default=1.0,
-                            help="seconds between looks in --follow mode (0.01-3600)")
+        parser.add_argument("--interval", type=_interval,
+                            help="with --follow: seconds between looks (0.01-3600, default 1)")
 
     def handle(self, *args, paths, service, follow, interval, **options):
         started = time.monotonic()
+        if interval is not None and not follow:
+            raise CommandError("--interval only applies with --follow")
         if follow:
             if len(paths) != 1:
                 raise CommandError("--follow takes one PATH")
+            if not os.path.exists(paths[0]):
+                self.stderr.write(f"{paths[0]}: not there yet; waiting for it to appear (Ctrl-C to stop)")
             try:
-                logfile.follow(paths[0], service=service, interval=interval, progress=self._progress(started))
+                logfile.follow(paths[0], service=service, interval=interval or 1.0, progress=self._progress(started))
             except KeyboardInterrupt:
                 return
             except OSError as exc:
                 raise CommandError(f"{paths[0]}: {exc.strerror}")
             return
+        lines = accepted = 0
         for path in paths:
             try:
                 run = logfile.ingest_file(path, service=service, progress=self._progress(started))
@@ -47,6 +53,9 @@ class Command(BaseCommand):
             except OSError as exc:  # missing, a directory, unreadable
                 raise CommandError(f"{path}: {exc.strerror}")
             self._report(run, time.monotonic() - started)
+            lines, accepted = lines + run.lines, accepted + run.accepted
+        if lines and not accepted:
+            raise CommandError(f"nothing stored: none of the {lines:,} lines read was accepted (problems above)")
 
     def _progress(self, started):
         def show(run):
