@@ -127,17 +127,8 @@ def test_channel_admin_lists_every_channel_and_repairs_a_broken_one(staff, teleg
     assert ChannelState.objects.get(name="telegram").broken_at is None
 
 
-def staff_with(client, *codenames):
-    from django.contrib.auth.models import Permission
-
-    user = User.objects.create_user("viewer", "viewer@example.com", "pw", is_staff=True)
-    user.user_permissions.set(Permission.objects.filter(content_type__app_label="incidents", codename__in=codenames))
-    client.force_login(user)
-    return client
-
-
-def test_a_view_only_user_is_neither_offered_nor_allowed_the_incident_actions(client, telegram):
-    viewer = staff_with(client, "view_incident")
+def test_a_view_only_user_is_neither_offered_nor_allowed_the_incident_actions(staff_with, telegram):
+    viewer = staff_with("incidents.view_incident")
     incident = raise_incident("ERROR", "slow", "x").incident
     page = viewer.get("/admin/incidents/incident/").content.decode()
     assert "slow" in page
@@ -150,8 +141,8 @@ def test_a_view_only_user_is_neither_offered_nor_allowed_the_incident_actions(cl
     assert not Delivery.objects.exists()
 
 
-def test_silencing_from_the_incident_list_takes_the_right_to_add_silences(client):
-    operator = staff_with(client, "view_incident", "change_incident")
+def test_silencing_from_the_incident_list_takes_the_right_to_add_silences(staff_with):
+    operator = staff_with("incidents.view_incident", "incidents.change_incident")
     incident = raise_incident("WARNING", "noisy", "x").incident
     page = operator.get("/admin/incidents/incident/").content.decode()
     assert 'value="acknowledge"' in page and 'value="silence_1h"' not in page
@@ -159,10 +150,10 @@ def test_silencing_from_the_incident_list_takes_the_right_to_add_silences(client
     assert not Silence.objects.exists()
 
 
-def test_a_view_only_user_cannot_mark_a_channel_repaired(client, telegram):
+def test_a_view_only_user_cannot_mark_a_channel_repaired(staff_with, telegram):
     from incidents.models import ChannelState
 
-    viewer = staff_with(client, "view_channelstate")
+    viewer = staff_with("incidents.view_channelstate")
     pager.mark_broken("telegram", "telegram 401: Unauthorized")
     state = ChannelState.objects.get(name="telegram")
     assert 'value="repair"' not in viewer.get("/admin/incidents/channelstate/").content.decode()

@@ -159,12 +159,9 @@ def test_lifting_the_last_shut_says_the_gate_is_open(staff, two_shuts):
 
 
 @pytest.fixture
-def viewer(client, db):
+def viewer(staff_with):
     """A staff user who may look at every SLO screen and change nothing."""
-    user = User.objects.create_user("viewer", "viewer@example.com", "pw", is_staff=True)
-    user.user_permissions.set(Permission.objects.filter(content_type__app_label="slo", codename__startswith="view_"))
-    client.force_login(user)
-    return client
+    return staff_with("slo.view_*")
 
 
 @pytest.mark.parametrize("url, action", [("/admin/slo/slo/", "rebaseline"), ("/admin/slo/gateshut/", "lift")])
@@ -187,7 +184,7 @@ def test_a_view_only_user_cannot_lift_the_gate(viewer, shut):
 
 
 def test_a_user_who_may_change_gate_shuts_is_offered_the_lift(viewer, shut):
-    user = User.objects.get(username="viewer")
+    user = User.objects.get(username="staffer")
     user.user_permissions.add(Permission.objects.get(codename="change_gateshut"))
     assert 'value="lift"' in viewer.get("/admin/slo/gateshut/").content.decode()
 
