@@ -32,9 +32,11 @@ def load(now) -> str:
                 target = (Decimal(config.caps[(CostCap.MODEL, hot)]) / 1_000_000 * NEAR_CAP).quantize(Decimal("0.0001"))
             reports += _report_day(model, day, target, now)
         fee = Decimal(str(round(rng.uniform(1.0, 3.0), 2)))
-        record_spend(kind="stripe_fee", usd=fee, request_id=f"demo:{day}:stripe_fee", ts=_at(day, 20, now), now=now)
-        reports += 1
-    return f"{reports} spend reports over {DAYS} days; {hot or 'no model'} at {NEAR_CAP:.0%} of its cap today"
+        fee_report = record_spend(kind="stripe_fee", usd=fee, request_id=f"demo:{day}:stripe_fee",
+                                  ts=_at(day, 20, now), now=now)
+        reports += not fee_report.duplicate
+    # Counted as recorded, not as sent: a second load adds nothing and says so.
+    return f"{reports} new spend reports over {DAYS} days; {hot or 'no model'} at {NEAR_CAP:.0%} of its cap today"
 
 
 def _model_near_cap(config) -> str | None:
@@ -43,13 +45,16 @@ def _model_near_cap(config) -> str | None:
 
 
 def _report_day(model, day, total: Decimal, now) -> int:
+    """Report `total` of `model`'s spend on `day` in REPORTS_PER_DAY parts; how many were new."""
     share = (total / REPORTS_PER_DAY).quantize(Decimal("0.000001"))
     parts = [share] * (REPORTS_PER_DAY - 1) + [total - share * (REPORTS_PER_DAY - 1)]
+    new = 0
     for i, usd in enumerate(parts):
         tokens = int(usd * 400_000)
-        record_spend(model=model, usd=usd, input_tokens=tokens, output_tokens=tokens // 4,
-                     request_id=f"demo:{day}:{model}:{i}", ts=_at(day, 6 + i * 5, now), now=now)
-    return len(parts)
+        result = record_spend(model=model, usd=usd, input_tokens=tokens, output_tokens=tokens // 4,
+                              request_id=f"demo:{day}:{model}:{i}", ts=_at(day, 6 + i * 5, now), now=now)
+        new += not result.duplicate
+    return new
 
 
 def _at(day, hour, now):

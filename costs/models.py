@@ -111,6 +111,19 @@ class ModelFallback(models.Model):
     def clean(self):
         if self.model and self.model == self.fallback:
             raise ValidationError({"fallback": "a model cannot fall back to itself"})
+        loop = self._chain_back_to_model()
+        if loop:
+            # The decision would stop at the loop anyway; refused here so the chain says what it does.
+            raise ValidationError({"fallback": f"this makes a loop: {' -> '.join(loop)}"})
+
+    def _chain_back_to_model(self) -> list[str]:
+        """The chain from this model through its new fallback, when it leads back to the model."""
+        links = dict(ModelFallback.objects.exclude(model=self.model).values_list("model", "fallback"))
+        chain, nxt = [self.model], self.fallback
+        while nxt and nxt not in chain:
+            chain.append(nxt)
+            nxt = links.get(nxt)
+        return [*chain, nxt] if nxt == self.model else []
 
 
 class CapOverride(models.Model):

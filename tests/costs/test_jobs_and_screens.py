@@ -70,7 +70,8 @@ def test_demo_data_loads_twice_without_counting_twice(caps):
     now = timezone.now()
     first = demo.load(now)
     count, total = SpendEntry.objects.count(), sum(SpendEntry.objects.values_list("usd_micros", flat=True))
-    demo.load(now)
+    assert first.startswith(f"{count} new spend reports")
+    assert demo.load(now).startswith("0 new spend reports")
     assert SpendEntry.objects.count() == count
     assert sum(SpendEntry.objects.values_list("usd_micros", flat=True)) == total
     assert len(set(SpendEntry.objects.values_list("day", flat=True))) == 14
@@ -193,3 +194,16 @@ def test_amounts_show_as_typed_to_the_cent_not_as_the_columns_six_places(staff_c
     CostCap.objects.filter(key="gpt-4o").update(usd_cap=Decimal("21.3425"))
     listing = staff_client.get("/admin/costs/costcap/").content.decode()
     assert 'value="21.3425"' in listing and 'value="100000.00"' in listing and "21.342500" not in listing
+
+
+def test_a_fallback_that_closes_a_loop_is_refused(staff_client, caps):
+    from costs.models import ModelFallback
+
+    # caps: gpt-4o -> gpt-4o-mini -> gpt-4.1-nano
+    response = staff_client.post("/admin/costs/modelfallback/add/", {"model": "gpt-4.1-nano", "fallback": "gpt-4o"})
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors["fallback"]
+    assert errors == ["this makes a loop: gpt-4.1-nano -> gpt-4o -> gpt-4o-mini -> gpt-4.1-nano"]
+    assert not ModelFallback.objects.filter(model="gpt-4.1-nano").exists()
+    ok = staff_client.post("/admin/costs/modelfallback/add/", {"model": "gpt-4.1-nano", "fallback": "embeddings"})
+    assert ok.status_code == 302
