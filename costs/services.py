@@ -181,7 +181,7 @@ def record_spend(*, model="", usd=None, input_tokens=0, output_tokens=0, kind=Sp
         raise serializers.ValidationError({"usd": f"would take {entry['day']}'s total past what the ledger can "
                                                   f"count; check the amounts reported for that day"})
     if not counted:
-        return _previous_result(entry["request_id"], now)
+        return _previous_result(entry, now)
     if entry["kind"] != SpendEntry.AI:
         return SpendResult(entry["request_id"], entry["kind"], "", micros_to_usd(entry["usd_micros"]),
                            entry["day"], False, None)
@@ -252,10 +252,24 @@ def _spent_on(day, now) -> dict:
     return dict(totals.spent) if totals.day == day else state.load_totals(day).spent
 
 
-def _previous_result(request_id: str, now) -> SpendResult:
-    row = SpendEntry.objects.get(request_id=request_id)
+def _previous_result(entry: dict, now) -> SpendResult:
+    """What the first report of `entry`'s request_id got, when `entry` repeats it; a ValidationError
+    when it reports something else under the same id (as Stripe refuses an idempotency key reused
+    with other parameters): answering "duplicate" would acknowledge spend that was never counted."""
+    row = SpendEntry.objects.get(request_id=entry["request_id"])
+    if _what_was_reported(entry) != _what_was_reported(row.__dict__):
+        raise serializers.ValidationError({"request_id": (
+            f"was already used for another report ({' '.join(filter(None, [row.kind, row.model]))} {money(row.usd_micros)}, "
+            f"{row.input_tokens:,} + {row.output_tokens:,} tokens); a repeat must send the same report")})
     decision = authorize(row.model, now=now) if row.kind == SpendEntry.AI else None
     return SpendResult(row.request_id, row.kind, row.model, row.usd, row.day, True, decision)
+
+
+def _what_was_reported(report: dict) -> tuple:
+    """What makes two reports the same, ts aside (a retry may stamp its own): the amount only when it
+    was sent, as a priced amount follows the price table, which may change between retries."""
+    amount = None if report["priced"] else report["usd_micros"]
+    return report["kind"], report["model"], report["input_tokens"], report["output_tokens"], report["priced"], amount
 
 
 # --- alerts at 90% and 100% ------------------------------------------------------------------------------

@@ -207,3 +207,12 @@ def test_a_fallback_that_closes_a_loop_is_refused(staff_client, caps):
     assert not ModelFallback.objects.filter(model="gpt-4.1-nano").exists()
     ok = staff_client.post("/admin/costs/modelfallback/add/", {"model": "gpt-4.1-nano", "fallback": "embeddings"})
     assert ok.status_code == 302
+
+
+def test_demo_loads_again_after_the_near_cap_models_cap_changed(caps):
+    from costs.services import set_cap
+
+    now = timezone.now()
+    demo.load(now)
+    set_cap("model", "7", "gpt-4o-mini")  # today's near-cap amount follows the cap
+    assert demo.load(now).startswith("0 new spend reports")

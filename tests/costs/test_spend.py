@@ -176,3 +176,26 @@ def test_a_python_caller_gets_a_field_error_not_a_database_error(caps, now):
 def test_a_naive_timestamp_is_taken_as_utc(caps, now):
     result = record_spend(model="gpt-4o", usd=Decimal(1), ts=now.replace(tzinfo=None), now=now)
     assert SpendEntry.objects.get(request_id=result.request_id).ts == now
+
+
+def test_a_request_id_reused_for_another_report_is_a_400_not_a_silent_duplicate(api, caps, now):
+    first = {"model": "gpt-4o", "usd": 2, "request_id": "r-7"}
+    assert api.post("/api/costs/usage", first, content_type="application/json").status_code == 200
+    assert api.post("/api/costs/usage", first, content_type="application/json").json()["duplicate"] is True
+    for other in ({**first, "usd": 3}, {**first, "model": "gpt-4o-mini"}, {**first, "input_tokens": 5}):
+        response = api.post("/api/costs/usage", other, content_type="application/json")
+        assert response.status_code == 400, other
+        assert "already used for another report (ai gpt-4o $2.00" in response.json()["fields"]["request_id"]
+    assert SpendEntry.objects.get().usd == Decimal(2)
+
+
+def test_a_priced_report_repeated_after_a_price_change_is_still_a_duplicate(caps, prices, now):
+    from costs.models import ModelPrice
+
+    first = record_spend(model="gpt-4o", input_tokens=1_000_000, request_id="r-8", now=now, ts=now)
+    ModelPrice.objects.filter(model="gpt-4o").update(input_per_mtok=Decimal("5.00"))
+    from costs import state
+
+    state.reset()
+    again = record_spend(model="gpt-4o", input_tokens=1_000_000, request_id="r-8", now=now, ts=now)
+    assert again.duplicate and again.usd == first.usd == Decimal("2.5")
