@@ -5,8 +5,8 @@ from decimal import Decimal
 from django import forms
 from django.contrib import admin, messages
 from django.core.paginator import Paginator
-from django.utils import timezone
 from django.db import models
+from django.utils import timezone
 from django.utils.functional import cached_property
 
 from echopilot.admin import ReadOnlyAdmin

@@ -37,7 +37,6 @@ class SetCapSerializer(serializers.Serializer):
     usd_cap = UsdField()
 
 
-
 def _valid(serializer_class, request) -> dict:
     serializer = serializer_class(data=request.data)
     serializer.is_valid(raise_exception=True)
