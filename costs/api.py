@@ -113,7 +113,8 @@ def _authorize(data) -> dict:
     return services.authorize(fields["model"], fields["est_usd"]).to_dict()
 
 
-# Both are asked on every AI call the product makes: scripts' calls skip DRF (echopilot.fastpath).
+# Both are asked on every AI call the product makes: scripts' calls are answered in front of Django
+# (echopilot.fastpath).
 @json_fast_path(_usage)
 @extend_schema(request=UsageSerializer)
 @api_view(["POST"])

@@ -124,6 +124,18 @@ def _recording() -> bool:
     return not under_test or getattr(settings, "SLO_RECORD_CONSOLE_IN_TESTS", False)
 
 
+def record_request(route: str, status: int, elapsed_ms: float) -> None:
+    """Keep one answered request of the console as an SLO sample (the middleware's, and the fast
+    path's: echopilot.fastpath)."""
+    if _recording():
+        _add(route, status, elapsed_ms)
+
+
+def _add(route: str, status: int, elapsed_ms: float) -> None:
+    route = route[: ingest.MAX_ROUTE]
+    BUFFER.add(time.time(), elapsed_ms, status, route if route != "*" else "/*")
+
+
 class ConsoleSamplesMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
@@ -133,7 +145,5 @@ class ConsoleSamplesMiddleware:
             return self.get_response(request)
         started = time.perf_counter()
         response = self.get_response(request)
-        elapsed_ms = (time.perf_counter() - started) * 1000
-        route = route_of(request)[: ingest.MAX_ROUTE]
-        BUFFER.add(time.time(), elapsed_ms, response.status_code, route if route != "*" else "/*")
+        _add(route_of(request), response.status_code, (time.perf_counter() - started) * 1000)
         return response
