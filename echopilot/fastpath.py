@@ -36,6 +36,8 @@ from django.utils.http import parse_header_parameters
 from django.utils.log import log_response
 from rest_framework import serializers
 
+from slo.middleware import record_request as record_slo_sample
+
 from .auth import HEADER, resolve_key
 from .errors import validation_error_body
 from .metrics import observe_request
@@ -144,7 +146,7 @@ class FastPaths:
             log_response("%s: %s", response.reason_phrase, request.path, response=response, request=request)
         elapsed = time.perf_counter() - started
         observe_request(route.name, "POST", response.status_code, elapsed)
-        _record_slo_sample(route.name, response.status_code, elapsed * 1000)
+        record_slo_sample(route.name, response.status_code, elapsed * 1000)
 
 
 def _fast_routes(resolver: URLResolver, prefix: str = ""):
@@ -168,12 +170,6 @@ def _utf8_json(content_type: str) -> bool:
         return True
     main, params = parse_header_parameters(content_type)
     return main == JSON and params.get("charset", "utf-8").lower() in ("utf-8", "utf8")
-
-
-def _record_slo_sample(route: str, status: int, elapsed_ms: float) -> None:
-    from slo.middleware import record_request  # an app's module: imported once the apps are loaded
-
-    record_request(route, status, elapsed_ms)
 
 
 def _unreachable(request):
