@@ -45,7 +45,7 @@ def start_gunicorn(env: dict, port: int, workers: int, threads: int = 1) -> subp
         cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 90  # a loaded machine can take a while to import Django
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and process.poll() is None:  # no waiting on one that died
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
             conn.request("GET", "/health")
@@ -54,7 +54,7 @@ def start_gunicorn(env: dict, port: int, workers: int, threads: int = 1) -> subp
         except OSError:
             time.sleep(0.2)
     stop(process)
-    raise SystemExit("gunicorn did not answer /health within 90 s")
+    raise SystemExit(f"gunicorn did not answer /health (exit code {process.returncode}) within 90 s")
 
 
 def stop(process: subprocess.Popen) -> None:

@@ -3,22 +3,16 @@ loopback, against this run's PostgreSQL test database, called as the product cal
 import http.client
 import json
 import os
-import signal
-import subprocess
-import sys
-import time
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from django.db import connection
 
+from bench.harness import start_gunicorn, stop
 from costs.models import ModelFallback, SpendEntry
 from tests.loopback import free_port
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-ROOT = Path(__file__).resolve().parents[2]
 KEY = "ep_served_fast_path_admin_key_0123456789"
 
 
@@ -30,30 +24,14 @@ def gunicorn(tmp_path, prices):
     db = connection.settings_dict
     env = {**os.environ,
            "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-           "DJANGO_SETTINGS_MODULE": "echopilot.settings", "LOG_DIR": str(tmp_path / "logs"),
-           "PROMETHEUS_MULTIPROC_DIR": str(tmp_path), "DASHBOARD_KEY": KEY,
+           "DJANGO_SETTINGS_MODULE": "echopilot.settings", "LOG_DIR": str(tmp_path / "logs"), "DASHBOARD_KEY": KEY,
            "COST_CAP_DAILY_USD": "100", "MODEL_CAPS_JSON": json.dumps({"gpt-4o": 10})}
     port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "echopilot.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "2"],
-        cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = start_gunicorn(env, port, workers=2)
     try:
-        _wait_until_up(port, server)
         yield port
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
-
-
-def _wait_until_up(port: int, server) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and server.poll() is None:
-        try:
-            if request(port, "GET", "/health")[0] == 200:
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise AssertionError("gunicorn did not answer /health within 60 s")
+        stop(server)
 
 
 def request(port: int, method: str, path: str, body=None) -> tuple[int, dict, bytes]:
