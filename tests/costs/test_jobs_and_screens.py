@@ -13,7 +13,7 @@ from django.utils import timezone
 from costs import demo, record_spend
 from costs.models import SpendEntry
 from costs.schedules import SCHEDULES
-from costs.services import status
+from costs.services import set_cap, status
 
 pytestmark = pytest.mark.django_db
 
@@ -210,8 +210,6 @@ def test_a_fallback_that_closes_a_loop_is_refused(staff_client, caps):
 
 
 def test_demo_loads_again_after_the_near_cap_models_cap_changed(caps):
-    from costs.services import set_cap
-
     now = timezone.now()
     demo.load(now)
     set_cap("model", "7", "gpt-4o-mini")  # today's near-cap amount follows the cap

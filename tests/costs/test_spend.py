@@ -5,8 +5,8 @@ from decimal import Decimal
 import pytest
 from rest_framework.exceptions import ValidationError
 
-from costs import authorize, record_spend
-from costs.models import DailyCounter, SpendEntry
+from costs import authorize, record_spend, state
+from costs.models import DailyCounter, ModelPrice, SpendEntry
 from costs.services import status
 
 pytestmark = pytest.mark.django_db
@@ -115,8 +115,6 @@ def test_a_blank_request_id_is_no_id_so_blank_reports_never_swallow_each_other(c
 def test_a_report_that_would_overflow_the_days_counter_is_a_400_and_writes_nothing(api, caps, now):
     """A day's counter is a bigint of micro-dollars: the report that would pass it is refused by name
     (PostgreSQL raised "bigint out of range", a 500; SQLite silently turned the total into a float)."""
-    from costs import state
-
     record_spend(kind="stripe_fee", usd=Decimal(1), request_id="fee-0")
     counter = DailyCounter.objects.get()
     DailyCounter.objects.filter(pk=counter.pk).update(usd_micros=2**63 - 1_000_000_000_000_000)  # $9.2 trillion less $1bn
@@ -190,12 +188,8 @@ def test_a_request_id_reused_for_another_report_is_a_400_not_a_silent_duplicate(
 
 
 def test_a_priced_report_repeated_after_a_price_change_is_still_a_duplicate(caps, prices, now):
-    from costs.models import ModelPrice
-
     first = record_spend(model="gpt-4o", input_tokens=1_000_000, request_id="r-8", now=now, ts=now)
     ModelPrice.objects.filter(model="gpt-4o").update(input_per_mtok=Decimal("5.00"))
-    from costs import state
-
     state.reset()
     again = record_spend(model="gpt-4o", input_tokens=1_000_000, request_id="r-8", now=now, ts=now)
     assert again.duplicate and again.usd == first.usd == Decimal("2.5")
