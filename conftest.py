@@ -1,4 +1,5 @@
 """Fixtures shared by every app's tests."""
+
 import pytest
 from django.conf import settings as django_settings
 
@@ -46,7 +47,6 @@ def api(client, admin_key):
 def analyst_api(client, analyst_key):
     client.defaults["HTTP_X_DASH_KEY"] = analyst_key
     return client
-
 
 
 @pytest.fixture

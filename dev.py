@@ -8,6 +8,7 @@
 
 Uses only the standard library until the virtualenv exists, then re-runs itself inside it.
 """
+
 import argparse
 import hashlib
 import os
@@ -87,14 +88,27 @@ def start(port: int, host: str, workers: int) -> int:
     manage("collectstatic", "--noinput", "-v", "0")
     say("registering the periodic jobs")
     manage("setup_schedules")
-    key = manage("dashkey", "create", "--name", f"console-{secrets.token_hex(2)}", "--role", "admin", "--quiet",
-                 capture=True).strip()
+    key = manage(
+        "dashkey", "create", "--name", f"console-{secrets.token_hex(2)}", "--role", "admin", "--quiet", capture=True
+    ).strip()
     say("loading demo data")
     manage("demo")
     web = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "echopilot.wsgi", "--bind", f"{host}:{port}",
-         "--workers", str(workers), "--access-logfile", "-"],
-        cwd=ROOT, env=env, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "echopilot.wsgi",
+            "--bind",
+            f"{host}:{port}",
+            "--workers",
+            str(workers),
+            "--access-logfile",
+            "-",
+        ],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
     )
     cluster = subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=env, start_new_session=True)
     print()

@@ -15,6 +15,7 @@
 
 Prints a table and exits 0 when every bar holds, 1 otherwise. Stops gunicorn itself.
 """
+
 import argparse
 import http.client
 import json
@@ -26,7 +27,7 @@ import tempfile
 import time
 from decimal import Decimal
 
-from harness import ROOT, fresh_database, free_port, manage, start_gunicorn, stop
+from harness import ROOT, free_port, fresh_database, manage, start_gunicorn, stop
 
 DB_NAME = "ep_costs_bench"
 DB_URL = f"postgres://postgres@127.0.0.1:5432/{DB_NAME}"
@@ -39,15 +40,17 @@ def say(message: str) -> None:
 
 def bench_env(log_dir: str) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in ("DASHBOARD_KEY", "ROLES_JSON")}
-    env.update({
-        "DATABASE_URL": DB_URL,
-        "DJANGO_SETTINGS_MODULE": "echopilot.settings",
-        "LOG_DIR": log_dir,
-        # Caps far above what the run spends: the bench measures the guard's cost, not a throttle.
-        "COST_CAP_DAILY_USD": "1000000",
-        "MODEL_CAPS_JSON": json.dumps({m: 100000 for m in MODELS}),
-        "PYTHONPATH": str(ROOT),
-    })
+    env.update(
+        {
+            "DATABASE_URL": DB_URL,
+            "DJANGO_SETTINGS_MODULE": "echopilot.settings",
+            "LOG_DIR": log_dir,
+            # Caps far above what the run spends: the bench measures the guard's cost, not a throttle.
+            "COST_CAP_DAILY_USD": "1000000",
+            "MODEL_CAPS_JSON": json.dumps({m: 100000 for m in MODELS}),
+            "PYTHONPATH": str(ROOT),
+        }
+    )
     return env
 
 
@@ -105,8 +108,13 @@ def client_loop(args) -> dict:
             elif kind == "authorize":
                 conn.request("POST", "/api/costs/authorize", json.dumps({"model": model, "est_usd": 0.01}), headers)
             else:
-                body = {"model": model, "usd": str(Decimal(micros) / 1_000_000), "input_tokens": 1200,
-                        "output_tokens": 300, "request_id": f"bench:{client_id}:{i}"}
+                body = {
+                    "model": model,
+                    "usd": str(Decimal(micros) / 1_000_000),
+                    "input_tokens": 1200,
+                    "output_tokens": 300,
+                    "request_id": f"bench:{client_id}:{i}",
+                }
                 conn.request("POST", "/api/costs/usage", json.dumps(body), headers)
             response = conn.getresponse()
             response.read()
@@ -133,16 +141,26 @@ def drive(port: int, kind: str, key: str, seconds: float, clients: int, offset: 
         parts = pool.map(client_loop, [(port, kind, key, seconds, offset + c) for c in range(clients)])
         elapsed = time.monotonic() - started
     ok = sum(p["ok"] for p in parts)
-    return {"kind": kind, "ok": ok, "errors": sum(p["errors"] for p in parts), "per_second": ok / seconds,
-            "wall_s": elapsed, "sent_micros": sum(p["sent_micros"] for p in parts)}
+    return {
+        "kind": kind,
+        "ok": ok,
+        "errors": sum(p["errors"] for p in parts),
+        "per_second": ok / seconds,
+        "wall_s": elapsed,
+        "sent_micros": sum(p["sent_micros"] for p in parts),
+    }
 
 
 def combine(parts: list[dict]) -> dict:
     seconds = sum(p["ok"] / p["per_second"] if p["per_second"] else 0 for p in parts)
     ok = sum(p["ok"] for p in parts)
-    return {"ok": ok, "errors": sum(p["errors"] for p in parts), "per_second": ok / seconds if seconds else 0,
-            "sent_micros": sum(p["sent_micros"] for p in parts),
-            "rounds": [round(p["per_second"]) for p in parts]}
+    return {
+        "ok": ok,
+        "errors": sum(p["errors"] for p in parts),
+        "per_second": ok / seconds if seconds else 0,
+        "sent_micros": sum(p["sent_micros"] for p in parts),
+        "rounds": [round(p["per_second"]) for p in parts],
+    }
 
 
 def ledger_micros() -> tuple[int, int, int, int]:
@@ -156,7 +174,8 @@ def ledger_micros() -> tuple[int, int, int, int]:
             "WHERE request_id LIKE 'bench:%%'"
         ).fetchone()
         counters = conn.execute(
-            "SELECT COALESCE(SUM(usd_micros), 0) FROM costs_dailycounter WHERE scope = 'model'").fetchone()[0]
+            "SELECT COALESCE(SUM(usd_micros), 0) FROM costs_dailycounter WHERE scope = 'model'"
+        ).fetchone()[0]
     return int(ledger), int(n), int(statements), int(counters)
 
 
@@ -185,8 +204,10 @@ def main() -> int:
     # Two admin keys on one server: DASHBOARD_KEY (checked without a query) and a stored key (one
     # indexed query per request in echopilot.auth). The bar is judged on the first, which isolates
     # the guard's own cost; the second shows what the key lookup adds.
-    keys = {"env": "ep_costsbench_" + os.urandom(16).hex(),
-            "stored": manage(env, "dashkey", "create", "--name", "costs-bench", "--role", "admin", "--quiet")}
+    keys = {
+        "env": "ep_costsbench_" + os.urandom(16).hex(),
+        "stored": manage(env, "dashkey", "create", "--name", "costs-bench", "--role", "admin", "--quiet"),
+    }
     env["DASHBOARD_KEY"] = keys["env"]
 
     say("in-process authorize")
@@ -194,8 +215,10 @@ def main() -> int:
 
     port = free_port()
     kind = f"gthread workers x {args.threads} threads" if args.threads > 1 else "sync workers"
-    say(f"gunicorn on 127.0.0.1:{port} with {args.workers} {kind}, {args.clients} client processes, "
-        f"{args.rounds} interleaved rounds of {args.seconds:.0f} s per endpoint")
+    say(
+        f"gunicorn on 127.0.0.1:{port} with {args.workers} {kind}, {args.clients} client processes, "
+        f"{args.rounds} interleaved rounds of {args.seconds:.0f} s per endpoint"
+    )
     server = start_gunicorn(env, port, args.workers, args.threads)
     try:
         drive(port, "authorize", keys["env"], 1.0, args.clients, 0)  # warm every worker's connection and cache
@@ -209,7 +232,10 @@ def main() -> int:
     finally:
         stop(server)
     ledger, reports, statements, counters = ledger_micros()
-    say(f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (other work on the box skews every figure)")
+    say(
+        f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+        " (other work on the box skews every figure)"
+    )
     rows = report_rows(inproc, results, ledger, reports, statements, counters)
     print_table(rows)
     return 0 if all(r[3] == "PASS" for r in rows) else 1
@@ -221,25 +247,44 @@ def report_rows(inproc, results, ledger, reports, statements, counters) -> list[
     def row(name, value, bar, ok):
         rows.append((name, value, bar, "PASS" if ok else "FAIL"))
 
-    row("in-process authorize", f"{inproc['per_second']:,.0f} decisions/s", ">= 20,000/s", inproc["per_second"] >= 20000)
+    row(
+        "in-process authorize", f"{inproc['per_second']:,.0f} decisions/s", ">= 20,000/s", inproc["per_second"] >= 20000
+    )
     health = results[("health", "env")]
     half = health["per_second"] / 2
-    row("GET /health", f"{health['per_second']:,.0f} req/s ({health['errors']} errors)", "reference", health["errors"] == 0)
+    row(
+        "GET /health",
+        f"{health['per_second']:,.0f} req/s ({health['errors']} errors)",
+        "reference",
+        health["errors"] == 0,
+    )
     for kind, key in PHASES[1:]:
         r = results[(kind, key)]
         figure = f"{r['per_second']:,.0f} req/s ({r['errors']} errors, {r['per_second'] / health['per_second']:.0%})"
         if key == "env":
-            row(f"POST /api/costs/{kind} (env key)", figure, f">= {half:,.0f} (half of /health)",
-                r["per_second"] >= half and r["errors"] == 0)
+            row(
+                f"POST /api/costs/{kind} (env key)",
+                figure,
+                f">= {half:,.0f} (half of /health)",
+                r["per_second"] >= half and r["errors"] == 0,
+            )
         else:
             row(f"POST /api/costs/{kind} (stored key)", figure, "for comparison", r["errors"] == 0)
     row("rounds (req/s)", "; ".join(f"{k}/{key} {r['rounds']}" for (k, key), r in results.items()), "interleaved", True)
     sent = sum(r["sent_micros"] for (k, _), r in results.items() if k == "usage")
     answered = sum(r["ok"] for (k, _), r in results.items() if k == "usage")
-    row("usage ledger", f"{reports:,} reports in {statements:,} statements, ${Decimal(ledger) / 1_000_000} in the ledger",
-        f"= {answered:,} answered 200, ${Decimal(sent) / 1_000_000} sent", ledger == sent and reports == answered)
-    row("model counters (all AI spend)", f"${Decimal(counters) / 1_000_000}", "= the ledger (+ $7.50 warm-up)",
-        counters == ledger + 1_500_000 * len(MODELS))
+    row(
+        "usage ledger",
+        f"{reports:,} reports in {statements:,} statements, ${Decimal(ledger) / 1_000_000} in the ledger",
+        f"= {answered:,} answered 200, ${Decimal(sent) / 1_000_000} sent",
+        ledger == sent and reports == answered,
+    )
+    row(
+        "model counters (all AI spend)",
+        f"${Decimal(counters) / 1_000_000}",
+        "= the ledger (+ $7.50 warm-up)",
+        counters == ledger + 1_500_000 * len(MODELS),
+    )
     return rows
 
 

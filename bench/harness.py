@@ -1,4 +1,5 @@
 """What the benchmarks share: a fresh PostgreSQL database, manage.py, and a real gunicorn on loopback."""
+
 import http.client
 import os
 import signal
@@ -24,8 +25,9 @@ def fresh_database(name: str) -> None:
 
 def manage(env: dict, *args: str) -> str:
     """Run manage.py with `env`; its standard output, stripped."""
-    result = subprocess.run([sys.executable, str(ROOT / "manage.py"), *args], cwd=ROOT, env=env, check=True,
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), *args], cwd=ROOT, env=env, check=True, capture_output=True, text=True
+    )
     return result.stdout.strip()
 
 
@@ -40,9 +42,24 @@ def start_gunicorn(env: dict, port: int, workers: int, threads: int = 1) -> subp
     returned once /health answers; in its own process group, so `stop` takes its workers too."""
     env = {**env, "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(prefix="echopilot-bench-prom-")}
     process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "echopilot.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
-         *(["--worker-class", "gthread", "--threads", str(threads)] if threads > 1 else []), "--log-level", "warning"],
-        cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "echopilot.wsgi",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+            *(["--worker-class", "gthread", "--threads", str(threads)] if threads > 1 else []),
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 90  # a loaded machine can take a while to import Django
     while time.monotonic() < deadline and process.poll() is None:  # no waiting on one that died

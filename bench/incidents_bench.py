@@ -13,6 +13,7 @@
 
 Prints a table and exits 0 when every bar holds, 1 otherwise. Stops the cluster itself.
 """
+
 import argparse
 import json
 import os
@@ -65,10 +66,20 @@ class _Handler(BaseHTTPRequestHandler):
 
 def configure(telegram_url: str) -> dict:
     env = {
-        "DATABASE_URL": DB_URL, "REDIS_URL": "", "LOG_DIR": str(LOG_DIR), "Q_CLUSTER_NAME": "incidents_bench",
-        "Q_WORKERS": "2", "TELEGRAM_API_BASE": telegram_url, "TELEGRAM_BOT_TOKEN": "1:bench", "TELEGRAM_CHAT_ID": "1",
-        "TELEGRAM_MIN_INTERVAL_S": "0", "PAGER_STORM_MAX_PER_MIN": "100000", "SMTP_HOST": "", "PAGER_WEBHOOK_URL": "",
-        "SLO_RECORD_CONSOLE": "false", "DJANGO_SETTINGS_MODULE": "echopilot.settings",
+        "DATABASE_URL": DB_URL,
+        "REDIS_URL": "",
+        "LOG_DIR": str(LOG_DIR),
+        "Q_CLUSTER_NAME": "incidents_bench",
+        "Q_WORKERS": "2",
+        "TELEGRAM_API_BASE": telegram_url,
+        "TELEGRAM_BOT_TOKEN": "1:bench",
+        "TELEGRAM_CHAT_ID": "1",
+        "TELEGRAM_MIN_INTERVAL_S": "0",
+        "PAGER_STORM_MAX_PER_MIN": "100000",
+        "SMTP_HOST": "",
+        "PAGER_WEBHOOK_URL": "",
+        "SLO_RECORD_CONSOLE": "false",
+        "DJANGO_SETTINGS_MODULE": "echopilot.settings",
     }
     os.environ.update(env)
     return {**os.environ, **env}
@@ -117,7 +128,12 @@ def race(threads: int) -> tuple[dict, bool]:
     total = sum(incidents.values_list("count", flat=True))
     pages = Delivery.objects.filter(incident__in=incidents).count()
     ok = incidents.count() == 8 and total == threads * per_thread and pages == 8
-    return {"concurrent raises/s": threads * per_thread / elapsed, "incidents": incidents.count(), "count sum": total, "pages": pages}, ok
+    return {
+        "concurrent raises/s": threads * per_thread / elapsed,
+        "incidents": incidents.count(),
+        "count sum": total,
+        "pages": pages,
+    }, ok
 
 
 def latency(pages: int, env: dict, telegram: TelegramStandIn) -> tuple[dict, bool]:
@@ -126,8 +142,12 @@ def latency(pages: int, env: dict, telegram: TelegramStandIn) -> tuple[dict, boo
 
     Delivery.objects.filter(status__in=[Delivery.PENDING, Delivery.SENDING]).delete()  # leave the race's pages out
     cluster = subprocess.Popen(
-        [sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        [sys.executable, "manage.py", "qcluster"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     try:
         time.sleep(4)  # the cluster's start is not what we measure
@@ -151,7 +171,11 @@ def latency(pages: int, env: dict, telegram: TelegramStandIn) -> tuple[dict, boo
     if len(delays) < len(raised):
         return {"pages delivered": f"{len(delays)}/{len(raised)}"}, False
     p95 = delays[max(0, int(round(0.95 * len(delays))) - 1)]
-    return {"pages delivered": f"{len(delays)}/{len(raised)}", "raise->telegram p50 s": statistics.median(delays), "raise->telegram p95 s": p95}, p95 < 5
+    return {
+        "pages delivered": f"{len(delays)}/{len(raised)}",
+        "raise->telegram p50 s": statistics.median(delays),
+        "raise->telegram p95 s": p95,
+    }, p95 < 5
 
 
 def main() -> int:

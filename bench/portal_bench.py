@@ -15,6 +15,7 @@
 
 Prints a table and exits 0 when every bar holds, 1 otherwise. Stops gunicorn itself.
 """
+
 import argparse
 import hashlib
 import hmac
@@ -28,7 +29,7 @@ import tempfile
 import time
 from urllib.parse import urlparse
 
-from harness import ROOT, fresh_database, free_port, manage, start_gunicorn, stop
+from harness import ROOT, free_port, fresh_database, manage, start_gunicorn, stop
 
 DB_NAME = "ep_portal_bench"
 DB_URL = f"postgres://postgres@127.0.0.1:5432/{DB_NAME}"
@@ -41,26 +42,47 @@ def say(message: str) -> None:
 
 def bench_env(log_dir: str, download_limit: int) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in ("DASHBOARD_KEY", "ROLES_JSON", "REDIS_URL")}
-    env.update({
-        "DATABASE_URL": DB_URL, "DJANGO_SETTINGS_MODULE": "echopilot.settings", "LOG_DIR": log_dir,
-        "PYTHONPATH": str(ROOT), "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
-        "PORTAL_SIGNING_SECRET": "bench-portal-signing-secret",
-        "PORTAL_DOWNLOAD_RATE_PER_MIN": str(download_limit), "SLO_RECORD_CONSOLE": "false",
-    })
+    env.update(
+        {
+            "DATABASE_URL": DB_URL,
+            "DJANGO_SETTINGS_MODULE": "echopilot.settings",
+            "LOG_DIR": log_dir,
+            "PYTHONPATH": str(ROOT),
+            "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            "PORTAL_SIGNING_SECRET": "bench-portal-signing-secret",
+            "PORTAL_DOWNLOAD_RATE_PER_MIN": str(download_limit),
+            "SLO_RECORD_CONSOLE": "false",
+        }
+    )
     return env
 
 
 def signed_event(client_id: int, i: int) -> tuple[str, str]:
     charge_id = f"ch_bench_{client_id}_{i}"
     event = {
-        "id": f"evt_bench_{client_id}_{i}", "object": "event", "type": "charge.succeeded", "created": int(time.time()),
-        "livemode": False, "api_version": "2024-06-20",
-        "data": {"object": {
-            "id": charge_id, "object": "charge", "amount": 1000 + i, "amount_refunded": 0, "currency": "usd",
-            "status": "succeeded", "refunded": False, "paid": True, "payment_intent": f"pi_bench_{client_id}_{i}",
-            "description": "Bench purchase", "created": int(time.time()), "balance_transaction": f"txn_{charge_id}",
-            "billing_details": {"email": f"buyer{client_id}-{i % 50}@bench.example", "name": "Bench Buyer"},
-        }},
+        "id": f"evt_bench_{client_id}_{i}",
+        "object": "event",
+        "type": "charge.succeeded",
+        "created": int(time.time()),
+        "livemode": False,
+        "api_version": "2024-06-20",
+        "data": {
+            "object": {
+                "id": charge_id,
+                "object": "charge",
+                "amount": 1000 + i,
+                "amount_refunded": 0,
+                "currency": "usd",
+                "status": "succeeded",
+                "refunded": False,
+                "paid": True,
+                "payment_intent": f"pi_bench_{client_id}_{i}",
+                "description": "Bench purchase",
+                "created": int(time.time()),
+                "balance_transaction": f"txn_{charge_id}",
+                "billing_details": {"email": f"buyer{client_id}-{i % 50}@bench.example", "name": "Bench Buyer"},
+            }
+        },
     }
     payload = json.dumps(event)
     stamp = int(time.time())
@@ -83,8 +105,12 @@ def client_loop(args) -> dict:
                 # Every new event is followed by its replay: idempotency is measured, not assumed.
                 payload, header = signed_event(client_id, (i + 1) // 2)
                 events = (i + 1) // 2
-                conn.request("POST", "/api/portal/stripe/webhook", payload,
-                             {"Content-Type": "application/json", "Stripe-Signature": header})
+                conn.request(
+                    "POST",
+                    "/api/portal/stripe/webhook",
+                    payload,
+                    {"Content-Type": "application/json", "Stripe-Signature": header},
+                )
             elif kind == "download":
                 conn.request("GET", paths[i % len(paths)])
             else:
@@ -114,7 +140,9 @@ def drive(port, kind, seconds, clients, paths=(), count=0) -> dict:
     latencies = sorted(x for p in parts for x in p["latencies"])
     total = sum(statuses.values())
     return {
-        "kind": kind, "statuses": statuses, "per_second": total / (seconds if not count else elapsed),
+        "kind": kind,
+        "statuses": statuses,
+        "per_second": total / (seconds if not count else elapsed),
         "p50_ms": 1000 * statistics.median(latencies) if latencies else 0,
         "p95_ms": 1000 * latencies[int(0.95 * (len(latencies) - 1))] if latencies else 0,
         "events": sum(p["events"] for p in parts),
@@ -124,16 +152,23 @@ def drive(port, kind, seconds, clients, paths=(), count=0) -> dict:
 def download_paths(env: dict) -> list[str]:
     out = manage(env, "customer_portal", "receipts", "ana.lima@example.com")
     out += "\n" + manage(env, "customer_portal", "receipts", "qa@echopilot.ai")
-    return [urlparse(line.strip()).path + "?" + urlparse(line.strip()).query
-            for line in out.splitlines() if "token=" in line]
+    return [
+        urlparse(line.strip()).path + "?" + urlparse(line.strip()).query
+        for line in out.splitlines()
+        if "token=" in line
+    ]
 
 
 def database_counts() -> tuple[int, int]:
     import psycopg
 
     with psycopg.connect(DB_URL) as conn:
-        events = conn.execute("SELECT count(*) FROM portal_stripeevent WHERE event_id LIKE 'evt_bench_%%'").fetchone()[0]
-        purchases = conn.execute("SELECT count(*) FROM portal_purchase WHERE stripe_charge LIKE 'ch_bench_%%'").fetchone()[0]
+        events = conn.execute("SELECT count(*) FROM portal_stripeevent WHERE event_id LIKE 'evt_bench_%%'").fetchone()[
+            0
+        ]
+        purchases = conn.execute(
+            "SELECT count(*) FROM portal_purchase WHERE stripe_charge LIKE 'ch_bench_%%'"
+        ).fetchone()[0]
     return events, purchases
 
 
@@ -177,8 +212,13 @@ def main() -> int:
     finally:
         stop(gunicorn)
     events, purchases = database_counts()
-    bars.append(("each distinct webhook event stored once", events == webhook["events"] == purchases,
-                 f"{webhook['events']} sent (each twice), {events} events, {purchases} purchases"))
+    bars.append(
+        (
+            "each distinct webhook event stored once",
+            events == webhook["events"] == purchases,
+            f"{webhook['events']} sent (each twice), {events} events, {purchases} purchases",
+        )
+    )
     bars.append(("webhooks answered 200", set(webhook["statuses"]) == {200}, str(webhook["statuses"])))
     bars.append(("downloads answered 200", set(downloads["statuses"]) == {200}, str(downloads["statuses"])))
 
@@ -191,13 +231,21 @@ def main() -> int:
         burst = drive(port, "download", 0, 16, paths, count=10)
     finally:
         stop(gunicorn)
-    bars.append(("rate limit exact across workers (40 of 160)",
-                 burst["statuses"].get(200) == 40 and burst["statuses"].get(429) == 120, str(burst["statuses"])))
+    bars.append(
+        (
+            "rate limit exact across workers (40 of 160)",
+            burst["statuses"].get(200) == 40 and burst["statuses"].get(429) == 120,
+            str(burst["statuses"]),
+        )
+    )
 
     print()
     print(f"{'what':<34}{'per second':>12}{'p50 ms':>10}{'p95 ms':>10}")
-    for label, row in (("GET /health", health), ("POST stripe webhook (half replays)", webhook),
-                       ("GET download (PDF)", downloads)):
+    for label, row in (
+        ("GET /health", health),
+        ("POST stripe webhook (half replays)", webhook),
+        ("GET download (PDF)", downloads),
+    ):
         print(f"{label:<34}{row['per_second']:>12.0f}{row['p50_ms']:>10.1f}{row['p95_ms']:>10.1f}")
     print()
     for label, ok, detail in bars:

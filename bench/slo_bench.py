@@ -14,6 +14,7 @@ runs the migrations, and prints one table. Sections:
   file       `slo_ingest` on an NDJSON file vs orjson alone parsing the same file, same run
   http       POST /api/slo/ingest with 10,000-sample batches against a real gunicorn on loopback
 """
+
 import argparse
 import os
 import statistics
@@ -40,8 +41,12 @@ def row(section, measure, value, bar=""):
 
 
 def setup_database(url: str | None, workdir: Path) -> dict:
-    env = {"LOG_DIR": str(workdir / "logs"), "SLO_RECORD_CONSOLE": "false", "DEBUG": "false",
-           "DJANGO_SETTINGS_MODULE": "echopilot.settings"}
+    env = {
+        "LOG_DIR": str(workdir / "logs"),
+        "SLO_RECORD_CONSOLE": "false",
+        "DEBUG": "false",
+        "DJANGO_SETTINGS_MODULE": "echopilot.settings",
+    }
     if url:
         import psycopg
 
@@ -92,8 +97,11 @@ def write_rollups_at_rate(service, now, rate_per_s=100, days=30):
     rng = np.random.default_rng(1)
     probs = [lognormal_bucket_probs(m, 0.6, seed=i) for i, m in enumerate((90, 120, 160))]
     end = int(now.timestamp()) // 60 * 60 + 60
-    plan = [(Rollup.MINUTE, 60, settings.SLO_MINUTE_RETENTION_DAYS), (Rollup.HOUR, 3600, min(days + 1, 40)),
-            (Rollup.DAY, 86400, days + 1)]
+    plan = [
+        (Rollup.MINUTE, 60, settings.SLO_MINUTE_RETENTION_DAYS),
+        (Rollup.HOUR, 3600, min(days + 1, 40)),
+        (Rollup.DAY, 86400, days + 1),
+    ]
     rows = []
     for res, step, keep_days in plan:
         first = (end - keep_days * 86400) // step * step
@@ -101,11 +109,19 @@ def write_rollups_at_rate(service, now, rate_per_s=100, days=30):
             n = rate_per_s * step
             counts = rng.multinomial(n, probs[(t // 3600) % 3])
             errors = int(rng.binomial(n, 0.004))
-            rows.append(Rollup(
-                service=service, route="*", resolution=res, start=datetime.fromtimestamp(t, tz=dt_timezone.utc),
-                count=n, errors=errors, latency_sum_ms=float((counts * sketch.BUCKET_VALUES).sum()),
-                statuses={"200": n - errors, "503": errors}, sketch=sketch.encode(counts),
-            ))
+            rows.append(
+                Rollup(
+                    service=service,
+                    route="*",
+                    resolution=res,
+                    start=datetime.fromtimestamp(t, tz=dt_timezone.utc),
+                    count=n,
+                    errors=errors,
+                    latency_sum_ms=float((counts * sketch.BUCKET_VALUES).sum()),
+                    statuses={"200": n - errors, "503": errors},
+                    sketch=sketch.encode(counts),
+                )
+            )
     Rollup.objects.bulk_create(rows, batch_size=2000)
     return len(rows)
 
@@ -129,14 +145,22 @@ def bench_accuracy(now, samples_total):
     bad_day = (epochs > (now - timedelta(days=12)).timestamp()) & (epochs < (now - timedelta(days=11)).timestamp())
     latency[bad_day] *= 5
     status = np.where(rng.random(samples_total) < 0.003, 503, 200)
-    slo = Slo.objects.create(name="accuracy", service="accuracy", p95_ms=800, p99_ms=1200, error_budget_pct=1,
-                             window_days=30)
+    slo = Slo.objects.create(
+        name="accuracy", service="accuracy", p95_ms=800, p99_ms=1200, error_budget_pct=1, window_days=30
+    )
     t0 = time.perf_counter()
     step = 200_000
     for i in range(0, samples_total, step):
         part = slice(i, i + step)
-        ingest.ingest(ingest.Samples(epochs[part], latency[part], status[part].astype(np.int64),
-                                     np.zeros(len(epochs[part]), dtype=np.int64), [("accuracy", "/jobs")]))
+        ingest.ingest(
+            ingest.Samples(
+                epochs[part],
+                latency[part],
+                status[part].astype(np.int64),
+                np.zeros(len(epochs[part]), dtype=np.int64),
+                [("accuracy", "/jobs")],
+            )
+        )
     stored = time.perf_counter() - t0
     ingest.expire(now)
     w_start, w_end = services.window_bounds(slo, timedelta(days=30), now)
@@ -148,8 +172,12 @@ def bench_accuracy(now, samples_total):
         exact = float(np.percentile(latency[inside], q * 100))
         got = window.percentile(q)
         err = abs(got / exact - 1)
-        row("accuracy", f"p{int(q * 100)} sketch {got:.1f} ms vs exact {exact:.1f} ms", f"{err * 100:.3f}%",
-            "PASS <= 1%" if err <= 0.01 else "FAIL > 1%")
+        row(
+            "accuracy",
+            f"p{int(q * 100)} sketch {got:.1f} ms vs exact {exact:.1f} ms",
+            f"{err * 100:.3f}%",
+            "PASS <= 1%" if err <= 0.01 else "FAIL > 1%",
+        )
 
 
 def timed(fn, repeat=15):
@@ -169,8 +197,9 @@ def bench_status(now, db_label):
     t0 = time.perf_counter()
     rows = write_rollups_at_rate("steady", now)
     row("status", f"rollup rows for 30 days at 100 req/s (written in {time.perf_counter() - t0:.1f}s)", f"{rows:,}")
-    slo = Slo.objects.create(name="steady", service="steady", p95_ms=800, p99_ms=1200, error_budget_pct=1,
-                             window_days=30)
+    slo = Slo.objects.create(
+        name="steady", service="steady", p95_ms=800, p99_ms=1200, error_budget_pct=1, window_days=30
+    )
     read_30 = len(list(services._rows(slo, *services.window_bounds(slo, timedelta(days=30), now))))
     w30 = services.window(slo, timedelta(days=30), now)
     row("status", "rows read for a 30-day window / requests in it", f"{read_30} / {w30.requests:,}")
@@ -178,13 +207,25 @@ def bench_status(now, db_label):
     t_status_1 = timed(lambda: services.status(slo, "24h", now))
     t_win_30 = timed(lambda: services.window(slo, timedelta(days=30), now).percentile(0.95))
     t_win_1 = timed(lambda: services.window(slo, timedelta(days=1), now).percentile(0.95))
-    row("status", f"status(period=30d) [{db_label}], median", f"{t_status_30 * 1000:.1f} ms",
-        "PASS < 50 ms" if t_status_30 < 0.05 else "FAIL >= 50 ms")
+    row(
+        "status",
+        f"status(period=30d) [{db_label}], median",
+        f"{t_status_30 * 1000:.1f} ms",
+        "PASS < 50 ms" if t_status_30 < 0.05 else "FAIL >= 50 ms",
+    )
     row("status", f"status(period=24h) [{db_label}], median", f"{t_status_1 * 1000:.1f} ms")
-    row("status", "status 30d / status 24h", f"{t_status_30 / t_status_1:.2f}x",
-        "PASS <= 2x" if t_status_30 <= 2 * t_status_1 else "FAIL > 2x")
-    row("status", f"one window read + p95: 30 days vs 1 day [{db_label}]",
-        f"{t_win_30 * 1000:.1f} / {t_win_1 * 1000:.1f} ms", f"{t_win_30 / t_win_1:.2f}x")
+    row(
+        "status",
+        "status 30d / status 24h",
+        f"{t_status_30 / t_status_1:.2f}x",
+        "PASS <= 2x" if t_status_30 <= 2 * t_status_1 else "FAIL > 2x",
+    )
+    row(
+        "status",
+        f"one window read + p95: 30 days vs 1 day [{db_label}]",
+        f"{t_win_30 * 1000:.1f} / {t_win_1 * 1000:.1f} ms",
+        f"{t_win_30 / t_win_1:.2f}x",
+    )
     Rollup.objects.filter(service="steady").count()
 
 
@@ -202,8 +243,9 @@ def bench_naive(now):
     with connection.cursor() as cur:
         cur.execute("DROP TABLE IF EXISTS bench_raw_samples")
         cur.execute("CREATE UNLOGGED TABLE bench_raw_samples (ts timestamptz, latency_ms float8, status int2)")
-    dtype = np.dtype([("n", ">i2"), ("l1", ">i4"), ("ts", ">i8"), ("l2", ">i4"), ("lat", ">f8"), ("l3", ">i4"),
-                      ("st", ">i2")])
+    dtype = np.dtype(
+        [("n", ">i2"), ("l1", ">i4"), ("ts", ">i8"), ("l2", ">i4"), ("lat", ">f8"), ("l3", ">i4"), ("st", ">i2")]
+    )
     t0 = time.perf_counter()
     total, errors_total, lat_all = 0, 0, []
     raw = connection.connection  # the psycopg connection under Django's
@@ -236,7 +278,9 @@ def bench_naive(now):
                 "SELECT count(*), count(*) FILTER (WHERE status >= 500),"
                 " percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_ms),"
                 " percentile_cont(0.99) WITHIN GROUP (ORDER BY latency_ms)"
-                " FROM bench_raw_samples WHERE ts >= %s", [since])
+                " FROM bench_raw_samples WHERE ts >= %s",
+                [since],
+            )
             return cur.fetchone()
 
     slo = Slo.objects.create(name="naive", service="naive", p95_ms=800, p99_ms=1200, error_budget_pct=1, window_days=30)
@@ -249,12 +293,20 @@ def bench_naive(now):
     t_status = timed(lambda: services.status(slo, "24h", now), repeat=15)
     row("naive", "percentile_cont over one day of raw rows, median", f"{t_naive * 1000:.0f} ms")
     row("naive", "ours: one-day window (counts + p95/p99), median", f"{t_ours * 1000:.2f} ms")
-    row("naive", "naive / ours", f"{t_naive / t_ours:.0f}x", "PASS >= 100x" if t_naive / t_ours >= 100 else "FAIL < 100x")
+    row(
+        "naive",
+        "naive / ours",
+        f"{t_naive / t_ours:.0f}x",
+        "PASS >= 100x" if t_naive / t_ours >= 100 else "FAIL < 100x",
+    )
     row("naive", "naive / our whole status(24h) (4 windows)", f"{t_naive / t_status:.0f}x")
     exact = np.percentile(np.concatenate(lat_all), [95, 99])
     for q, e, pc in ((0.95, exact[0], result[2]), (0.99, exact[1], result[3])):
-        row("naive", f"p{int(q * 100)}: ours {window.percentile(q):.1f} / percentile_cont {pc:.1f} ms",
-            f"{abs(window.percentile(q) / e - 1) * 100:.3f}%")
+        row(
+            "naive",
+            f"p{int(q * 100)}: ours {window.percentile(q):.1f} / percentile_cont {pc:.1f} ms",
+            f"{abs(window.percentile(q) / e - 1) * 100:.3f}%",
+        )
     with connection.cursor() as cur:
         cur.execute("DROP TABLE bench_raw_samples")
 
@@ -275,8 +327,17 @@ def make_ndjson(path: Path, lines: int, now):
             chunk = []
             for j in range(i, min(i + 100_000, lines)):
                 ts = datetime.fromtimestamp(epochs[j], tz=dt_timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-                chunk.append(orjson.dumps({"ts": ts, "service": "files", "route": routes[route[j]],
-                                           "status": int(status[j]), "latency_ms": float(latency[j])}))
+                chunk.append(
+                    orjson.dumps(
+                        {
+                            "ts": ts,
+                            "service": "files",
+                            "route": routes[route[j]],
+                            "status": int(status[j]),
+                            "latency_ms": float(latency[j]),
+                        }
+                    )
+                )
             handle.write(b"\n".join(chunk) + b"\n")
 
 
@@ -300,7 +361,7 @@ def bench_file(workdir: Path, now, lines: int):
                 list(map(orjson.loads, data[:cut].split(b"\n")[:-1]))
 
     runs = []
-    for attempt in range(3):
+    for _attempt in range(3):
         t0 = time.perf_counter()
         orjson_only()
         t_parse = time.perf_counter() - t0
@@ -316,10 +377,18 @@ def bench_file(workdir: Path, now, lines: int):
     rate_parse, rate_ingest = lines / t_parse, lines / t_ingest
     row("file", f"NDJSON file: {lines:,} lines, {size_mb:.0f} MB (best ratio of 3 runs)", "")
     row("file", "orjson alone (read + split + loads)", f"{rate_parse:,.0f} /s")
-    row("file", "slo_ingest (parse, check, fold, store, offset)", f"{rate_ingest:,.0f} /s",
-        "PASS >= 200,000/s" if rate_ingest >= 200_000 else "FAIL < 200,000/s")
-    row("file", "slo_ingest / orjson alone", f"{rate_ingest / rate_parse:.2f}",
-        "PASS >= 0.33" if rate_ingest / rate_parse >= 1 / 3 else "FAIL < 0.33")
+    row(
+        "file",
+        "slo_ingest (parse, check, fold, store, offset)",
+        f"{rate_ingest:,.0f} /s",
+        "PASS >= 200,000/s" if rate_ingest >= 200_000 else "FAIL < 200,000/s",
+    )
+    row(
+        "file",
+        "slo_ingest / orjson alone",
+        f"{rate_ingest / rate_parse:.2f}",
+        "PASS >= 0.33" if rate_ingest / rate_parse >= 1 / 3 else "FAIL < 0.33",
+    )
 
 
 def bench_http(env: dict, now, batches: int, workers: int):
@@ -339,12 +408,16 @@ def bench_http(env: dict, now, batches: int, workers: int):
         for b in range(batches):
             ts = base + b * 10 + np.arange(10_000) * 0.001
             lat = np.round(rng.lognormal(np.log(120), 0.8, 10_000), 2)
-            samples = [{"ts": float(t), "latency_ms": float(x), "status": 200 if x < 900 else 503, "route": "/api/jobs"}
-                       for t, x in zip(ts, lat)]
+            samples = [
+                {"ts": float(t), "latency_ms": float(x), "status": 200 if x < 900 else 503, "route": "/api/jobs"}
+                for t, x in zip(ts, lat, strict=False)
+            ]
             bodies.append(orjson.dumps({"service": "http", "samples": samples}))
         headers = {"X-Dash-Key": key, "Content-Type": "application/json"}
         session = requests.Session()
-        assert session.post(f"http://127.0.0.1:{port}/api/slo/ingest", data=bodies[0], headers=headers).status_code == 200
+        assert (
+            session.post(f"http://127.0.0.1:{port}/api/slo/ingest", data=bodies[0], headers=headers).status_code == 200
+        )
         queue = list(bodies[1:])
         lock = threading.Lock()
         failures = []
@@ -369,8 +442,12 @@ def bench_http(env: dict, now, batches: int, workers: int):
         elapsed = time.perf_counter() - t0
         assert not failures, failures[:3]
         rate = (batches - 1) * 10_000 / elapsed
-        row("http", f"POST /api/slo/ingest, {batches - 1} x 10,000 samples, gunicorn -w {workers}", f"{rate:,.0f} /s",
-            "PASS >= 100,000/s" if rate >= 100_000 else "FAIL < 100,000/s")
+        row(
+            "http",
+            f"POST /api/slo/ingest, {batches - 1} x 10,000 samples, gunicorn -w {workers}",
+            f"{rate:,.0f} /s",
+            "PASS >= 100,000/s" if rate >= 100_000 else "FAIL < 100,000/s",
+        )
         from slo.models import Rollup
 
         stored = sum(Rollup.objects.filter(service="http", route="*", resolution="d").values_list("count", flat=True))

@@ -5,13 +5,20 @@ load time) never touches models before the app registry is ready.
 """
 
 
-def record_spend(*, model="", usd=None, input_tokens=0, output_tokens=0, kind="ai", request_id=None, ts=None,
-                 now=None):
+def record_spend(*, model="", usd=None, input_tokens=0, output_tokens=0, kind="ai", request_id=None, ts=None, now=None):
     """Count one spend once per `request_id` (kind "ai" or "stripe_fee"); see costs.services."""
     from .services import record_spend as _record_spend
 
-    return _record_spend(model=model, usd=usd, input_tokens=input_tokens, output_tokens=output_tokens, kind=kind,
-                         request_id=request_id, ts=ts, now=now)
+    return _record_spend(
+        model=model,
+        usd=usd,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        kind=kind,
+        request_id=request_id,
+        ts=ts,
+        now=now,
+    )
 
 
 def authorize(model, est_usd=None, *, now=None):

@@ -1,5 +1,6 @@
 """The operator's screens for cost guardrails: caps, prices, fallbacks, overrides, and the spend
 ledger (read-only: the counters are kept in step with it, so rows are never edited by hand)."""
+
 from decimal import Decimal
 
 from django import forms
@@ -14,7 +15,15 @@ from echopilot.events import append_event
 
 from . import services, state
 from .models import (
-    CapAlert, CapOverride, CostCap, DailyCounter, ModelFallback, ModelPrice, SpendEntry, micros_to_usd, money,
+    CapAlert,
+    CapOverride,
+    CostCap,
+    DailyCounter,
+    ModelFallback,
+    ModelPrice,
+    SpendEntry,
+    micros_to_usd,
+    money,
 )
 
 
@@ -104,7 +113,9 @@ class CapOverrideAdmin(admin.ModelAdmin):
         if not change:
             obj.created_by = request.user.get_username()
         super().save_model(request, obj, form, change)
-        append_event("costs", "cap_override", scope=obj.scope, key=obj.key, until=obj.until, by=request.user.get_username())
+        append_event(
+            "costs", "cap_override", scope=obj.scope, key=obj.key, until=obj.until, by=request.user.get_username()
+        )
 
     @admin.action(description="End the selected overrides now (the caps apply again)", permissions=["change"])
     def end_now(self, request, queryset):

@@ -1,4 +1,5 @@
 """The cost guardrails' JSON API: thin views over costs.services and costs.forecast."""
+
 from datetime import timezone as dt_timezone
 
 from django.utils import timezone
@@ -33,7 +34,9 @@ class AuthorizeSerializer(serializers.Serializer):
 
 class SetCapSerializer(serializers.Serializer):
     scope = serializers.ChoiceField(choices=[CostCap.DAILY, CostCap.MODEL])
-    key = serializers.CharField(required=False, allow_blank=True, allow_null=True, default="", max_length=CostCap.KEY_LENGTH)
+    key = serializers.CharField(
+        required=False, allow_blank=True, allow_null=True, default="", max_length=CostCap.KEY_LENGTH
+    )
     usd_cap = UsdField()
 
 
@@ -97,8 +100,15 @@ def _kind(value, field):
     return value
 
 
-USAGE_FIELDS = {"model": _model, "input_tokens": _tokens, "output_tokens": _tokens, "usd": _optional_usd,
-                "request_id": _request_id, "ts": _timestamp, "kind": _kind}
+USAGE_FIELDS = {
+    "model": _model,
+    "input_tokens": _tokens,
+    "output_tokens": _tokens,
+    "usd": _optional_usd,
+    "request_id": _request_id,
+    "ts": _timestamp,
+    "kind": _kind,
+}
 AUTHORIZE_FIELDS = {"model": _model, "est_usd": _optional_usd}
 
 

@@ -1,4 +1,5 @@
 """Context for the "Cost" dashboard card."""
+
 from . import services
 from .forecast import forecast
 

@@ -2,6 +2,7 @@
 
 Every report has a fixed request_id, so loading twice counts nothing twice.
 """
+
 import random
 from datetime import timedelta
 from decimal import Decimal
@@ -34,7 +35,9 @@ def load(now) -> str:
                 target = (Decimal(config.caps[(CostCap.MODEL, hot)]) / 1_000_000 * NEAR_CAP).quantize(Decimal("0.0001"))
             reports += _report_day(model, day, target, now)
         fee = Decimal(str(round(rng.uniform(1.0, 3.0), 2)))
-        reports += _record(kind="stripe_fee", usd=fee, request_id=f"demo:{day}:stripe_fee", ts=_at(day, 20, now), now=now)
+        reports += _record(
+            kind="stripe_fee", usd=fee, request_id=f"demo:{day}:stripe_fee", ts=_at(day, 20, now), now=now
+        )
     # Counted as recorded, not as sent: a second load adds nothing and says so.
     return f"{reports} new spend reports over {DAYS} days; {hot or 'no model'} at {NEAR_CAP:.0%} of its cap today"
 
@@ -51,8 +54,15 @@ def _report_day(model, day, total: Decimal, now) -> int:
     new = 0
     for i, usd in enumerate(parts):
         tokens = int(usd * 400_000)
-        new += _record(model=model, usd=usd, input_tokens=tokens, output_tokens=tokens // 4,
-                       request_id=f"demo:{day}:{model}:{i}", ts=_at(day, 6 + i * 5, now), now=now)
+        new += _record(
+            model=model,
+            usd=usd,
+            input_tokens=tokens,
+            output_tokens=tokens // 4,
+            request_id=f"demo:{day}:{model}:{i}",
+            ts=_at(day, 6 + i * 5, now),
+            now=now,
+        )
     return new
 
 

@@ -1,6 +1,7 @@
 """Where spend is heading: a linear trend over the last 30 days of daily spend, plus a 20% buffer
 (the predictive cost engine of seed 002), in total, per model and for Stripe fees, and the day the
 month's budget (the global daily cap times the days of the month) would run out."""
+
 import calendar
 from collections import defaultdict
 from datetime import date, timedelta
@@ -75,7 +76,8 @@ def forecast(now=None) -> dict:
     total = _outlook(series.get(state.DAILY_KEY, {}), start, today)
     models = [
         {"model": key, **_outlook(by_day, start, today)}
-        for (scope, key), by_day in sorted(series.items()) if scope == CostCap.MODEL
+        for (scope, key), by_day in sorted(series.items())
+        if scope == CostCap.MODEL
     ]
     fees = _outlook(series.get((DailyCounter.KIND, SpendEntry.STRIPE_FEE), {}), start, today)
     return {
@@ -95,8 +97,11 @@ def month_budget(today: date, daily_forecast: list[float], cap: int | None) -> d
     trend ends the month, and the first day the budget is used up (None: not this month)."""
     days_in_month = calendar.monthrange(today.year, today.month)[1]
     month_start = today.replace(day=1)
-    spent = sum(DailyCounter.objects.filter(day__gte=month_start, day__lte=today, scope=CostCap.MODEL)
-                .values_list("usd_micros", flat=True))
+    spent = sum(
+        DailyCounter.objects.filter(day__gte=month_start, day__lte=today, scope=CostCap.MODEL).values_list(
+            "usd_micros", flat=True
+        )
+    )
     spent_usd = spent / 1_000_000
     rest = daily_forecast[: days_in_month - today.day]
     budget = float(micros_to_usd(cap)) * days_in_month if cap is not None else None

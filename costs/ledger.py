@@ -12,6 +12,7 @@ gather more.
 A report made inside a caller's transaction (a Stripe webhook, a test) is written on the caller's
 connection at once, so it commits or rolls back with the caller's work.
 """
+
 import functools
 import threading
 from collections import defaultdict
@@ -19,9 +20,9 @@ from datetime import date
 
 import orjson
 import psycopg
-from psycopg import pq
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, DataError, connection, connections, transaction
 from django.utils import timezone
+from psycopg import pq
 
 from . import state
 from .models import CostCap, DailyCounter, SpendEntry
@@ -115,7 +116,7 @@ def _batch_sql(vendor: str, batch: str, shard: str) -> str:
     value to read and parse, the same whichever way the statement ran. `batch` and `shard` are the
     placeholders of the two parameters."""
     q = connection.ops.quote_name
-    columns = ", ".join(f"{q(c)} {t}" for c, t in zip(LEDGER_COLUMNS, LEDGER_TYPES))
+    columns = ", ".join(f"{q(c)} {t}" for c, t in zip(LEDGER_COLUMNS, LEDGER_TYPES, strict=False))
     source = f"SELECT i.*, now() FROM json_to_recordset({batch}::json) AS i({columns}) ORDER BY {q('request_id')}"
     micros = f"SUM(e.{q('usd_micros')})"
     return (
@@ -198,10 +199,18 @@ def _as_json(entries) -> bytes:
 
 
 def _write_one(pg, entry: dict, shard: int) -> tuple[set, dict]:
-    params = [entry["request_id"].encode(), entry["day"].isoformat().encode(), entry["ts"].isoformat().encode(),
-              entry["kind"].encode(), entry["model"].encode(), b"%d" % entry["input_tokens"],
-              b"%d" % entry["output_tokens"], b"%d" % entry["usd_micros"], b"t" if entry["priced"] else b"f",
-              b"%d" % shard]
+    params = [
+        entry["request_id"].encode(),
+        entry["day"].isoformat().encode(),
+        entry["ts"].isoformat().encode(),
+        entry["kind"].encode(),
+        entry["model"].encode(),
+        b"%d" % entry["input_tokens"],
+        b"%d" % entry["output_tokens"],
+        b"%d" % entry["usd_micros"],
+        b"t" if entry["priced"] else b"f",
+        b"%d" % shard,
+    ]
     result = _run_prepared(pg, ONE_STATEMENT, params)
     if not result.ntuples:
         return set(), {}
@@ -213,7 +222,10 @@ def _write_one(pg, entry: dict, shard: int) -> tuple[set, dict]:
 # The statements' names on every connection that ran them, and their text.
 BATCH_STATEMENT = b"echopilot_costs_ledger"
 ONE_STATEMENT = b"echopilot_costs_ledger_one"
-STATEMENTS = {BATCH_STATEMENT: lambda: _batch_sql("postgresql", "$1", "$2"), ONE_STATEMENT: lambda: _one_sql("postgresql")}
+STATEMENTS = {
+    BATCH_STATEMENT: lambda: _batch_sql("postgresql", "$1", "$2"),
+    ONE_STATEMENT: lambda: _one_sql("postgresql"),
+}
 INVALID_STATEMENT_NAME = b"26000"  # the SQLSTATE of running a statement the session no longer has
 
 
@@ -277,9 +289,16 @@ def _insert_entry(entry) -> bool:
     """The ledger row; False when its request_id is already there (a repeated report)."""
     ops = connection.ops
     params = [
-        entry["request_id"], ops.adapt_datefield_value(entry["day"]), ops.adapt_datetimefield_value(entry["ts"]),
-        entry["kind"], entry["model"], entry["input_tokens"], entry["output_tokens"], entry["usd_micros"],
-        entry["priced"], ops.adapt_datetimefield_value(timezone.now()),
+        entry["request_id"],
+        ops.adapt_datefield_value(entry["day"]),
+        ops.adapt_datetimefield_value(entry["ts"]),
+        entry["kind"],
+        entry["model"],
+        entry["input_tokens"],
+        entry["output_tokens"],
+        entry["usd_micros"],
+        entry["priced"],
+        ops.adapt_datetimefield_value(timezone.now()),
     ]
     with connection.cursor() as cursor:
         cursor.execute(_ledger_sql(connection.vendor), params)
@@ -301,8 +320,10 @@ def _add_to_counters(sums: dict) -> dict:
     shard, totals = state.counter_shard(), defaultdict(list)
     with connection.cursor() as cursor:
         for (day, scope, key), (micros, reports) in sorted(sums.items()):
-            cursor.execute(_counter_sql(connection.vendor),
-                           [connection.ops.adapt_datefield_value(day), scope, key, shard, micros, reports])
+            cursor.execute(
+                _counter_sql(connection.vendor),
+                [connection.ops.adapt_datefield_value(day), scope, key, shard, micros, reports],
+            )
             _, scope, key, shard, total = cursor.fetchone()
             if not isinstance(total, int) or total > MAX_COUNTER_MICROS:  # SQLite turns an overflow into a float
                 raise DayTotalOverflow()
@@ -359,7 +380,7 @@ class GroupCommit:
 
     def _lead(self) -> None:
         with self._lock:
-            batch, self._queue = self._queue[:self._max_batch], self._queue[self._max_batch:]
+            batch, self._queue = self._queue[: self._max_batch], self._queue[self._max_batch :]
         try:
             outcomes = self._write([w.entry for w in batch])
         except BaseException as exc:  # every waiter learns why, and a successor still takes over
@@ -372,7 +393,7 @@ class GroupCommit:
                 successor.leads = True
             self.batches += 1
             self.reports += len(batch)
-        for waiter, outcome in zip(batch, outcomes):
+        for waiter, outcome in zip(batch, outcomes, strict=False):
             waiter.outcome = outcome
             if not waiter.leads:  # a leader is awake already
                 waiter.woken.release()
@@ -395,4 +416,3 @@ _group_commit = GroupCommit(_write_batch_or_each_alone)
 def batching() -> GroupCommit:
     """This process's group commit (for its figures, and for tests that watch it)."""
     return _group_commit
-

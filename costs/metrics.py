@@ -1,4 +1,5 @@
 """Prometheus gauges for today's spend and cap utilization, computed at scrape time."""
+
 import logging
 
 from prometheus_client.core import GaugeMetricFamily
@@ -18,8 +19,9 @@ def cost_metrics():
     spend.add_metric(["ai"], float(current["spend_today_usd"]))
     spend.add_metric(["stripe_fee"], float(current["stripe_fees_today_usd"]))
     yield spend
-    util = GaugeMetricFamily("echopilot_cost_cap_utilization_pct", "Spend today as % of each cap",
-                             labels=["scope", "key"])
+    util = GaugeMetricFamily(
+        "echopilot_cost_cap_utilization_pct", "Spend today as % of each cap", labels=["scope", "key"]
+    )
     for cap in current["caps"]:
         util.add_metric([cap["scope"], cap["key"]], float(cap["utilization_pct"]))
     yield util

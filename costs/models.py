@@ -4,6 +4,7 @@ ledger with its per-day counters (what the product reports).
 Money that is summed is kept as integer micro-dollars (`*_micros`): SQLite has no exact decimal
 arithmetic, and a sum of integers is exact on every backend.
 """
+
 from datetime import timedelta
 from decimal import Decimal
 

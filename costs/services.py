@@ -6,10 +6,12 @@ Stripe fees are recorded and reported (status, forecast) but count against no ca
 sales, and a good sales day must not switch the product's AI off. The global daily cap is the cap
 on all AI spend.
 """
+
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone as dt_timezone
+from datetime import date, datetime, timedelta
+from datetime import timezone as dt_timezone
 from decimal import Decimal
 from typing import NamedTuple
 
@@ -104,8 +106,14 @@ def decide(config, totals, model: str, est_micros: int, now) -> Decision:
     spent = totals.spent
     overall = check_cap(config, spent, state.DAILY_KEY, est_micros, now)
     if overall.level == 100:
-        return Decision(THROTTLE, model, f"the global daily cap of {money(overall.cap_micros)} is reached "
-                        f"({overall.utilization_pct:.2f}%)", model, totals.end, overall.utilization_pct)
+        return Decision(
+            THROTTLE,
+            model,
+            f"the global daily cap of {money(overall.cap_micros)} is reached ({overall.utilization_pct:.2f}%)",
+            model,
+            totals.end,
+            overall.utilization_pct,
+        )
     own = check_cap(config, spent, (CostCap.MODEL, model), est_micros, now)
     if own.level == 100:
         return _past_model_cap(config, totals, model, own, est_micros, now)
@@ -113,8 +121,14 @@ def decide(config, totals, model: str, est_micros: int, now) -> Decision:
     override = own.override_until or overall.override_until
     if worst.level == 90:
         which = "the global daily cap" if worst is overall else f"the {model} daily cap"
-        return Decision(WARN, model, f"{worst.utilization_pct:.2f}% of {which} is spent", model,
-                        utilization_pct=worst.utilization_pct, override_until=override)
+        return Decision(
+            WARN,
+            model,
+            f"{worst.utilization_pct:.2f}% of {which} is spent",
+            model,
+            utilization_pct=worst.utilization_pct,
+            override_until=override,
+        )
     reason = "under every cap" if override is None else "a cap is overridden by an operator"
     return Decision(ALLOW, model, reason, model, utilization_pct=worst.utilization_pct, override_until=override)
 
@@ -125,7 +139,9 @@ def _past_model_cap(config, totals, model, own: CapCheck, est_micros, now) -> De
     for fallback in fallback_chain(config.fallbacks, model):
         check = check_cap(config, totals.spent, (CostCap.MODEL, fallback), est_micros, now)
         if check.level < 100:
-            return Decision(DOWNGRADE, fallback, f"{cap_text}; use {fallback}", model, utilization_pct=own.utilization_pct)
+            return Decision(
+                DOWNGRADE, fallback, f"{cap_text}; use {fallback}", model, utilization_pct=own.utilization_pct
+            )
         skipped.append(fallback)
     tail = f"; fallbacks at their caps too: {', '.join(skipped)}" if skipped else "; no fallback configured"
     return Decision(THROTTLE, model, cap_text + tail, model, totals.end, own.utilization_pct)
@@ -166,8 +182,9 @@ class SpendResult:
         }
 
 
-def record_spend(*, model="", usd=None, input_tokens=0, output_tokens=0, kind=SpendEntry.AI, request_id=None,
-                 ts=None, now=None) -> SpendResult:
+def record_spend(
+    *, model="", usd=None, input_tokens=0, output_tokens=0, kind=SpendEntry.AI, request_id=None, ts=None, now=None
+) -> SpendResult:
     """Count one spend exactly once (by `request_id`) in the ledger and the day's counters, all or
     nothing, and answer the model's decision after it. `usd` absent: priced from the price table.
     Bad input raises a ValidationError naming the field, before anything is written. A repeated
@@ -178,17 +195,29 @@ def record_spend(*, model="", usd=None, input_tokens=0, output_tokens=0, kind=Sp
     try:
         counted = ledger.count(entry)
     except ledger.DayTotalOverflow:
-        raise serializers.ValidationError({"usd": f"would take {entry['day']}'s total past what the ledger can "
-                                                  f"count; check the amounts reported for that day"})
+        raise serializers.ValidationError(
+            {
+                "usd": f"would take {entry['day']}'s total past what the ledger can "
+                f"count; check the amounts reported for that day"
+            }
+        ) from None
     if not counted:
         return _previous_result(entry, now)
     if entry["kind"] != SpendEntry.AI:
-        return SpendResult(entry["request_id"], entry["kind"], "", micros_to_usd(entry["usd_micros"]),
-                           entry["day"], False, None)
+        return SpendResult(
+            entry["request_id"], entry["kind"], "", micros_to_usd(entry["usd_micros"]), entry["day"], False, None
+        )
     decision = authorize(entry["model"], now=now)
     alert_if_due(entry["day"], _spent_on(entry["day"], now), now=now)
-    return SpendResult(entry["request_id"], entry["kind"], entry["model"], micros_to_usd(entry["usd_micros"]),
-                       entry["day"], False, decision)
+    return SpendResult(
+        entry["request_id"],
+        entry["kind"],
+        entry["model"],
+        micros_to_usd(entry["usd_micros"]),
+        entry["day"],
+        False,
+        decision,
+    )
 
 
 def _validated(model, usd, input_tokens, output_tokens, kind, request_id, ts, now) -> dict:
@@ -226,9 +255,15 @@ def _validated(model, usd, input_tokens, output_tokens, kind, request_id, ts, no
     if "\x00" in request_id:
         raise serializers.ValidationError({"request_id": "must not contain a NUL character"})
     return {
-        "request_id": request_id, "day": _cost_day(ts), "ts": ts, "kind": kind,
-        "model": model, "input_tokens": input_tokens,
-        "output_tokens": output_tokens, "usd_micros": usd_to_micros(amount), "priced": priced,
+        "request_id": request_id,
+        "day": _cost_day(ts),
+        "ts": ts,
+        "kind": kind,
+        "model": model,
+        "input_tokens": input_tokens,
+        "output_tokens": output_tokens,
+        "usd_micros": usd_to_micros(amount),
+        "priced": priced,
     }
 
 
@@ -236,7 +271,7 @@ def _cost_day(ts) -> date:
     try:
         return state.cost_day(ts)
     except OverflowError:  # e.g. 0001-01-01T00:00+14:00, before the first day a date holds in UTC
-        raise serializers.ValidationError({"ts": "is out of range"})
+        raise serializers.ValidationError({"ts": "is out of range"}) from None
 
 
 def _tokens(value, field: str) -> int:
@@ -258,9 +293,15 @@ def _previous_result(entry: dict, now) -> SpendResult:
     with other parameters): answering "duplicate" would acknowledge spend that was never counted."""
     row = SpendEntry.objects.get(request_id=entry["request_id"])
     if _what_was_reported(entry) != _what_was_reported(row.__dict__):
-        raise serializers.ValidationError({"request_id": (
-            f"was already used for another report ({' '.join(filter(None, [row.kind, row.model]))} {money(row.usd_micros)}, "
-            f"{row.input_tokens:,} + {row.output_tokens:,} tokens); a repeat must send the same report")})
+        raise serializers.ValidationError(
+            {
+                "request_id": (
+                    f"was already used for another report "
+                    f"({' '.join(filter(None, [row.kind, row.model]))} {money(row.usd_micros)}, "
+                    f"{row.input_tokens:,} + {row.output_tokens:,} tokens); a repeat must send the same report"
+                )
+            }
+        )
     decision = authorize(row.model, now=now) if row.kind == SpendEntry.AI else None
     return SpendResult(row.request_id, row.kind, row.model, row.usd, row.day, True, decision)
 
@@ -296,15 +337,30 @@ def _record_alert(day, scope_key, level, spent_micros, cap_micros, now) -> CapAl
     scope, key = scope_key
     try:
         with transaction.atomic():
-            alert = CapAlert.objects.create(day=day, scope=scope, key=key, level=level, spent_micros=spent_micros,
-                                            cap_micros=cap_micros, created=now or timezone.now())
+            alert = CapAlert.objects.create(
+                day=day,
+                scope=scope,
+                key=key,
+                level=level,
+                spent_micros=spent_micros,
+                cap_micros=cap_micros,
+                created=now or timezone.now(),
+            )
     except IntegrityError:
         state.mark_alerted(day, scope_key, level)
         return None
     state.mark_alerted(day, scope_key, level)
-    append_event("costs", "cap_warn" if level == CapAlert.WARN else "cap_reached",
-                 sev="WARN" if level == CapAlert.WARN else "CRITICAL", scope=scope, key=key, day=day,
-                 spent_usd=micros_to_usd(spent_micros), cap_usd=micros_to_usd(cap_micros), level_pct=level)
+    append_event(
+        "costs",
+        "cap_warn" if level == CapAlert.WARN else "cap_reached",
+        sev="WARN" if level == CapAlert.WARN else "CRITICAL",
+        scope=scope,
+        key=key,
+        day=day,
+        spent_usd=micros_to_usd(spent_micros),
+        cap_usd=micros_to_usd(cap_micros),
+        level_pct=level,
+    )
     raise_alert_incident(alert, now=now)
     return alert
 
@@ -315,10 +371,18 @@ def raise_alert_incident(alert: CapAlert, *, now=None) -> bool:
     severity = "WARNING" if alert.level == CapAlert.WARN else "CRITICAL"
     what = "all AI spend" if alert.scope == CostCap.DAILY else alert.key
     action = "calls now warn" if alert.level == CapAlert.WARN else "calls are throttled or downgraded"
-    msg = (f"Cost cap {alert.level}%: {what} spent {money(alert.spent_micros)} of "
-           f"{money(alert.cap_micros)} on {alert.day}; {action}")
-    meta = {"scope": alert.scope, "key": alert.key, "day": alert.day.isoformat(), "level_pct": alert.level,
-            "spent_usd": str(micros_to_usd(alert.spent_micros)), "cap_usd": str(micros_to_usd(alert.cap_micros))}
+    msg = (
+        f"Cost cap {alert.level}%: {what} spent {money(alert.spent_micros)} of "
+        f"{money(alert.cap_micros)} on {alert.day}; {action}"
+    )
+    meta = {
+        "scope": alert.scope,
+        "key": alert.key,
+        "day": alert.day.isoformat(),
+        "level_pct": alert.level,
+        "spent_usd": str(micros_to_usd(alert.spent_micros)),
+        "cap_usd": str(micros_to_usd(alert.cap_micros)),
+    }
     try:
         from incidents import raise_incident
 
@@ -326,8 +390,9 @@ def raise_alert_incident(alert: CapAlert, *, now=None) -> bool:
     except Exception:  # the spend is recorded either way; the hourly check retries the incident
         log.exception("could not raise the incident for %s", alert)
         return False
-    CapAlert.objects.filter(pk=alert.pk).update(incident_id=str(getattr(result.incident, "pk", "")),
-                                                raised=now or timezone.now())
+    CapAlert.objects.filter(pk=alert.pk).update(
+        incident_id=str(getattr(result.incident, "pk", "")), raised=now or timezone.now()
+    )
     return True
 
 
@@ -344,8 +409,9 @@ def set_cap(scope: str, usd_cap, key: str = "", *, by: str = "", now=None) -> Co
     if scope == CostCap.DAILY and key:
         # Most likely a model cap sent with the wrong scope: changing the global cap instead is the
         # one outcome the operator did not ask for.
-        raise serializers.ValidationError({"key": "the daily cap covers all AI spend and takes no key; "
-                                                  "use scope 'model' for a model's cap"})
+        raise serializers.ValidationError(
+            {"key": "the daily cap covers all AI spend and takes no key; use scope 'model' for a model's cap"}
+        )
     amount = require_usd(usd_cap, "usd_cap")
     if amount > CostCap.MAX_USD:
         raise serializers.ValidationError({"usd_cap": f"must be at most {CostCap.MAX_USD:,} per day"})
@@ -386,7 +452,8 @@ def status(now=None) -> dict:
         "models": [{"model": k, "spent_usd": micros_to_usd(m)} for k, m in models],
         "overrides": [
             {"scope": s, "key": k, "until": until.isoformat()}
-            for (s, k), until in sorted(config.overrides.items()) if now < until
+            for (s, k), until in sorted(config.overrides.items())
+            if now < until
         ],
     }
 
@@ -398,8 +465,12 @@ def _cap_status(config, totals, scope_key, cap, now) -> dict:
     cap_state = THROTTLE_STATE if spent >= cap else WARN_STATE if spent * 100 >= cap * 90 else OK_STATE
     until = config.overrides.get(scope_key)
     row = {
-        "scope": scope, "key": key, "usd_cap": micros_to_usd(cap), "spent_usd": micros_to_usd(spent),
-        "utilization_pct": pct, "state": cap_state,
+        "scope": scope,
+        "key": key,
+        "usd_cap": micros_to_usd(cap),
+        "spent_usd": micros_to_usd(spent),
+        "utilization_pct": pct,
+        "state": cap_state,
         "override_until": until.isoformat() if until and now < until else None,
     }
     if scope == CostCap.MODEL:
@@ -425,12 +496,21 @@ def guardrails_tick(now=None) -> dict:
     current = status(now)
     _, totals = state.current(now)
     new_alerts = alert_if_due(totals.day, dict(totals.spent), now=now)
-    retried = [a for a in CapAlert.objects.filter(day=totals.day, raised__isnull=True) if raise_alert_incident(a, now=now)]
+    retried = [
+        a for a in CapAlert.objects.filter(day=totals.day, raised__isnull=True) if raise_alert_incident(a, now=now)
+    ]
     outlook = forecast(now=now)
-    append_event("costs", "cost_tick", day=current["day"], spend_today_usd=current["spend_today_usd"],
-                 stripe_fees_today_usd=current["stripe_fees_today_usd"],
-                 caps=[{k: c[k] for k in ("scope", "key", "utilization_pct", "state")} for c in current["caps"]],
-                 forecast_30d_usd=outlook["total"]["next_30_days_usd"], alerts=len(new_alerts), retried=len(retried))
+    append_event(
+        "costs",
+        "cost_tick",
+        day=current["day"],
+        spend_today_usd=current["spend_today_usd"],
+        stripe_fees_today_usd=current["stripe_fees_today_usd"],
+        caps=[{k: c[k] for k in ("scope", "key", "utilization_pct", "state")} for c in current["caps"]],
+        forecast_30d_usd=outlook["total"]["next_30_days_usd"],
+        alerts=len(new_alerts),
+        retried=len(retried),
+    )
     snapshot = {**current, "forecast": {"total": outlook["total"], "budget": outlook["budget"]}}
     write_snapshot("costs.json", snapshot)
     return {"day": current["day"], "alerts": len(new_alerts), "retried": len(retried), "caps": len(current["caps"])}

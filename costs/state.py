@@ -6,13 +6,15 @@ the counters are re-read at most every COST_STATE_TTL_S seconds, and this proces
 update them as they commit. So a decision costs no query, and spend reported through another web
 worker is seen within the TTL.
 """
+
 import functools
 import logging
 import os
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import date, datetime, time as dtime, timedelta
+from datetime import date, datetime, timedelta
+from datetime import time as dtime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -216,8 +218,13 @@ def env_caps() -> list[tuple[str, str, Decimal]]:
             if isinstance(usd, bool) or not amount.is_finite() or not 0 <= amount <= CostCap.MAX_USD:
                 raise ValueError(usd)
         except (ArithmeticError, ValueError):
-            log.warning("ignoring the env cap %s:%s: %r is not an amount in USD from 0 to %s",
-                        scope, key or "all", usd, f"{CostCap.MAX_USD:,}")
+            log.warning(
+                "ignoring the env cap %s:%s: %r is not an amount in USD from 0 to %s",
+                scope,
+                key or "all",
+                usd,
+                f"{CostCap.MAX_USD:,}",
+            )
             continue
         caps.append((scope, key, amount))
     return caps
@@ -244,8 +251,15 @@ def _day_totals(day: date, counters) -> DayTotals:
     for scope, key, shard, micros in counters:
         shards[(scope, key, shard)] = micros
         add_spent(spent, scope, key, micros)
-    return DayTotals(day=day, start=start, end=end, zone=settings.COST_TIMEZONE,
-                     stale_at=time.monotonic() + settings.COST_STATE_TTL_S, spent=spent, shards=shards)
+    return DayTotals(
+        day=day,
+        start=start,
+        end=end,
+        zone=settings.COST_TIMEZONE,
+        stale_at=time.monotonic() + settings.COST_STATE_TTL_S,
+        spent=spent,
+        shards=shards,
+    )
 
 
 # Crossings this process knows are already recorded, so a report past 90% does not try to insert

@@ -1,4 +1,5 @@
 """What django-q2 runs for cost guardrails."""
+
 from . import services
 
 

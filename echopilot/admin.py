@@ -1,4 +1,5 @@
 """The kernel's admin screens: dash keys, and the read-only base every app's history screens use."""
+
 from django.contrib import admin, messages
 from django.utils import timezone
 

@@ -8,6 +8,7 @@ is the most expensive part of a cheap API call (costs/authorize is asked before 
 key revoked or edited in this process is forgotten at once; in other workers it stops working
 within DASH_KEY_CACHE_S.
 """
+
 import hmac
 import threading
 import time
@@ -169,9 +170,10 @@ class HasDashRole(permissions.BasePermission):
         role = role_of(request.user)
         if role is None:
             if request.user is not None and getattr(request.user, "is_authenticated", False):
-                self.message = ("this account has no API role: give it the permission 'Can use the API ... "
-                                "as an admin' or '... as an analyst', or call with an X-Dash-Key")
+                self.message = (
+                    "this account has no API role: give it the permission 'Can use the API ... "
+                    "as an admin' or '... as an analyst', or call with an X-Dash-Key"
+                )
                 return False
             raise exceptions.NotAuthenticated("X-Dash-Key header is required")
         return role == DashKey.ADMIN or request.method in permissions.SAFE_METHODS
-

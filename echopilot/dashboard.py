@@ -1,4 +1,5 @@
 """The operator's home: the admin index with one card per app."""
+
 from django.contrib import admin
 from django.template.loader import TemplateDoesNotExist, get_template
 

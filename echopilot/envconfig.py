@@ -6,6 +6,7 @@ overflows timedelta on the first email, a webhook URL without a scheme fails the
 SLO window of 0 days is one the admin's own form refuses. Refusing it at startup, with the
 variable's name, stops gunicorn, the qcluster and manage.py alike before they serve anything.
 """
+
 import json
 import math
 import os
@@ -32,7 +33,9 @@ def integer(name: str, default: int, low: int, high: int) -> int:
 def number(name: str, default: float, low: float, high: float, *, low_allowed: bool = True) -> float:
     """The finite number in env `name` (or `default` when it is unset or empty), up to `high`, from
     `low` (or above it when `low_allowed` is False: a timeout or an objective of 0 means nothing)."""
-    wanted = f"a number {'from' if low_allowed else 'above'} {low:,g} {'to' if low_allowed else 'and at most'} {high:,g}"
+    wanted = (
+        f"a number {'from' if low_allowed else 'above'} {low:,g} {'to' if low_allowed else 'and at most'} {high:,g}"
+    )
 
     def in_range(value):
         return math.isfinite(value) and (low <= value if low_allowed else low < value) and value <= high

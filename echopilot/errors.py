@@ -1,4 +1,5 @@
 """One JSON error shape for the whole API: {"error": "...", "fields": {...}}."""
+
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import JsonResponse

@@ -4,6 +4,7 @@ An event line goes out in a single `write()` on a file opened with O_APPEND, so 
 processes never interleave. A snapshot is written to a temporary file and renamed into place, so a
 reader never sees half of one.
 """
+
 import os
 import tempfile
 from pathlib import Path

@@ -17,6 +17,7 @@ sample. The answer is the one DRF gives, header for header (tests/costs/test_fas
 them). The DRF view calls the same handler, and stays what the schema documents and what every
 other request reaches.
 """
+
 import io
 import time
 from decimal import Decimal

@@ -1,4 +1,5 @@
 """Readiness checks. Apps add theirs with `register_check` from their AppConfig.ready()."""
+
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass

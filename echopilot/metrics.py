@@ -3,6 +3,7 @@
 Under gunicorn with several workers, set PROMETHEUS_MULTIPROC_DIR (the start command does) so the
 counters of every worker are summed at scrape time.
 """
+
 import os
 import time
 from collections.abc import Callable, Iterable
@@ -12,9 +13,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import REGISTRY, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-REQUESTS = Counter(
-    "echopilot_http_requests_total", "HTTP requests answered", ["route", "method", "status"]
-)
+REQUESTS = Counter("echopilot_http_requests_total", "HTTP requests answered", ["route", "method", "status"])
 LATENCY = Histogram(
     "echopilot_http_request_duration_seconds",
     "HTTP request latency",

@@ -4,6 +4,7 @@ Scripts and services send no Accept header, `*/*` or `application/json`; for the
 JSON and parsing the header is wasted work (DRF's negotiation was the largest single cost of a
 `costs/authorize` call). Anything else, a browser asking for HTML included, is negotiated fully.
 """
+
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.renderers import JSONRenderer
 

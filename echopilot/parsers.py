@@ -1,4 +1,5 @@
 """The API's JSON parser."""
+
 import orjson
 from rest_framework import parsers
 from rest_framework.exceptions import ParseError
@@ -14,4 +15,4 @@ class JSONParser(parsers.JSONParser):
         try:
             return orjson.loads(stream.read())
         except orjson.JSONDecodeError as exc:
-            raise ParseError(f"JSON parse error - {exc}")
+            raise ParseError(f"JSON parse error - {exc}") from exc

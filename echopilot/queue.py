@@ -1,4 +1,5 @@
 """What the django-q2 cluster is doing: depth, clusters, recent failures."""
+
 from django_q.brokers import get_broker
 from django_q.models import Failure
 from django_q.status import Stat

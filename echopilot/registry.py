@@ -4,6 +4,7 @@ Each app may have `schedules.py` with `SCHEDULES = [Job(...), ...]`, `demo.py` w
 `load(now) -> str`, and `dashboard.py` with `card_context(request) -> dict` next to its
 `templates/<app>/card.html`. Nothing has to register itself: the apps are looked up here.
 """
+
 import importlib
 from dataclasses import dataclass, field
 from datetime import datetime

@@ -3,6 +3,7 @@
 Every value comes from the environment (or a `.env` file beside manage.py) through django-environ,
 with the names and defaults of the product documents. Code reads `settings.X`, never `os.environ`.
 """
+
 from pathlib import Path
 
 import environ
@@ -243,8 +244,9 @@ DEFAULT_FROM_EMAIL = SMTP_FROM
 PAGER_MAX_ATTEMPTS = envconfig.integer("PAGER_MAX_ATTEMPTS", 5, 1, 100)
 PAGER_BACKOFF_BASE_S = envconfig.number("PAGER_BACKOFF_BASE_S", 2.0, 0, DAY_S)
 PAGER_BACKOFF_MAX_S = envconfig.number("PAGER_BACKOFF_MAX_S", 300.0, 0, 7 * DAY_S)
-envconfig.require(PAGER_BACKOFF_MAX_S >= PAGER_BACKOFF_BASE_S,
-                  "PAGER_BACKOFF_MAX_S must be at least PAGER_BACKOFF_BASE_S")
+envconfig.require(
+    PAGER_BACKOFF_MAX_S >= PAGER_BACKOFF_BASE_S, "PAGER_BACKOFF_MAX_S must be at least PAGER_BACKOFF_BASE_S"
+)
 PAGER_INLINE_WAIT_MAX_S = envconfig.number("PAGER_INLINE_WAIT_MAX_S", 30.0, 0, HOUR_S)
 PAGER_LEASE_S = envconfig.integer("PAGER_LEASE_S", 180, 1, DAY_S)
 PAGER_STORM_MAX_PER_MIN = envconfig.integer("PAGER_STORM_MAX_PER_MIN", 10, 1, 1_000_000)

@@ -3,6 +3,7 @@
 Use them in serializers (`UsdField()`), or call `require_*` on a plain value; either way a bad
 value becomes a 400 that names the field.
 """
+
 import math
 from decimal import Decimal, InvalidOperation
 
@@ -89,7 +90,7 @@ def require_non_negative_int(value, field_name: str) -> int:
         if isinstance(value, float) and number != value:
             raise ValueError
     except (TypeError, ValueError):
-        raise serializers.ValidationError({field_name: "must be a whole number"})
+        raise serializers.ValidationError({field_name: "must be a whole number"}) from None
     if number < 0:
         raise serializers.ValidationError({field_name: "must not be negative"})
     return number
@@ -101,7 +102,7 @@ def require_ms(value, field_name: str) -> float:
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise serializers.ValidationError({field_name: "must be a number of milliseconds"})
+        raise serializers.ValidationError({field_name: "must be a number of milliseconds"}) from None
     if not math.isfinite(number):
         raise serializers.ValidationError({field_name: "must be a finite number of milliseconds"})
     if number < 0:
@@ -115,7 +116,7 @@ def require_usd(value, field_name: str) -> Decimal:
     try:
         amount = Decimal(repr(value) if isinstance(value, float) else str(value))
     except (InvalidOperation, TypeError, ValueError):
-        raise serializers.ValidationError({field_name: "must be an amount in USD"})
+        raise serializers.ValidationError({field_name: "must be an amount in USD"}) from None
     if not amount.is_finite():
         raise serializers.ValidationError({field_name: "must be a finite amount in USD"})
     if amount < 0:

@@ -1,4 +1,5 @@
 """Time zone settings an operator types by hand."""
+
 import logging
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 

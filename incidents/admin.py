@@ -1,4 +1,5 @@
 """The inbox screen: review, acknowledge, resolve, page again, silence; every delivery attempt inline."""
+
 from django.contrib import admin, messages
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
@@ -39,7 +40,17 @@ def colored(status, text=None):
 
 @admin.register(Incident)
 class IncidentAdmin(admin.ModelAdmin):
-    list_display = ["id", "severity", "status", "source", "short_message", "count", "first_seen", "last_seen", "page_state"]
+    list_display = [
+        "id",
+        "severity",
+        "status",
+        "source",
+        "short_message",
+        "count",
+        "first_seen",
+        "last_seen",
+        "page_state",
+    ]
     list_filter = ["status", "severity", "source"]
     search_fields = ["message", "source", "fingerprint"]
     date_hierarchy = "last_seen"
@@ -47,8 +58,20 @@ class IncidentAdmin(admin.ModelAdmin):
     actions = ["acknowledge", "resolve", "page_again", "silence_1h", "silence_24h"]
     # The lifecycle changes through the actions, which record who and when; only the note is typed.
     readonly_fields = [
-        "fingerprint", "severity", "source", "message", "meta", "status", "count", "first_seen", "last_seen",
-        "acknowledged_at", "acknowledged_by", "resolved_at", "resolved_by", "silenced_by",
+        "fingerprint",
+        "severity",
+        "source",
+        "message",
+        "meta",
+        "status",
+        "count",
+        "first_seen",
+        "last_seen",
+        "acknowledged_at",
+        "acknowledged_by",
+        "resolved_at",
+        "resolved_by",
+        "silenced_by",
     ]
     fields = readonly_fields + ["resolve_note", "attempts"]
 
@@ -61,9 +84,19 @@ class IncidentAdmin(admin.ModelAdmin):
         if not rows:
             return "none"
         return format_html_join(
-            "", "<div>{} · {} #{} · {} {} {}</div>",
-            ((a.at.strftime("%Y-%m-%d %H:%M:%S"), a.delivery.channel, a.number, colored("sent" if a.ok else "failed"), a.status, a.error[:120])
-             for a in rows),
+            "",
+            "<div>{} · {} #{} · {} {} {}</div>",
+            (
+                (
+                    a.at.strftime("%Y-%m-%d %H:%M:%S"),
+                    a.delivery.channel,
+                    a.number,
+                    colored("sent" if a.ok else "failed"),
+                    a.status,
+                    a.error[:120],
+                )
+                for a in rows
+            ),
         )
 
     def has_add_permission(self, request):
@@ -96,7 +129,9 @@ class IncidentAdmin(admin.ModelAdmin):
     @admin.action(description="Page again on every configured channel", permissions=["change"])
     def page_again(self, request, queryset):
         if not configured_channels():
-            self.message_user(request, f"No pager channel is configured, so nobody was paged: {HOW_TO_TURN_ON}.", messages.ERROR)
+            self.message_user(
+                request, f"No pager channel is configured, so nobody was paged: {HOW_TO_TURN_ON}.", messages.ERROR
+            )
             return
         recorded = pager.page_again(queryset)
         self.message_user(request, f"Recorded {recorded} page(s); they are sent by the task queue.", messages.SUCCESS)
@@ -115,7 +150,9 @@ class IncidentAdmin(admin.ModelAdmin):
 
     def _silence(self, request, queryset, hours):
         made = services.silence_incidents(queryset, hours=hours, by=who(request))
-        self.message_user(request, f"Silenced {made} fingerprint(s) for {hours} h; incidents are still recorded.", messages.SUCCESS)
+        self.message_user(
+            request, f"Silenced {made} fingerprint(s) for {hours} h; incidents are still recorded.", messages.SUCCESS
+        )
 
 
 class AttemptInline(admin.TabularInline):
@@ -131,7 +168,17 @@ class AttemptInline(admin.TabularInline):
 
 @admin.register(Delivery)
 class DeliveryAdmin(admin.ModelAdmin):
-    list_display = ["id", "created_at", "channel", "kind", "severity", "colored_status", "attempts", "last_status", "subject"]
+    list_display = [
+        "id",
+        "created_at",
+        "channel",
+        "kind",
+        "severity",
+        "colored_status",
+        "attempts",
+        "last_status",
+        "subject",
+    ]
     list_filter = ["status", "channel", "kind", "severity"]
     search_fields = ["subject", "last_error"]
     inlines = [AttemptInline]
@@ -147,7 +194,17 @@ class DeliveryAdmin(admin.ModelAdmin):
 
 @admin.register(Silence)
 class SilenceAdmin(admin.ModelAdmin):
-    list_display = ["__str__", "source", "severity", "fingerprint", "reason", "created_by", "created_at", "expires_at", "active"]
+    list_display = [
+        "__str__",
+        "source",
+        "severity",
+        "fingerprint",
+        "reason",
+        "created_by",
+        "created_at",
+        "expires_at",
+        "active",
+    ]
     list_filter = ["severity", "source"]
     search_fields = ["source", "fingerprint", "reason"]
     readonly_fields = ["created_by", "created_at"]
@@ -171,7 +228,15 @@ class RouteAdmin(admin.ModelAdmin):
 @admin.register(ChannelState)
 class ChannelStateAdmin(admin.ModelAdmin):
     list_display = ["name", "configured", "last_attempt", "broken_at", "broken_reason", "last_ok_at"]
-    readonly_fields = ["name", "last_attempt", "broken_at", "broken_reason", "last_ok_at", "last_failed_at", "last_failure"]
+    readonly_fields = [
+        "name",
+        "last_attempt",
+        "broken_at",
+        "broken_reason",
+        "last_ok_at",
+        "last_failed_at",
+        "last_failure",
+    ]
     actions = ["repair"]
 
     @admin.display(boolean=True)

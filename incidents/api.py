@@ -1,4 +1,5 @@
 """The incident endpoints: thin DRF views over incidents.services."""
+
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
@@ -68,7 +69,11 @@ class RoutingKeyScheme(OpenApiAuthenticationExtension):
     name = "routingKey"
 
     def get_security_definition(self, auto_schema):
-        return {"type": "http", "scheme": "bearer", "description": "a dash key, as Bearer, X-Dash-Key or the body's routing_key"}
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "a dash key, as Bearer, X-Dash-Key or the body's routing_key",
+        }
 
 
 class RoutingKeyAuthentication(WebhookKeyAuthentication):
@@ -81,10 +86,16 @@ def raise_answer(result) -> dict:
     """What a raise answers: the incident's id, fingerprint, count and whether it was a repeat."""
     incident = result.incident
     return {
-        "id": incident.pk, "fingerprint": incident.fingerprint, "count": incident.count,
-        "severity": incident.severity, "status": incident.status,
-        "created": result.created, "deduplicated": result.deduplicated, "escalated": result.escalated,
-        "silenced": bool(incident.silenced_by_id), "pages": len(result.deliveries),
+        "id": incident.pk,
+        "fingerprint": incident.fingerprint,
+        "count": incident.count,
+        "severity": incident.severity,
+        "status": incident.status,
+        "created": result.created,
+        "deduplicated": result.deduplicated,
+        "escalated": result.escalated,
+        "silenced": bool(incident.silenced_by_id),
+        "pages": len(result.deliveries),
     }
 
 
@@ -134,7 +145,12 @@ def _occurrence(alert: dict) -> services.Occurrence:
         severity_from_word(labels.get("severity")),
         notes.get("summary") or notes.get("description") or labels.get("alertname", "alert"),
         labels.get("service") or labels.get("job") or "alertmanager",
-        {"labels": labels, "annotations": notes, "startsAt": alert.get("startsAt", ""), "generatorURL": alert.get("generatorURL", "")},
+        {
+            "labels": labels,
+            "annotations": notes,
+            "startsAt": alert.get("startsAt", ""),
+            "generatorURL": alert.get("generatorURL", ""),
+        },
         fingerprint=alert["fingerprint"],
     )
 
@@ -159,7 +175,9 @@ def events_view(request):
         services.acknowledge_incident(dedup_key, by="events-api")
     else:
         services.resolve_incident(dedup_key, by="events-api")
-    return Response({"status": "success", "message": "Event processed", "dedup_key": dedup_key}, status=status.HTTP_202_ACCEPTED)
+    return Response(
+        {"status": "success", "message": "Event processed", "dedup_key": dedup_key}, status=status.HTTP_202_ACCEPTED
+    )
 
 
 @extend_schema(request=None, responses=OpenApiTypes.OBJECT)
@@ -184,4 +202,3 @@ def resolve_view(request, pk):
     body.is_valid(raise_exception=True)
     services.resolve(incidents, by=str(request.user), note=body.validated_data["note"])
     return Response(incidents.get().to_dict())
-

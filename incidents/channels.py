@@ -4,6 +4,7 @@ A channel raises DeliveryError(message, retryable=...) when a send fails; retrya
 retry cannot help (bad credentials, bot blocked, chat not found) and the pager marks it broken.
 Error messages never carry a secret (the bot token sits in the Telegram URL, so it is scrubbed).
 """
+
 import hashlib
 import hmac
 import html
@@ -130,7 +131,8 @@ class Telegram(Channel):
         url = f"{settings.TELEGRAM_API_BASE.rstrip('/')}/bot{settings.TELEGRAM_BOT_TOKEN}/sendMessage"
         try:
             response = requests.post(
-                url, json={"chat_id": chat_id, "disable_web_page_preview": True, **fields},
+                url,
+                json={"chat_id": chat_id, "disable_web_page_preview": True, **fields},
                 timeout=settings.PAGER_HTTP_TIMEOUT_S,
             )
         except requests.RequestException as exc:
@@ -185,8 +187,12 @@ class Email(Channel):
     def send(self, delivery) -> str:
         connection = get_connection(
             "django.core.mail.backends.smtp.EmailBackend",
-            host=settings.SMTP_HOST, port=settings.SMTP_PORT, username=settings.SMTP_USER or None,
-            password=settings.SMTP_PASS or None, use_tls=settings.SMTP_USE_TLS, timeout=settings.PAGER_HTTP_TIMEOUT_S,
+            host=settings.SMTP_HOST,
+            port=settings.SMTP_PORT,
+            username=settings.SMTP_USER or None,
+            password=settings.SMTP_PASS or None,
+            use_tls=settings.SMTP_USE_TLS,
+            timeout=settings.PAGER_HTTP_TIMEOUT_S,
         )
         # Header injection guard: a message's newlines must not reach the Subject header.
         subject = " ".join(delivery.subject.split())[:250]
@@ -194,13 +200,19 @@ class Email(Channel):
         try:
             message.send()
         except smtplib.SMTPAuthenticationError as exc:
-            raise DeliveryError(f"smtp auth refused ({exc.smtp_code})", retryable=False, status=str(exc.smtp_code)) from None
+            raise DeliveryError(
+                f"smtp auth refused ({exc.smtp_code})", retryable=False, status=str(exc.smtp_code)
+            ) from None
         except smtplib.SMTPRecipientsRefused as exc:
             codes = sorted({str(code) for code, _ in exc.recipients.values()})
-            raise DeliveryError(f"smtp refused recipients ({', '.join(codes)})", retryable=False, status=codes[0]) from None
+            raise DeliveryError(
+                f"smtp refused recipients ({', '.join(codes)})", retryable=False, status=codes[0]
+            ) from None
         except smtplib.SMTPResponseException as exc:
             raise DeliveryError(
-                f"smtp {exc.smtp_code}: {_text(exc.smtp_error)}", retryable=exc.smtp_code < 500, status=str(exc.smtp_code)
+                f"smtp {exc.smtp_code}: {_text(exc.smtp_error)}",
+                retryable=exc.smtp_code < 500,
+                status=str(exc.smtp_code),
             ) from None
         except (smtplib.SMTPException, OSError) as exc:
             raise DeliveryError(f"smtp unreachable: {type(exc).__name__}: {exc}", retryable=True) from None
@@ -234,7 +246,9 @@ class Webhook(Channel):
         if settings.PAGER_WEBHOOK_SECRET:
             headers[SIGNATURE_HEADER] = sign(settings.PAGER_WEBHOOK_SECRET, body)
         try:
-            response = requests.post(settings.PAGER_WEBHOOK_URL, data=body, headers=headers, timeout=settings.PAGER_HTTP_TIMEOUT_S)
+            response = requests.post(
+                settings.PAGER_WEBHOOK_URL, data=body, headers=headers, timeout=settings.PAGER_HTTP_TIMEOUT_S
+            )
         except requests.RequestException as exc:
             raise DeliveryError(f"webhook unreachable: {type(exc).__name__}", retryable=True) from None
         code = response.status_code

@@ -5,6 +5,7 @@ persisted with the file's inode and a hash of its first line, so nothing is read
 rotated (new inode, new first line) or truncated (shorter than the offset) file is read from its
 start. When a file was rotated by renaming, the rest of the old file (`<name>.1`) is read first.
 """
+
 import hashlib
 import logging
 from pathlib import Path
@@ -158,4 +159,3 @@ def _raise_line(line: bytes, stem: str, now) -> int:
 
 def _is_critical(record: dict) -> bool:
     return any(str(record.get(key, "")).strip().upper() == "CRITICAL" for key in SEVERITY_KEYS)
-

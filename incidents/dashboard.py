@@ -1,4 +1,5 @@
 """Context for the "Incidents" card on the admin index."""
+
 from .channels import HOW_TO_TURN_ON
 from .models import Delivery
 from .services import pager_status

@@ -1,4 +1,5 @@
 """The daily digest: the last 24 h by severity and fingerprint, by email, once per local day."""
+
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -60,8 +61,13 @@ def _record_digest(run: DigestRun, now) -> Delivery | bool:
         return False
     subject, body = digest_text(summary, severities)
     delivery = Delivery.objects.create(
-        channel="email", kind=Delivery.DIGEST, severity="INFO", subject=subject, body=body,
-        created_at=now, next_attempt_at=now,
+        channel="email",
+        kind=Delivery.DIGEST,
+        severity="INFO",
+        subject=subject,
+        body=body,
+        created_at=now,
+        next_attempt_at=now,
     )
     pager._send_on_commit([delivery.pk])
     return delivery

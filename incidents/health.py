@@ -1,4 +1,5 @@
 """The pager's readiness check and its Prometheus metrics (computed from the database at scrape time)."""
+
 from datetime import timedelta
 
 from django.conf import settings
@@ -21,7 +22,9 @@ def pager_check() -> CheckResult:
     if problem:
         return CheckResult(False, problem)
     configured = list(configured_channels())
-    broken = list(ChannelState.objects.filter(name__in=configured, broken_at__isnull=False).values_list("name", flat=True))
+    broken = list(
+        ChannelState.objects.filter(name__in=configured, broken_at__isnull=False).values_list("name", flat=True)
+    )
     if broken:
         return CheckResult(False, f"broken pager channel(s): {', '.join(sorted(broken))}")
     return CheckResult(True, f"channels on: {', '.join(configured) or 'none configured'}")
@@ -37,10 +40,14 @@ def collect_metrics():
         "echopilot_pager_deliveries_24h", "Pager deliveries created in the last 24 h", labels=["channel", "status"]
     )
     since = timezone.now() - timedelta(hours=24)
-    for row in Delivery.objects.filter(created_at__gte=since).values("channel", "status").annotate(n=Count("id")).order_by():
+    for row in (
+        Delivery.objects.filter(created_at__gte=since).values("channel", "status").annotate(n=Count("id")).order_by()
+    ):
         deliveries.add_metric([row["channel"], row["status"]], row["n"])
     yield deliveries
-    broken = GaugeMetricFamily("echopilot_pager_channel_broken", "1 when a channel was marked broken", labels=["channel"])
+    broken = GaugeMetricFamily(
+        "echopilot_pager_channel_broken", "1 when a channel was marked broken", labels=["channel"]
+    )
     for state in ChannelState.objects.all():
         broken.add_metric([state.name], 1 if state.broken_at else 0)
     yield broken

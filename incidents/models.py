@@ -3,6 +3,7 @@
 An Incident is one deduplicated problem; a Delivery is one page to one channel, recorded in the
 same transaction as the incident and sent later by a task; every try is a DeliveryAttempt.
 """
+
 from datetime import timedelta
 
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
@@ -93,7 +94,9 @@ class Silence(models.Model):
 
     def __str__(self):
         scope = ", ".join(
-            f"{k}={v}" for k, v in [("source", self.source), ("severity", self.severity), ("fingerprint", self.fingerprint)] if v
+            f"{k}={v}"
+            for k, v in [("source", self.source), ("severity", self.severity), ("fingerprint", self.fingerprint)]
+            if v
         )
         return f"silence {scope or 'everything'} until {self.expires_at:%Y-%m-%d %H:%M}"
 
@@ -108,7 +111,9 @@ class Silence(models.Model):
         errors = {}
         if not (self.source or self.severity or self.fingerprint):
             # As in Alertmanager: a silence without a matcher would silence every incident.
-            errors[NON_FIELD_ERRORS] = "Give a source, a severity or a fingerprint: a silence without one would silence every incident."
+            errors[NON_FIELD_ERRORS] = (
+                "Give a source, a severity or a fingerprint: a silence without one would silence every incident."
+            )
         if self.expires_at and not now < self.expires_at <= now + MAX_SILENCE:
             errors["expires_at"] = f"The expiry must be in the future and at most {MAX_SILENCE.days} days from now."
         if errors:
@@ -128,7 +133,9 @@ class Route(models.Model):
     severity = models.CharField(max_length=10, choices=SEVERITY_CHOICES, unique=True)
     page_now = models.BooleanField(default=False, help_text="Page at once when an incident opens.")
     channels = models.CharField(
-        max_length=100, blank=True, help_text="Comma-separated (telegram,email,webhook); blank = every configured channel."
+        max_length=100,
+        blank=True,
+        help_text="Comma-separated (telegram,email,webhook); blank = every configured channel.",
     )
     in_digest = models.BooleanField(default=True)
 
@@ -156,7 +163,9 @@ class ChannelState(models.Model):
     broken_reason = models.TextField(blank=True)
     last_ok_at = models.DateTimeField(null=True, blank=True)
     last_failed_at = models.DateTimeField(null=True, blank=True)
-    last_failure = models.CharField(max_length=300, blank=True, help_text="The last failed attempt's error, without secrets.")
+    last_failure = models.CharField(
+        max_length=300, blank=True, help_text="The last failed attempt's error, without secrets."
+    )
     next_send_at = models.DateTimeField(null=True, blank=True, help_text="Earliest time the next message may go out.")
 
     def __str__(self):
@@ -204,14 +213,26 @@ class Delivery(models.Model):
     STORM = "storm"
     NOTICE = "notice"
     DIGEST = "digest"
-    KINDS = [(PAGE, "page"), (REPAGE, "page again"), (STORM, "storm summary"), (NOTICE, "channel notice"), (DIGEST, "daily digest")]
+    KINDS = [
+        (PAGE, "page"),
+        (REPAGE, "page again"),
+        (STORM, "storm summary"),
+        (NOTICE, "channel notice"),
+        (DIGEST, "daily digest"),
+    ]
 
     PENDING = "pending"
     SENDING = "sending"
     SENT = "sent"
     FAILED = "failed"
     CAPPED = "capped"
-    STATUSES = [(PENDING, "pending"), (SENDING, "sending"), (SENT, "sent"), (FAILED, "failed"), (CAPPED, "capped (storm)")]
+    STATUSES = [
+        (PENDING, "pending"),
+        (SENDING, "sending"),
+        (SENT, "sent"),
+        (FAILED, "failed"),
+        (CAPPED, "capped (storm)"),
+    ]
 
     incident = models.ForeignKey(Incident, null=True, blank=True, on_delete=models.CASCADE, related_name="deliveries")
     channel = models.CharField(max_length=20, choices=CHANNEL_CHOICES)
@@ -228,7 +249,11 @@ class Delivery(models.Model):
     last_error = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     storm = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="capped",
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="capped",
         help_text="For a capped page: the 'N more incidents' summary that stands for it.",
     )
 
@@ -266,7 +291,9 @@ class FileOffset(models.Model):
 
     path = models.CharField(max_length=500, unique=True)
     inode = models.BigIntegerField(default=0)
-    head = models.CharField(max_length=64, blank=True, help_text="Hash of the file's first line: a new file has another.")
+    head = models.CharField(
+        max_length=64, blank=True, help_text="Hash of the file's first line: a new file has another."
+    )
     offset = models.BigIntegerField(default=0)
     updated_at = models.DateTimeField(default=timezone.now)
 

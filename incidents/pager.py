@@ -5,6 +5,7 @@ on commit. The task claims a delivery with a lease, sends it outside any transac
 the outcome. If the process dies between the send and the record, the lease runs out and the
 delivery is sent again: a second page is better than none.
 """
+
 import logging
 import random
 import time
@@ -28,7 +29,9 @@ STORM_WINDOW = timedelta(minutes=1)
 
 def route_for(severity: str) -> Route:
     """The routing row for `severity` (created with the default when missing)."""
-    route, _ = Route.objects.get_or_create(severity=severity, defaults={"page_now": DEFAULT_ROUTES.get(severity, False)})
+    route, _ = Route.objects.get_or_create(
+        severity=severity, defaults={"page_now": DEFAULT_ROUTES.get(severity, False)}
+    )
     return route
 
 
@@ -43,7 +46,10 @@ def plan_pages_for(incidents, *, now=None, kind=Delivery.PAGE) -> dict[int, list
     now = now or timezone.now()
     wanted = _channels_wanted(incidents, kind)
     channels = {name: _PlannedChannel(name, now) for name in sorted(set().union(*wanted.values()))}
-    planned = {incident.pk: _deliveries(incident, [channels[n] for n in wanted[incident.pk]], kind, now) for incident in incidents}
+    planned = {
+        incident.pk: _deliveries(incident, [channels[n] for n in wanted[incident.pk]], kind, now)
+        for incident in incidents
+    }
     deliveries = [delivery for pages in planned.values() for delivery in pages]
     Delivery.objects.bulk_create(deliveries, batch_size=1000)
     _send_on_commit([d.pk for d in deliveries if d.status == Delivery.PENDING])
@@ -70,8 +76,14 @@ def _deliveries(incident: Incident, channels: list, kind: str, now) -> list[Deli
     subject, body = page_text(incident, kind)
     return [
         channel.delivery(
-            incident=incident, channel=channel.name, kind=kind, severity=incident.severity,
-            subject=subject, body=body, created_at=now, next_attempt_at=now,
+            incident=incident,
+            channel=channel.name,
+            kind=kind,
+            severity=incident.severity,
+            subject=subject,
+            body=body,
+            created_at=now,
+            next_attempt_at=now,
         )
         for channel in channels
     ]
@@ -143,8 +155,12 @@ def _storm_summary(channel: str, now) -> Delivery:
     if summary is None:
         # Sent when the minute is over, so it carries every page the cap held back in that minute.
         summary = Delivery.objects.create(
-            channel=channel, kind=Delivery.STORM, subject="More incidents", body="",
-            created_at=now, next_attempt_at=now + STORM_WINDOW,
+            channel=channel,
+            kind=Delivery.STORM,
+            subject="More incidents",
+            body="",
+            created_at=now,
+            next_attempt_at=now + STORM_WINDOW,
         )
         send_later([summary.pk], summary.next_attempt_at)
     return summary
@@ -154,7 +170,9 @@ def storm_text(summary: Delivery) -> tuple[str, str]:
     """The 'N more incidents' page: what the storm cap held back, read when it is sent."""
     held = list(summary.capped.select_related("incident").order_by("created_at"))
     subject = f"{len(held)} more incidents (paging capped at {settings.PAGER_STORM_MAX_PER_MIN}/min)"
-    lines = [subject] + [f"- [{d.incident.severity}] {d.incident.source}: {d.incident.message[:120]}" for d in held[:20]]
+    lines = [subject] + [
+        f"- [{d.incident.severity}] {d.incident.source}: {d.incident.message[:120]}" for d in held[:20]
+    ]
     if len(held) > 20:
         lines.append(f"... and {len(held) - 20} more in the console")
     return subject, "\n".join(lines)
@@ -197,7 +215,9 @@ def backoff_delay(attempt: int, rng=random.random) -> float:
 def claim(delivery_id: int, now=None) -> Delivery | None:
     """Take a due delivery for sending (a lease, not a lock held over the network), or None."""
     now = now or timezone.now()
-    claimed = Delivery.objects.filter(_due_q(now), pk=delivery_id).update(status=Delivery.SENDING, lease_until=now + timedelta(seconds=settings.PAGER_LEASE_S))
+    claimed = Delivery.objects.filter(_due_q(now), pk=delivery_id).update(
+        status=Delivery.SENDING, lease_until=now + timedelta(seconds=settings.PAGER_LEASE_S)
+    )
     return Delivery.objects.select_related("incident").get(pk=delivery_id) if claimed else None
 
 
@@ -253,7 +273,9 @@ def _attempt(delivery: Delivery, now) -> None:
     channel = channel_for(delivery.channel)
     if not channel.is_configured():
         # Its settings were removed after the page was recorded: nothing to retry, nothing broken.
-        _record_failure(delivery, number, DeliveryError(f"channel is off: {channel.off_reason()}", retryable=False), now, off=True)
+        _record_failure(
+            delivery, number, DeliveryError(f"channel is off: {channel.off_reason()}", retryable=False), now, off=True
+        )
         return
     try:
         status = channel.send(delivery)
@@ -270,8 +292,14 @@ def _record_success(delivery: Delivery, number: int, status: str, now) -> None:
     with transaction.atomic():
         DeliveryAttempt.objects.create(delivery=delivery, number=number, ok=True, status=status, at=now)
         Delivery.objects.filter(pk=delivery.pk).update(
-            status=Delivery.SENT, attempts=number, sent_at=now, last_status=status, last_error="",
-            lease_until=None, subject=delivery.subject, body=delivery.body,
+            status=Delivery.SENT,
+            attempts=number,
+            sent_at=now,
+            last_status=status,
+            last_error="",
+            lease_until=None,
+            subject=delivery.subject,
+            body=delivery.body,
         )
         ChannelState.objects.filter(name=delivery.channel).update(last_ok_at=now)
     delivery.refresh_from_db()
@@ -306,8 +334,16 @@ def _log_page(delivery: Delivery, result: str, error: str = "") -> None:
     """One line per attempt: `result` is the HTTP status or SMTP reply, `status` where the delivery stands now."""
     fields = {"error": error[:300]} if error else {}
     append_event(
-        "incidents", "page", sev=delivery.severity, channel=delivery.channel, id=str(delivery.incident_id or ""),
-        delivery=delivery.pk, kind=delivery.kind, attempt=delivery.attempts, result=result, status=delivery.status,
+        "incidents",
+        "page",
+        sev=delivery.severity,
+        channel=delivery.channel,
+        id=str(delivery.incident_id or ""),
+        delivery=delivery.pk,
+        kind=delivery.kind,
+        attempt=delivery.attempts,
+        result=result,
+        status=delivery.status,
         **fields,
     )
 
@@ -330,8 +366,13 @@ def _notify_broken(channel: str, reason: str, now) -> None:
     text = f"Pager channel {channel} is broken and stopped sending: {reason}"
     deliveries = [
         Delivery.objects.create(
-            channel=name, kind=Delivery.NOTICE, severity="CRITICAL", subject=f"Pager channel {channel} is broken",
-            body=text, created_at=now, next_attempt_at=now,
+            channel=name,
+            kind=Delivery.NOTICE,
+            severity="CRITICAL",
+            subject=f"Pager channel {channel} is broken",
+            body=text,
+            created_at=now,
+            next_attempt_at=now,
         )
         for name in others
         if not ChannelState.objects.filter(name=name, broken_at__isnull=False).exists()
@@ -350,10 +391,16 @@ def channel_status() -> list[dict]:
     rows = []
     for name, channel in configured_channels(include_off=True).items():
         state = states.get(name) or ChannelState(name=name)
-        rows.append({
-            "channel": name, "configured": channel.is_configured(), "off_reason": channel.off_reason(),
-            "broken": bool(state.broken_at), "broken_reason": state.broken_reason,
-            "last_ok_at": state.last_ok_at.isoformat() if state.last_ok_at else None,
-            "last_attempt": state.last_attempt(), "last_attempt_failed": state.last_attempt_failed(),
-        })
+        rows.append(
+            {
+                "channel": name,
+                "configured": channel.is_configured(),
+                "off_reason": channel.off_reason(),
+                "broken": bool(state.broken_at),
+                "broken_reason": state.broken_reason,
+                "last_ok_at": state.last_ok_at.isoformat() if state.last_ok_at else None,
+                "last_attempt": state.last_attempt(),
+                "last_attempt_failed": state.last_attempt_failed(),
+            }
+        )
     return rows

@@ -1,4 +1,5 @@
 """What the incident endpoints accept: our own raise body, Alertmanager v4, PagerDuty Events v2."""
+
 from rest_framework import serializers
 
 from .models import SEVERITIES
@@ -30,7 +31,7 @@ def plain_json(value) -> None:
     try:
         storable_json(value)
     except ValueError as exc:
-        raise serializers.ValidationError(str(exc))
+        raise serializers.ValidationError(str(exc)) from exc
 
 
 class SeverityField(serializers.CharField):
@@ -69,7 +70,9 @@ class StrictCharField(serializers.CharField):
 
 
 class ResolveSerializer(serializers.Serializer):
-    note = StrictCharField(max_length=MAX_NOTE_CHARS, required=False, default="", allow_blank=True, trim_whitespace=False)
+    note = StrictCharField(
+        max_length=MAX_NOTE_CHARS, required=False, default="", allow_blank=True, trim_whitespace=False
+    )
 
 
 class SummaryQuerySerializer(serializers.Serializer):

@@ -3,6 +3,7 @@
 Other apps call `incidents.raise_incident(...)`; the API, the webhooks and the NDJSON consumer call
 the same function. Pages are planned in `incidents.pager` inside the raise's transaction.
 """
+
 import hashlib
 import re
 from collections import Counter, defaultdict
@@ -120,7 +121,9 @@ def raise_incidents(occurrences, *, now=None) -> list[RaiseResult]:
         for result in paging:
             result.deliveries = pages[result.incident.pk]
             event = "opened" if result.created else "escalated"
-            _log_on_commit(event, result.incident, silenced=bool(result.incident.silenced_by_id), pages=len(result.deliveries))
+            _log_on_commit(
+                event, result.incident, silenced=bool(result.incident.silenced_by_id), pages=len(result.deliveries)
+            )
     return results
 
 
@@ -168,7 +171,7 @@ def _jsonable(meta) -> dict:
     try:
         plain = orjson.loads(storable_json(meta))
     except ValueError as exc:
-        raise ValueError(f"meta {exc}")
+        raise ValueError(f"meta {exc}") from exc
     return plain if isinstance(plain, dict) else {"value": plain}
 
 
@@ -181,7 +184,7 @@ def storable_json(value) -> bytes:
     try:
         text = dumps(value)
     except orjson.JSONEncodeError as exc:
-        raise ValueError(f"must be plain JSON: {exc}")
+        raise ValueError(f"must be plain JSON: {exc}") from exc
     if _NUL_ESCAPE.search(text):
         raise ValueError("must not contain a NUL character (\\u0000)")
     return text
@@ -227,8 +230,13 @@ def _land(occurrence: Occurrence, open_ones: dict, silences: list, now) -> Raise
     incident = open_ones.get(occurrence.fingerprint)
     if incident is None:
         incident = Incident(
-            fingerprint=occurrence.fingerprint, severity=occurrence.severity, source=occurrence.source,
-            message=occurrence.msg, meta=occurrence.meta, first_seen=now, last_seen=now,
+            fingerprint=occurrence.fingerprint,
+            severity=occurrence.severity,
+            source=occurrence.source,
+            message=occurrence.msg,
+            meta=occurrence.meta,
+            first_seen=now,
+            last_seen=now,
         )
         incident.silenced_by = _silence_for(incident, silences)
         open_ones[occurrence.fingerprint] = incident
@@ -280,7 +288,13 @@ def _paging_results(results: list[RaiseResult]) -> list[RaiseResult]:
 
 def _log_on_commit(event: str, incident: Incident, **fields) -> None:
     # After commit, so the operator's tail -f never shows an incident that was rolled back.
-    record = {"sev": incident.severity, "id": str(incident.pk), "source": incident.source, "fingerprint": incident.fingerprint, **fields}
+    record = {
+        "sev": incident.severity,
+        "id": str(incident.pk),
+        "source": incident.source,
+        "fingerprint": incident.fingerprint,
+        **fields,
+    }
     transaction.on_commit(lambda: append_event("incidents", event, **record))
 
 
@@ -307,8 +321,10 @@ def resolve(incidents, *, by="system", note="", now=None) -> int:
     now = now or timezone.now()
     with transaction.atomic():
         open_ones = list(incidents.exclude(status=Incident.RESOLVED).select_for_update())
-        done = Incident.objects.filter(pk__in=[i.pk for i in open_ones]).exclude(status=Incident.RESOLVED).update(
-            status=Incident.RESOLVED, resolved_at=now, resolved_by=str(by)[:150], resolve_note=note
+        done = (
+            Incident.objects.filter(pk__in=[i.pk for i in open_ones])
+            .exclude(status=Incident.RESOLVED)
+            .update(status=Incident.RESOLVED, resolved_at=now, resolved_by=str(by)[:150], resolve_note=note)
         )
         for incident in open_ones:
             _log_on_commit("resolved", incident, by=str(by)[:150])
@@ -324,8 +340,13 @@ def silence(*, source="", severity="", fingerprint="", hours=1.0, by="system", r
     if not 0 < hours <= MAX_SILENCE_HOURS:
         raise ValueError(f"hours must be above 0 and at most {MAX_SILENCE_HOURS:g} ({MAX_SILENCE.days} days)")
     quiet = Silence(
-        source=source, severity=normalize_severity(severity) if severity else "", fingerprint=fingerprint,
-        reason=reason, created_by=str(by)[:150], created_at=now, expires_at=now + timedelta(hours=hours),
+        source=source,
+        severity=normalize_severity(severity) if severity else "",
+        fingerprint=fingerprint,
+        reason=reason,
+        created_by=str(by)[:150],
+        created_at=now,
+        expires_at=now + timedelta(hours=hours),
     )
     try:
         quiet.validate_at(now)
@@ -350,13 +371,15 @@ def summarize(hours=24, now=None) -> dict:
     incidents = Incident.objects.filter(last_seen__gte=since)
     stats = {
         row["fingerprint"]: row
-        for row in incidents.values("fingerprint").annotate(
-            count=Sum("count"), incidents=Count("id"), first_seen=Min("first_seen"), last_seen=Max("last_seen")
-        ).order_by()
+        for row in incidents.values("fingerprint")
+        .annotate(count=Sum("count"), incidents=Count("id"), first_seen=Min("first_seen"), last_seen=Max("last_seen"))
+        .order_by()
     }
     pages = dict(
         Delivery.objects.filter(incident__in=incidents, status=Delivery.SENT)
-        .values_list("incident__fingerprint").annotate(n=Count("id")).order_by()
+        .values_list("incident__fingerprint")
+        .annotate(n=Count("id"))
+        .order_by()
     )
     groups, seen = [], set()
     # The newest incident of a fingerprint speaks for its group (severity, message, status).
@@ -369,17 +392,27 @@ def summarize(hours=24, now=None) -> dict:
     for group in groups:
         totals[group["severity"]] += group["count"]
     return {
-        "since": since.isoformat(), "until": now.isoformat(), "hours": hours,
-        "groups": groups, "totals": totals, "open": incidents.exclude(status=Incident.RESOLVED).count(),
+        "since": since.isoformat(),
+        "until": now.isoformat(),
+        "hours": hours,
+        "groups": groups,
+        "totals": totals,
+        "open": incidents.exclude(status=Incident.RESOLVED).count(),
     }
 
 
 def _group(latest: Incident, row: dict, pages_sent: int) -> dict:
     return {
-        "fingerprint": latest.fingerprint, "severity": latest.severity, "source": latest.source,
-        "msg": latest.message, "count": row["count"], "incidents": row["incidents"],
-        "first_seen": row["first_seen"].isoformat(), "last_seen": row["last_seen"].isoformat(),
-        "status": latest.status, "pages_sent": pages_sent,
+        "fingerprint": latest.fingerprint,
+        "severity": latest.severity,
+        "source": latest.source,
+        "msg": latest.message,
+        "count": row["count"],
+        "incidents": row["incidents"],
+        "first_seen": row["first_seen"].isoformat(),
+        "last_seen": row["last_seen"].isoformat(),
+        "status": latest.status,
+        "pages_sent": pages_sent,
     }
 
 
@@ -396,9 +429,17 @@ def recent_deliveries(limit=10) -> list[dict]:
     rows = Delivery.objects.select_related("incident").order_by("-created_at", "-pk")[:limit]
     return [
         {
-            "id": d.pk, "incident": d.incident_id, "channel": d.channel, "kind": d.kind, "severity": d.severity,
-            "subject": d.subject, "status": d.status, "attempts": d.attempts, "last_status": d.last_status,
-            "last_error": d.last_error[:200], "created_at": d.created_at.isoformat(),
+            "id": d.pk,
+            "incident": d.incident_id,
+            "channel": d.channel,
+            "kind": d.kind,
+            "severity": d.severity,
+            "subject": d.subject,
+            "status": d.status,
+            "attempts": d.attempts,
+            "last_status": d.last_status,
+            "last_error": d.last_error[:200],
+            "created_at": d.created_at.isoformat(),
             "sent_at": d.sent_at.isoformat() if d.sent_at else None,
         }
         for d in rows
@@ -413,7 +454,9 @@ def pager_status(now=None) -> dict:
     return {
         "open_by_severity": open_by_severity(),
         "channels": channel_status(),
-        "deliveries_failed_24h": Delivery.objects.filter(status=Delivery.FAILED, created_at__gte=now - timedelta(hours=24)).count(),
+        "deliveries_failed_24h": Delivery.objects.filter(
+            status=Delivery.FAILED, created_at__gte=now - timedelta(hours=24)
+        ).count(),
         "deliveries_pending": Delivery.objects.filter(status__in=[Delivery.PENDING, Delivery.SENDING]).count(),
         "recent_deliveries": recent_deliveries(),
         "active_silences": Silence.objects.filter(expires_at__gt=now).count(),

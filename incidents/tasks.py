@@ -1,4 +1,5 @@
 """What django-q2 runs. Each task is one call into the pager or the inbox."""
+
 from . import consumer, digest, pager, services
 
 

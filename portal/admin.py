@@ -65,9 +65,19 @@ class CustomerAdmin(admin.ModelAdmin):
         if not rows:
             return "no purchases"
         return format_html_join(
-            "", '<div><a href="{}">{} {}</a> {} {} <span class="quiet">{}</span></div>',
-            ((services.download_url(link), p.document_title, p.reference, p.amount_display, p.currency.upper(),
-              p.get_status_display()) for p, link in rows),
+            "",
+            '<div><a href="{}">{} {}</a> {} {} <span class="quiet">{}</span></div>',
+            (
+                (
+                    services.download_url(link),
+                    p.document_title,
+                    p.reference,
+                    p.amount_display,
+                    p.currency.upper(),
+                    p.get_status_display(),
+                )
+                for p, link in rows
+            ),
         )
 
     @admin.action(
@@ -102,14 +112,24 @@ class CustomerAdmin(admin.ModelAdmin):
 class PurchaseAdmin(admin.ModelAdmin):
     list_display = ("reference", "customer", "kind", "description", "amount_shown", "status", "purchased_at")
     list_filter = ("status", "kind", "currency", "purchased_at")
-    search_fields = ("customer__email", "number", "description", "stripe_payment_intent", "stripe_charge",
-                     "stripe_checkout_session", "stripe_invoice")
+    search_fields = (
+        "customer__email",
+        "number",
+        "description",
+        "stripe_payment_intent",
+        "stripe_charge",
+        "stripe_checkout_session",
+        "stripe_invoice",
+    )
     autocomplete_fields = ("customer",)
     date_hierarchy = "purchased_at"
     readonly_fields = ("updated", "download_link")
     fieldsets = (
         (None, {"fields": ("customer", "kind", "number", "description", "purchased_at")}),
-        ("Money (in the currency's minor unit, e.g. cents)", {"fields": ("amount", "amount_refunded", "currency", "status")}),
+        (
+            "Money (in the currency's minor unit, e.g. cents)",
+            {"fields": ("amount", "amount_refunded", "currency", "status")},
+        ),
         ("Stripe", {"fields": ("stripe_payment_intent", "stripe_charge", "stripe_checkout_session", "stripe_invoice")}),
         ("Link for the customer", {"fields": ("download_link", "updated")}),
     )

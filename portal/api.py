@@ -1,4 +1,5 @@
 """The portal's JSON API: receipts lookup (X-Dash-Key), the public download and Stripe webhook."""
+
 import logging
 from datetime import timedelta
 
@@ -24,7 +25,9 @@ REFUSED = "invalid or expired link"
 
 def visitor_of(request) -> services.Visitor:
     # REMOTE_ADDR only: X-Forwarded-For is whatever the client says unless a proxy we run sets it.
-    return services.Visitor(ip=request.META.get("REMOTE_ADDR") or None, user_agent=request.META.get("HTTP_USER_AGENT", ""))
+    return services.Visitor(
+        ip=request.META.get("REMOTE_ADDR") or None, user_agent=request.META.get("HTTP_USER_AGENT", "")
+    )
 
 
 def receipt_json(purchase: Purchase, link: signing.SignedLink) -> dict:
@@ -110,8 +113,13 @@ def download(request):
         return error_response(REFUSED, status_code=403)
     document = pdf.render(purchase)
     services.record_access(
-        "download", AccessLog.ALLOWED, 200, visitor,
-        resource=f"{purchase.kind}:{purchase.reference}", customer=purchase.customer, purchase=purchase,
+        "download",
+        AccessLog.ALLOWED,
+        200,
+        visitor,
+        resource=f"{purchase.kind}:{purchase.reference}",
+        customer=purchase.customer,
+        purchase=purchase,
     )
     response = HttpResponse(document, content_type="application/pdf")
     response["Content-Disposition"] = f'attachment; filename="{purchase.kind}-{purchase.reference}.pdf"'

@@ -1,4 +1,5 @@
 """Context for the "Customer Portal" card on the admin index."""
+
 from django.conf import settings
 
 from . import services

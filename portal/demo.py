@@ -1,4 +1,5 @@
 """Demo customers and purchases for `manage.py demo`; running it again changes nothing."""
+
 from datetime import timedelta
 
 from .models import Purchase
@@ -6,17 +7,29 @@ from .services import upsert_customer
 
 DEMO = [
     # email, name, [(days ago, kind, description, cents, refunded cents, number)]
-    ("qa@echopilot.ai", "QA Team", [
-        (2, Purchase.RECEIPT, "EchoPilot Pro, monthly", 4900, 0, "R-1041"),
-        (33, Purchase.INVOICE, "EchoPilot Pro, monthly", 4900, 0, "INV-0207"),
-    ]),
-    ("ana.lima@example.com", "Ana Lima", [
-        (5, Purchase.RECEIPT, "Automation credits, 1,000 runs", 1900, 0, "R-1038"),
-        (12, Purchase.RECEIPT, "Automation credits, 5,000 runs", 7900, 7900, "R-1022"),
-    ]),
-    ("ops@northwind.example", "Northwind Ops", [
-        (1, Purchase.INVOICE, "EchoPilot Team, annual", 119000, 0, "INV-0212"),
-    ]),
+    (
+        "qa@echopilot.ai",
+        "QA Team",
+        [
+            (2, Purchase.RECEIPT, "EchoPilot Pro, monthly", 4900, 0, "R-1041"),
+            (33, Purchase.INVOICE, "EchoPilot Pro, monthly", 4900, 0, "INV-0207"),
+        ],
+    ),
+    (
+        "ana.lima@example.com",
+        "Ana Lima",
+        [
+            (5, Purchase.RECEIPT, "Automation credits, 1,000 runs", 1900, 0, "R-1038"),
+            (12, Purchase.RECEIPT, "Automation credits, 5,000 runs", 7900, 7900, "R-1022"),
+        ],
+    ),
+    (
+        "ops@northwind.example",
+        "Northwind Ops",
+        [
+            (1, Purchase.INVOICE, "EchoPilot Team, annual", 119000, 0, "INV-0212"),
+        ],
+    ),
 ]
 
 

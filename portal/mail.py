@@ -3,6 +3,7 @@
 Every email carries an unsubscribe link and the RFC 8058 one-click headers. Links are built from
 PORTAL_BASE_URL (services.public_url).
 """
+
 from datetime import timedelta
 
 from django.conf import settings

@@ -1,4 +1,5 @@
 """Portal figures for /metrics, computed at scrape time from the database."""
+
 from datetime import timedelta
 
 from django.db.models import Count

@@ -3,6 +3,7 @@
 Amounts are kept in the currency's minor unit (cents), exactly as Stripe sends them, so no float
 ever touches money; `amount_display` turns them into a Decimal for people.
 """
+
 from decimal import Decimal
 
 from django.db import models
@@ -11,8 +12,22 @@ from django.utils import timezone
 
 # Stripe's zero-decimal currencies: their amounts are already whole units.
 ZERO_DECIMAL_CURRENCIES = {
-    "bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx", "vnd", "vuv", "xaf",
-    "xof", "xpf",
+    "bif",
+    "clp",
+    "djf",
+    "gnf",
+    "jpy",
+    "kmf",
+    "krw",
+    "mga",
+    "pyg",
+    "rwf",
+    "ugx",
+    "vnd",
+    "vuv",
+    "xaf",
+    "xof",
+    "xpf",
 }
 
 

@@ -1,4 +1,5 @@
 """Receipts and invoices as PDF, drawn with fpdf2."""
+
 from django.utils import timezone
 from fpdf import FPDF
 

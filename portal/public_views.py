@@ -3,6 +3,7 @@
 No account: the emailed signed link is the key. The answer to "send me my link" is the same for
 every address, so the form does not tell a stranger who is a customer.
 """
+
 from datetime import timedelta
 
 from django import forms
@@ -34,7 +35,9 @@ def _too_many(request, action, visitor):
     if not services.hit(f"page:{visitor.ip}", settings.PORTAL_PAGE_RATE_PER_MIN, timedelta(minutes=1)):
         return None
     services.record_access(action, AccessLog.RATE_LIMITED, 429, visitor, resource=action)
-    return _page(request, "message.html", {"heading": "Too many requests", "text": "Please wait a minute and try again."}, 429)
+    return _page(
+        request, "message.html", {"heading": "Too many requests", "text": "Please wait a minute and try again."}, 429
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -54,11 +57,15 @@ def request_link(request):
     # The email goes out from the task queue: a slow mail server never slows this page, and the
     # page takes the same time for known and unknown addresses.
     async_task("portal.tasks.send_receipts_link", email, True, task_name="portal: receipts link")
-    return _page(request, "message.html", {
-        "heading": "Check your inbox",
-        "text": "If this address has purchases with us, a link to your receipts is on its way. "
-        f"It works for {settings.PORTAL_SELF_SERVICE_TTL_MIN} minutes.",
-    })
+    return _page(
+        request,
+        "message.html",
+        {
+            "heading": "Check your inbox",
+            "text": "If this address has purchases with us, a link to your receipts is on its way. "
+            f"It works for {settings.PORTAL_SELF_SERVICE_TTL_MIN} minutes.",
+        },
+    )
 
 
 @require_http_methods(["GET"])
@@ -73,15 +80,25 @@ def receipts_page(request):
         customer = services.open_self_service(token)
     except signing.LinkRefused:
         customer = services.customer_behind(signing.SELF_SERVICE, token)
-        services.record_access("receipts_page", AccessLog.REFUSED, 403, visitor, resource="self-service", customer=customer)
-        return _page(request, "message.html", {
-            "heading": "This link no longer works",
-            "text": "Links are short-lived. Ask for a new one below.",
-            "ask_again": True,
-        }, 403)
+        services.record_access(
+            "receipts_page", AccessLog.REFUSED, 403, visitor, resource="self-service", customer=customer
+        )
+        return _page(
+            request,
+            "message.html",
+            {
+                "heading": "This link no longer works",
+                "text": "Links are short-lived. Ask for a new one below.",
+                "ask_again": True,
+            },
+            403,
+        )
     services.record_access("receipts_page", AccessLog.ALLOWED, 200, visitor, resource="self-service", customer=customer)
     download = reverse("portal-download")
-    rows = [(purchase, f"{download}?token={services.download_link(purchase).token}") for purchase in services.recent_purchases(customer)]
+    rows = [
+        (purchase, f"{download}?token={services.download_link(purchase).token}")
+        for purchase in services.recent_purchases(customer)
+    ]
     return _page(request, "receipts.html", {"customer": customer, "rows": rows})
 
 
@@ -105,10 +122,14 @@ def unsubscribe(request):
     except signing.LinkRefused:
         return _refused_unsubscribe(request, visitor)
     services.record_access("unsubscribe", AccessLog.ALLOWED, 200, visitor, resource="unsubscribe", customer=customer)
-    return _page(request, "message.html", {
-        "heading": "You are unsubscribed",
-        "text": "We will not email you again, except a receipts link you ask for yourself.",
-    })
+    return _page(
+        request,
+        "message.html",
+        {
+            "heading": "You are unsubscribed",
+            "text": "We will not email you again, except a receipts link you ask for yourself.",
+        },
+    )
 
 
 def _refused_unsubscribe(request, visitor):

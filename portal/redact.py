@@ -4,6 +4,7 @@ A link's token sits in its query string, and runserver (`django.server`) and gun
 (`gunicorn.access`, when enabled) log request lines. Anyone reading those logs could otherwise
 replay a customer's link for a day.
 """
+
 import logging
 import re
 from collections.abc import MutableMapping

@@ -3,6 +3,7 @@
 Plain functions over the models; nothing here knows about HTTP. Anything that judges a time window
 takes `now`.
 """
+
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -60,9 +61,7 @@ def upsert_customer(email: str, name: str = "", stripe_customer_id: str = "") ->
 def revoke_links(customer: Customer, now=None) -> int:
     """Make every link issued so far to this customer fail; returns the new link generation."""
     now = now or timezone.now()
-    Customer.objects.filter(pk=customer.pk).update(
-        link_generation=F("link_generation") + 1, links_revoked_at=now
-    )
+    Customer.objects.filter(pk=customer.pk).update(link_generation=F("link_generation") + 1, links_revoked_at=now)
     customer.refresh_from_db(fields=["link_generation", "links_revoked_at"])
     append_event("portal_access", "links_revoked", email=customer.email, generation=customer.link_generation)
     return customer.link_generation
@@ -110,9 +109,7 @@ def open_download(token: str, now=None) -> Purchase:
     """The purchase a download token grants, or signing.LinkRefused (for any reason at all)."""
     payload = signing.verify(signing.DOWNLOAD, token, signing.link_ttl(), now)
     purchase = (
-        Purchase.objects.select_related("customer")
-        .filter(pk=payload.get("p"), customer_id=payload.get("c"))
-        .first()
+        Purchase.objects.select_related("customer").filter(pk=payload.get("p"), customer_id=payload.get("c")).first()
     )
     if purchase is None or purchase.kind != payload.get("k"):
         raise signing.LinkRefused()

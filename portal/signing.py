@@ -7,6 +7,7 @@ customer's link generation; revoking a customer's links bumps the generation.
 Every failure, whatever the reason, is one `LinkRefused`: callers answer one 403 and never say which
 check failed. `inspect` exists only so the audit log can name the customer behind a refused token.
 """
+
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 

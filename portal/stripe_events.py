@@ -11,6 +11,7 @@ no guaranteed order and sometimes more than once. So:
   operator; nothing of it is stored, so sending it again from Stripe's dashboard still applies it.
 Fields of the wrong type count as absent, and text is stored as far as its column allows.
 """
+
 import json
 import logging
 import re
@@ -239,7 +240,8 @@ def _merge(email, name, stripe_customer, ids: dict, facts: dict):
         if facts.get("amount") is None:
             return None, "skipped: no amount"
         customer = upsert_customer(
-            _valid_email(email), _text(name, Customer._meta.get_field("name").max_length),
+            _valid_email(email),
+            _text(name, Customer._meta.get_field("name").max_length),
             _stripe_customer_id(stripe_customer),
         )
         purchase = Purchase(customer=customer, amount=facts["amount"])

@@ -1,4 +1,5 @@
 """What django-q2 runs for the portal; each task calls one service function."""
+
 from . import mail, services
 
 

@@ -1,4 +1,5 @@
 """The SLO screens: definitions, tick history, gate history (with the lift action), recoveries."""
+
 from django.contrib import admin, messages
 from django.contrib.auth import get_permission_codename
 from django.template.response import TemplateResponse
@@ -22,8 +23,19 @@ def colored_state(state: str):
 
 @admin.register(Slo)
 class SloAdmin(admin.ModelAdmin):
-    list_display = ["name", "service", "route", "p95_ms", "p99_ms", "error_budget_pct", "window_days",
-                    "min_events", "enabled", "last_state", "baseline_at"]
+    list_display = [
+        "name",
+        "service",
+        "route",
+        "p95_ms",
+        "p99_ms",
+        "error_budget_pct",
+        "window_days",
+        "min_events",
+        "enabled",
+        "last_state",
+        "baseline_at",
+    ]
     list_filter = ["enabled", "service"]
     search_fields = ["name", "service", "route"]
     readonly_fields = ["baseline_at", "created_at", "updated_at"]
@@ -39,14 +51,25 @@ class SloAdmin(admin.ModelAdmin):
     def rebaseline(self, request, queryset):
         for slo in queryset:
             services.rebaseline(slo)
-        self.message_user(request, f"Rebaselined {queryset.count()} SLO(s); older data is kept but not counted.",
-                          messages.SUCCESS)
+        self.message_user(
+            request, f"Rebaselined {queryset.count()} SLO(s); older data is kept but not counted.", messages.SUCCESS
+        )
 
 
 @admin.register(SloTick)
 class SloTickAdmin(ReadOnlyAdmin):
-    list_display = ["at", "slo", "state", "burn", "weekly_burn", "p95_ms", "p99_ms", "error_rate",
-                    "remaining_budget_pct", "requests"]
+    list_display = [
+        "at",
+        "slo",
+        "state",
+        "burn",
+        "weekly_burn",
+        "p95_ms",
+        "p99_ms",
+        "error_rate",
+        "remaining_budget_pct",
+        "requests",
+    ]
     list_filter = ["slo", "burn_alert"]
     date_hierarchy = "at"
     list_select_related = ["slo"]
@@ -85,17 +108,24 @@ class GateShutAdmin(ReadOnlyAdmin):
         if "apply" in request.POST and not problem:
             lifted = sum(gate.lift(shut, by=who(request), note=note) for shut in open_shuts)
             state = gate.current()
-            self.message_user(request, f"Lifted {lifted} gate shut(s); {state.summary()}",
-                              messages.WARNING if state.shut else messages.SUCCESS)
+            self.message_user(
+                request,
+                f"Lifted {lifted} gate shut(s); {state.summary()}",
+                messages.WARNING if state.shut else messages.SUCCESS,
+            )
             return None
         if "apply" in request.POST:
             self.message_user(request, problem, messages.ERROR)
         if not open_shuts.exists():
             self.message_user(request, "None of the selected shuts is still open.", messages.WARNING)
             return None
-        context = {**self.admin_site.each_context(request), "title": "Lift the deploy gate",
-                   "shuts": open_shuts, "opts": self.model._meta,
-                   "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME}
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Lift the deploy gate",
+            "shuts": open_shuts,
+            "opts": self.model._meta,
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        }
         return TemplateResponse(request, "admin/slo/lift_gate.html", context)
 
 

@@ -4,6 +4,7 @@ Each rule fires when the burn exceeds its factor over both a long and a short wi
 proves it matters, the short one that it is still happening (so the alert resolves soon after the
 burn stops). Each rule raises and resolves its own incident fingerprint.
 """
+
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -61,10 +62,18 @@ def evaluate(slo: Slo, now=None) -> dict:
         for rule in RULES:
             fires, long_burn, short_burn = verdicts[rule.name]
             if fires and rule.name not in active:
-                msg = (f"SLO {slo.name} burning {long_burn:.1f}x over {_span(rule.long)} and "
-                       f"{short_burn:.1f}x over {_span(rule.short)} (alert above {rule.factor:g}x)")
-                raise_incident(rule.severity, msg, "slo", {"slo": slo.name, "rule": rule.name},
-                               fingerprint=rule.fingerprint(slo), now=now)
+                msg = (
+                    f"SLO {slo.name} burning {long_burn:.1f}x over {_span(rule.long)} and "
+                    f"{short_burn:.1f}x over {_span(rule.short)} (alert above {rule.factor:g}x)"
+                )
+                raise_incident(
+                    rule.severity,
+                    msg,
+                    "slo",
+                    {"slo": slo.name, "rule": rule.name},
+                    fingerprint=rule.fingerprint(slo),
+                    now=now,
+                )
                 active.add(rule.name)
                 changes[rule.name] = "raised"
             elif not fires and rule.name in active:

@@ -1,6 +1,7 @@
 """The SLO and deploy-gate API (thin: check input, call a service function, answer)."""
-from django.core.exceptions import RequestDataTooBig
+
 import yaml
+from django.core.exceptions import RequestDataTooBig
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
@@ -83,8 +84,10 @@ class JSONOnly(DefaultContentNegotiation):
         return renderers[0], renderers[0].media_type
 
 
-@extend_schema(request={"application/json": OpenApiTypes.OBJECT, "application/x-ndjson": OpenApiTypes.STR},
-               responses=OpenApiTypes.OBJECT)
+@extend_schema(
+    request={"application/json": OpenApiTypes.OBJECT, "application/x-ndjson": OpenApiTypes.STR},
+    responses=OpenApiTypes.OBJECT,
+)
 @api_view(["POST"])
 @parser_classes([])  # the body is read raw: NDJSON, and JSON checked sample by sample
 @renderer_classes([JSONRenderer])

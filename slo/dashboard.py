@@ -1,9 +1,15 @@
 """The "SLO & Error Budget" card: state, sparklines, budget left and the gate, for each SLO."""
+
 from django.utils import timezone
 
 from . import gate, services
 
-STATE_CLASS = {"OK": "ep-state-ok", "WATCH": "ep-state-warn", "WARNING": "ep-state-warn", "CRITICAL": "ep-state-critical"}
+STATE_CLASS = {
+    "OK": "ep-state-ok",
+    "WATCH": "ep-state-warn",
+    "WARNING": "ep-state-warn",
+    "CRITICAL": "ep-state-critical",
+}
 WIDTH, HEIGHT, PAD = 140, 28, 3  # PAD keeps a dot at the edge whole
 
 
@@ -47,8 +53,10 @@ def _sparks(points: list) -> dict:
     p95 = [p["p95_ms"] for p in points]
     burn = [p["burn"] if p["requests"] else None for p in points]
     return {
-        "p95": svg_polylines(p95), "p95_dots": svg_dots(p95),
-        "burn": svg_polylines(burn), "burn_dots": svg_dots(burn),
+        "p95": svg_polylines(p95),
+        "p95_dots": svg_dots(p95),
+        "burn": svg_polylines(burn),
+        "burn_dots": svg_dots(burn),
         "p95_max": max((p["p95_ms"] or 0 for p in points), default=0),
         "burn_max": max((p["burn"] or 0 for p in points), default=0),
     }
@@ -66,15 +74,21 @@ def card_context(request) -> dict:
     for slo in services.active_slos():
         report = services.status(slo, "24h", now)
         left = report["remaining_budget_pct"]  # None: too few requests in the SLO window to judge
-        rows.append({
-            # Below min_events nothing pages, so the card does not paint it red or yellow either.
-            "slo": slo, "report": report, "judged": report["enough_events"],
-            "state_class": STATE_CLASS[report["burn_alert"]] if report["enough_events"] else "ep-muted",
-            "error_rate_pct": 100 * report["error_rate"],
-            "budget_left": None if left is None else max(0.0, min(100.0, left)),
-            "budget_class": None if left is None else _budget_class(left),
-            "sparks": [("24h", _sparks(services.sparkline(slo, 24, 3600, now))),
-                       ("30d", _sparks(services.sparkline(slo, 24 * 30, 86400, now)))],
-        })
+        rows.append(
+            {
+                # Below min_events nothing pages, so the card does not paint it red or yellow either.
+                "slo": slo,
+                "report": report,
+                "judged": report["enough_events"],
+                "state_class": STATE_CLASS[report["burn_alert"]] if report["enough_events"] else "ep-muted",
+                "error_rate_pct": 100 * report["error_rate"],
+                "budget_left": None if left is None else max(0.0, min(100.0, left)),
+                "budget_class": None if left is None else _budget_class(left),
+                "sparks": [
+                    ("24h", _sparks(services.sparkline(slo, 24, 3600, now))),
+                    ("30d", _sparks(services.sparkline(slo, 24 * 30, 86400, now))),
+                ],
+            }
+        )
     state = gate.current(now)
     return {"slos": rows, "gate": state, "spark_w": WIDTH, "spark_h": HEIGHT}

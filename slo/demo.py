@@ -18,7 +18,7 @@ def day_of_traffic(now, seed=76) -> ingest.Samples:
     minutes = np.arange(1440)
     hour_of_day = ((start + minutes * 60) // 3600) % 24
     per_minute = (40 + 160 * np.sin(np.pi * np.clip(hour_of_day - 6, 0, 16) / 16) ** 2).astype(int)
-    epochs = np.concatenate([start + m * 60 + rng.uniform(0, 60, n) for m, n in zip(minutes, per_minute)])
+    epochs = np.concatenate([start + m * 60 + rng.uniform(0, 60, n) for m, n in zip(minutes, per_minute, strict=False)])
     n = epochs.size
     route = rng.integers(0, len(ROUTES), n)
     latency = rng.lognormal(np.log(90), 0.55, n) * np.where(route == 1, 2.5, 1.0)
@@ -27,8 +27,9 @@ def day_of_traffic(now, seed=76) -> ingest.Samples:
     latency[bad] *= 4
     errors |= bad & (rng.random(n) < 0.08)
     status = np.where(errors, rng.choice([500, 502, 503], n), 200)
-    return ingest.Samples(epochs, latency, status.astype(np.int64), route.astype(np.int64),
-                          [(SERVICE, r) for r in ROUTES])
+    return ingest.Samples(
+        epochs, latency, status.astype(np.int64), route.astype(np.int64), [(SERVICE, r) for r in ROUTES]
+    )
 
 
 def load(now) -> str:

@@ -6,6 +6,7 @@ is written with the reason on each host, and a CRITICAL incident is raised. It i
 admin (with a note), by `POST /api/deploy/gate/lift`, or by deleting the flag file on a host that
 wrote it, as the product's rollback procedure says.
 """
+
 import os
 import socket
 import tempfile
@@ -43,8 +44,13 @@ class GateState:
             "gate": "shut" if self.shut else "open",
             "reason": self.reason,
             "shuts": [
-                {"id": s.pk, "slo": s.slo.name, "shut_at": s.shut_at.isoformat(), "reason": s.reason,
-                 "burn": round(s.burn, 3)}
+                {
+                    "id": s.pk,
+                    "slo": s.slo.name,
+                    "shut_at": s.shut_at.isoformat(),
+                    "reason": s.reason,
+                    "burn": round(s.burn, 3),
+                }
                 for s in self.shuts
             ],
         }
@@ -102,8 +108,14 @@ def _shut(slo: Slo, state: SloState, burn: float, now) -> GateShut:
         f"budget since {state.gate_pending_since:%Y-%m-%d %H:%M} UTC (sustained {SUSTAIN})"
     )
     shut = GateShut.objects.create(slo=slo, shut_at=now, reason=reason, burn=burn)
-    raise_incident("CRITICAL", f"Deploy gate shut: {reason}", "slo", {"slo": slo.name, "burn": burn},
-                   fingerprint=f"slo:{slo.pk}:gate", now=now)
+    raise_incident(
+        "CRITICAL",
+        f"Deploy gate shut: {reason}",
+        "slo",
+        {"slo": slo.name, "burn": burn},
+        fingerprint=f"slo:{slo.pk}:gate",
+        now=now,
+    )
     append_event("slo_budget", "gate_shut", slo=slo.name, burn=round(burn, 4), reason=reason, id=shut.pk)
     return shut
 

@@ -1,4 +1,5 @@
 """Mounted at /api/deploy/: the deploy gate CI asks before shipping."""
+
 from django.urls import path
 
 from . import api

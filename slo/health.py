@@ -1,4 +1,5 @@
 """Readiness and Prometheus views of the SLOs."""
+
 import logging
 
 from prometheus_client.core import GaugeMetricFamily

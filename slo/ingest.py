@@ -5,6 +5,7 @@ A sample is {"ts": ISO 8601 or epoch seconds, "latency_ms": number, "status": in
 folded in numpy into one row per service, route and minute / hour / day, and merged into the
 stored rows in one transaction.
 """
+
 import math
 import re
 from collections import Counter
@@ -85,8 +86,9 @@ def parse_body(body: bytes, content_type: str = "", service: str | None = None, 
     raise BatchError("invalid input", {"samples": "send {service, samples: [...]} or NDJSON lines"})
 
 
-def parse_ndjson(body: bytes, service: str | None = None, now=None, limit: int | None = MAX_BATCH,
-                 first_line: int = 1) -> Samples:
+def parse_ndjson(
+    body: bytes, service: str | None = None, now=None, limit: int | None = MAX_BATCH, first_line: int = 1
+) -> Samples:
     """Samples from NDJSON lines; every bad line is named by its line number (counting from first_line)."""
     lines, numbers = split_lines(body, first_line)
     _check_size(len(lines), limit)
@@ -414,7 +416,7 @@ def fold(samples: Samples) -> dict:
     sums = np.bincount(group, weights=samples.latency_ms, minlength=n)
     status_keys, status_counts = np.unique(group * 1000 + samples.status, return_counts=True)
     per_group = [Counter() for _ in range(n)]
-    for key, cnt in zip(status_keys.tolist(), status_counts.tolist()):
+    for key, cnt in zip(status_keys.tolist(), status_counts.tolist(), strict=False):
         per_group[key // 1000][str(key % 1000)] += cnt
     deltas: dict = {}
     for g, key in enumerate(keys.tolist()):
@@ -444,10 +446,16 @@ def store(deltas: dict) -> int:
         delta = deltas[(service, route, res, start)]
         merged = Counter(statuses if isinstance(statuses, dict) else orjson.loads(statuses or "{}"))
         merged.update(delta.statuses)
-        updates.append((
-            count + delta.count, errors + delta.errors, latency_sum + delta.latency_sum_ms,
-            orjson.dumps(dict(merged)).decode(), sketch.encode(sketch.decode_into(data, delta.counts.copy())), pk,
-        ))
+        updates.append(
+            (
+                count + delta.count,
+                errors + delta.errors,
+                latency_sum + delta.latency_sum_ms,
+                orjson.dumps(dict(merged)).decode(),
+                sketch.encode(sketch.decode_into(data, delta.counts.copy())),
+                pk,
+            )
+        )
     _write_rows(updates)
     return len(updates)
 
@@ -499,11 +507,15 @@ def _write_rows(updates: list) -> None:
     table = connection.ops.quote_name(Rollup._meta.db_table)
     with connection.cursor() as cursor:
         if connection.vendor == "sqlite":  # SQLite's executemany is one C loop with no round trips
-            cursor.executemany(f"UPDATE {table} SET count = %s, errors = %s, latency_sum_ms = %s, statuses = %s,"
-                               f" sketch = %s WHERE id = %s", updates)
+            cursor.executemany(
+                f"UPDATE {table} SET count = %s, errors = %s, latency_sum_ms = %s, statuses = %s,"
+                f" sketch = %s WHERE id = %s",
+                updates,
+            )
             return
-        rows = [(count, errors, total, statuses, data.hex(), pk)
-                for count, errors, total, statuses, data, pk in updates]
+        rows = [
+            (count, errors, total, statuses, data.hex(), pk) for count, errors, total, statuses, data, pk in updates
+        ]
         cursor.execute(
             f"UPDATE {table} r SET count = (v->>0)::bigint, errors = (v->>1)::bigint, latency_sum_ms = (v->>2)::float8,"
             f" statuses = (v->>3)::jsonb, sketch = decode(v->>4, 'hex')"

@@ -4,6 +4,7 @@ The offset into each file is stored in the same transaction as the metrics read 
 crash or a rerun never counts a line twice. A file whose inode changed (rotated), whose first line
 changed (replaced) or that got shorter than the offset (truncated) is read again from the start.
 """
+
 import hashlib
 import os
 import time

@@ -9,6 +9,7 @@ drown the real traffic and make the console look faster than it is.
 Under a test run (Django's test environment) nothing is recorded unless a test sets
 SLO_RECORD_CONSOLE_IN_TESTS: a flush landing in another app's test would add queries it never made.
 """
+
 import atexit
 import logging
 import threading
@@ -96,7 +97,7 @@ class SampleBuffer:
 
 
 def _samples(rows: list) -> ingest.Samples:
-    epochs, latencies, statuses, routes = zip(*rows)
+    epochs, latencies, statuses, routes = zip(*rows, strict=False)
     codes: dict = {}
     stream = [codes.setdefault(route, len(codes)) for route in routes]
     return ingest.Samples(

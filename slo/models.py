@@ -1,4 +1,5 @@
 """SLO definitions, the pre-aggregated request metrics they are judged on, and their history."""
+
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models

@@ -4,6 +4,7 @@ One console SLO is one OpenSLO document with a ratio indicator (good = responses
 not an error) and three objectives: the availability target, and p95 / p99 latency thresholds
 (`op: lte`, `value` in ms, `target` 0.95 / 0.99). Console-only settings ride in annotations.
 """
+
 import math
 import re
 
@@ -17,8 +18,12 @@ from .models import Slo
 
 API_VERSION = "openslo/v1"
 ANNOTATION = "echopilot.ai/"
-TEXT_FIELDS = {"name": "metadata.name", "service": "spec.service", "route": f"metadata.annotations.{ANNOTATION}route",
-               "error_statuses": f"metadata.annotations.{ANNOTATION}error-statuses"}
+TEXT_FIELDS = {
+    "name": "metadata.name",
+    "service": "spec.service",
+    "route": f"metadata.annotations.{ANNOTATION}route",
+    "error_statuses": f"metadata.annotations.{ANNOTATION}error-statuses",
+}
 _DURATION = re.compile(r"([0-9]+)([dwh])")  # fullmatch: "$" would let "30d\n" in
 
 
@@ -41,11 +46,18 @@ def export_slo(slo: Slo) -> dict:
             "service": slo.service,
             "indicator": {
                 "metadata": {"name": f"{slo.name}-requests"},
-                "spec": {"ratioMetric": {
-                    "counter": True,
-                    "good": {"metricSource": {**source, "spec": {**source["spec"], "status": f"not {slo.error_statuses}"}}},
-                    "total": {"metricSource": source},
-                }},
+                "spec": {
+                    "ratioMetric": {
+                        "counter": True,
+                        "good": {
+                            "metricSource": {
+                                **source,
+                                "spec": {**source["spec"], "status": f"not {slo.error_statuses}"},
+                            }
+                        },
+                        "total": {"metricSource": source},
+                    }
+                },
             },
             "timeWindow": [{"duration": f"{slo.window_days}d", "isRolling": True}],
             "budgetingMethod": "Occurrences",
@@ -71,7 +83,7 @@ def load_documents(text: str) -> list[dict]:
         try:
             docs = [d for d in yaml.safe_load_all(text) if d is not None]
         except yaml.YAMLError as exc:
-            raise ValidationError(f"not YAML or JSON: {exc}")
+            raise ValidationError(f"not YAML or JSON: {exc}") from exc
     return docs
 
 
@@ -187,7 +199,7 @@ def import_text(text: str) -> list[tuple[Slo, bool]]:
         try:
             done.append(_import_document(doc))
         except ValidationError as exc:
-            raise ValidationError(f"{_document_label(number, doc)}: {'; '.join(_messages(exc))}")
+            raise ValidationError(f"{_document_label(number, doc)}: {'; '.join(_messages(exc))}") from exc
     return done
 
 
@@ -213,5 +225,6 @@ def _messages(exc: ValidationError) -> list[str]:
     """full_clean's errors with the field each is about (its bare messages do not say)."""
     if not hasattr(exc, "error_dict"):
         return exc.messages
-    return [f"{TEXT_FIELDS.get(key, key)}: {message}" for key, messages in exc.message_dict.items()
-            for message in messages]
+    return [
+        f"{TEXT_FIELDS.get(key, key)}: {message}" for key, messages in exc.message_dict.items() for message in messages
+    ]

@@ -4,6 +4,7 @@ A window [start, end) is read as whole days in the middle, hours next to them an
 edges, so a 30-day question reads about a hundred rows. Burn is always errors / requests over the
 whole window (then divided by the budgeted rate), never an average of per-row ratios.
 """
+
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
@@ -18,9 +19,16 @@ from django.utils import timezone
 from . import sketch
 from .models import Rollup, Slo
 
-PERIODS = {"5m": timedelta(minutes=5), "30m": timedelta(minutes=30), "1h": timedelta(hours=1),
-           "6h": timedelta(hours=6), "24h": timedelta(days=1), "3d": timedelta(days=3),
-           "7d": timedelta(days=7), "30d": timedelta(days=30)}
+PERIODS = {
+    "5m": timedelta(minutes=5),
+    "30m": timedelta(minutes=30),
+    "1h": timedelta(hours=1),
+    "6h": timedelta(hours=6),
+    "24h": timedelta(days=1),
+    "3d": timedelta(days=3),
+    "7d": timedelta(days=7),
+    "30d": timedelta(days=30),
+}
 DEFAULT_PERIOD = "24h"
 MINUTE, HOUR, DAY = 60, 3600, 86400
 # The latency objectives are percentiles: p95 <= X lets 5% of requests be slower, p99 <= Y 1%.
@@ -144,7 +152,10 @@ def _window_rows(slo: Slo, start: int, end: int, by_status: bool) -> list:
     table = connection.ops.quote_name(Rollup._meta.db_table)
     columns = "count, errors, latency_sum_ms, sketch" + (", statuses" if by_status else "")
     # One index range scan per piece (service, route, resolution, start), glued with UNION ALL.
-    one = f"SELECT {columns} FROM {table} WHERE service = %s AND route = %s AND resolution = %s AND start >= %s AND start < %s"
+    one = (
+        f"SELECT {columns} FROM {table}"
+        " WHERE service = %s AND route = %s AND resolution = %s AND start >= %s AND start < %s"
+    )
     params = []
     for res, a, b in pieces:
         params += [slo.service, slo.rollup_route, res, adapt(_at(a)), adapt(_at(b))]
@@ -270,11 +281,20 @@ def status(slo: Slo, period: str = DEFAULT_PERIOD, now=None) -> dict:
         "daily_burn": _r(daily.burn(slo)),
         "weekly_burn": _r(weekly.burn(slo)),
         "remaining_budget_pct": _r(remaining_pct(whole, slo), 2) if whole.requests >= slo.min_events else None,
-        "budget_window": {"start": _at(whole.start).isoformat(), "end": _at(whole.end).isoformat(),
-                          "days": slo.window_days, "requests": whole.requests},
-        "objectives": {"p95_ms": slo.p95_ms, "p99_ms": slo.p99_ms, "error_budget_pct": slo.error_budget_pct,
-                       "window_days": slo.window_days, "error_statuses": slo.error_statuses,
-                       "min_events": slo.min_events},
+        "budget_window": {
+            "start": _at(whole.start).isoformat(),
+            "end": _at(whole.end).isoformat(),
+            "days": slo.window_days,
+            "requests": whole.requests,
+        },
+        "objectives": {
+            "p95_ms": slo.p95_ms,
+            "p99_ms": slo.p99_ms,
+            "error_budget_pct": slo.error_budget_pct,
+            "window_days": slo.window_days,
+            "error_statuses": slo.error_statuses,
+            "min_events": slo.min_events,
+        },
         "baseline_at": slo.baseline_at.isoformat() if slo.baseline_at else None,
         "generated_at": now.isoformat(),
     }
@@ -298,25 +318,37 @@ def budget(slo: Slo, now=None) -> dict:
     detail = []
     for name, share, spent in objectives:
         allowed = share * whole.requests
-        detail.append({
-            "objective": name, "budget_share": share, "allowed": _r(allowed, 2), "spent": spent,
-            "remaining": _r(allowed - spent, 2),
-            "remaining_pct": _r(100 * (1 - spent / allowed), 2) if allowed else 100.0,
-        })
+        detail.append(
+            {
+                "objective": name,
+                "budget_share": share,
+                "allowed": _r(allowed, 2),
+                "spent": spent,
+                "remaining": _r(allowed - spent, 2),
+                "remaining_pct": _r(100 * (1 - spent / allowed), 2) if allowed else 100.0,
+            }
+        )
     return {
         **status(slo, DEFAULT_PERIOD, now),
-        "budget": {"start": _at(start).isoformat(), "end": _at(end).isoformat(),
-                   "requests": whole.requests, "objectives": detail,
-                   "series": budget_series(slo, start, end, whole)},
+        "budget": {
+            "start": _at(start).isoformat(),
+            "end": _at(end).isoformat(),
+            "requests": whole.requests,
+            "objectives": detail,
+            "series": budget_series(slo, start, end, whole),
+        },
     }
 
 
 def budget_series(slo: Slo, start: int, end: int, whole: Window) -> list[dict]:
     """Budget left at the window's start (exactly 100%) and at the end of each day after it."""
-    allowed = {"errors": slo.error_budget_pct / 100 * whole.requests,
-               "p95": P95_BUDGET * whole.requests, "p99": P99_BUDGET * whole.requests}
+    allowed = {
+        "errors": slo.error_budget_pct / 100 * whole.requests,
+        "p95": P95_BUDGET * whole.requests,
+        "p99": P99_BUDGET * whole.requests,
+    }
     spent_by_day: dict = {}
-    for count, errors, _sum, statuses, data, row_start in _rows(slo, start, end, with_start=True):
+    for _count, errors, _sum, statuses, data, row_start in _rows(slo, start, end, with_start=True):
         day = min(_floor(_epoch(row_start), DAY) + DAY, end)
         counts = sketch.decode(data)
         spent = spent_by_day.setdefault(day, {"errors": 0, "p95": 0, "p99": 0})
@@ -340,8 +372,11 @@ def sparkline(slo: Slo, hours: int, step: int, now=None) -> list[dict]:
     start = end - hours * HOUR
     res = Rollup.HOUR if step == HOUR else Rollup.DAY
     rows = Rollup.objects.filter(
-        service=slo.service, route=slo.rollup_route, resolution=res,
-        start__gte=_at(start), start__lt=_at(end),
+        service=slo.service,
+        route=slo.rollup_route,
+        resolution=res,
+        start__gte=_at(start),
+        start__lt=_at(end),
     ).values_list("start", "count", "errors", "latency_sum_ms", "statuses", "sketch")
     by_start = {_epoch(r[0]): r for r in rows}
     points = []
@@ -351,8 +386,14 @@ def sparkline(slo: Slo, hours: int, step: int, now=None) -> list[dict]:
             _s, w.requests, errors, w.latency_sum_ms, statuses, data = by_start[t]
             w.errors = _errors_of(slo, errors, statuses)
             sketch.decode_into(data, w.counts)
-        points.append({"t": _at(t).isoformat(), "requests": w.requests,
-                       "p95_ms": _r(w.percentile(0.95), 2), "burn": _r(w.burn(slo))})
+        points.append(
+            {
+                "t": _at(t).isoformat(),
+                "requests": w.requests,
+                "p95_ms": _r(w.percentile(0.95), 2),
+                "burn": _r(w.burn(slo)),
+            }
+        )
     return points
 
 

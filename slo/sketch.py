@@ -9,6 +9,7 @@ Why numpy and not the `ddsketch` package: ingest has to place ~200,000 samples a
 buckets grouped by minute and route. ddsketch adds values one Python call at a time (~1 µs each),
 while here a whole batch is one `np.log` and one `np.bincount`. The bucket layout is the same.
 """
+
 import math
 import struct
 
@@ -93,9 +94,7 @@ def encode(counts: np.ndarray) -> bytes:
         return _HEADER.pack(kind, lo) + counts[lo : hi + 1].astype(dtype).tobytes()
     kind = b"S" if not wide else b"T"
     return (
-        _HEADER.pack(kind, nonzero.size)
-        + nonzero.astype(np.uint16).tobytes()
-        + counts[nonzero].astype(dtype).tobytes()
+        _HEADER.pack(kind, nonzero.size) + nonzero.astype(np.uint16).tobytes() + counts[nonzero].astype(dtype).tobytes()
     )
 
 

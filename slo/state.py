@@ -1,4 +1,5 @@
 """The per-SLO memory of the periodic jobs, taken under a row lock so concurrent runs queue."""
+
 from .models import Slo, SloState
 
 

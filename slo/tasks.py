@@ -1,4 +1,5 @@
 """What django-q2 runs (see schedules.py); the same functions back `manage.py slo_budget`."""
+
 from . import ticks
 
 

@@ -1,4 +1,5 @@
 """The periodic runs: the 15-minute budget tick and the 2-minute watch (alerts, watchdog, gate)."""
+
 from datetime import timedelta
 
 from django.db import transaction
@@ -37,16 +38,30 @@ def budget_tick(now=None) -> dict:
 def _record_tick(slo, report: dict, now) -> None:
     with transaction.atomic():
         SloTick.objects.create(
-            slo=slo, at=now, requests=report["requests"], p95_ms=report["p95_ms"], p99_ms=report["p99_ms"],
-            error_rate=report["error_rate"], burn=report["burn"], weekly_burn=report["weekly_burn"],
-            remaining_budget_pct=report["remaining_budget_pct"], burn_alert=report["burn_alert"],
+            slo=slo,
+            at=now,
+            requests=report["requests"],
+            p95_ms=report["p95_ms"],
+            p99_ms=report["p99_ms"],
+            error_rate=report["error_rate"],
+            burn=report["burn"],
+            weekly_burn=report["weekly_burn"],
+            remaining_budget_pct=report["remaining_budget_pct"],
+            burn_alert=report["burn_alert"],
         )
         SloState.objects.get_or_create(slo=slo)
         SloState.objects.filter(slo=slo).update(burn_alert=report["burn_alert"], last_tick_at=now)
     append_event(
-        "slo_budget", "slo_tick", slo=slo.name, p95=report["p95_ms"], p99=report["p99_ms"],
-        err_rate=report["error_rate"], burn=report["burn"], weekly_burn=report["weekly_burn"],
-        remaining_budget_pct=report["remaining_budget_pct"], burn_alert=report["burn_alert"],
+        "slo_budget",
+        "slo_tick",
+        slo=slo.name,
+        p95=report["p95_ms"],
+        p99=report["p99_ms"],
+        err_rate=report["error_rate"],
+        burn=report["burn"],
+        weekly_burn=report["weekly_burn"],
+        remaining_budget_pct=report["remaining_budget_pct"],
+        burn_alert=report["burn_alert"],
         requests=report["requests"],
     )
 

@@ -4,6 +4,7 @@ A breach is an evaluation whose last 5 minutes burn above 1x (enough requests to
 third in a row, within 10 minutes, one CRITICAL incident is raised and the recovery hook
 (settings.SLO_RECOVERY_HOOK, a dotted path) is called, at most once per 30 minutes.
 """
+
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -33,19 +34,26 @@ def check(slo: Slo, now=None) -> RecoveryRequest | None:
     with transaction.atomic():
         state = lock_state(slo)
         # A second run at the same moment (two clusters, a manual run) is the same look, not a new one.
-        history = [h for h in state.watch_history
-                   if timedelta(0) < now - datetime.fromisoformat(h["at"]) <= SPAN]
+        history = [h for h in state.watch_history if timedelta(0) < now - datetime.fromisoformat(h["at"]) <= SPAN]
         history.append({"at": now.isoformat(), "breach": breached, "burn": round(recent.burn(slo), 3)})
-        state.watch_history = history[-IN_A_ROW * 2:]
+        state.watch_history = history[-IN_A_ROW * 2 :]
         run = history[-IN_A_ROW:]
         triggered = len(run) == IN_A_ROW and all(h["breach"] for h in run)
         cooled = state.last_recovery_at is None or now - state.last_recovery_at >= COOLDOWN
         request = None
         if triggered and cooled:
-            reason = (f"SLO {slo.name} breached {IN_A_ROW} times in a row within {SPAN} "
-                      f"(burn {', '.join(str(h['burn']) for h in run)} over {WINDOW})")
-            raise_incident("CRITICAL", f"SLO watchdog: {reason}", "slo-watchdog", {"slo": slo.name},
-                           fingerprint=f"slo:{slo.pk}:watchdog", now=now)
+            reason = (
+                f"SLO {slo.name} breached {IN_A_ROW} times in a row within {SPAN} "
+                f"(burn {', '.join(str(h['burn']) for h in run)} over {WINDOW})"
+            )
+            raise_incident(
+                "CRITICAL",
+                f"SLO watchdog: {reason}",
+                "slo-watchdog",
+                {"slo": slo.name},
+                fingerprint=f"slo:{slo.pk}:watchdog",
+                now=now,
+            )
             state.last_recovery_at = now
             state.active_alerts = sorted({*state.active_alerts, "watchdog"})
             request = RecoveryRequest.objects.create(slo=slo, at=now, reason=reason, hook=settings.SLO_RECOVERY_HOOK)

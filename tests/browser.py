@@ -2,6 +2,7 @@
 
 Registered once from the root conftest so the whole session shares one browser (two sync Playwright
 instances cannot be open in one thread)."""
+
 import os
 from pathlib import Path
 
@@ -9,8 +10,15 @@ import pytest
 
 CHROMIUM = "/usr/bin/chromium"
 # Chromium asks for nothing from the internet with these (this machine has none).
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture(scope="session")

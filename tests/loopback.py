@@ -1,4 +1,5 @@
 """Real servers on loopback for the tests: a free port, and an SMTP server (aiosmtpd) with an inbox."""
+
 import socket
 import threading
 from contextlib import contextmanager

@@ -1,4 +1,5 @@
 """Real races for the PostgreSQL stage: threads released at once, each with its own connection."""
+
 import threading
 
 from django.db import connection

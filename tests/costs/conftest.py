@@ -1,5 +1,7 @@
 """Fixtures for the cost guardrails' tests: known caps, prices and fallbacks, and a clean cache."""
-from datetime import datetime, timezone as dt_timezone
+
+from datetime import datetime
+from datetime import timezone as dt_timezone
 from decimal import Decimal
 
 import pytest
@@ -30,8 +32,14 @@ def now():
 @pytest.fixture
 def prices(db):
     """The migration's price rows (re-created: a transactional test starts from empty tables)."""
-    for model, inp, out in [("gpt-4o", "2.50", "10.00"), ("gpt-4o-mini", "0.15", "0.60"), ("gpt-4.1-nano", "0.10", "0.40")]:
-        ModelPrice.objects.update_or_create(model=model, defaults={"input_per_mtok": Decimal(inp), "output_per_mtok": Decimal(out)})
+    for model, inp, out in [
+        ("gpt-4o", "2.50", "10.00"),
+        ("gpt-4o-mini", "0.15", "0.60"),
+        ("gpt-4.1-nano", "0.10", "0.40"),
+    ]:
+        ModelPrice.objects.update_or_create(
+            model=model, defaults={"input_per_mtok": Decimal(inp), "output_per_mtok": Decimal(out)}
+        )
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
 """Crossing 90% warns (event + WARNING incident), 100% raises a CRITICAL incident, once per cap per day."""
+
 from datetime import timedelta
 from decimal import Decimal
 

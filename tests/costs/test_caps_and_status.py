@@ -1,4 +1,5 @@
 """Caps: env on first use, then set-cap wins; the status endpoint; admin endpoints at any spend."""
+
 from decimal import Decimal
 
 import pytest
@@ -14,7 +15,10 @@ def test_env_gives_the_first_caps(settings):
     settings.MODEL_CAPS_JSON = {"gpt-4o-mini": 15, "embeddings": 2}
     authorize("gpt-4o")
     assert {(c.scope, c.key): c.usd_cap for c in CostCap.objects.all()} == {
-        ("daily", ""): Decimal(25), ("model", "gpt-4o-mini"): Decimal(15), ("model", "embeddings"): Decimal(2)}
+        ("daily", ""): Decimal(25),
+        ("model", "gpt-4o-mini"): Decimal(15),
+        ("model", "embeddings"): Decimal(2),
+    }
 
 
 def test_an_unusable_env_cap_is_skipped_not_fatal(settings):
@@ -31,7 +35,8 @@ def test_an_env_cap_the_database_cannot_hold_is_skipped_and_decisions_go_on(sett
     assert authorize("gpt-4o").decision == "allow"
     assert not record_spend(model="gpt-4o", usd="1.5").duplicate
     assert {(c.scope, c.key): c.usd_cap for c in CostCap.objects.all()} == {
-        ("model", "gpt-4o-mini"): Decimal(99_999_999)}
+        ("model", "gpt-4o-mini"): Decimal(99_999_999)
+    }
 
 
 def test_set_cap_wins_over_env_from_then_on(api, settings):
@@ -53,24 +58,28 @@ def test_a_deleted_env_cap_stays_deleted(settings):
 
 
 def test_set_cap_for_a_model(api):
-    response = api.post("/api/costs/set-cap", {"scope": "model", "key": "gpt-4.1", "usd_cap": "7.5"},
-                        content_type="application/json")
+    response = api.post(
+        "/api/costs/set-cap", {"scope": "model", "key": "gpt-4.1", "usd_cap": "7.5"}, content_type="application/json"
+    )
     assert response.status_code == 200
     assert CostCap.objects.get(scope="model", key="gpt-4.1").usd_cap == Decimal("7.5")
 
 
-@pytest.mark.parametrize("body, field", [
-    ({"scope": "daily", "usd_cap": -1}, "usd_cap"),
-    ({"scope": "daily", "usd_cap": "thirty"}, "usd_cap"),
-    ({"scope": "daily", "usd_cap": "NaN"}, "usd_cap"),
-    ({"scope": "daily"}, "usd_cap"),
-    ({"scope": "model", "usd_cap": 5}, "key"),
-    ({"scope": "model", "key": "  ", "usd_cap": 5}, "key"),
-    ({"scope": "weekly", "usd_cap": 5}, "scope"),
-    ({"scope": "daily", "usd_cap": "1e12"}, "usd_cap"),
-    # A model cap sent with the wrong scope must not change the global cap.
-    ({"scope": "daily", "key": "gpt-4o", "usd_cap": 1}, "key"),
-])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"scope": "daily", "usd_cap": -1}, "usd_cap"),
+        ({"scope": "daily", "usd_cap": "thirty"}, "usd_cap"),
+        ({"scope": "daily", "usd_cap": "NaN"}, "usd_cap"),
+        ({"scope": "daily"}, "usd_cap"),
+        ({"scope": "model", "usd_cap": 5}, "key"),
+        ({"scope": "model", "key": "  ", "usd_cap": 5}, "key"),
+        ({"scope": "weekly", "usd_cap": 5}, "scope"),
+        ({"scope": "daily", "usd_cap": "1e12"}, "usd_cap"),
+        # A model cap sent with the wrong scope must not change the global cap.
+        ({"scope": "daily", "key": "gpt-4o", "usd_cap": 1}, "key"),
+    ],
+)
 def test_bad_set_cap_is_a_400_naming_the_field(api, body, field):
     before = list(CostCap.objects.values_list("scope", "key", "usd_cap"))
     response = api.post("/api/costs/set-cap", body, content_type="application/json")
@@ -105,7 +114,10 @@ def test_at_the_global_cap_ai_calls_throttle_but_admin_endpoints_keep_answering(
     assert authorize("gpt-4.1-nano").decision == "throttle"
     assert api.get("/api/costs/status").json()["caps"][0]["state"] == "throttle"
     assert api.get("/api/costs/forecast").status_code == 200
-    assert api.post("/api/costs/set-cap", {"scope": "daily", "usd_cap": 2000}, content_type="application/json").status_code == 200
+    assert (
+        api.post("/api/costs/set-cap", {"scope": "daily", "usd_cap": 2000}, content_type="application/json").status_code
+        == 200
+    )
     assert api.get("/api/queue/status").status_code == 200
     assert client.get("/health").status_code == 200
     assert authorize("gpt-4.1-nano").decision == "allow"  # the raised cap applies at once

@@ -1,4 +1,5 @@
 """The Cost card in a real browser: an admin sets a cap from it (slow stage)."""
+
 from decimal import Decimal
 
 import pytest

@@ -1,4 +1,5 @@
 """Twenty processes reporting at once lose nothing and count nothing twice (PostgreSQL)."""
+
 import os
 import subprocess
 import sys
@@ -34,7 +35,8 @@ models = ["gpt-4o", "gpt-4o-mini", "embeddings"]
 own, shared = int(sys.argv[3]), int(sys.argv[4])
 for i in range(max(own, shared)):
     if i < own:
-        record_spend(model=models[i % 3], usd=Decimal(worker + 1) / 1000 + Decimal(i) / 1_000_000, request_id=f"w{worker}-{i}")
+        usd = Decimal(worker + 1) / 1000 + Decimal(i) / 1_000_000
+        record_spend(model=models[i % 3], usd=usd, request_id=f"w{worker}-{i}")
     if i < shared:
         record_spend(model="gpt-4o", usd=Decimal("0.25"), request_id=f"shared-{i}")
 """
@@ -54,11 +56,21 @@ def database_url() -> str:
 @pytest.mark.django_db(transaction=True)
 def test_twenty_processes_reporting_at_once_lose_nothing_and_count_nothing_twice(caps, tmp_path, log_dir):
     gate = str(tmp_path / "go")
-    env = {**os.environ, "DATABASE_URL": database_url(), "DJANGO_SETTINGS_MODULE": "echopilot.settings",
-           "LOG_DIR": str(log_dir), "PYTHONPATH": str(ROOT)}
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "DJANGO_SETTINGS_MODULE": "echopilot.settings",
+        "LOG_DIR": str(log_dir),
+        "PYTHONPATH": str(ROOT),
+    }
     children = [
-        subprocess.Popen([sys.executable, "-c", CHILD, str(w), gate, str(OWN_REPORTS), str(SHARED_REPORTS)],
-                         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        subprocess.Popen(
+            [sys.executable, "-c", CHILD, str(w), gate, str(OWN_REPORTS), str(SHARED_REPORTS)],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         for w in range(PROCESSES)
     ]
     deadline = time.monotonic() + 120

@@ -1,5 +1,7 @@
 """authorize: the thresholds at their edges, the fallback chain, overrides, the day boundary."""
-from datetime import datetime, timedelta, timezone as dt_timezone
+
+from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
 from decimal import Decimal
 
 import pytest
@@ -167,7 +169,9 @@ def test_shards_written_by_other_workers_add_up(caps, now, settings):
     spend("gpt-4o", "4", now)
     mine = DailyCounter.objects.get(scope="model", key="gpt-4o").shard
     other = (mine + 1) % settings.COST_COUNTER_SHARDS
-    DailyCounter.objects.create(day=now.date(), scope="model", key="gpt-4o", shard=other, usd_micros=5_000_000, reports=1)
+    DailyCounter.objects.create(
+        day=now.date(), scope="model", key="gpt-4o", shard=other, usd_micros=5_000_000, reports=1
+    )
     assert authorize("gpt-4o", now=now).decision == "warn"  # $4 + $5 of $10
     by_key = {(c["scope"], c["key"]): c for c in status(now=now)["caps"]}
     assert by_key[("model", "gpt-4o")]["spent_usd"] == Decimal("9")

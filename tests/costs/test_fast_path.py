@@ -5,6 +5,7 @@ through Django and DRF.
 Each test calls two WSGI applications as a server does, with the same request: `served`, built as
 echopilot.wsgi builds what gunicorn runs (the fast paths in front of Django), and `django_only`,
 Django's own handler. Both are built by each test, after its settings: middleware reads them once."""
+
 import json
 import logging
 from decimal import Decimal
@@ -20,8 +21,7 @@ from rest_framework.views import APIView
 
 from costs import services
 from costs.models import SpendEntry
-from echopilot import fastpath
-from echopilot import wsgi
+from echopilot import fastpath, wsgi
 from slo import middleware as slo_middleware
 
 pytestmark = pytest.mark.django_db
@@ -90,19 +90,22 @@ def call(app, path, body, *, method="POST", key=None, content_type=JSON, **meta)
     return Answer(started["status"], started["headers"], body)
 
 
-@pytest.mark.parametrize("path, body", [
-    ("/api/costs/authorize", {"model": "gpt-4o", "est_usd": "0.25"}),
-    ("/api/costs/authorize", {"model": "gpt-4o-mini"}),
-    ("/api/costs/authorize", {"model": ""}),
-    ("/api/costs/authorize", {"model": "gpt-4o", "est_usd": -1}),
-    ("/api/costs/authorize", {"model": "gpt-4o", "est_usd": 1e308}),
-    ("/api/costs/authorize", ["gpt-4o"]),
-    ("/api/costs/usage", {"model": "gpt-4o", "usd": "lots"}),
-    ("/api/costs/usage", {"model": "gpt-4o", "usd": 1, "input_tokens": -5}),
-    ("/api/costs/usage", {"usd": 1}),
-    ("/api/costs/usage", {"model": "gpt-4o", "usd": 1, "ts": "0001-01-01T00:00:00+14:00"}),
-    ("/api/costs/usage", "42"),
-])
+@pytest.mark.parametrize(
+    "path, body",
+    [
+        ("/api/costs/authorize", {"model": "gpt-4o", "est_usd": "0.25"}),
+        ("/api/costs/authorize", {"model": "gpt-4o-mini"}),
+        ("/api/costs/authorize", {"model": ""}),
+        ("/api/costs/authorize", {"model": "gpt-4o", "est_usd": -1}),
+        ("/api/costs/authorize", {"model": "gpt-4o", "est_usd": 1e308}),
+        ("/api/costs/authorize", ["gpt-4o"]),
+        ("/api/costs/usage", {"model": "gpt-4o", "usd": "lots"}),
+        ("/api/costs/usage", {"model": "gpt-4o", "usd": 1, "input_tokens": -5}),
+        ("/api/costs/usage", {"usd": 1}),
+        ("/api/costs/usage", {"model": "gpt-4o", "usd": 1, "ts": "0001-01-01T00:00:00+14:00"}),
+        ("/api/costs/usage", "42"),
+    ],
+)
 def test_the_fast_path_answers_exactly_what_django_answers(admin_key, caps, drf_dispatches, path, body):
     fast = call(served, path, body, key=admin_key)
     assert drf_dispatches == []
@@ -159,12 +162,15 @@ def test_a_malformed_body_is_handed_to_drf_which_words_the_400(admin_key, drf_di
     assert drf_dispatches == [1]  # the body the fast path read was given back to Django whole
 
 
-@pytest.mark.parametrize("change", [
-    {"HTTP_ACCEPT": "text/html"},  # a browser: the browsable API
-    {"path": "/api/costs/authorize?format=json"},
-    {"content_type": "application/json; charset=latin-1"},
-    {"method": "PUT"},
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"HTTP_ACCEPT": "text/html"},  # a browser: the browsable API
+        {"path": "/api/costs/authorize?format=json"},
+        {"content_type": "application/json; charset=latin-1"},
+        {"method": "PUT"},
+    ],
+)
 def test_other_requests_go_to_drf(admin_key, caps, drf_dispatches, change):
     change = dict(change)
     path = change.pop("path", "/api/costs/authorize")
@@ -216,7 +222,9 @@ def test_an_unexpected_error_is_logged_and_answered_as_djangos_json_500(admin_ke
 def test_a_400_is_logged_as_django_logs_it(admin_key, caps, caplog):
     with caplog.at_level(logging.WARNING, logger="django.request"):
         call(served, "/api/costs/authorize", {"model": ""}, key=admin_key)
-    assert [r.getMessage() for r in caplog.records if r.name == "django.request"] == ["Bad Request: /api/costs/authorize"]
+    assert [r.getMessage() for r in caplog.records if r.name == "django.request"] == [
+        "Bad Request: /api/costs/authorize"
+    ]
 
 
 def test_the_request_signals_are_sent_as_for_any_request(admin_key, caps):
@@ -264,7 +272,10 @@ def test_a_fast_answer_is_an_slo_sample_of_the_console_like_any_other(settings, 
     call(django_only, "/api/costs/usage", {"usd": 1}, key=admin_key)
     samples = slo_middleware.BUFFER.take()
     assert [(status, route) for _, _, status, route in samples] == [
-        (200, "/api/costs/usage"), (400, "/api/costs/usage"), (400, "/api/costs/usage")]
+        (200, "/api/costs/usage"),
+        (400, "/api/costs/usage"),
+        (400, "/api/costs/usage"),
+    ]
     assert all(0 < latency_ms < 10_000 for _, latency_ms, _, _ in samples)
 
 

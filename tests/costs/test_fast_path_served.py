@@ -1,5 +1,6 @@
 """The fast path under the server that runs it in production: gunicorn serving echopilot.wsgi on
 loopback, against this run's PostgreSQL test database, called as the product calls it."""
+
 import http.client
 import json
 import os
@@ -22,10 +23,15 @@ def gunicorn(tmp_path, prices):
     # An earlier transactional test may have flushed the migration's rows: state the fallback here.
     ModelFallback.objects.update_or_create(model="gpt-4o", defaults={"fallback": "gpt-4o-mini"})
     db = connection.settings_dict
-    env = {**os.environ,
-           "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-           "DJANGO_SETTINGS_MODULE": "echopilot.settings", "LOG_DIR": str(tmp_path / "logs"), "DASHBOARD_KEY": KEY,
-           "COST_CAP_DAILY_USD": "100", "MODEL_CAPS_JSON": json.dumps({"gpt-4o": 10})}
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "DJANGO_SETTINGS_MODULE": "echopilot.settings",
+        "LOG_DIR": str(tmp_path / "logs"),
+        "DASHBOARD_KEY": KEY,
+        "COST_CAP_DAILY_USD": "100",
+        "MODEL_CAPS_JSON": json.dumps({"gpt-4o": 10}),
+    }
     port = free_port()
     server = start_gunicorn(env, port, workers=2)
     try:
@@ -47,8 +53,10 @@ def request(port: int, method: str, path: str, body=None) -> tuple[int, dict, by
 
 def test_gunicorn_counts_reports_and_answers_decisions_on_the_fast_path(gunicorn):
     port = gunicorn
-    answers = [request(port, "POST", "/api/costs/usage", {"model": "gpt-4o", "usd": "1.9", "request_id": f"r-{i}"})
-               for i in range(5)]
+    answers = [
+        request(port, "POST", "/api/costs/usage", {"model": "gpt-4o", "usd": "1.9", "request_id": f"r-{i}"})
+        for i in range(5)
+    ]
     assert [status for status, _, _ in answers] == [200] * 5
     last = json.loads(answers[-1][2])
     assert last["decision"]["decision"] == "warn"  # $9.50 of gpt-4o's $10

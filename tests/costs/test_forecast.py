@@ -1,5 +1,7 @@
 """The forecast: linear trend over the last 30 days + 20%, in total and per model, and the budget."""
-from datetime import datetime, timedelta, timezone as dt_timezone
+
+from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
 from decimal import Decimal
 
 import pytest

@@ -1,4 +1,5 @@
 """The hourly job and its command, the admin screens, the dashboard card and the demo data."""
+
 from datetime import timedelta
 from decimal import Decimal
 
@@ -41,8 +42,9 @@ def test_the_job_runs_hourly():
     assert (job.func, job.minutes) == ("costs.tasks.cost_guardrails_tick", 60)
 
 
-@pytest.mark.parametrize("model", ["costcap", "modelprice", "modelfallback", "capoverride", "spendentry",
-                                   "dailycounter", "capalert"])
+@pytest.mark.parametrize(
+    "model", ["costcap", "modelprice", "modelfallback", "capoverride", "spendentry", "dailycounter", "capalert"]
+)
 def test_every_admin_screen_opens(staff_client, caps, model):
     record_spend(model="gpt-4o", usd=Decimal("9.5"))
     assert staff_client.get(f"/admin/costs/{model}/").status_code == 200
@@ -91,8 +93,9 @@ def test_ending_an_override_from_the_admin_applies_the_cap_again(staff_client, c
     record_spend(model="gpt-4o-mini", usd=Decimal(5))
     override = CapOverride.objects.create(scope="model", key="gpt-4o-mini", until=timezone.now() + timedelta(hours=1))
     assert authorize("gpt-4o-mini").decision == "allow"
-    response = staff_client.post("/admin/costs/capoverride/", {"action": "end_now", "_selected_action": [override.pk]},
-                                 follow=True)
+    response = staff_client.post(
+        "/admin/costs/capoverride/", {"action": "end_now", "_selected_action": [override.pk]}, follow=True
+    )
     assert "Ended 1 override" in response.content.decode()
     assert authorize("gpt-4o-mini").decision == "throttle"
 
@@ -118,8 +121,12 @@ def test_the_ledger_page_lists_newest_first_and_finds_an_exact_request_id(staff_
 def test_no_ledger_page_query_reads_the_whole_ledger(staff_client, caps):
     record_spend(model="gpt-4o", usd=Decimal(1), request_id="r-1")
     with CaptureQueriesContext(connection) as queries:
-        for url in ("/admin/costs/spendentry/", "/admin/costs/spendentry/?model=gpt-4o&kind=ai",
-                    "/admin/costs/spendentry/?q=r-1", "/admin/costs/spendentry/?day__gte=2026-11-01"):
+        for url in (
+            "/admin/costs/spendentry/",
+            "/admin/costs/spendentry/?model=gpt-4o&kind=ai",
+            "/admin/costs/spendentry/?q=r-1",
+            "/admin/costs/spendentry/?day__gte=2026-11-01",
+        ):
             assert staff_client.get(url).status_code == 200
     ledger = [q["sql"].upper() for q in queries.captured_queries if SpendEntry._meta.db_table in q["sql"]]
     assert ledger and not [sql for sql in ledger if "DISTINCT" in sql or "LIKE" in sql]
@@ -145,8 +152,10 @@ def test_a_view_only_user_is_neither_offered_nor_allowed_the_actions(staff_with,
     CapAlert.objects.update(raised=None)
     override = CapOverride.objects.create(scope="model", key="gpt-4o", until=timezone.now() + timedelta(hours=1))
     viewer = staff_with("costs.view_capoverride", "costs.view_capalert")
-    for url, action, pk in [("/admin/costs/capoverride/", "end_now", override.pk),
-                            ("/admin/costs/capalert/", "raise_again", CapAlert.objects.first().pk)]:
+    for url, action, pk in [
+        ("/admin/costs/capoverride/", "end_now", override.pk),
+        ("/admin/costs/capalert/", "raise_again", CapAlert.objects.first().pk),
+    ]:
         page = viewer.get(url)
         assert page.status_code == 200 and f'value="{action}"' not in page.content.decode()
         viewer.post(url, {"action": action, "_selected_action": [pk]})
@@ -164,17 +173,21 @@ def test_lowering_a_cap_in_the_admin_raises_its_alert_at_once(staff_client, caps
 
     record_spend(model="gpt-4o", usd=Decimal(8))  # 80% of $10
     cap = CostCap.objects.get(scope="model", key="gpt-4o")
-    response = staff_client.post(f"/admin/costs/costcap/{cap.pk}/change/",
-                                 {"scope": "model", "key": "gpt-4o", "usd_cap": "8.5"})
+    response = staff_client.post(
+        f"/admin/costs/costcap/{cap.pk}/change/", {"scope": "model", "key": "gpt-4o", "usd_cap": "8.5"}
+    )
     assert response.status_code == 302, response.content
     assert CapAlert.objects.filter(key="gpt-4o", level=90).exists()
 
 
-@pytest.mark.parametrize("form, field", [
-    ({"scope": "daily", "key": "gpt-4o", "until_0": "2099-01-01", "until_1": "00:00:00"}, "key"),
-    ({"scope": "model", "key": "gpt-4o", "until_0": "2020-01-01", "until_1": "00:00:00"}, "until"),
-    ({"scope": "model", "key": "gpt-4o", "until_0": "9999-12-31", "until_1": "00:00:00"}, "until"),
-])
+@pytest.mark.parametrize(
+    "form, field",
+    [
+        ({"scope": "daily", "key": "gpt-4o", "until_0": "2099-01-01", "until_1": "00:00:00"}, "key"),
+        ({"scope": "model", "key": "gpt-4o", "until_0": "2020-01-01", "until_1": "00:00:00"}, "until"),
+        ({"scope": "model", "key": "gpt-4o", "until_0": "9999-12-31", "until_1": "00:00:00"}, "until"),
+    ],
+)
 def test_an_override_that_would_not_do_what_was_meant_is_refused(staff_client, caps, form, field):
     from costs.models import CapOverride
 
@@ -187,8 +200,9 @@ def test_an_override_that_would_not_do_what_was_meant_is_refused(staff_client, c
 def test_amounts_show_as_typed_to_the_cent_not_as_the_columns_six_places(staff_client, caps):
     from costs.models import CostCap
 
-    response = staff_client.post("/admin/costs/costcap/add/", {"scope": "model", "key": "o3", "usd_cap": "1e5"},
-                                 follow=True)
+    response = staff_client.post(
+        "/admin/costs/costcap/add/", {"scope": "model", "key": "o3", "usd_cap": "1e5"}, follow=True
+    )
     page = response.content.decode()
     assert "o3: $100,000.00/day" in page and "1E+5" not in page
     CostCap.objects.filter(key="gpt-4o").update(usd_cap=Decimal("21.3425"))

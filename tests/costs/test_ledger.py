@@ -1,4 +1,5 @@
 """The ledger's write: one statement a batch, exact counters, and group commit across threads."""
+
 import threading
 import time
 from datetime import timedelta
@@ -22,7 +23,11 @@ def entry(request_id, usd="1.25", model="gpt-4o", kind="ai", ts=None, now=None):
 
 def counter(scope, key="", day=None):
     """A counter's total and reports over its shards; "daily" (all AI spend) sums the model counters."""
-    rows = DailyCounter.objects.filter(scope="model") if scope == "daily" else DailyCounter.objects.filter(scope=scope, key=key)
+    rows = (
+        DailyCounter.objects.filter(scope="model")
+        if scope == "daily"
+        else DailyCounter.objects.filter(scope=scope, key=key)
+    )
     if day is not None:
         rows = rows.filter(day=day)
     return rows.aggregate(total=Sum("usd_micros"), reports=Sum("reports"))
@@ -34,8 +39,14 @@ def counter(scope, key="", day=None):
 @pytest.mark.django_db
 def test_a_batch_counts_each_new_report_once_and_says_which_were_repeats(caps, now):
     ledger.write_batch([entry("a", now=now)])
-    outcomes = ledger.write_batch([entry("b", "2", now=now), entry("a", now=now), entry("c", "3", "embeddings", now=now),
-                                   entry("b", "2", now=now)])
+    outcomes = ledger.write_batch(
+        [
+            entry("b", "2", now=now),
+            entry("a", now=now),
+            entry("c", "3", "embeddings", now=now),
+            entry("b", "2", now=now),
+        ]
+    )
     assert outcomes == [True, False, True, False]  # "a" was counted before; the second "b" repeats the first
     assert SpendEntry.objects.count() == 3
     assert counter("daily") == {"total": 6_250_000, "reports": 3}
@@ -46,8 +57,13 @@ def test_a_batch_counts_each_new_report_once_and_says_which_were_repeats(caps, n
 @pytest.mark.django_db
 def test_a_batch_over_two_days_and_a_stripe_fee_adds_to_the_right_counters(caps, now):
     yesterday = now - timedelta(days=1)
-    outcomes = ledger.write_batch([entry("today", "4", now=now), entry("late", "1.5", ts=yesterday, now=now),
-                                   entry("fee", "0.59", model="", kind="stripe_fee", now=now)])
+    outcomes = ledger.write_batch(
+        [
+            entry("today", "4", now=now),
+            entry("late", "1.5", ts=yesterday, now=now),
+            entry("fee", "0.59", model="", kind="stripe_fee", now=now),
+        ]
+    )
     assert outcomes == [True, True, True]
     assert counter("daily", day=now.date())["total"] == 4_000_000
     assert counter("daily", day=yesterday.date())["total"] == 1_500_000
@@ -73,8 +89,7 @@ def test_the_batch_statement_runs_prepared_on_postgresql(caps, now):
     ledger.write_batch([entry("prep-1", now=now)])
     ledger.write_batch([entry("prep-2", now=now), entry("prep-3", now=now)])
     with connection.cursor() as cursor:
-        cursor.execute("SELECT statement FROM pg_prepared_statements WHERE statement LIKE %s",
-                       ["%json_to_recordset%"])
+        cursor.execute("SELECT statement FROM pg_prepared_statements WHERE statement LIKE %s", ["%json_to_recordset%"])
         prepared = cursor.fetchall()
     assert len(prepared) == 1  # one prepared statement serves every batch size
 
@@ -144,8 +159,10 @@ def lock_model_counter(day, model):
     """Another session holding this process's counter row of `model`: writers of this process block on it."""
     params = connection.get_connection_params()
     other = psycopg.connect(**{k: v for k, v in params.items() if k != "cursor_factory"})
-    other.execute("SELECT 1 FROM costs_dailycounter WHERE day = %s AND scope = 'model' AND key = %s AND shard = %s "
-                  "FOR UPDATE", [day, model, state.counter_shard()])
+    other.execute(
+        "SELECT 1 FROM costs_dailycounter WHERE day = %s AND scope = 'model' AND key = %s AND shard = %s FOR UPDATE",
+        [day, model, state.counter_shard()],
+    )
     return other
 
 

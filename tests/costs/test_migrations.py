@@ -1,4 +1,5 @@
 """The data migration that made all AI spend the sum of the model counters."""
+
 from datetime import date
 
 import pytest
@@ -20,9 +21,14 @@ def migrate(targets):
 def test_the_separate_daily_rows_go_and_come_back_summed_from_the_model_rows():
     day = date(2026, 11, 20)
     counter = migrate(BEFORE).get_model("costs", "DailyCounter")
-    for scope, key, shard, micros, reports in [("daily", "", 0, 7_000_000, 3), ("daily", "", 1, 2_000_000, 1),
-                                                ("model", "gpt-4o", 0, 5_000_000, 2), ("model", "embeddings", 0, 2_000_000, 1),
-                                                ("model", "gpt-4o", 1, 2_000_000, 1), ("kind", "stripe_fee", 0, 590_000, 1)]:
+    for scope, key, shard, micros, reports in [
+        ("daily", "", 0, 7_000_000, 3),
+        ("daily", "", 1, 2_000_000, 1),
+        ("model", "gpt-4o", 0, 5_000_000, 2),
+        ("model", "embeddings", 0, 2_000_000, 1),
+        ("model", "gpt-4o", 1, 2_000_000, 1),
+        ("kind", "stripe_fee", 0, 590_000, 1),
+    ]:
         counter.objects.create(day=day, scope=scope, key=key, shard=shard, usd_micros=micros, reports=reports)
     try:
         counter = migrate(AFTER).get_model("costs", "DailyCounter")

@@ -1,4 +1,5 @@
 """Spend in: pricing, idempotent reports, Stripe fees, and the usage endpoint's validation."""
+
 from datetime import timedelta
 from decimal import Decimal
 
@@ -53,8 +54,9 @@ def test_spend_with_a_past_timestamp_counts_to_its_own_day(caps, now):
 
 
 def test_usage_endpoint_records_and_answers_the_decision(api, caps):
-    response = api.post("/api/costs/usage", {"model": "gpt-4o", "usd": 9.25, "request_id": "r-9"},
-                        content_type="application/json")
+    response = api.post(
+        "/api/costs/usage", {"model": "gpt-4o", "usd": 9.25, "request_id": "r-9"}, content_type="application/json"
+    )
     assert response.status_code == 200, response.content
     body = response.json()
     assert body["decision"]["decision"] == "warn"
@@ -63,39 +65,45 @@ def test_usage_endpoint_records_and_answers_the_decision(api, caps):
 
 
 def test_usage_endpoint_accepts_a_stripe_fee(api, caps):
-    response = api.post("/api/costs/usage", {"kind": "stripe_fee", "usd": "0.59", "request_id": "stripe:ch_1"},
-                        content_type="application/json")
+    response = api.post(
+        "/api/costs/usage",
+        {"kind": "stripe_fee", "usd": "0.59", "request_id": "stripe:ch_1"},
+        content_type="application/json",
+    )
     assert response.status_code == 200
     assert response.json()["decision"] is None
     assert SpendEntry.objects.get(request_id="stripe:ch_1").kind == "stripe_fee"
 
 
-@pytest.mark.parametrize("body, field", [
-    ({"model": "gpt-4o", "usd": -1}, "usd"),
-    ({"model": "gpt-4o", "usd": "lots"}, "usd"),
-    ({"model": "gpt-4o", "usd": True}, "usd"),
-    ({"model": "gpt-4o", "usd": "1e15"}, "usd"),
-    ({"model": "gpt-4o", "usd": "1e400"}, "usd"),  # more digits than a Decimal holds
-    ({"model": "gpt-4o", "usd": 1e308}, "usd"),
-    ({"model": "gpt-4o", "usd": "Infinity"}, "usd"),
-    ({"model": "gpt-4o", "input_tokens": -5, "usd": 1}, "input_tokens"),
-    ({"model": "gpt-4o", "input_tokens": 10**19, "usd": 1}, "input_tokens"),
-    ({"model": "gpt-4o", "output_tokens": 1.5, "usd": 1}, "output_tokens"),
-    ({"model": "no-such-model", "input_tokens": 100}, "model"),
-    ({"usd": 1}, "model"),
-    ({"kind": "stripe_fee"}, "usd"),
-    ({"kind": "refund", "usd": 1}, "kind"),
-    ({"model": "gpt-4o", "usd": 1, "ts": "yesterday-ish"}, "ts"),
-    ({"model": "gpt-4o", "usd": 1, "ts": "2026-02-30T10:00:00Z"}, "ts"),
-    ({"model": "gpt-4o", "usd": 1, "request_id": "x" * 201}, "request_id"),
-    ({"model": ["gpt-4o"], "usd": 1}, "model"),
-    ({"model": "gpt-4o", "usd": 1, "ts": "2999-01-01T00:00:00Z"}, "ts"),
-    ({"model": "gpt-4o", "usd": 1, "ts": "0001-01-01T00:00:00+14:00"}, "ts"),  # no UTC date holds it
-    ({"model": "gpt\u00004o", "usd": 1}, "model"),
-    ({"model": "gpt-4o", "usd": 1, "request_id": "r\u00001"}, "request_id"),
-    ({"model": "gpt-4o", "usd": 1, "ts": "1970-01-01T00:00:00Z"}, "ts"),  # seconds sent as a date
-    ({"model": "gpt-4o", "usd": 1, "ts": "2026-03-10T10:00:00\u0000junk"}, "ts"),  # Python's parser stops at NUL
-])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"model": "gpt-4o", "usd": -1}, "usd"),
+        ({"model": "gpt-4o", "usd": "lots"}, "usd"),
+        ({"model": "gpt-4o", "usd": True}, "usd"),
+        ({"model": "gpt-4o", "usd": "1e15"}, "usd"),
+        ({"model": "gpt-4o", "usd": "1e400"}, "usd"),  # more digits than a Decimal holds
+        ({"model": "gpt-4o", "usd": 1e308}, "usd"),
+        ({"model": "gpt-4o", "usd": "Infinity"}, "usd"),
+        ({"model": "gpt-4o", "input_tokens": -5, "usd": 1}, "input_tokens"),
+        ({"model": "gpt-4o", "input_tokens": 10**19, "usd": 1}, "input_tokens"),
+        ({"model": "gpt-4o", "output_tokens": 1.5, "usd": 1}, "output_tokens"),
+        ({"model": "no-such-model", "input_tokens": 100}, "model"),
+        ({"usd": 1}, "model"),
+        ({"kind": "stripe_fee"}, "usd"),
+        ({"kind": "refund", "usd": 1}, "kind"),
+        ({"model": "gpt-4o", "usd": 1, "ts": "yesterday-ish"}, "ts"),
+        ({"model": "gpt-4o", "usd": 1, "ts": "2026-02-30T10:00:00Z"}, "ts"),
+        ({"model": "gpt-4o", "usd": 1, "request_id": "x" * 201}, "request_id"),
+        ({"model": ["gpt-4o"], "usd": 1}, "model"),
+        ({"model": "gpt-4o", "usd": 1, "ts": "2999-01-01T00:00:00Z"}, "ts"),
+        ({"model": "gpt-4o", "usd": 1, "ts": "0001-01-01T00:00:00+14:00"}, "ts"),  # no UTC date holds it
+        ({"model": "gpt\u00004o", "usd": 1}, "model"),
+        ({"model": "gpt-4o", "usd": 1, "request_id": "r\u00001"}, "request_id"),
+        ({"model": "gpt-4o", "usd": 1, "ts": "1970-01-01T00:00:00Z"}, "ts"),  # seconds sent as a date
+        ({"model": "gpt-4o", "usd": 1, "ts": "2026-03-10T10:00:00\u0000junk"}, "ts"),  # Python's parser stops at NUL
+    ],
+)
 def test_bad_usage_is_a_400_naming_the_field_and_writes_nothing(api, caps, prices, body, field):
     response = api.post("/api/costs/usage", body, content_type="application/json")
     assert response.status_code == 400, response.content
@@ -117,17 +125,23 @@ def test_a_report_that_would_overflow_the_days_counter_is_a_400_and_writes_nothi
     (PostgreSQL raised "bigint out of range", a 500; SQLite silently turned the total into a float)."""
     record_spend(kind="stripe_fee", usd=Decimal(1), request_id="fee-0")
     counter = DailyCounter.objects.get()
-    DailyCounter.objects.filter(pk=counter.pk).update(usd_micros=2**63 - 1_000_000_000_000_000)  # $9.2 trillion less $1bn
-    response = api.post("/api/costs/usage", {"kind": "stripe_fee", "usd": 1_000_000_000, "request_id": "fee-1"},
-                        content_type="application/json")
+    DailyCounter.objects.filter(pk=counter.pk).update(
+        usd_micros=2**63 - 1_000_000_000_000_000
+    )  # $9.2 trillion less $1bn
+    response = api.post(
+        "/api/costs/usage",
+        {"kind": "stripe_fee", "usd": 1_000_000_000, "request_id": "fee-1"},
+        content_type="application/json",
+    )
     assert response.status_code == 400, response.content
     assert "usd" in response.json()["fields"]
     assert not SpendEntry.objects.filter(request_id="fee-1").exists()
     assert DailyCounter.objects.get().usd_micros == 2**63 - 1_000_000_000_000_000
     # The ledger goes on counting what fits.
     state.reset()
-    ok = api.post("/api/costs/usage", {"kind": "stripe_fee", "usd": 1, "request_id": "fee-2"},
-                  content_type="application/json")
+    ok = api.post(
+        "/api/costs/usage", {"kind": "stripe_fee", "usd": 1, "request_id": "fee-2"}, content_type="application/json"
+    )
     assert ok.status_code == 200, ok.content
 
 
@@ -157,7 +171,10 @@ def test_authorize_needs_a_model(api, caps):
 
 
 def test_reporting_needs_an_admin_key(analyst_api, client, caps):
-    assert analyst_api.post("/api/costs/usage", {"model": "gpt-4o", "usd": 1}, content_type="application/json").status_code == 403
+    assert (
+        analyst_api.post("/api/costs/usage", {"model": "gpt-4o", "usd": 1}, content_type="application/json").status_code
+        == 403
+    )
     client.defaults.pop("HTTP_X_DASH_KEY", None)
     assert client.post("/api/costs/authorize", {"model": "gpt-4o"}, content_type="application/json").status_code == 401
 

@@ -1,4 +1,5 @@
 """A tiny API used only by test_errors: one endpoint that validates a body with the kernel's fields."""
+
 from django.urls import path
 from rest_framework import serializers
 from rest_framework.decorators import api_view

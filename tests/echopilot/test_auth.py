@@ -1,4 +1,5 @@
 """X-Dash-Key: who may call what."""
+
 import time
 
 import pytest
@@ -109,8 +110,9 @@ def test_a_key_edited_in_this_process_is_judged_afresh(client):
     assert client.get("/api/queue/status", HTTP_X_DASH_KEY=raw).status_code == 401
 
 
-def test_a_resolved_key_costs_no_query_until_its_cache_time_ends(client, settings, monkeypatch,
-                                                                django_assert_num_queries):
+def test_a_resolved_key_costs_no_query_until_its_cache_time_ends(
+    client, settings, monkeypatch, django_assert_num_queries
+):
     settings.DASH_KEY_CACHE_S = 5
     key, raw = DashKey.issue("ops", DashKey.ADMIN)
     assert resolve_key(raw).name == "ops"
@@ -173,8 +175,10 @@ def test_a_staff_session_with_the_analyst_permission_reads_the_browsable_api_but
     response = client.get("/api/queue/status", HTTP_ACCEPT="text/html")
     assert response.status_code == 200
     assert b"Queue Status" in response.content or b"queue_depth" in response.content
-    assert client.post("/api/costs/set-cap", {"scope": "daily", "usd_cap": 0},
-                       content_type="application/json").status_code == 403
+    assert (
+        client.post("/api/costs/set-cap", {"scope": "daily", "usd_cap": 0}, content_type="application/json").status_code
+        == 403
+    )
 
 
 def test_a_staff_session_with_the_admin_permission_writes(staff_with):

@@ -1,4 +1,5 @@
 """The admin index is the operator's home: one card per app."""
+
 import re
 
 import pytest
@@ -19,7 +20,7 @@ def test_dashboard_has_a_card_per_app(staff_client):
     response = staff_client.get("/admin/")
     assert response.status_code == 200
     html = response.content.decode()
-    for app, title in CONSOLE_APPS:
+    for app, _title in CONSOLE_APPS:
         assert f'id="card-{app}"' in html
 
 

@@ -1,4 +1,5 @@
 """Dash keys are made and revoked from the admin."""
+
 import pytest
 
 from echopilot.models import DashKey

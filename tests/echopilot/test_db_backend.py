@@ -1,4 +1,5 @@
 """The PostgreSQL backend's cheap health check, against the real server."""
+
 import select
 import time
 

@@ -1,4 +1,5 @@
 """One JSON error shape: {"error": ..., "fields": {...}}."""
+
 import pytest
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.echopilot.error_urls")]

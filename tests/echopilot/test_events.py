@@ -1,4 +1,5 @@
 """The NDJSON event log and status snapshots."""
+
 import json
 import multiprocessing
 import os
@@ -60,7 +61,7 @@ def test_failed_snapshot_keeps_the_previous_one(log_dir):
         def __str__(self):
             raise RuntimeError("cannot render")
 
-    with pytest.raises(Exception):
+    with pytest.raises(TypeError, match="not JSON serializable"):
         events.write_snapshot("costs.json", {"bad": Unserialisable()})
     assert events.read_snapshot("costs.json") == {"ok": True}
     assert sorted(p.name for p in log_dir.iterdir()) == ["costs.json"]

@@ -1,4 +1,5 @@
 """Liveness, readiness, metrics and the queue status."""
+
 import json
 import os
 import subprocess
@@ -22,7 +23,11 @@ def test_readiness_is_ok_with_database_and_broker(client):
     response = client.get("/healthz/strict")
     body = response.json()
     assert response.status_code == 200, body
-    assert body["checks"]["database"]["ok"] and body["checks"]["broker"]["ok"] and body["checks"]["cache"] == {"ok": True, "detail": "DatabaseCache"}
+    assert (
+        body["checks"]["database"]["ok"]
+        and body["checks"]["broker"]["ok"]
+        and body["checks"]["cache"] == {"ok": True, "detail": "DatabaseCache"}
+    )
 
 
 @pytest.mark.django_db(transaction=True)
@@ -72,11 +77,18 @@ def test_metrics_count_requests_by_route_and_status(client):
 
 
 def test_queue_status_reports_depth_and_failures(api):
-    from django_q.models import Failure
     from django.utils import timezone
+    from django_q.models import Failure
 
-    Failure.objects.create(id="a" * 32, name="nightly", func="slo.tasks.tick", started=timezone.now(),
-                           stopped=timezone.now(), success=False, result="boom")
+    Failure.objects.create(
+        id="a" * 32,
+        name="nightly",
+        func="slo.tasks.tick",
+        started=timezone.now(),
+        stopped=timezone.now(),
+        success=False,
+        result="boom",
+    )
     body = api.get("/api/queue/status").json()
     assert body["broker"] == "ORM"
     assert body["queue_depth"] == 0
@@ -118,11 +130,16 @@ def test_redis_broker_is_used_when_redis_url_is_set(tmp_path):
         "LOG_DIR": str(tmp_path / "logs"),
         "PATH": "/usr/bin:/bin",
     }
-    out = subprocess.run([sys.executable, "-c", REDIS_PROBE], env=env, capture_output=True, text=True,
-                         cwd=django_settings.BASE_DIR, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-c", REDIS_PROBE],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=django_settings.BASE_DIR,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout.strip().splitlines()[-1]) == {"broker": "Redis", "ok": True, "depth": 1}
-
 
 
 @pytest.mark.parametrize("path", ["/health", "/healthz/strict", "/metrics"])

@@ -1,4 +1,5 @@
 """Scripts get JSON without negotiation; a browser still gets the browsable API."""
+
 import pytest
 
 pytestmark = pytest.mark.django_db
@@ -19,10 +20,13 @@ def staff(client, django_user_model):
     return client
 
 
-@pytest.mark.parametrize("query, headers", [
-    ({}, {"HTTP_ACCEPT": "text/html,application/xhtml+xml,*/*;q=0.8"}),
-    ({"format": "api"}, {}),
-])
+@pytest.mark.parametrize(
+    "query, headers",
+    [
+        ({}, {"HTTP_ACCEPT": "text/html,application/xhtml+xml,*/*;q=0.8"}),
+        ({"format": "api"}, {}),
+    ],
+)
 def test_a_browser_gets_the_browsable_api(staff, query, headers):
     response = staff.get("/api/queue/status", query, **headers)
     assert response.status_code == 200

@@ -1,4 +1,5 @@
 """Schedules and demo data, declared by each app and applied by one command."""
+
 import pytest
 from django.core.management import call_command
 from django_q.models import Schedule

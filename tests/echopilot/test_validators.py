@@ -1,4 +1,5 @@
 """Unit-safe validators: a bad number is a 400 naming the field, never a 500."""
+
 from decimal import Decimal
 
 import pytest
@@ -33,26 +34,57 @@ def test_good_values_pass_and_usd_stays_exact():
     assert serializer.validated_data == {"count": 3, "latency_ms": 12.5, "usd": Decimal("0.1")}
 
 
-@pytest.mark.parametrize("field,value", [
-    ("count", -1), ("count", "ten"), ("count", True), ("count", 1.5),
-    ("latency_ms", -0.1), ("latency_ms", "fast"), ("latency_ms", "nan"), ("latency_ms", False),
-    ("usd", -0.01), ("usd", "free"), ("usd", "NaN"), ("usd", True),
-    # Numbers to Python, not to any client: digit separators and other scripts' digits.
-    ("count", "1_000"), ("count", "\u0661\u0662"), ("latency_ms", "1_0"), ("usd", "\u0661"), ("usd", "1_000"),
-])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("count", -1),
+        ("count", "ten"),
+        ("count", True),
+        ("count", 1.5),
+        ("latency_ms", -0.1),
+        ("latency_ms", "fast"),
+        ("latency_ms", "nan"),
+        ("latency_ms", False),
+        ("usd", -0.01),
+        ("usd", "free"),
+        ("usd", "NaN"),
+        ("usd", True),
+        # Numbers to Python, not to any client: digit separators and other scripts' digits.
+        ("count", "1_000"),
+        ("count", "\u0661\u0662"),
+        ("latency_ms", "1_0"),
+        ("usd", "\u0661"),
+        ("usd", "1_000"),
+    ],
+)
 def test_bad_value_is_refused_naming_the_field(field, value):
     data = {"count": 1, "latency_ms": 1.0, "usd": 1, field: value}
     assert set(errors_of(data)) == {field}
 
 
-@pytest.mark.parametrize("func,value", [
-    (require_non_negative_int, -5), (require_non_negative_int, "x"), (require_non_negative_int, 2.5),
-    (require_ms, -1), (require_ms, "inf"), (require_ms, None),
-    (require_usd, "-3"), (require_usd, "abc"), (require_usd, float("nan")), (require_usd, True),
-    (require_usd, "1e400"), (require_usd, 1e308), (require_usd, "1000000000000"),
-    (require_non_negative_int, "1_000"), (require_non_negative_int, "\u0661\u0662"), (require_ms, "\uff11"),
-    (require_usd, "1_000.5"), (require_usd, "\u0665"),
-])
+@pytest.mark.parametrize(
+    "func,value",
+    [
+        (require_non_negative_int, -5),
+        (require_non_negative_int, "x"),
+        (require_non_negative_int, 2.5),
+        (require_ms, -1),
+        (require_ms, "inf"),
+        (require_ms, None),
+        (require_usd, "-3"),
+        (require_usd, "abc"),
+        (require_usd, float("nan")),
+        (require_usd, True),
+        (require_usd, "1e400"),
+        (require_usd, 1e308),
+        (require_usd, "1000000000000"),
+        (require_non_negative_int, "1_000"),
+        (require_non_negative_int, "\u0661\u0662"),
+        (require_ms, "\uff11"),
+        (require_usd, "1_000.5"),
+        (require_usd, "\u0665"),
+    ],
+)
 def test_plain_validators_name_the_field(func, value):
     with pytest.raises(ValidationError) as caught:
         func(value, "the_field")

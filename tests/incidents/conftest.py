@@ -1,4 +1,5 @@
 """Real outside servers on loopback: a Telegram Bot API stand-in, a JSON webhook receiver, aiosmtpd."""
+
 import json
 import threading
 import time
@@ -40,7 +41,14 @@ class _Handler(BaseHTTPRequestHandler):
         status, body = self.server.next_answer()
         with self.server.lock:
             self.server.requests.append(
-                {"at": time.monotonic(), "path": self.path, "headers": dict(self.headers), "raw": raw, "json": json.loads(raw or b"null"), "status": status}
+                {
+                    "at": time.monotonic(),
+                    "path": self.path,
+                    "headers": dict(self.headers),
+                    "raw": raw,
+                    "json": json.loads(raw or b"null"),
+                    "status": status,
+                }
             )
         data = json.dumps(body).encode()
         self.send_response(status)

@@ -1,4 +1,5 @@
 """POST /api/incidents/raise, /summarize (and /summary), /status."""
+
 import pytest
 
 from incidents.models import Delivery, Incident
@@ -158,7 +159,13 @@ def test_python_callers_meta_that_is_not_json_raises_and_writes_nothing(db):
 def test_a_critical_repeat_of_an_info_incident_escalates_it_and_pages(api, telegram):
     post(api, "/api/incidents/raise", {"severity": "info", "msg": "m", "fingerprint": "F"})
     body = post(api, "/api/incidents/raise", {"severity": "critical", "msg": "m", "fingerprint": "F"}).json()
-    assert (body["severity"], body["deduplicated"], body["escalated"], body["pages"], body["count"]) == ("CRITICAL", True, True, 1, 2)
+    assert (body["severity"], body["deduplicated"], body["escalated"], body["pages"], body["count"]) == (
+        "CRITICAL",
+        True,
+        True,
+        1,
+        2,
+    )
     assert Incident.objects.get().severity == "CRITICAL"
 
 

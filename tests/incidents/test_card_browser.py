@@ -1,4 +1,5 @@
 """The dashboard card in a real browser: the admin's "raise test incident" button goes through the API."""
+
 import pytest
 
 from incidents.models import Delivery, Incident

@@ -1,4 +1,5 @@
 """What the admin and the card say about the pager's channels: none on, and how each one's last attempt went."""
+
 import pytest
 from django.contrib.auth.models import User
 
@@ -86,6 +87,10 @@ def test_a_failure_reason_never_shows_a_secret(staff, settings, smtp, monkeypatc
     monkeypatch.setattr(Email, "send", leaky_send)
     raise_incident("CRITICAL", "db down", "db")
     pager.deliver(Delivery.objects.get(channel="email").pk)
-    for page in (staff.get("/admin/incidents/channelstate/"), staff.get("/admin/"), staff.get(f"/admin/incidents/incident/{Incident.objects.get().pk}/change/")):
+    for page in (
+        staff.get("/admin/incidents/channelstate/"),
+        staff.get("/admin/"),
+        staff.get(f"/admin/incidents/incident/{Incident.objects.get().pk}/change/"),
+    ):
         text = page.content.decode()
         assert "went wrong" in text and SECRET not in text

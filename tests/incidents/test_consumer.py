@@ -1,4 +1,5 @@
 """The pager reads logs/*.ndjson: CRITICAL lines become incidents, each line once, across rotation."""
+
 import os
 
 import orjson
@@ -18,7 +19,14 @@ def write(path, *records, partial=b""):
 
 
 def line(n, sev="CRITICAL", key="sev"):
-    return {"ts": "2026-11-22T10:00:00Z", "event": "probe", key: sev, "msg": f"probe {n} failed", "fingerprint": f"fp-{n}", "source": "uptime"}
+    return {
+        "ts": "2026-11-22T10:00:00Z",
+        "event": "probe",
+        key: sev,
+        "msg": f"probe {n} failed",
+        "fingerprint": f"fp-{n}",
+        "source": "uptime",
+    }
 
 
 @pytest.fixture
@@ -32,7 +40,14 @@ def counts():
 
 
 def test_critical_lines_become_incidents_and_others_do_not(logs):
-    write(logs / "uptime.ndjson", line(1), line(2, "warning"), line(3, "critical", "severity"), line(4, "CRITICAL", "level"), line(5, "info", "level"))
+    write(
+        logs / "uptime.ndjson",
+        line(1),
+        line(2, "warning"),
+        line(3, "critical", "severity"),
+        line(4, "CRITICAL", "level"),
+        line(5, "info", "level"),
+    )
     assert consume_logs() == {"uptime.ndjson": 3}
     assert counts() == {"fp-1": 1, "fp-3": 1, "fp-4": 1}
     incident = Incident.objects.get(fingerprint="fp-1")
@@ -112,7 +127,10 @@ def test_a_critical_line_too_deep_to_store_still_pages_and_does_not_stop_the_pag
 
 
 def test_a_critical_line_with_a_nul_still_pages_with_the_nul_replaced_and_the_pager_goes_on(logs):
-    write(logs / "uptime.ndjson", partial=b'{"sev":"CRITICAL","msg":"x\\u0000y","extra":"a\\u0000b","fingerprint":"fp-nul"}\n')
+    write(
+        logs / "uptime.ndjson",
+        partial=b'{"sev":"CRITICAL","msg":"x\\u0000y","extra":"a\\u0000b","fingerprint":"fp-nul"}\n',
+    )
     write(logs / "uptime.ndjson", line(2))
     assert consume_logs() == {"uptime.ndjson": 2}
     incident = Incident.objects.get(fingerprint="fp-nul")
@@ -136,7 +154,9 @@ def test_a_line_longer_than_a_run_reads_is_skipped_and_the_lines_after_it_page(l
     assert FileOffset.objects.get().offset == os.path.getsize(path)
 
 
-@pytest.mark.parametrize("name", ["costs.ndjson", "slo_budget.ndjson", "portal_access.ndjson", "autoscale.ndjson", "incidents.ndjson"])
+@pytest.mark.parametrize(
+    "name", ["costs.ndjson", "slo_budget.ndjson", "portal_access.ndjson", "autoscale.ndjson", "incidents.ndjson"]
+)
 def test_the_consoles_own_event_files_are_not_read_back(logs, name):
     write(logs / name, {"ts": "2026-11-22T10:00:00Z", "event": "cap_reached", "sev": "CRITICAL", "scope": "daily"})
     write(logs / "uptime.ndjson", line(1))

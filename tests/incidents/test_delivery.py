@@ -1,4 +1,5 @@
 """Sending pages: Telegram on a loopback Bot API, email to aiosmtpd, the JSON webhook; retries and failures."""
+
 import hashlib
 import hmac
 from datetime import timedelta
@@ -13,10 +14,21 @@ from tests.incidents.conftest import CHAT, TOKEN
 
 pytestmark = pytest.mark.django_db
 
-TOO_MANY = (429, {"ok": False, "error_code": 429, "description": "Too Many Requests: retry after 1", "parameters": {"retry_after": 1}})
+TOO_MANY = (
+    429,
+    {
+        "ok": False,
+        "error_code": 429,
+        "description": "Too Many Requests: retry after 1",
+        "parameters": {"retry_after": 1},
+    },
+)
 SERVER_ERROR = (500, {"ok": False, "error_code": 500, "description": "Internal Server Error"})
 BLOCKED = (403, {"ok": False, "error_code": 403, "description": "Forbidden: bot was blocked by the user"})
-BAD_MARKUP = (400, {"ok": False, "error_code": 400, "description": "Bad Request: can't parse entities: Unsupported start tag"})
+BAD_MARKUP = (
+    400,
+    {"ok": False, "error_code": 400, "description": "Bad Request: can't parse entities: Unsupported start tag"},
+)
 
 
 def page_events(log_dir):
@@ -129,7 +141,11 @@ def test_dead_smtp_server_is_tried_five_times_then_failed(dead_smtp, log_dir):
     assert not ChannelState.objects.filter(name="email", broken_at__isnull=False).exists()
     events = page_events(log_dir)
     assert [(e["channel"], e["attempt"], e["status"]) for e in events] == [
-        ("email", 1, "pending"), ("email", 2, "pending"), ("email", 3, "pending"), ("email", 4, "pending"), ("email", 5, "failed"),
+        ("email", 1, "pending"),
+        ("email", 2, "pending"),
+        ("email", 3, "pending"),
+        ("email", 4, "pending"),
+        ("email", 5, "failed"),
     ]
     assert pager.send_due(now=timezone.now() + timedelta(days=1)) == {}
 
@@ -145,7 +161,9 @@ def test_backoff_grows_exponentially_with_jitter(settings):
 
 def test_retry_further_away_waits_for_the_next_run(telegram, settings):
     settings.PAGER_INLINE_WAIT_MAX_S = 0.5
-    telegram.script = [(429, {"ok": False, "error_code": 429, "description": "slow down", "parameters": {"retry_after": 40}})]
+    telegram.script = [
+        (429, {"ok": False, "error_code": 429, "description": "slow down", "parameters": {"retry_after": 40}})
+    ]
     raise_incident("CRITICAL", "x", "y")
     now = timezone.now()
     delivery = pager.deliver(only_delivery("telegram").pk, now=now)
@@ -209,7 +227,9 @@ def test_a_retry_left_for_later_is_scheduled_at_its_time(telegram, settings):
     from django_q.models import Schedule
 
     settings.PAGER_INLINE_WAIT_MAX_S = 0.5
-    telegram.script = [(429, {"ok": False, "error_code": 429, "description": "slow down", "parameters": {"retry_after": 40}})]
+    telegram.script = [
+        (429, {"ok": False, "error_code": 429, "description": "slow down", "parameters": {"retry_after": 40}})
+    ]
     raise_incident("CRITICAL", "x", "y")
     delivery = pager.deliver(only_delivery("telegram").pk)
     job = Schedule.objects.get(func="incidents.tasks.send_deliveries")

@@ -1,4 +1,5 @@
 """The daily digest (09:00 local, once a day) and the 5-minute pager run (`manage.py incident_pager`)."""
+
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -62,7 +63,9 @@ def test_two_clusters_checking_the_digest_at_once_send_it_once(smtp):
 def test_incident_pager_command_sends_reads_logs_and_writes_the_summary(telegram, log_dir):
     raise_incident("CRITICAL", "db down", "db")
     log_dir.mkdir(parents=True, exist_ok=True)
-    (log_dir / "uptime.ndjson").write_bytes(orjson.dumps({"event": "burn", "sev": "CRITICAL", "msg": "budget burning 3x", "source": "slo"}) + b"\n")
+    (log_dir / "uptime.ndjson").write_bytes(
+        orjson.dumps({"event": "burn", "sev": "CRITICAL", "msg": "budget burning 3x", "source": "slo"}) + b"\n"
+    )
     call_command("incident_pager")
     # The due page went out; the one raised from the log is handed to the send task (or the next run).
     assert len(telegram.requests) == 1

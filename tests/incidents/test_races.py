@@ -1,4 +1,5 @@
 """Races on PostgreSQL with real threads: one send per delivery, the storm cap, pacing across senders, escalation."""
+
 import pytest
 
 from incidents import pager, raise_incident
@@ -33,7 +34,7 @@ def test_parallel_senders_share_one_telegram_pace(telegram, settings):
     race(pager.deliver, ids)
     times = sorted(r["at"] for r in telegram.requests)
     assert len(times) == 4
-    assert min(b - a for a, b in zip(times, times[1:])) >= 0.25
+    assert min(b - a for a, b in zip(times, times[1:], strict=False)) >= 0.25
 
 
 def test_concurrent_more_severe_repeats_escalate_once_and_page_once(telegram):

@@ -1,4 +1,5 @@
 """raise_incident / resolve_incident: the contract every other app builds against."""
+
 from datetime import timedelta
 from pathlib import Path
 
@@ -69,9 +70,9 @@ def test_volatile_parts_of_the_message_share_a_fingerprint():
     a = raise_incident("ERROR", "timeout after 3012 ms on req 9f8e7d6c5b", "api")
     b = raise_incident("error", "timeout after 2987 ms on req 0a1b2c3d4e", "api")
     assert b.deduplicated and a.incident.pk == b.incident.pk
-    assert fingerprint_for("ERROR", "at 2026-11-22T10:00:01Z id 3f2a1c4e-1111-2222-3333-444455556666", "x") == fingerprint_for(
-        "ERROR", "at 2026-11-23T11:30:59Z id 00000000-aaaa-bbbb-cccc-ddddeeeeffff", "x"
-    )
+    assert fingerprint_for(
+        "ERROR", "at 2026-11-22T10:00:01Z id 3f2a1c4e-1111-2222-3333-444455556666", "x"
+    ) == fingerprint_for("ERROR", "at 2026-11-23T11:30:59Z id 00000000-aaaa-bbbb-cccc-ddddeeeeffff", "x")
     assert fingerprint_for("ERROR", "timeout", "api") != fingerprint_for("ERROR", "timeout", "web")
     assert fingerprint_for("ERROR", "timeout", "api") != fingerprint_for("WARNING", "timeout", "api")
 
@@ -126,7 +127,10 @@ def test_opened_and_resolved_incidents_are_logged_after_commit(log_dir):
     raise_incident("ERROR", "queue stuck", "worker", fingerprint="q-1")
     resolve_incident("q-1", by="bob")
     events = [orjson.loads(line) for line in (log_dir / "incidents.ndjson").read_bytes().splitlines()]
-    assert [(e["event"], e["sev"], e["fingerprint"]) for e in events] == [("opened", "ERROR", "q-1"), ("resolved", "ERROR", "q-1")]
+    assert [(e["event"], e["sev"], e["fingerprint"]) for e in events] == [
+        ("opened", "ERROR", "q-1"),
+        ("resolved", "ERROR", "q-1"),
+    ]
     assert events[1]["by"] == "bob"
 
 

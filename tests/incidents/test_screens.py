@@ -1,4 +1,5 @@
 """The admin inbox, the dashboard card, demo data, health and metrics."""
+
 import pytest
 from django.contrib.auth.models import User
 from django.utils import timezone
@@ -107,11 +108,16 @@ def test_routing_is_edited_in_the_admin_and_decides_who_pages(staff, telegram, s
     from incidents.models import Route
 
     route = Route.objects.get(severity="ERROR")
-    response = staff.post(f"/admin/incidents/route/{route.pk}/change/", {"severity": "ERROR", "page_now": "on", "channels": "email", "in_digest": "on"})
+    response = staff.post(
+        f"/admin/incidents/route/{route.pk}/change/",
+        {"severity": "ERROR", "page_now": "on", "channels": "email", "in_digest": "on"},
+    )
     assert response.status_code == 302
     raise_incident("ERROR", "checkout slow", "web")
     assert list(Delivery.objects.values_list("channel", flat=True)) == ["email"]
-    response = staff.post(f"/admin/incidents/route/{route.pk}/change/", {"severity": "ERROR", "page_now": "on", "channels": "pigeon"})
+    response = staff.post(
+        f"/admin/incidents/route/{route.pk}/change/", {"severity": "ERROR", "page_now": "on", "channels": "pigeon"}
+    )
     assert response.status_code == 200 and "unknown channel(s) pigeon" in response.content.decode()
 
 
@@ -122,7 +128,9 @@ def test_channel_admin_lists_every_channel_and_repairs_a_broken_one(staff, teleg
     page = staff.get("/admin/incidents/channelstate/").content.decode()
     assert all(name in page for name in ("telegram", "email", "webhook"))
     state = ChannelState.objects.get(name="telegram")
-    response = staff.post("/admin/incidents/channelstate/", {"action": "repair", "_selected_action": [state.pk]}, follow=True)
+    response = staff.post(
+        "/admin/incidents/channelstate/", {"action": "repair", "_selected_action": [state.pk]}, follow=True
+    )
     assert "Marked 1 channel(s) repaired." in response.content.decode()
     assert ChannelState.objects.get(name="telegram").broken_at is None
 

@@ -1,4 +1,5 @@
 """A silence names what it silences, ends in the future and within MAX_SILENCE; who and when are the server's."""
+
 from datetime import timedelta
 
 import pytest

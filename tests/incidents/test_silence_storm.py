@@ -1,4 +1,5 @@
 """Silences keep incidents but stop pages; an alert storm is capped at N pages a minute plus one summary."""
+
 from datetime import timedelta
 
 import pytest

@@ -1,4 +1,5 @@
 """Alertmanager (webhook v4) and PagerDuty Events API v2 in: raise, acknowledge, resolve; and their keys."""
+
 import json
 
 import pytest
@@ -10,25 +11,36 @@ pytestmark = pytest.mark.django_db
 
 def alertmanager_payload(status, alerts):
     return {
-        "version": "4", "groupKey": "{}:{alertname=\"HighLatency\"}", "truncatedAlerts": 0, "status": status,
-        "receiver": "echopilot", "groupLabels": {"alertname": "HighLatency"}, "commonLabels": {},
-        "commonAnnotations": {}, "externalURL": "http://alertmanager:9093", "alerts": alerts,
+        "version": "4",
+        "groupKey": '{}:{alertname="HighLatency"}',
+        "truncatedAlerts": 0,
+        "status": status,
+        "receiver": "echopilot",
+        "groupLabels": {"alertname": "HighLatency"},
+        "commonLabels": {},
+        "commonAnnotations": {},
+        "externalURL": "http://alertmanager:9093",
+        "alerts": alerts,
     }
 
 
 def alert(status, fingerprint, severity="critical", summary="p99 latency above 1.2 s"):
     return {
-        "status": status, "fingerprint": fingerprint,
+        "status": status,
+        "fingerprint": fingerprint,
         "labels": {"alertname": "HighLatency", "severity": severity, "job": "checkout", "instance": "web-1:9100"},
         "annotations": {"summary": summary},
-        "startsAt": "2026-11-22T10:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
+        "startsAt": "2026-11-22T10:00:00Z",
+        "endsAt": "0001-01-01T00:00:00Z",
         "generatorURL": "http://prometheus:9090/graph?g0.expr=...",
     }
 
 
 def test_alertmanager_firing_raises_and_resolved_resolves(client, admin_key, telegram):
     auth = {"HTTP_AUTHORIZATION": f"Bearer {admin_key}"}
-    firing = alertmanager_payload("firing", [alert("firing", "a1b2c3d4e5f60718"), alert("firing", "99aa", "warning", "disk 85%")])
+    firing = alertmanager_payload(
+        "firing", [alert("firing", "a1b2c3d4e5f60718"), alert("firing", "99aa", "warning", "disk 85%")]
+    )
     response = client.post("/api/incidents/alertmanager", firing, content_type="application/json", **auth)
     assert response.status_code == 200, response.content
     assert len(response.json()["raised"]) == 2
@@ -51,16 +63,26 @@ def test_alertmanager_firing_raises_and_resolved_resolves(client, admin_key, tel
 
 
 def test_alertmanager_accepts_x_dash_key_too(api):
-    response = api.post("/api/incidents/alertmanager", alertmanager_payload("firing", [alert("firing", "f1")]), content_type="application/json")
+    response = api.post(
+        "/api/incidents/alertmanager",
+        alertmanager_payload("firing", [alert("firing", "f1")]),
+        content_type="application/json",
+    )
     assert response.status_code == 200
 
 
 def test_alertmanager_without_a_key_is_refused(client):
-    response = client.post("/api/incidents/alertmanager", alertmanager_payload("firing", [alert("firing", "f1")]), content_type="application/json")
+    response = client.post(
+        "/api/incidents/alertmanager",
+        alertmanager_payload("firing", [alert("firing", "f1")]),
+        content_type="application/json",
+    )
     assert response.status_code == 401
     response = client.post(
-        "/api/incidents/alertmanager", alertmanager_payload("firing", [alert("firing", "f1")]),
-        content_type="application/json", HTTP_AUTHORIZATION="Bearer ep_00000000_wrong",
+        "/api/incidents/alertmanager",
+        alertmanager_payload("firing", [alert("firing", "f1")]),
+        content_type="application/json",
+        HTTP_AUTHORIZATION="Bearer ep_00000000_wrong",
     )
     assert response.status_code == 401
     assert not Incident.objects.exists()
@@ -68,15 +90,19 @@ def test_alertmanager_without_a_key_is_refused(client):
 
 def test_alertmanager_analyst_key_cannot_raise(client, analyst_key):
     response = client.post(
-        "/api/incidents/alertmanager", alertmanager_payload("firing", [alert("firing", "f1")]),
-        content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {analyst_key}",
+        "/api/incidents/alertmanager",
+        alertmanager_payload("firing", [alert("firing", "f1")]),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {analyst_key}",
     )
     assert response.status_code == 403
 
 
 def test_alertmanager_bad_alert_is_a_400_and_writes_nothing(api):
     good, bad = alert("firing", "ok1"), alert("exploded", "bad1")
-    response = api.post("/api/incidents/alertmanager", alertmanager_payload("firing", [good, bad]), content_type="application/json")
+    response = api.post(
+        "/api/incidents/alertmanager", alertmanager_payload("firing", [good, bad]), content_type="application/json"
+    )
     assert response.status_code == 400
     assert "alerts" in response.json()["fields"]
     assert not Incident.objects.exists()
@@ -95,17 +121,28 @@ def event(action, dedup_key=None, routing_key=None, severity="critical"):
     if dedup_key:
         body["dedup_key"] = dedup_key
     if action == "trigger":
-        body["payload"] = {"summary": "Example alert on host1", "source": "monitoringtool:host1", "severity": severity,
-                           "component": "postgres", "custom_details": {"free space": "1%"}}
+        body["payload"] = {
+            "summary": "Example alert on host1",
+            "source": "monitoringtool:host1",
+            "severity": severity,
+            "component": "postgres",
+            "custom_details": {"free space": "1%"},
+        }
     return body
 
 
 def test_events_api_trigger_acknowledge_resolve_with_routing_key(client, admin_key):
-    response = client.post("/api/incidents/events", event("trigger", "srv01/HTTP", admin_key), content_type="application/json")
+    response = client.post(
+        "/api/incidents/events", event("trigger", "srv01/HTTP", admin_key), content_type="application/json"
+    )
     assert response.status_code == 202, response.content
     assert response.json() == {"status": "success", "message": "Event processed", "dedup_key": "srv01/HTTP"}
     incident = Incident.objects.get(fingerprint="srv01/HTTP")
-    assert (incident.severity, incident.source, incident.message) == ("CRITICAL", "monitoringtool:host1", "Example alert on host1")
+    assert (incident.severity, incident.source, incident.message) == (
+        "CRITICAL",
+        "monitoringtool:host1",
+        "Example alert on host1",
+    )
     assert incident.meta["custom_details"] == {"free space": "1%"}
 
     client.post("/api/incidents/events", event("acknowledge", "srv01/HTTP", admin_key), content_type="application/json")
@@ -129,11 +166,15 @@ def test_events_api_wrong_routing_key_is_refused(client):
 
 
 def test_events_api_validation_names_the_field(api):
-    response = api.post("/api/incidents/events", event("trigger", "k", severity="apocalyptic"), content_type="application/json")
+    response = api.post(
+        "/api/incidents/events", event("trigger", "k", severity="apocalyptic"), content_type="application/json"
+    )
     assert response.status_code == 400 and "payload" in response.json()["fields"]
     response = api.post("/api/incidents/events", {"event_action": "resolve"}, content_type="application/json")
     assert response.status_code == 400 and "dedup_key" in response.json()["fields"]
-    response = api.post("/api/incidents/events", {"event_action": "explode", "dedup_key": "k"}, content_type="application/json")
+    response = api.post(
+        "/api/incidents/events", {"event_action": "explode", "dedup_key": "k"}, content_type="application/json"
+    )
     assert response.status_code == 400 and "event_action" in response.json()["fields"]
     assert not Incident.objects.exists()
 
@@ -148,8 +189,9 @@ def test_alertmanager_storm_past_the_limit_is_a_400_naming_alerts(api):
 
     # Bare alerts: a storm this size fits the upload limit, and took a worker past its timeout.
     storm = [{"status": "resolved", "labels": {"a": str(i)}} for i in range(serializers.MAX_ALERTS + 1)]
-    response = api.post("/api/incidents/alertmanager", {"version": "4", "alerts": storm},
-                        content_type="application/json")
+    response = api.post(
+        "/api/incidents/alertmanager", {"version": "4", "alerts": storm}, content_type="application/json"
+    )
     assert response.status_code == 400
     assert "10000 elements" in response.json()["fields"]["alerts"]["non_field_errors"]
 
@@ -169,7 +211,9 @@ def test_events_api_custom_details_deeper_than_json_can_be_stored_is_a_400(api):
 def test_events_api_critical_trigger_escalates_an_info_one_with_the_same_dedup_key(api, telegram):
     api.post("/api/incidents/events", event("trigger", "srv01/disk", severity="info"), content_type="application/json")
     assert not Delivery.objects.exists()
-    api.post("/api/incidents/events", event("trigger", "srv01/disk", severity="critical"), content_type="application/json")
+    api.post(
+        "/api/incidents/events", event("trigger", "srv01/disk", severity="critical"), content_type="application/json"
+    )
     incident = Incident.objects.get()
     assert (incident.severity, incident.count) == ("CRITICAL", 2)
     assert Delivery.objects.filter(incident=incident).count() == 1
@@ -189,17 +233,23 @@ def test_events_api_custom_details_with_a_nul_is_a_400(api, details):
 def test_alertmanager_key_with_a_nul_is_a_400_naming_it(api, where):
     bad = alert("firing", "nul1")
     bad[where]["key\x00"] = "v"
-    response = api.post("/api/incidents/alertmanager", alertmanager_payload("firing", [bad]), content_type="application/json")
+    response = api.post(
+        "/api/incidents/alertmanager", alertmanager_payload("firing", [bad]), content_type="application/json"
+    )
     assert response.status_code == 400
     assert "NUL" in response.json()["fields"]["alerts"]["0"][where]
     assert not Incident.objects.exists()
 
 
-def test_alertmanager_notification_costs_the_same_queries_however_many_alerts(api, telegram, django_assert_max_num_queries):
+def test_alertmanager_notification_costs_the_same_queries_however_many_alerts(
+    api, telegram, django_assert_max_num_queries
+):
     severities = ["critical", "warning", "error", "info"]
     alerts = [alert("firing", f"fp-{i}", severities[i % 4], f"thing {i} broke") for i in range(200)]
     with django_assert_max_num_queries(40):
-        response = api.post("/api/incidents/alertmanager", alertmanager_payload("firing", alerts), content_type="application/json")
+        response = api.post(
+            "/api/incidents/alertmanager", alertmanager_payload("firing", alerts), content_type="application/json"
+        )
     assert response.status_code == 200
     assert Incident.objects.count() == 200
     with django_assert_max_num_queries(40):
@@ -209,13 +259,21 @@ def test_alertmanager_notification_costs_the_same_queries_however_many_alerts(ap
 
 def test_alertmanager_alerts_are_applied_in_order(api, telegram):
     alerts = [
-        alert("firing", "a", "info"), alert("firing", "a", "critical"),  # escalated within the notification
-        alert("firing", "b"), alert("resolved", "b"), alert("firing", "b"),  # resolved, then opened again
+        alert("firing", "a", "info"),
+        alert("firing", "a", "critical"),  # escalated within the notification
+        alert("firing", "b"),
+        alert("resolved", "b"),
+        alert("firing", "b"),  # resolved, then opened again
     ]
-    body = api.post("/api/incidents/alertmanager", alertmanager_payload("firing", alerts), content_type="application/json").json()
+    body = api.post(
+        "/api/incidents/alertmanager", alertmanager_payload("firing", alerts), content_type="application/json"
+    ).json()
     assert body["resolved"] == 1
     assert [(r["fingerprint"], r["created"], r["escalated"]) for r in body["raised"]] == [
-        ("a", True, False), ("a", False, True), ("b", True, False), ("b", True, False),
+        ("a", True, False),
+        ("a", False, True),
+        ("b", True, False),
+        ("b", True, False),
     ]
     a = Incident.objects.get(fingerprint="a")
     assert (a.severity, a.count) == ("CRITICAL", 2)
@@ -231,13 +289,16 @@ def test_alertmanager_takes_the_documented_10000_alerts_of_a_real_size_in_one_no
     alerts = []
     for n in range(10_000):
         one = alert("firing", f"{n:016x}", "warning", f"disk {n % 100}% full on web-{n}")
-        one["labels"].update(instance=f"web-{n}.prod.internal:9100", team="platform", region="eu-west-1", pod=f"web-{n}")
+        one["labels"].update(
+            instance=f"web-{n}.prod.internal:9100", team="platform", region="eu-west-1", pod=f"web-{n}"
+        )
         one["annotations"]["description"] = "The disk has been filling for 30 minutes; see the runbook. " * 4
         alerts.append(one)
     body = json.dumps(alertmanager_payload("firing", alerts))
     assert len(body) > 2.5 * 1024 * 1024
-    response = client.post("/api/incidents/alertmanager", body, content_type="application/json",
-                           HTTP_AUTHORIZATION=f"Bearer {admin_key}")
+    response = client.post(
+        "/api/incidents/alertmanager", body, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {admin_key}"
+    )
     assert response.status_code == 200, response.content[:300]
     assert len(response.json()["raised"]) == 10_000
     assert Incident.objects.count() == 10_000

@@ -1,5 +1,6 @@
 """Fixtures for the portal: Stripe-shaped events signed as Stripe signs them, customers with
 purchases, and a real SMTP server on loopback."""
+
 import hashlib
 import hmac
 import json
@@ -61,8 +62,15 @@ def _event(event_type: str, obj: dict, event_id: str | None = None) -> dict:
     }
 
 
-def checkout_session_completed(*, email="Jenny.Rosen@Example.com", amount=4900, session="cs_test_a1B2c3",
-                               payment_intent="pi_3Pq1", event_id=None, description="EchoPilot Pro, monthly"):
+def checkout_session_completed(
+    *,
+    email="Jenny.Rosen@Example.com",
+    amount=4900,
+    session="cs_test_a1B2c3",
+    payment_intent="pi_3Pq1",
+    event_id=None,
+    description="EchoPilot Pro, monthly",
+):
     session_obj = {
         "id": session,
         "object": "checkout.session",
@@ -72,8 +80,14 @@ def checkout_session_completed(*, email="Jenny.Rosen@Example.com", amount=4900, 
         "currency": "usd",
         "customer": "cus_QJ1aB2",
         "customer_creation": "if_required",
-        "customer_details": {"address": {"country": "US", "postal_code": "94103"}, "email": email,
-                             "name": "Jenny Rosen", "phone": None, "tax_exempt": "none", "tax_ids": []},
+        "customer_details": {
+            "address": {"country": "US", "postal_code": "94103"},
+            "email": email,
+            "name": "Jenny Rosen",
+            "phone": None,
+            "tax_exempt": "none",
+            "tax_ids": [],
+        },
         "customer_email": None,
         "invoice": None,
         "livemode": False,
@@ -89,8 +103,16 @@ def checkout_session_completed(*, email="Jenny.Rosen@Example.com", amount=4900, 
     return _event("checkout.session.completed", session_obj, event_id)
 
 
-def charge(*, email="jenny.rosen@example.com", amount=4900, refunded=0, charge_id="ch_3Pq1",
-           payment_intent="pi_3Pq1", balance_transaction="txn_3Pq1", description="EchoPilot Pro, monthly"):
+def charge(
+    *,
+    email="jenny.rosen@example.com",
+    amount=4900,
+    refunded=0,
+    charge_id="ch_3Pq1",
+    payment_intent="pi_3Pq1",
+    balance_transaction="txn_3Pq1",
+    description="EchoPilot Pro, monthly",
+):
     return {
         "id": charge_id,
         "object": "charge",
@@ -107,7 +129,12 @@ def charge(*, email="jenny.rosen@example.com", amount=4900, refunded=0, charge_i
         "invoice": None,
         "livemode": False,
         "metadata": {},
-        "outcome": {"network_status": "approved_by_network", "risk_level": "normal", "seller_message": "Payment complete.", "type": "authorized"},
+        "outcome": {
+            "network_status": "approved_by_network",
+            "risk_level": "normal",
+            "seller_message": "Payment complete.",
+            "type": "authorized",
+        },
         "paid": True,
         "payment_intent": payment_intent,
         "payment_method": "pm_1Pq1",
@@ -128,8 +155,15 @@ def charge_refunded(event_id=None, **kwargs):
     return _event("charge.refunded", charge(**kwargs), event_id)
 
 
-def invoice_paid(*, email="billing@northwind.example", amount=119000, invoice_id="in_1Pq9",
-                 payment_intent="pi_3Pq9", charge_id="ch_3Pq9", event_id=None):
+def invoice_paid(
+    *,
+    email="billing@northwind.example",
+    amount=119000,
+    invoice_id="in_1Pq9",
+    payment_intent="pi_3Pq9",
+    charge_id="ch_3Pq9",
+    event_id=None,
+):
     invoice = {
         "id": invoice_id,
         "object": "invoice",
@@ -150,8 +184,16 @@ def invoice_paid(*, email="billing@northwind.example", amount=119000, invoice_id
         "hosted_invoice_url": "https://invoice.stripe.com/i/acct_1/test_YWNjd",
         "lines": {
             "object": "list",
-            "data": [{"id": "il_1Pq9", "object": "line_item", "amount": amount, "currency": "usd",
-                      "description": "1 × EchoPilot Team (at $1,190.00 / year)", "quantity": 1}],
+            "data": [
+                {
+                    "id": "il_1Pq9",
+                    "object": "line_item",
+                    "amount": amount,
+                    "currency": "usd",
+                    "description": "1 × EchoPilot Team (at $1,190.00 / year)",
+                    "quantity": 1,
+                }
+            ],
             "has_more": False,
             "url": f"/v1/invoices/{invoice_id}/lines",
         },
@@ -177,12 +219,23 @@ def purchases(customer):
     """Two purchases of one customer, the older one refunded."""
     now = timezone.now()
     paid = Purchase.objects.create(
-        customer=customer, description="EchoPilot Pro, monthly", amount=4900, currency="usd",
-        purchased_at=now - timedelta(days=1), stripe_charge="ch_paid_1", number="1846-0001",
+        customer=customer,
+        description="EchoPilot Pro, monthly",
+        amount=4900,
+        currency="usd",
+        purchased_at=now - timedelta(days=1),
+        stripe_charge="ch_paid_1",
+        number="1846-0001",
     )
     refunded = Purchase.objects.create(
-        customer=customer, description="Automation credits", amount=1900, amount_refunded=1900,
-        status=Purchase.REFUNDED, currency="usd", purchased_at=now - timedelta(days=9), stripe_charge="ch_ref_1",
+        customer=customer,
+        description="Automation credits",
+        amount=1900,
+        amount_refunded=1900,
+        status=Purchase.REFUNDED,
+        currency="usd",
+        purchased_at=now - timedelta(days=9),
+        stripe_charge="ch_ref_1",
     )
     return paid, refunded
 

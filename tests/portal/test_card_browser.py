@@ -1,4 +1,5 @@
 """The Customer Portal card in a real browser: look up, copy a link, raise a test incident."""
+
 import pytest
 import requests
 

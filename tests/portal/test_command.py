@@ -1,4 +1,5 @@
 """manage.py customer_portal: the same service functions from the shell."""
+
 import re
 from io import StringIO
 

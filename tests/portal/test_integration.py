@@ -1,4 +1,5 @@
 """The portal with its neighbours: the incidents app, the card's calls, counters under real races."""
+
 from datetime import timedelta
 
 import pytest

@@ -1,4 +1,5 @@
 """GET /api/portal/receipts and GET /api/portal/download: signed links, one 403, the audit."""
+
 import json
 import logging
 from datetime import timedelta
@@ -124,11 +125,16 @@ def test_revoking_a_customers_links_makes_every_earlier_link_fail(client, custom
 
 def test_the_revoke_endpoint_needs_an_admin(client, admin_key, analyst_key, customer, purchases):
     token = services.download_link(purchases[0]).token
-    as_analyst = client.post("/api/portal/revoke", {"email": customer.email}, content_type="application/json",
-                             HTTP_X_DASH_KEY=analyst_key)
+    as_analyst = client.post(
+        "/api/portal/revoke", {"email": customer.email}, content_type="application/json", HTTP_X_DASH_KEY=analyst_key
+    )
     assert as_analyst.status_code == 403
-    response = client.post("/api/portal/revoke", {"email": "JENNY.ROSEN@example.com"},
-                           content_type="application/json", HTTP_X_DASH_KEY=admin_key)
+    response = client.post(
+        "/api/portal/revoke",
+        {"email": "JENNY.ROSEN@example.com"},
+        content_type="application/json",
+        HTTP_X_DASH_KEY=admin_key,
+    )
     assert response.status_code == 200
     assert response.json()["link_generation"] == 1
     assert download(client, token).status_code == 403
@@ -138,7 +144,9 @@ def test_a_link_for_another_customers_document_is_403(client, customer, purchase
     stranger = Customer.objects.create(email="mallory@example.com")
     theirs = Purchase.objects.create(customer=stranger, amount=100, description="not yours")
     # A token correctly signed, but binding Jenny to Mallory's purchase, must not open it.
-    link = signing.sign(signing.DOWNLOAD, {"p": theirs.pk, "c": customer.pk, "g": 0, "k": "receipt"}, signing.link_ttl())
+    link = signing.sign(
+        signing.DOWNLOAD, {"p": theirs.pk, "c": customer.pk, "g": 0, "k": "receipt"}, signing.link_ttl()
+    )
     assert download(client, link.token).json() == REFUSAL
 
 
@@ -211,11 +219,20 @@ def test_allowed_and_refused_downloads_are_audited_without_the_token(client, pur
     download(client, "garbage", REMOTE_ADDR="198.51.100.9")
 
     allowed, refused_expired, refused_garbage = AccessLog.objects.order_by("id")
-    assert (allowed.outcome, allowed.status, allowed.email, allowed.ip) == ("allowed", 200, "jenny.rosen@example.com", "203.0.113.7")
+    assert (allowed.outcome, allowed.status, allowed.email, allowed.ip) == (
+        "allowed",
+        200,
+        "jenny.rosen@example.com",
+        "203.0.113.7",
+    )
     assert allowed.user_agent == "Mozilla/5.0 (receipts test)"
     assert allowed.resource == "receipt:1846-0001" and allowed.purchase == purchases[0]
     # An authentic but expired token still tells the audit whose it was.
-    assert (refused_expired.outcome, refused_expired.status, refused_expired.email) == ("refused", 403, "jenny.rosen@example.com")
+    assert (refused_expired.outcome, refused_expired.status, refused_expired.email) == (
+        "refused",
+        403,
+        "jenny.rosen@example.com",
+    )
     assert refused_expired.user_agent == "curl/8.5"
     assert (refused_garbage.outcome, refused_garbage.email) == ("refused", "")
 
@@ -254,6 +271,8 @@ def test_the_server_access_log_never_shows_a_token(caplog, purchases):
     token = services.download_link(purchases[0]).token
     with caplog.at_level("INFO", logger="django.server"):
         # What runserver logs for every request line.
-        logging.getLogger("django.server").info('"%s" %s %s', f"GET /api/portal/download?token={token} HTTP/1.1", "200", "1706")
+        logging.getLogger("django.server").info(
+            '"%s" %s %s', f"GET /api/portal/download?token={token} HTTP/1.1", "200", "1706"
+        )
     assert "/api/portal/download?token=[redacted]" in caplog.text
     assert token not in caplog.text and token.split(":")[0] not in caplog.text

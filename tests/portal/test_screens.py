@@ -1,4 +1,5 @@
 """The PDF documents, the admin screens, the dashboard card and the demo data."""
+
 import re
 import zlib
 
@@ -41,8 +42,14 @@ def test_a_refunded_purchase_is_stamped_refunded(purchases):
 
 
 def test_an_invoice_says_invoice(customer):
-    invoice = Purchase.objects.create(customer=customer, kind=Purchase.INVOICE, number="NW-0007",
-                                      description="EchoPilot Team, annual", amount=119000, stripe_invoice="in_1")
+    invoice = Purchase.objects.create(
+        customer=customer,
+        kind=Purchase.INVOICE,
+        number="NW-0007",
+        description="EchoPilot Team, annual",
+        amount=119000,
+        stripe_invoice="in_1",
+    )
     text = pdf_text(pdf.render(invoice))
     assert "EchoPilot Invoice" in text and "Total paid: 1190.00 USD" in text and "in_1" in text
 
@@ -98,12 +105,25 @@ def test_a_purchase_can_be_corrected_in_the_admin(staff, purchases):
     purchase = purchases[0]
     page = staff.get(f"/admin/portal/purchase/{purchase.pk}/change/")
     assert "/api/portal/download?token=" in page.content.decode()
-    response = staff.post(f"/admin/portal/purchase/{purchase.pk}/change/", {
-        "customer": purchase.customer_id, "kind": "receipt", "number": "1846-0001",
-        "description": "EchoPilot Pro, monthly (corrected)", "purchased_at_0": "2026-11-01", "purchased_at_1": "10:00:00",
-        "amount": 4900, "amount_refunded": 4900, "currency": "USD", "status": "refunded",
-        "stripe_payment_intent": "", "stripe_charge": "ch_paid_1", "stripe_checkout_session": "", "stripe_invoice": "",
-    })
+    response = staff.post(
+        f"/admin/portal/purchase/{purchase.pk}/change/",
+        {
+            "customer": purchase.customer_id,
+            "kind": "receipt",
+            "number": "1846-0001",
+            "description": "EchoPilot Pro, monthly (corrected)",
+            "purchased_at_0": "2026-11-01",
+            "purchased_at_1": "10:00:00",
+            "amount": 4900,
+            "amount_refunded": 4900,
+            "currency": "USD",
+            "status": "refunded",
+            "stripe_payment_intent": "",
+            "stripe_charge": "ch_paid_1",
+            "stripe_checkout_session": "",
+            "stripe_invoice": "",
+        },
+    )
     assert response.status_code == 302, response.content.decode()[:2000]
     purchase.refresh_from_db()
     assert purchase.status == Purchase.REFUNDED
@@ -112,12 +132,25 @@ def test_a_purchase_can_be_corrected_in_the_admin(staff, purchases):
 
 
 def test_a_purchase_can_be_entered_in_the_admin(staff, customer):
-    response = staff.post("/admin/portal/purchase/add/", {
-        "customer": customer.pk, "kind": "invoice", "number": "MAN-1", "description": "Consulting, 2 h",
-        "purchased_at_0": "2026-11-02", "purchased_at_1": "09:00:00", "amount": 30000, "amount_refunded": 0,
-        "currency": "eur", "status": "paid", "stripe_payment_intent": "", "stripe_charge": "",
-        "stripe_checkout_session": "", "stripe_invoice": "",
-    })
+    response = staff.post(
+        "/admin/portal/purchase/add/",
+        {
+            "customer": customer.pk,
+            "kind": "invoice",
+            "number": "MAN-1",
+            "description": "Consulting, 2 h",
+            "purchased_at_0": "2026-11-02",
+            "purchased_at_1": "09:00:00",
+            "amount": 30000,
+            "amount_refunded": 0,
+            "currency": "eur",
+            "status": "paid",
+            "stripe_payment_intent": "",
+            "stripe_charge": "",
+            "stripe_checkout_session": "",
+            "stripe_invoice": "",
+        },
+    )
     assert response.status_code == 302
     assert Purchase.objects.get(number="MAN-1").amount_display == 300
 
@@ -126,7 +159,7 @@ def test_the_dashboard_card_shows_lookup_and_refused_accesses(staff, purchases):
     staff.get("/api/portal/download", {"token": "tampered"}, REMOTE_ADDR="198.51.100.77")
     page = staff.get("/admin/")
     html = page.content.decode()
-    card = html[html.index('id="card-portal"'):]
+    card = html[html.index('id="card-portal"') :]
     assert "Customer Portal" in card
     assert "lookupReceipts()" in card and "raiseTestIncident()" in card
     assert "Copy link" in card
@@ -169,10 +202,16 @@ def test_metrics_count_purchases_and_recent_accesses(client, purchases):
 
 
 def test_adding_a_customer_whose_email_differs_only_in_case_says_it_exists(staff, customer):
-    response = staff.post("/admin/portal/customer/add/", {
-        "email": "JENNY.ROSEN@example.com", "name": "", "stripe_customer_id": "",
-        "purchases-TOTAL_FORMS": 0, "purchases-INITIAL_FORMS": 0,
-    })
+    response = staff.post(
+        "/admin/portal/customer/add/",
+        {
+            "email": "JENNY.ROSEN@example.com",
+            "name": "",
+            "stripe_customer_id": "",
+            "purchases-TOTAL_FORMS": 0,
+            "purchases-INITIAL_FORMS": 0,
+        },
+    )
     assert response.status_code == 200
     html = response.content.decode()
     assert "A customer with this email already exists." in html
@@ -181,10 +220,16 @@ def test_adding_a_customer_whose_email_differs_only_in_case_says_it_exists(staff
 
 
 def test_a_customer_can_still_be_saved_under_its_own_email(staff, customer):
-    response = staff.post(f"/admin/portal/customer/{customer.pk}/change/", {
-        "email": "Jenny.Rosen@example.com", "name": "Jenny R.", "stripe_customer_id": "",
-        "purchases-TOTAL_FORMS": 0, "purchases-INITIAL_FORMS": 0,
-    })
+    response = staff.post(
+        f"/admin/portal/customer/{customer.pk}/change/",
+        {
+            "email": "Jenny.Rosen@example.com",
+            "name": "Jenny R.",
+            "stripe_customer_id": "",
+            "purchases-TOTAL_FORMS": 0,
+            "purchases-INITIAL_FORMS": 0,
+        },
+    )
     assert response.status_code == 302
     customer.refresh_from_db()
     assert customer.name == "Jenny R."

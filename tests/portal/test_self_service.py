@@ -1,4 +1,5 @@
 """The public self-service pages, the email through a real SMTP server, and unsubscribe."""
+
 import re
 from datetime import timedelta
 from email import message_from_bytes
@@ -131,14 +132,17 @@ def test_one_click_unsubscribe_marks_the_customer_unsubscribed(smtp_inbox, custo
 def test_the_unsubscribe_link_shows_a_button_and_does_not_unsubscribe_on_get(client, customer):
     token = services.unsubscribe_token(customer)
     page = client.get("/portal/unsubscribe", {"token": token})
-    assert page.status_code == 200 and b"<form method=\"post\"" in page.content
+    assert page.status_code == 200 and b'<form method="post"' in page.content
     customer.refresh_from_db()
     assert not customer.is_unsubscribed
 
 
 def test_a_forged_unsubscribe_is_refused(client, customer):
-    response = client.post("/portal/unsubscribe?token=forged", "List-Unsubscribe=One-Click",
-                           content_type="application/x-www-form-urlencoded")
+    response = client.post(
+        "/portal/unsubscribe?token=forged",
+        "List-Unsubscribe=One-Click",
+        content_type="application/x-www-form-urlencoded",
+    )
     assert response.status_code == 403
     customer.refresh_from_db()
     assert not customer.is_unsubscribed

@@ -1,4 +1,5 @@
 """POST /api/portal/stripe/webhook: verified, idempotent, one purchase per payment."""
+
 import json
 import time
 from decimal import Decimal
@@ -43,8 +44,9 @@ def test_checkout_session_completed_creates_the_customer_and_purchase(post_event
 def test_a_header_made_by_the_stripe_library_is_accepted(client):
     payload = json.dumps(charge_succeeded())
     header = stripe.WebhookSignature.generate_signature_header(payload, WEBHOOK_SECRET)
-    response = client.post("/api/portal/stripe/webhook", payload, content_type="application/json",
-                           HTTP_STRIPE_SIGNATURE=header)
+    response = client.post(
+        "/api/portal/stripe/webhook", payload, content_type="application/json", HTTP_STRIPE_SIGNATURE=header
+    )
     assert response.status_code == 200
     assert Purchase.objects.get().stripe_charge == "ch_3Pq1"
 
@@ -150,8 +152,9 @@ def test_a_body_changed_after_signing_is_400(client):
     header = stripe_signature(payload)
     tampered = payload.replace('"amount": 4900', '"amount": 1')
     assert tampered != payload
-    response = client.post("/api/portal/stripe/webhook", tampered, content_type="application/json",
-                           HTTP_STRIPE_SIGNATURE=header)
+    response = client.post(
+        "/api/portal/stripe/webhook", tampered, content_type="application/json", HTTP_STRIPE_SIGNATURE=header
+    )
     assert response.status_code == 400
     assert not Purchase.objects.exists()
 
@@ -184,10 +187,18 @@ def test_an_unpaid_checkout_session_is_not_a_purchase(post_event):
 
 
 def test_an_expanded_balance_transaction_gives_the_stripe_fee():
-    event = charge_succeeded(balance_transaction={
-        "id": "txn_3Pq1", "object": "balance_transaction", "amount": 4900, "currency": "usd",
-        "fee": 172, "net": 4728, "created": 1719500006, "type": "charge",
-    })
+    event = charge_succeeded(
+        balance_transaction={
+            "id": "txn_3Pq1",
+            "object": "balance_transaction",
+            "amount": 4900,
+            "currency": "usd",
+            "fee": 172,
+            "net": 4728,
+            "created": 1719500006,
+            "type": "charge",
+        }
+    )
     txn_id, usd, when = stripe_events.stripe_fee(event)
     assert txn_id == "txn_3Pq1"
     assert str(usd) == "1.72"
@@ -207,9 +218,14 @@ def test_simultaneous_deliveries_of_one_event_apply_it_once(live_server):
 
     payload = json.dumps(charge_refunded(refunded=900))
     header = stripe_signature(payload)
+
     def deliver(_):
-        response = requests.post(f"{live_server.url}/api/portal/stripe/webhook", data=payload,
-                                 headers={"Stripe-Signature": header, "Content-Type": "application/json"}, timeout=30)
+        response = requests.post(
+            f"{live_server.url}/api/portal/stripe/webhook",
+            data=payload,
+            headers={"Stripe-Signature": header, "Content-Type": "application/json"},
+            timeout=30,
+        )
         return response.status_code, response.json().get("duplicate")
 
     answers = race(deliver, range(8))
@@ -233,18 +249,33 @@ def test_sibling_events_of_one_payment_arriving_together_make_one_purchase():
 
 def test_a_charge_without_balance_transaction_details_still_records_the_purchase(post_event):
     obj = charge(balance_transaction=None)
-    event = {"id": "evt_1nobt", "object": "event", "type": "charge.succeeded", "created": int(time.time()),
-             "livemode": False, "data": {"object": obj}}
+    event = {
+        "id": "evt_1nobt",
+        "object": "event",
+        "type": "charge.succeeded",
+        "created": int(time.time()),
+        "livemode": False,
+        "data": {"object": obj},
+    }
     assert post_event(event).status_code == 200
     assert Purchase.objects.count() == 1
 
 
 def _with_fee(fee_cents: int, created: int) -> dict:
-    return charge_succeeded(balance_transaction={
-        "id": "txn_3Pq1", "object": "balance_transaction", "amount": 4900, "currency": "usd",
-        "fee": fee_cents, "fee_details": [{"amount": fee_cents, "currency": "usd", "type": "stripe_fee"}],
-        "net": 4900 - fee_cents, "created": created, "status": "pending", "type": "charge",
-    })
+    return charge_succeeded(
+        balance_transaction={
+            "id": "txn_3Pq1",
+            "object": "balance_transaction",
+            "amount": 4900,
+            "currency": "usd",
+            "fee": fee_cents,
+            "fee_details": [{"amount": fee_cents, "currency": "usd", "type": "stripe_fee"}],
+            "net": 4900 - fee_cents,
+            "created": created,
+            "status": "pending",
+            "type": "charge",
+        }
+    )
 
 
 def test_a_stripe_fee_is_reported_to_costs_once_after_the_purchase_commits(
@@ -285,15 +316,29 @@ def test_an_authentic_event_with_a_nonsense_amount_is_acknowledged_without_a_pur
 
 def test_an_invoice_in_the_2025_shape_meets_its_charge_through_its_payments(post_event):
     """Since API 2025-03-31 an invoice has no payment_intent/charge, only a list of payments."""
-    post_event(charge_succeeded(email="billing@northwind.example", charge_id="ch_3Pq9", payment_intent="pi_3Pq9",
-                                amount=119000))
+    post_event(
+        charge_succeeded(
+            email="billing@northwind.example", charge_id="ch_3Pq9", payment_intent="pi_3Pq9", amount=119000
+        )
+    )
     event = invoice_paid()
     invoice = event["data"]["object"]
     del invoice["payment_intent"], invoice["charge"], invoice["paid"]
-    invoice["payments"] = {"object": "list", "has_more": False, "data": [{
-        "id": "inpay_1Pq9", "object": "invoice_payment", "amount_paid": 119000, "currency": "usd", "is_default": True,
-        "payment": {"type": "payment_intent", "payment_intent": "pi_3Pq9"}, "status": "paid",
-    }]}
+    invoice["payments"] = {
+        "object": "list",
+        "has_more": False,
+        "data": [
+            {
+                "id": "inpay_1Pq9",
+                "object": "invoice_payment",
+                "amount_paid": 119000,
+                "currency": "usd",
+                "is_default": True,
+                "payment": {"type": "payment_intent", "payment_intent": "pi_3Pq9"},
+                "status": "paid",
+            }
+        ],
+    }
     event["api_version"] = "2025-03-31.basil"
     assert post_event(event).status_code == 200
     purchase = Purchase.objects.get()

@@ -1,5 +1,6 @@
 """Validly signed but unusual Stripe events: never a 500 (Stripe would retry it for days), never a
 partial write; what cannot be applied is acknowledged and reported to the operator."""
+
 import json
 
 import pytest
@@ -19,8 +20,12 @@ def post_raw(client):
     """POST a body exactly as given, correctly signed."""
 
     def post(body: str):
-        return client.post("/api/portal/stripe/webhook", body, content_type="application/json",
-                           HTTP_STRIPE_SIGNATURE=stripe_signature(body))
+        return client.post(
+            "/api/portal/stripe/webhook",
+            body,
+            content_type="application/json",
+            HTTP_STRIPE_SIGNATURE=stripe_signature(body),
+        )
 
     return post
 
@@ -127,17 +132,29 @@ def test_a_rejected_event_is_logged_for_the_operator(post_raw, caplog):
     assert "rejected a Stripe event" in caplog.text
 
 
-@pytest.mark.parametrize("change", [
-    lambda event: event.update(id="evt_" + "x" * 77),
-    lambda event: event.update(id="evt_\x00nul"),
-    lambda event: event.update(id=12345),
-    lambda event: event["data"]["object"].update(id="ch_" + "x" * 62),
-    lambda event: event["data"]["object"].update(id="ch_\x00nul"),
-    lambda event: event["data"]["object"].update(payment_intent="pi_" + "x" * 62),
-    lambda event: event["data"]["object"].update(customer="cus_" + "x" * 61),
-    lambda event: event["data"]["object"].update(customer="cus_\x00nul"),
-], ids=["long event id", "nul event id", "int event id", "long charge id", "nul charge id",
-        "long payment intent", "long customer", "nul customer"])
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda event: event.update(id="evt_" + "x" * 77),
+        lambda event: event.update(id="evt_\x00nul"),
+        lambda event: event.update(id=12345),
+        lambda event: event["data"]["object"].update(id="ch_" + "x" * 62),
+        lambda event: event["data"]["object"].update(id="ch_\x00nul"),
+        lambda event: event["data"]["object"].update(payment_intent="pi_" + "x" * 62),
+        lambda event: event["data"]["object"].update(customer="cus_" + "x" * 61),
+        lambda event: event["data"]["object"].update(customer="cus_\x00nul"),
+    ],
+    ids=[
+        "long event id",
+        "nul event id",
+        "int event id",
+        "long charge id",
+        "nul charge id",
+        "long payment intent",
+        "long customer",
+        "nul customer",
+    ],
+)
 def test_an_id_that_is_no_stripe_id_rejects_the_whole_event(post_event, change):
     event = charge_succeeded()
     change(event)
@@ -151,9 +168,14 @@ def test_a_long_billing_name_is_stored_cut_to_its_column(post_event):
     assert Customer.objects.get().name == "J" * 200
 
 
-@pytest.mark.parametrize("email", [
-    "jenny.rosen@" + "e" * 250 + ".com", "jenny\x00rosen@example.com", "not an email",
-])
+@pytest.mark.parametrize(
+    "email",
+    [
+        "jenny.rosen@" + "e" * 250 + ".com",
+        "jenny\x00rosen@example.com",
+        "not an email",
+    ],
+)
 def test_a_payment_whose_email_is_no_address_is_rejected_and_reported(post_event, email):
     assert_rejected_and_reported(post_event(charge_succeeded(email=email)))
 

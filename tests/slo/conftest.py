@@ -1,4 +1,5 @@
 """Fixtures for the SLO tests: an SLO, a fixed clock, and a way to feed it realistic traffic."""
+
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
 

@@ -1,4 +1,5 @@
 """The admin screens (lift with a note, rebaseline), the dashboard card and the demo data."""
+
 import re
 import time
 from datetime import timedelta
@@ -31,8 +32,9 @@ def test_lifting_from_the_admin_asks_for_a_note_then_lifts(staff, shut):
     assert page.status_code == 200 and b"Note (required)" in page.content
     shut.refresh_from_db()
     assert shut.lifted_at is None
-    done = staff.post(url, {"action": "lift", "_selected_action": [shut.pk], "apply": "1", "note": "rolled back"},
-                      follow=True)
+    done = staff.post(
+        url, {"action": "lift", "_selected_action": [shut.pk], "apply": "1", "note": "rolled back"}, follow=True
+    )
     assert b"Lifted 1 gate shut" in done.content
     shut.refresh_from_db()
     assert shut.lifted_at is not None and shut.lift_note == "rolled back" and shut.lifted_by == "admin:ops"
@@ -52,8 +54,16 @@ def test_rebaseline_action(staff, slo):
     assert slo.baseline_at is not None
 
 
-@pytest.mark.parametrize("url", ["/admin/slo/slo/", "/admin/slo/slotick/", "/admin/slo/gateshut/",
-                                 "/admin/slo/recoveryrequest/", "/admin/slo/ingestcursor/"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/admin/slo/slo/",
+        "/admin/slo/slotick/",
+        "/admin/slo/gateshut/",
+        "/admin/slo/recoveryrequest/",
+        "/admin/slo/ingestcursor/",
+    ],
+)
 def test_admin_screens_render(staff, slo, url):
     assert staff.get(url).status_code == 200
 
@@ -86,7 +96,9 @@ def test_demo_loads_a_day_with_a_bad_hour_quickly_and_twice_safely(db):
 
     day = services.status(shop, "24h", now)
     assert day["requests"] > 100_000
-    bad_hour = services.read_window(shop, int(now.timestamp()) // 60 * 60 - 4 * 3600, int(now.timestamp()) // 60 * 60 - 3 * 3600)
+    bad_hour = services.read_window(
+        shop, int(now.timestamp()) // 60 * 60 - 4 * 3600, int(now.timestamp()) // 60 * 60 - 3 * 3600
+    )
     assert bad_hour.error_rate > 0.05 and day["error_rate"] < 0.01
     assert Rollup.objects.filter(service="shop", resolution="d").count() <= 2 * 6
 
@@ -97,15 +109,28 @@ def test_sparkline_breaks_at_hours_without_traffic_and_dots_lone_points():
     lines = svg_polylines([10, 20, None, 5, None, None])
     assert len(lines) == 2 and len(lines[0].split()) == 2
     assert lines[0].split()[1].endswith(f",{PAD:.1f}")  # the highest value touches the top margin
-    assert [d["y"] for d in svg_dots([10, 20, None, 5, None, None])] == [round(HEIGHT - PAD - (HEIGHT - 2 * PAD) * 5 / 20, 1)]
+    assert [d["y"] for d in svg_dots([10, 20, None, 5, None, None])] == [
+        round(HEIGHT - PAD - (HEIGHT - 2 * PAD) * 5 / 20, 1)
+    ]
     assert svg_polylines([None, None]) == [] and svg_dots([]) == []
 
 
 @pytest.mark.parametrize("p95, p99", [("", "800"), ("300", ""), ("300", "abc")])
 def test_a_blank_or_bad_objective_on_the_add_form_is_a_form_error(staff, p95, p99):
-    response = staff.post("/admin/slo/slo/add/", {
-        "name": "checkout", "service": "api", "route": "*", "p95_ms": p95, "p99_ms": p99, "error_budget_pct": "1",
-        "window_days": "30", "error_statuses": "5xx", "min_events": "100"})
+    response = staff.post(
+        "/admin/slo/slo/add/",
+        {
+            "name": "checkout",
+            "service": "api",
+            "route": "*",
+            "p95_ms": p95,
+            "p99_ms": p99,
+            "error_budget_pct": "1",
+            "window_days": "30",
+            "error_statuses": "5xx",
+            "min_events": "100",
+        },
+    )
     assert response.status_code == 200
     assert "errornote" in response.content.decode()
     assert not Slo.objects.filter(name="checkout").exists()
@@ -113,8 +138,11 @@ def test_a_blank_or_bad_objective_on_the_add_form_is_a_form_error(staff, p95, p9
 
 @pytest.mark.parametrize("note", ["rolled\x00back", "x" * 2001])
 def test_lift_with_a_note_the_api_would_refuse_is_refused(staff, shut, note):
-    response = staff.post("/admin/slo/gateshut/", {"action": "lift", "_selected_action": [shut.pk], "apply": "1",
-                                                   "note": note}, follow=True)
+    response = staff.post(
+        "/admin/slo/gateshut/",
+        {"action": "lift", "_selected_action": [shut.pk], "apply": "1", "note": note},
+        follow=True,
+    )
     assert response.status_code == 200 and b"at most 2,000 characters" in response.content
     shut.refresh_from_db()
     assert shut.lifted_at is None
@@ -131,8 +159,11 @@ def two_shuts(slo):
 
 
 def _lift(client, shut, note="rolled back"):
-    return client.post("/admin/slo/gateshut/", {"action": "lift", "_selected_action": [shut.pk], "apply": "1",
-                                                "note": note}, follow=True).content.decode()
+    return client.post(
+        "/admin/slo/gateshut/",
+        {"action": "lift", "_selected_action": [shut.pk], "apply": "1", "note": note},
+        follow=True,
+    ).content.decode()
 
 
 def test_lifting_one_of_two_shuts_says_the_gate_is_still_shut_and_by_which(staff, two_shuts):
@@ -177,8 +208,9 @@ def test_a_view_only_user_cannot_rebaseline(viewer, slo):
 
 
 def test_a_view_only_user_cannot_lift_the_gate(viewer, shut):
-    viewer.post("/admin/slo/gateshut/", {"action": "lift", "_selected_action": [shut.pk], "apply": "1",
-                                         "note": "rolled back"})
+    viewer.post(
+        "/admin/slo/gateshut/", {"action": "lift", "_selected_action": [shut.pk], "apply": "1", "note": "rolled back"}
+    )
     shut.refresh_from_db()
     assert shut.lifted_at is None
 
@@ -190,19 +222,34 @@ def test_a_user_who_may_change_gate_shuts_is_offered_the_lift(viewer, shut):
 
 
 def _add_slo(client, **fields):
-    return client.post("/admin/slo/slo/add/", {
-        "name": "checkout", "service": "api", "route": "*", "p95_ms": "300", "p99_ms": "800", "error_budget_pct": "1",
-        "window_days": "30", "error_statuses": "5xx", "min_events": "100", **fields})
+    return client.post(
+        "/admin/slo/slo/add/",
+        {
+            "name": "checkout",
+            "service": "api",
+            "route": "*",
+            "p95_ms": "300",
+            "p99_ms": "800",
+            "error_budget_pct": "1",
+            "window_days": "30",
+            "error_statuses": "5xx",
+            "min_events": "100",
+            **fields,
+        },
+    )
 
 
-@pytest.mark.parametrize("field, value, message", [
-    ("p95_ms", "1e300", "less than or equal to 3600000"),
-    ("p99_ms", "3600001", "less than or equal to 3600000"),
-    ("error_statuses", "6xx,999", "not a status class or code: &#x27;6xx&#x27;, &#x27;999&#x27;"),
-    ("error_statuses", "5xx, oops", "not a status class or code: &#x27;oops&#x27;"),
-    ("error_statuses", "5xx,", "not a status class or code: &#x27;&#x27;"),
-    ("min_events", "99999999999", "less than or equal to 1000000000"),
-])
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("p95_ms", "1e300", "less than or equal to 3600000"),
+        ("p99_ms", "3600001", "less than or equal to 3600000"),
+        ("error_statuses", "6xx,999", "not a status class or code: &#x27;6xx&#x27;, &#x27;999&#x27;"),
+        ("error_statuses", "5xx, oops", "not a status class or code: &#x27;oops&#x27;"),
+        ("error_statuses", "5xx,", "not a status class or code: &#x27;&#x27;"),
+        ("min_events", "99999999999", "less than or equal to 1000000000"),
+    ],
+)
 def test_the_add_form_refuses_objectives_statuses_and_minimums_out_of_range(staff, field, value, message):
     response = _add_slo(staff, **{field: value})
     assert response.status_code == 200 and message in response.content.decode()
@@ -241,8 +288,15 @@ def test_a_few_requests_on_an_empty_database_are_not_enough_to_judge(staff, sett
 
     settings.SLO_MIN_EVENTS = 100
     at = timezone.now().timestamp() - 60
-    ingest.ingest(ingest.Samples(np.array([at, at + 1]), np.array([120.0, 3000.0]), np.array([200, 500]),
-                                 np.zeros(2, dtype=np.int64), [("console", "/admin/")]))
+    ingest.ingest(
+        ingest.Samples(
+            np.array([at, at + 1]),
+            np.array([120.0, 3000.0]),
+            np.array([200, 500]),
+            np.zeros(2, dtype=np.int64),
+            [("console", "/admin/")],
+        )
+    )
     row = _card_row(staff.get("/admin/").content.decode(), "console")
     assert 'data-state="NO_DATA"' in row and "not enough data yet" in row
     assert "CRITICAL" not in row and "ep-state-critical" not in row and "-4900" not in row

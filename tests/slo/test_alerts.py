@@ -1,4 +1,5 @@
 """Multi-window burn alerts and the watchdog raise through the incidents app and resolve again."""
+
 import json
 from datetime import timedelta
 
@@ -127,4 +128,3 @@ def test_two_watchdog_runs_at_the_same_moment_are_one_look(slo, feed):
     for _ in range(3):
         assert watchdog.check(slo, NOW) is None
     assert not RecoveryRequest.objects.exists()
-

@@ -1,4 +1,5 @@
 """The SLO card in a real browser: an admin lifts the deploy gate from it (slow stage)."""
+
 import pytest
 from django.utils import timezone
 
@@ -17,8 +18,13 @@ def _lift_from_the_card(page, note):
     page.locator("#slo-lift-gate").click()
 
 
-@pytest.mark.parametrize("note, message", [("   ", "note: This field may not be blank."),
-                                           ("x" * 2001, "note: Ensure this field has no more than 2000 characters.")])
+@pytest.mark.parametrize(
+    "note, message",
+    [
+        ("   ", "note: This field may not be blank."),
+        ("x" * 2001, "note: Ensure this field has no more than 2000 characters."),
+    ],
+)
 def test_a_note_the_api_refuses_shows_why_on_the_card(signed_in_page, live_server, shut, note, message):
     page = signed_in_page
     page.goto(f"{live_server.url}/admin/")

@@ -1,4 +1,5 @@
 """The console's own requests become samples of service "console", written in batches, not per request."""
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext

@@ -1,4 +1,5 @@
 """The deploy gate: shuts after 2 hours of burn above 2x, lifted by the admin, the API or the flag file."""
+
 from datetime import timedelta
 
 import pytest
@@ -89,8 +90,12 @@ def test_another_host_without_the_flag_writes_it_instead_of_lifting(burning, set
 
 def test_lifting_through_the_api_needs_a_note_and_an_admin(burning, api, analyst_key):
     _shut(burning)
-    assert Client(HTTP_X_DASH_KEY=analyst_key).post("/api/deploy/gate/lift", {"note": "x"},
-                                                    content_type="application/json").status_code == 403
+    assert (
+        Client(HTTP_X_DASH_KEY=analyst_key)
+        .post("/api/deploy/gate/lift", {"note": "x"}, content_type="application/json")
+        .status_code
+        == 403
+    )
     assert api.post("/api/deploy/gate/lift", {}, content_type="application/json").json()["fields"].keys() == {"note"}
     response = api.post("/api/deploy/gate/lift", {"note": "rolled back v42"}, content_type="application/json")
     assert response.status_code == 200 and response.json()["lifted"] == 1

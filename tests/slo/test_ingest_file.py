@@ -1,4 +1,5 @@
 """manage.py slo_ingest: NDJSON access logs, each line counted once across reruns, rotation and truncation."""
+
 import io
 import os
 from datetime import timedelta
@@ -15,8 +16,16 @@ from slo.models import IngestCursor, Rollup
 def _lines(n, start=0, status=200, service="web"):
     base = timezone.now() - timedelta(minutes=30)
     return b"".join(
-        orjson.dumps({"ts": (base + timedelta(seconds=i)).isoformat().replace("+00:00", "Z"),
-                      "latency_ms": 10 + i % 50, "status": status, "route": "/x", "service": service}) + b"\n"
+        orjson.dumps(
+            {
+                "ts": (base + timedelta(seconds=i)).isoformat().replace("+00:00", "Z"),
+                "latency_ms": 10 + i % 50,
+                "status": status,
+                "route": "/x",
+                "service": service,
+            }
+        )
+        + b"\n"
         for i in range(start, start + n)
     )
 
@@ -72,13 +81,17 @@ def test_replaced_file_of_the_same_length_is_noticed_by_its_first_line(db, acces
 
 def test_rotated_file_is_followed_to_its_end_then_the_new_file_is_read(db, access_log):
     access_log.write_bytes(_lines(10))
-    steps = iter([
-        lambda: access_log.open("ab").write(_lines(5, start=10)),
-        lambda: (access_log.open("ab").write(_lines(3, start=15)),
-                 os.rename(access_log, str(access_log) + ".1"),
-                 access_log.write_bytes(_lines(7, start=100))),
-        lambda: None,
-    ])
+    steps = iter(
+        [
+            lambda: access_log.open("ab").write(_lines(5, start=10)),
+            lambda: (
+                access_log.open("ab").write(_lines(3, start=15)),
+                os.rename(access_log, str(access_log) + ".1"),
+                access_log.write_bytes(_lines(7, start=100)),
+            ),
+            lambda: None,
+        ]
+    )
 
     def stop():
         step = next(steps, None)
@@ -92,7 +105,9 @@ def test_rotated_file_is_followed_to_its_end_then_the_new_file_is_read(db, acces
 
 
 def test_bad_lines_are_skipped_and_reported_with_their_number(db, access_log):
-    access_log.write_bytes(_lines(3) + b"garbage\n" + b'{"ts": 1, "latency_ms": 1, "status": 200}\n' + _lines(2, start=3))
+    access_log.write_bytes(
+        _lines(3) + b"garbage\n" + b'{"ts": 1, "latency_ms": 1, "status": 200}\n' + _lines(2, start=3)
+    )
     out, err = io.StringIO(), io.StringIO()
     call_command("slo_ingest", str(access_log), "--service", "web", stdout=out, stderr=err)
     assert _stored() == 5
@@ -103,8 +118,12 @@ def test_bad_lines_are_skipped_and_reported_with_their_number(db, access_log):
 
 
 def test_lines_without_a_service_take_the_command_option(db, access_log):
-    access_log.write_bytes(b"".join(orjson.dumps({k: v for k, v in orjson.loads(line).items() if k != "service"}) + b"\n"
-                                    for line in _lines(4).splitlines()))
+    access_log.write_bytes(
+        b"".join(
+            orjson.dumps({k: v for k, v in orjson.loads(line).items() if k != "service"}) + b"\n"
+            for line in _lines(4).splitlines()
+        )
+    )
     call_command("slo_ingest", str(access_log), "--service", "batch", stdout=io.StringIO(), stderr=io.StringIO())
     assert _stored("batch") == 4
 
@@ -124,8 +143,15 @@ def test_a_directory_is_a_one_line_error(db, tmp_path):
 @pytest.mark.parametrize("interval", ["-1", "nan", "inf", "1e308"])
 def test_follow_interval_out_of_range_is_refused(db, access_log, interval):
     with pytest.raises(CommandError, match="seconds from 0.01 to 3600"):
-        call_command("slo_ingest", str(access_log), "--follow", "--interval", interval,
-                     stdout=io.StringIO(), stderr=io.StringIO())
+        call_command(
+            "slo_ingest",
+            str(access_log),
+            "--follow",
+            "--interval",
+            interval,
+            stdout=io.StringIO(),
+            stderr=io.StringIO(),
+        )
 
 
 def test_follow_interval_of_zero_is_refused_rather_than_spinning():

@@ -1,4 +1,5 @@
 """OpenSLO out (GET /api/slo/openslo) and in (manage.py slo_import), round trip."""
+
 import io
 import re
 
@@ -75,13 +76,22 @@ def test_export_then_import_round_trips(analyst_api, slo, tmp_path):
     Slo.objects.all().delete()
     call_command("slo_import", str(path), stdout=io.StringIO())
     again = Slo.objects.get(name="api")
-    assert (again.service, again.route, again.p95_ms, again.p99_ms, again.error_budget_pct, again.window_days,
-            again.error_statuses) == ("api", "/jobs", 800, 1200, 1.0, 30, "5xx, 429")
+    assert (
+        again.service,
+        again.route,
+        again.p95_ms,
+        again.p99_ms,
+        again.error_budget_pct,
+        again.window_days,
+        again.error_statuses,
+    ) == ("api", "/jobs", 800, 1200, 1.0, 30, "5xx, 429")
 
 
 def test_bad_document_imports_nothing(db, tmp_path):
     path = tmp_path / "bad.yaml"
-    path.write_text(DOC + "---\n" + DOC.replace("name: checkout", "name: other").replace("isRolling: true", "isRolling: false"))
+    path.write_text(
+        DOC + "---\n" + DOC.replace("name: checkout", "name: other").replace("isRolling: true", "isRolling: false")
+    )
     with pytest.raises(CommandError, match="rolling"):
         call_command("slo_import", str(path), stdout=io.StringIO())
     assert not Slo.objects.exists()
@@ -96,16 +106,23 @@ def test_a_window_with_a_trailing_newline_or_other_digits_is_refused(db, tmp_pat
     assert not Slo.objects.exists()
 
 
-@pytest.mark.parametrize("old, new, message", [
-    ("metadata:\n  name: checkout", "metadata: checkout\nx:\n  name: checkout", "metadata must be a mapping"),
-    ("  timeWindow:\n    - duration: 4w\n      isRolling: true", "  timeWindow: 30d", "spec.timeWindow must be a list"),
-    ("value: 450", "value: fast", r"spec.objectives\[1\].value must be a finite number"),
-    ("value: 450", "value: .nan", r"spec.objectives\[1\].value must be a finite number"),
-    ("value: 450", "value: [1]", r"spec.objectives\[1\].value must be a finite number"),
-    ("      value: 450\n", "", r"spec.objectives\[1\].value must be a finite number"),
-    ("  service: shop", "  service: [shop]", "service must be text"),
-    ("    - displayName: availability\n      target: 0.995", "    - availability", r"spec.objectives\[0\] must be"),
-])
+@pytest.mark.parametrize(
+    "old, new, message",
+    [
+        ("metadata:\n  name: checkout", "metadata: checkout\nx:\n  name: checkout", "metadata must be a mapping"),
+        (
+            "  timeWindow:\n    - duration: 4w\n      isRolling: true",
+            "  timeWindow: 30d",
+            "spec.timeWindow must be a list",
+        ),
+        ("value: 450", "value: fast", r"spec.objectives\[1\].value must be a finite number"),
+        ("value: 450", "value: .nan", r"spec.objectives\[1\].value must be a finite number"),
+        ("value: 450", "value: [1]", r"spec.objectives\[1\].value must be a finite number"),
+        ("      value: 450\n", "", r"spec.objectives\[1\].value must be a finite number"),
+        ("  service: shop", "  service: [shop]", "service must be text"),
+        ("    - displayName: availability\n      target: 0.995", "    - availability", r"spec.objectives\[0\] must be"),
+    ],
+)
 def test_a_document_of_the_wrong_shape_is_named_and_imports_nothing(db, tmp_path, old, new, message):
     path = tmp_path / "odd.yaml"
     assert old in DOC
@@ -122,16 +139,30 @@ def test_a_file_that_is_not_utf8_is_refused(db, tmp_path):
         call_command("slo_import", str(path), stdout=io.StringIO())
 
 
-@pytest.mark.parametrize("old, new, message", [
-    ("  name: checkout\n", '  name: checkout\n  annotations: {echopilot.ai/route: "/a\\0b"}\n',
-     r"document 2 \(checkout\): metadata.annotations.echopilot.ai/route must not contain a NUL"),
-    ("  service: shop", '  service: "w\\0eb"', r"document 2 \(checkout\): spec.service must not contain a NUL"),
-    ("  service: shop", '  service: "bad service!"', r"document 2 \(checkout\): spec.service must be 1-100 letters"),
-    ("  name: checkout\n", '  name: checkout\n  annotations: {echopilot.ai/error-statuses: "5xx,\\0"}\n',
-     r"document 2 \(checkout\): metadata.annotations.echopilot.ai/error-statuses must not contain a NUL"),
-])
-def test_text_postgresql_or_ingest_would_refuse_names_document_and_field_and_imports_nothing(db, tmp_path, old, new,
-                                                                                             message):
+@pytest.mark.parametrize(
+    "old, new, message",
+    [
+        (
+            "  name: checkout\n",
+            '  name: checkout\n  annotations: {echopilot.ai/route: "/a\\0b"}\n',
+            r"document 2 \(checkout\): metadata.annotations.echopilot.ai/route must not contain a NUL",
+        ),
+        ("  service: shop", '  service: "w\\0eb"', r"document 2 \(checkout\): spec.service must not contain a NUL"),
+        (
+            "  service: shop",
+            '  service: "bad service!"',
+            r"document 2 \(checkout\): spec.service must be 1-100 letters",
+        ),
+        (
+            "  name: checkout\n",
+            '  name: checkout\n  annotations: {echopilot.ai/error-statuses: "5xx,\\0"}\n',
+            r"document 2 \(checkout\): metadata.annotations.echopilot.ai/error-statuses must not contain a NUL",
+        ),
+    ],
+)
+def test_text_postgresql_or_ingest_would_refuse_names_document_and_field_and_imports_nothing(
+    db, tmp_path, old, new, message
+):
     path = tmp_path / "slo.yaml"
     assert old in DOC
     path.write_text(DOC.replace("name: checkout", "name: first") + "---\n" + DOC.replace(old, new))
@@ -155,13 +186,22 @@ def test_a_file_without_documents_is_an_error_not_a_silent_success(db, tmp_path,
         call_command("slo_import", str(path), stdout=io.StringIO())
 
 
-@pytest.mark.parametrize("old, new, message", [
-    ("value: 450", "value: 1.0e+300", "p95_ms: Ensure this value is less than or equal to 3600000"),
-    ("  name: checkout\n", '  name: checkout\n  annotations: {echopilot.ai/error-statuses: "6xx,999"}\n',
-     "error-statuses: not a status class or code: '6xx', '999'"),
-    ("  name: checkout\n", '  name: checkout\n  annotations: {echopilot.ai/min-events: "99999999999"}\n',
-     "min_events: Ensure this value is less than or equal to 1000000000"),
-])
+@pytest.mark.parametrize(
+    "old, new, message",
+    [
+        ("value: 450", "value: 1.0e+300", "p95_ms: Ensure this value is less than or equal to 3600000"),
+        (
+            "  name: checkout\n",
+            '  name: checkout\n  annotations: {echopilot.ai/error-statuses: "6xx,999"}\n',
+            "error-statuses: not a status class or code: '6xx', '999'",
+        ),
+        (
+            "  name: checkout\n",
+            '  name: checkout\n  annotations: {echopilot.ai/min-events: "99999999999"}\n',
+            "min_events: Ensure this value is less than or equal to 1000000000",
+        ),
+    ],
+)
 def test_an_import_refuses_what_the_admin_form_refuses(db, tmp_path, old, new, message):
     path = tmp_path / "slo.yaml"
     assert old in DOC

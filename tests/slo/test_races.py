@@ -1,4 +1,5 @@
 """Concurrent writers on PostgreSQL: ingest batches add up, one gate shut, one page."""
+
 from collections import Counter
 from datetime import timedelta
 
@@ -16,8 +17,9 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
 def _slo(**kw):
-    return Slo.objects.create(name="api", service="api", p95_ms=800, p99_ms=1200, error_budget_pct=1.0,
-                              window_days=30, min_events=10, **kw)
+    return Slo.objects.create(
+        name="api", service="api", p95_ms=800, p99_ms=1200, error_budget_pct=1.0, window_days=30, min_events=10, **kw
+    )
 
 
 def test_concurrent_batches_into_the_same_minutes_add_up_exactly():
@@ -59,8 +61,12 @@ def test_two_readers_of_one_log_never_count_a_line_twice(tmp_path):
 
     base = timezone.now().timestamp() - 1800
     path = tmp_path / "access.ndjson"
-    path.write_bytes(b"".join(orjson.dumps({"ts": base + i * 0.01, "latency_ms": 5, "status": 200, "service": "web"})
-                              + b"\n" for i in range(30_000)))
+    path.write_bytes(
+        b"".join(
+            orjson.dumps({"ts": base + i * 0.01, "latency_ms": 5, "status": 200, "service": "web"}) + b"\n"
+            for i in range(30_000)
+        )
+    )
     race(lambda i: logfile.ingest_file(path), range(4))
     logfile.ingest_file(path)  # whoever lost a chunk race stopped early; a rerun picks up the rest
     stored = sum(Rollup.objects.filter(service="web", route="*", resolution="d").values_list("count", flat=True))
@@ -72,11 +78,15 @@ def test_concurrent_batches_of_many_services_in_any_order_add_up_without_deadloc
     from django.utils import timezone
 
     base = timezone.now().timestamp() - 1800
-    samples = [{"ts": base + i, "latency_ms": 10, "status": 200, "route": f"/r{i % 4}", "service": f"fz{i % 400}"}
-               for i in range(1200)]
+    samples = [
+        {"ts": base + i, "latency_ms": 10, "status": 200, "route": f"/r{i % 4}", "service": f"fz{i % 400}"}
+        for i in range(1200)
+    ]
     rng = np.random.default_rng(7)
-    batches = [ingest.parse_body(orjson.dumps([samples[j] for j in rng.permutation(1200)]), "application/json")
-               for _ in range(6)]
+    batches = [
+        ingest.parse_body(orjson.dumps([samples[j] for j in rng.permutation(1200)]), "application/json")
+        for _ in range(6)
+    ]
     race(ingest.ingest, batches)
     per_service = Counter()
     for service, count in Rollup.objects.filter(resolution="d", route="*").values_list("service", "count"):

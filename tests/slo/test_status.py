@@ -1,4 +1,5 @@
 """Windows, percentiles, burn and budget: what GET /api/slo/status and /budget answer."""
+
 from datetime import timedelta
 
 import numpy as np
@@ -61,8 +62,9 @@ def test_a_missed_latency_objective_burns_the_budget_too(slo, feed):
     assert report["burn_alert"] == "CRITICAL"
 
 
-@pytest.mark.parametrize("burn, state", [(0.0, "OK"), (0.99, "OK"), (1.0, "WATCH"), (1.6, "WARNING"),
-                                         (2.0, "WARNING"), (2.01, "CRITICAL")])
+@pytest.mark.parametrize(
+    "burn, state", [(0.0, "OK"), (0.99, "OK"), (1.0, "WATCH"), (1.6, "WARNING"), (2.0, "WARNING"), (2.01, "CRITICAL")]
+)
 def test_burn_alert_states_follow_the_quick_start_guide(burn, state):
     assert services.burn_alert(burn) == state
 
@@ -88,8 +90,19 @@ def test_rebaseline_stops_counting_older_data(api, slo, feed):
 def test_status_endpoint_answers_the_documented_fields(api, slo, feed):
     feed(NOW - timedelta(minutes=20), 10, per_minute=30)
     body = api.get("/api/slo/status?slo=api&period=30d").json()
-    for key in ("p95_ms", "p99_ms", "error_rate", "period", "remaining_budget_pct", "burn_alert",
-                "daily_burn", "weekly_burn", "requests", "objectives", "gate"):
+    for key in (
+        "p95_ms",
+        "p99_ms",
+        "error_rate",
+        "period",
+        "remaining_budget_pct",
+        "burn_alert",
+        "daily_burn",
+        "weekly_burn",
+        "requests",
+        "objectives",
+        "gate",
+    ):
         assert key in body
     assert body["period"] == "30d" and body["objectives"]["p95_ms"] == 800
 
@@ -156,8 +169,15 @@ def test_the_p99_of_a_few_requests_is_never_below_their_mean(slo, latencies):
     from slo import ingest
 
     n = len(latencies)
-    ingest.ingest(ingest.Samples(NOW.timestamp() - 120 + np.arange(n) * 0.1, np.array(latencies, dtype=float),
-                                 np.full(n, 200), np.zeros(n, dtype=np.int64), [("api", "/jobs")]))
+    ingest.ingest(
+        ingest.Samples(
+            NOW.timestamp() - 120 + np.arange(n) * 0.1,
+            np.array(latencies, dtype=float),
+            np.full(n, 200),
+            np.zeros(n, dtype=np.int64),
+            [("api", "/jobs")],
+        )
+    )
     report = services.status(slo, "1h", NOW)
     assert report["p99_ms"] >= report["mean_ms"]
     assert report["p99_ms"] == pytest.approx(max(latencies), rel=0.01)  # the top of a sample under 100

@@ -1,4 +1,5 @@
 """Every window, whatever its length and wherever it ends, counts exactly the samples inside it."""
+
 from datetime import timedelta
 
 import numpy as np
@@ -15,8 +16,9 @@ def three_days(slo):
     rng = np.random.default_rng(11)
     epochs = np.sort(rng.uniform((NOW - timedelta(days=3)).timestamp(), NOW.timestamp(), 30_000))
     status = np.where(rng.random(epochs.size) < 0.02, 500, 200).astype(np.int64)
-    samples = ingest.Samples(epochs, rng.lognormal(4, 1, epochs.size), status, np.zeros(epochs.size, dtype=np.int64),
-                             [("api", "/jobs")])
+    samples = ingest.Samples(
+        epochs, rng.lognormal(4, 1, epochs.size), status, np.zeros(epochs.size, dtype=np.int64), [("api", "/jobs")]
+    )
     ingest.ingest(samples)
     return samples
 
@@ -56,8 +58,13 @@ def test_tasks_run_the_ticks(slo, log_dir):
 def test_expired_minutes_leave_hours_and_days_to_answer_the_thirty_day_question(slo, settings):
     rng = np.random.default_rng(3)
     epochs = np.sort(rng.uniform((NOW - timedelta(days=10)).timestamp(), NOW.timestamp(), 20_000))
-    samples = ingest.Samples(epochs, rng.lognormal(4, 1, epochs.size), np.full(epochs.size, 200, dtype=np.int64),
-                             np.zeros(epochs.size, dtype=np.int64), [("api", "/jobs")])
+    samples = ingest.Samples(
+        epochs,
+        rng.lognormal(4, 1, epochs.size),
+        np.full(epochs.size, 200, dtype=np.int64),
+        np.zeros(epochs.size, dtype=np.int64),
+        [("api", "/jobs")],
+    )
     ingest.ingest(samples)
     deleted = ingest.expire(NOW)
     assert deleted["m"] > 0 and deleted["h"] == deleted["d"] == 0

@@ -10,11 +10,11 @@ work, and psycopg then ignores even an explicit `execute(..., prepare=True)`. He
 statements that ask for it are prepared (the cost ledger's write, run on every usage report):
 psycopg never prepares a query on its own. An explicit `prepare_threshold` in OPTIONS wins.
 """
+
 import select
 
 from django.db.backends.postgresql import base
 from psycopg import pq
-
 
 # psycopg prepares a query once it has run this many times, or at once when asked: never on its own.
 ONLY_WHEN_ASKED = 2**62

@@ -14,8 +14,12 @@ class Command(BaseCommand):
         sub = parser.add_subparsers(dest="action", required=True)
         create = sub.add_parser("create", help="issue a key and print it once")
         create.add_argument("--name", required=True, help="who or what uses the key, e.g. ci or grafana")
-        create.add_argument("--role", choices=[DashKey.ADMIN, DashKey.ANALYST], default=DashKey.ANALYST,
-                            help="admin: everything; analyst: read only (default)")
+        create.add_argument(
+            "--role",
+            choices=[DashKey.ADMIN, DashKey.ANALYST],
+            default=DashKey.ANALYST,
+            help="admin: everything; analyst: read only (default)",
+        )
         create.add_argument("--quiet", action="store_true", help="print the key alone")
         sub.add_parser("list", help="list the stored keys (prefixes only) and say which env keys are set")
         revoke = sub.add_parser("revoke", help="revoke a stored key")

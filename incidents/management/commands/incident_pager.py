@@ -11,6 +11,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         result = tasks.pager_tick()
-        self.stdout.write(f"sent {result['sent'] or 'nothing'}; raised from logs {result['raised'] or 'nothing'}; open {result['open']}")
+        self.stdout.write(
+            f"sent {result['sent'] or 'nothing'}; raised from logs {result['raised'] or 'nothing'};"
+            f" open {result['open']}"
+        )
         if options["digest"]:
             self.stdout.write(tasks.digest_tick())

@@ -1,5 +1,6 @@
 """One-off portal runs from the shell: list a customer's receipts with fresh links, revoke their
 links, email them their receipts page, prune rate counters. Same service functions as the API."""
+
 import smtplib
 
 from django.core.management.base import BaseCommand, CommandError
@@ -44,7 +45,7 @@ class Command(BaseCommand):
         except (OSError, smtplib.SMTPException) as exc:
             raise CommandError(
                 f"{email}: the mail server refused or did not answer ({exc}); check SMTP_HOST and SMTP_PORT"
-            )
+            ) from exc
         if outcome == "unknown":
             raise CommandError(f"no customer with email {email}")
         if outcome == "throttled":

@@ -17,4 +17,6 @@ class Command(BaseCommand):
                 f"budget left {budget}"
             )
         gate_state = snapshot["gate"]
-        self.stdout.write(f"deploy gate: {gate_state['gate']}" + (f" ({gate_state['reason']})" if gate_state["reason"] else ""))
+        self.stdout.write(
+            f"deploy gate: {gate_state['gate']}" + (f" ({gate_state['reason']})" if gate_state["reason"] else "")
+        )

@@ -15,14 +15,16 @@ class Command(BaseCommand):
             with open(file, encoding="utf-8") as handle:
                 text = handle.read()
         except OSError as exc:
-            raise CommandError(f"{file}: {exc.strerror}")
+            raise CommandError(f"{file}: {exc.strerror}") from exc
         except UnicodeDecodeError:
-            raise CommandError(f"{file}: not UTF-8 text (an OpenSLO file is YAML or JSON)")
+            raise CommandError(f"{file}: not UTF-8 text (an OpenSLO file is YAML or JSON)") from None
         try:
             done = openslo.import_text(text)
         except ValidationError as exc:
-            raise CommandError(f"{file}: nothing imported: {'; '.join(exc.messages)}")
+            raise CommandError(f"{file}: nothing imported: {'; '.join(exc.messages)}") from exc
         for slo, created in done:
-            self.stdout.write(f"{'created' if created else 'updated'} {slo.name}: {slo.service} "
-                              f"p95<={slo.p95_ms:g}ms p99<={slo.p99_ms:g}ms budget {slo.error_budget_pct:g}% "
-                              f"over {slo.window_days}d")
+            self.stdout.write(
+                f"{'created' if created else 'updated'} {slo.name}: {slo.service} "
+                f"p95<={slo.p95_ms:g}ms p99<={slo.p99_ms:g}ms budget {slo.error_budget_pct:g}% "
+                f"over {slo.window_days}d"
+            )

@@ -25,8 +25,9 @@ class Command(BaseCommand):
         parser.add_argument("paths", nargs="+", metavar="PATH")
         parser.add_argument("--service", help="service for lines that do not name one")
         parser.add_argument("--follow", action="store_true", help="keep reading as the file grows or rotates")
-        parser.add_argument("--interval", type=_interval,
-                            help="with --follow: seconds between looks (0.01-3600, default 1)")
+        parser.add_argument(
+            "--interval", type=_interval, help="with --follow: seconds between looks (0.01-3600, default 1)"
+        )
 
     def handle(self, *args, paths, service, follow, interval, **options):
         started = time.monotonic()
@@ -42,7 +43,7 @@ class Command(BaseCommand):
             except KeyboardInterrupt:
                 return
             except OSError as exc:
-                raise CommandError(f"{paths[0]}: {exc.strerror}")
+                raise CommandError(f"{paths[0]}: {exc.strerror}") from exc
             return
         lines = accepted = 0
         for path in paths:
@@ -51,7 +52,7 @@ class Command(BaseCommand):
             except KeyboardInterrupt:
                 self._interrupted(path)
             except OSError as exc:  # missing, a directory, unreadable
-                raise CommandError(f"{path}: {exc.strerror}")
+                raise CommandError(f"{path}: {exc.strerror}") from exc
             self._report(run, time.monotonic() - started)
             lines, accepted = lines + run.lines, accepted + run.accepted
         if lines and not accepted:
