@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 VENV_PYTHON = VENV / "bin" / "python"
 REQUIREMENTS = ROOT / "requirements.txt"
-STAMP = VENV / ".requirements.sha256"
+DEV_REQUIREMENTS = ROOT / "requirements-dev.txt"
 DEFAULT_PG_URL = "postgres://postgres@127.0.0.1:5432/echopilot"
 CHROMIUM = "/usr/bin/chromium"
 
@@ -39,26 +39,27 @@ def say(message: str) -> None:
 # --- the virtualenv ----------------------------------------------------------------------------------
 
 
-def ensure_venv() -> None:
-    """Create .venv and install requirements.txt when it changed since the last install."""
+def ensure_venv(requirements: Path) -> None:
+    """Create .venv and install `requirements` when it (or requirements.txt) changed since the last install."""
     if not VENV_PYTHON.exists():
         say("creating the virtualenv in .venv")
         venv.EnvBuilder(with_pip=True).create(VENV)
-    wanted = hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()
-    if STAMP.exists() and STAMP.read_text().strip() == wanted:
+    wanted = hashlib.sha256(requirements.read_bytes() + REQUIREMENTS.read_bytes()).hexdigest()
+    stamp = VENV / f".{requirements.stem}.sha256"
+    if stamp.exists() and stamp.read_text().strip() == wanted:
         return
-    say("installing requirements.txt")
+    say(f"installing {requirements.name}")
     pip = [str(VENV_PYTHON), "-m", "pip", "--disable-pip-version-check", "-q"]
-    subprocess.run(pip + ["install", "-r", str(REQUIREMENTS)], check=True)
-    STAMP.write_text(wanted)
+    subprocess.run(pip + ["install", "-r", str(requirements)], check=True)
+    stamp.write_text(wanted)
 
 
 def inside_venv() -> bool:
     return Path(sys.prefix).resolve() == VENV.resolve()
 
 
-def reexec_in_venv() -> None:
-    ensure_venv()
+def reexec_in_venv(requirements: Path) -> None:
+    ensure_venv(requirements)
     os.execv(str(VENV_PYTHON), [str(VENV_PYTHON), str(Path(__file__).resolve()), *sys.argv[1:]])
 
 
@@ -191,7 +192,19 @@ def pytest(label: str, args: list[str], env: dict) -> bool:
     return True
 
 
+def lint() -> bool:
+    """ruff (lint and format) and mypy, the first stage: a style or type error fails the run."""
+    say("lint stage: ruff check, ruff format --check, mypy")
+    tools = [["ruff", "check", "."], ["ruff", "format", "--check", "."], ["mypy"]]
+    failed = [" ".join(t) for t in tools if subprocess.run([sys.executable, "-m", *t], cwd=ROOT).returncode]
+    if failed:
+        say("lint stage: FAILED (" + "; ".join(failed) + ")")
+    return not failed
+
+
 def test(extra: list[str]) -> int:
+    if not lint():
+        return 1
     base = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "DASHBOARD_KEY")}
     base["ECHOPILOT_TEST_REDIS_URL"] = redis_url() or ""
     stages = [("SQLite", ["-m", "not slow", *extra], base)]
@@ -223,7 +236,7 @@ def main() -> int:
     test_cmd.add_argument("pytest_args", nargs=argparse.REMAINDER, help="passed on to pytest")
     args = parser.parse_args()
     if not inside_venv():
-        reexec_in_venv()
+        reexec_in_venv(REQUIREMENTS if args.command == "start" else DEV_REQUIREMENTS)
     if args.command == "start":
         return start(args.port, args.host, args.workers)
     return test(args.pytest_args)

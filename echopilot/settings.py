@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "costs",
     "scaling",
     "portal",
+    "ops",
 ]
 
 MIDDLEWARE = [

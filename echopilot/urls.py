@@ -22,6 +22,7 @@ urlpatterns = [
     path("api/incidents/", include("incidents.urls")),
     path("api/portal/", include("portal.urls")),
     path("api/scale/", include("scaling.urls")),
+    path("api/ops/", include("ops.urls")),
     path("portal/", include("portal.public_urls")),
     path("admin/", admin.site.urls),
     path("", include("echopilot.home_urls")),
