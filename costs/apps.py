@@ -1,9 +1,12 @@
-from django.apps import AppConfig
+from echopilot import plugins
 
 
-class CostsConfig(AppConfig):
+class CostsConfig(plugins.ConsoleApp):
     name = "costs"
     verbose_name = "Cost guardrails"
+    schedules = "costs.schedules.SCHEDULES"
+    demo = "costs.demo.load"
+    card = "costs.dashboard.card_context"
 
     def ready(self):
         from django.core.signals import setting_changed

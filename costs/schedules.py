@@ -1,3 +1,3 @@
-from echopilot.registry import Job
+from echopilot.plugins import Job
 
 SCHEDULES = [Job(name="cost_guardrails", func="costs.tasks.cost_guardrails_tick", minutes=60)]

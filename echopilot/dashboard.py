@@ -5,7 +5,7 @@ from django.template.loader import TemplateDoesNotExist, get_template
 
 from .auth import role_of
 from .models import DashKey
-from .registry import CONSOLE_APPS, optional_module
+from .plugins import console_apps
 
 
 def cards(request) -> list[dict]:
@@ -15,16 +15,15 @@ def cards(request) -> list[dict]:
     if role is None:
         return []
     rendered = []
-    for app, title in CONSOLE_APPS:
+    for app in console_apps():
+        card = {"app": app.label, "title": app.verbose_name, "html": None}
         try:
-            template = get_template(f"{app}/card.html")
+            template = get_template(f"{app.label}/card.html")
         except TemplateDoesNotExist:
-            rendered.append({"app": app, "title": title, "html": None})
+            rendered.append(card)
             continue
-        module = optional_module(app, "dashboard")
-        context = module.card_context(request) if module else {}
-        context.update(title=title, can_write=role == DashKey.ADMIN)
-        rendered.append({"app": app, "title": title, "html": template.render(context, request)})
+        context = {**app.card_context(request), "title": app.verbose_name, "can_write": role == DashKey.ADMIN}
+        rendered.append({**card, "html": template.render(context, request)})
     return rendered
 
 

@@ -1,3 +1,13 @@
+"""The WSGI application the servers run (gunicorn echopilot.wsgi).
+
+It is Django's, wrapped in `echopilot.fastpath.FastPaths`: a plain JSON POST from an admin key to
+costs/authorize or costs/usage is answered in front of Django's middleware and DRF, because every AI
+call the product makes asks those two and the cycle cost more than the work (the measurements are in
+bench/README.md). A middleware added to settings.MIDDLEWARE therefore does not run for those two
+requests; what one needs to hear of them is registered with `fastpath.on_answered` (the slo app's
+console samples are). Every other request goes through Django unchanged.
+"""
+
 import os
 
 from django.core.wsgi import get_wsgi_application

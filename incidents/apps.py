@@ -1,9 +1,12 @@
-from django.apps import AppConfig
+from echopilot import plugins
 
 
-class IncidentsConfig(AppConfig):
+class IncidentsConfig(plugins.ConsoleApp):
     name = "incidents"
-    verbose_name = "Incidents and pager"
+    verbose_name = "Incidents"
+    schedules = "incidents.schedules.SCHEDULES"
+    demo = "incidents.demo.load"
+    card = "incidents.dashboard.card_context"
 
     def ready(self):
         import logging

@@ -1,4 +1,4 @@
-from echopilot.registry import Job
+from echopilot.plugins import Job
 
 SCHEDULES = [
     Job(name="incident_pager", func="incidents.tasks.pager_tick", minutes=5),

@@ -1,6 +1,6 @@
-from django.apps import AppConfig
+from echopilot import plugins
 
 
-class OpsConfig(AppConfig):
+class OpsConfig(plugins.ConsoleApp):
     name = "ops"
     verbose_name = "Console upkeep"

@@ -1,9 +1,12 @@
-from django.apps import AppConfig
+from echopilot import plugins
 
 
-class PortalConfig(AppConfig):
+class PortalConfig(plugins.ConsoleApp):
     name = "portal"
-    verbose_name = "Customer portal"
+    verbose_name = "Customer Portal"
+    schedules = "portal.schedules.SCHEDULES"
+    demo = "portal.demo.load"
+    card = "portal.dashboard.card_context"
 
     def ready(self):
         from echopilot.metrics import register_collector

@@ -1,6 +1,6 @@
-from django.apps import AppConfig
+from echopilot import plugins
 
 
-class ScalingConfig(AppConfig):
+class ScalingConfig(plugins.ConsoleApp):
     name = "scaling"
     verbose_name = "Worker scaling"

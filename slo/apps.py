@@ -1,18 +1,23 @@
-from django.apps import AppConfig
+from echopilot import plugins
 
 
-class SloConfig(AppConfig):
+class SloConfig(plugins.ConsoleApp):
     name = "slo"
-    verbose_name = "SLOs and error budgets"
+    verbose_name = "SLO & Error Budget"
+    schedules = "slo.schedules.SCHEDULES"
+    demo = "slo.demo.load"
+    card = "slo.dashboard.card_context"
 
     def ready(self):
         from django.core.checks import register
 
+        from echopilot import fastpath
         from echopilot.health import register_check
         from echopilot.metrics import register_collector
 
-        from . import checks, health
+        from . import checks, health, middleware
 
         register(checks.recovery_hook_check)
+        fastpath.on_answered(middleware.record_request)
         register_check("slo", health.slo_check)
         register_collector(health.slo_metrics)

@@ -1,4 +1,4 @@
-from echopilot.registry import Job
+from echopilot.plugins import Job
 
 SCHEDULES = [
     Job(name="slo_budget", func="slo.tasks.slo_budget_tick", minutes=15),

@@ -1,13 +1,13 @@
 import pytest
 
-from echopilot.registry import CONSOLE_APPS
+from echopilot.plugins import console_apps
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
 def test_operator_signs_in_and_sees_a_card_per_app(signed_in_page, tmp_path):
     page = signed_in_page
-    for app, _title in CONSOLE_APPS:
+    for app in (config.label for config in console_apps()):
         card = page.locator(f"#card-{app}")
         assert card.is_visible(), app
     page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)

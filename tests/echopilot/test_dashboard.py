@@ -4,7 +4,8 @@ import re
 
 import pytest
 
-from echopilot.registry import CONSOLE_APPS
+import echopilot
+from echopilot.plugins import ConsoleApp, console_apps
 
 pytestmark = pytest.mark.django_db
 
@@ -20,7 +21,7 @@ def test_dashboard_has_a_card_per_app(staff_client):
     response = staff_client.get("/admin/")
     assert response.status_code == 200
     html = response.content.decode()
-    for app, _title in CONSOLE_APPS:
+    for app in (config.label for config in console_apps()):
         assert f'id="card-{app}"' in html
 
 
@@ -37,7 +38,9 @@ def test_an_analyst_sees_the_cards_without_their_controls(staff_with):
 
 
 def test_an_app_without_a_card_says_so_plainly(staff_client, monkeypatch):
-    monkeypatch.setattr("echopilot.dashboard.CONSOLE_APPS", [("nothing_here", "Nothing")])
+    nothing = ConsoleApp("echopilot", echopilot)  # any module will do: only its label is looked up
+    nothing.label, nothing.verbose_name = "nothing_here", "Nothing"
+    monkeypatch.setattr("echopilot.dashboard.console_apps", lambda: [nothing])
     html = staff_client.get("/admin/").content.decode()
     assert "Not built yet" in html
 

@@ -4,7 +4,8 @@ import pytest
 from django.core.management import call_command
 from django_q.models import Schedule
 
-from echopilot.registry import Job, declared_jobs, sync_schedules
+from echopilot.plugins import Job
+from echopilot.registry import declared_jobs, sync_schedules
 
 pytestmark = pytest.mark.django_db
 

@@ -1,0 +1,46 @@
+"""How an app plugs into the console: its `AppConfig` subclasses `ConsoleApp` and names what it has.
+
+Kept free of model imports, since every app's `apps.py` imports it before the app registry is ready.
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.apps import AppConfig, apps
+from django.utils.module_loading import import_string
+
+
+@dataclass(frozen=True)
+class Job:
+    """One periodic job: `func` (a dotted path) every `minutes`, or daily from `daily_at`."""
+
+    name: str
+    func: str
+    minutes: int | None = None
+    daily_at: datetime | None = None
+    kwargs: dict = field(default_factory=dict)
+
+
+class ConsoleApp(AppConfig):
+    """A console app. `verbose_name` is its one title (the admin's section and the dashboard card);
+    the dotted paths name its periodic jobs (a list of `Job`), its demo loader (`load(now) -> str`)
+    and its card's context (`card_context(request) -> dict`, rendered with `<label>/card.html`).
+    An app's apps.py imports this module rather than the class, so that Django still finds the app's
+    own config as its only AppConfig. Adding an app to the console means adding it to INSTALLED_APPS;
+    their order is the order of the cards and of the demo data (a later app's demo may rely on an
+    earlier one's)."""
+
+    schedules: str = ""
+    demo: str = ""
+    card: str = ""
+
+    def jobs(self) -> list[Job]:
+        return list(import_string(self.schedules)) if self.schedules else []
+
+    def card_context(self, request) -> dict:
+        return import_string(self.card)(request) if self.card else {}
+
+
+def console_apps() -> list[ConsoleApp]:
+    """The installed console apps, in INSTALLED_APPS order."""
+    return [config for config in apps.get_app_configs() if isinstance(config, ConsoleApp)]
