@@ -289,3 +289,30 @@ SCALE_MAX = envconfig.integer("SCALE_MAX", 6, 1, 10_000)
 SCALE_COOLDOWN_MIN = envconfig.integer("SCALE_COOLDOWN_MIN", 10, 0, 7 * DAY_S // MINUTE_S)
 envconfig.require(SCALE_MAX >= SCALE_MIN, "SCALE_MAX must be at least SCALE_MIN")
 SCALE_DRY_RUN = env.bool("SCALE_DRY_RUN", default=True)
+
+# --- Ops: the ops check, auto-recovery and uptime probes -------------------------------------------
+
+# The whole ops check answers within this many seconds, however many of its checks hang.
+OPS_CHECK_DEADLINE_S = envconfig.number("OPS_CHECK_DEADLINE_S", 9.0, 1, 60)
+# How long the heartbeat task may take to come back from a qcluster before the check fails.
+OPS_HEARTBEAT_TIMEOUT_S = envconfig.number("OPS_HEARTBEAT_TIMEOUT_S", 6.0, 0.5, 60)
+# The host clock and the database clock may disagree by this much before the check warns (x3: fails).
+OPS_CLOCK_TOLERANCE_S = envconfig.number("OPS_CLOCK_TOLERANCE_S", 2.0, 0, HOUR_S, low_allowed=False)
+# A schedule whose next run is this far in the past counts as overdue.
+OPS_SCHEDULE_GRACE_MIN = envconfig.integer("OPS_SCHEDULE_GRACE_MIN", 5, 1, DAY_S // MINUTE_S)
+# With INCIDENT_AUTORECOVER the SLO watchdog runs ops recovery (through SLO_RECOVERY_HOOK).
+INCIDENT_AUTORECOVER = env.bool("INCIDENT_AUTORECOVER", default=False)
+if INCIDENT_AUTORECOVER:
+    envconfig.require(
+        SLO_RECOVERY_HOOK in ("slo.watchdog.record_only", "ops.recovery.watchdog_hook"),
+        "INCIDENT_AUTORECOVER=true sets SLO_RECOVERY_HOOK itself: leave SLO_RECOVERY_HOOK empty",
+    )
+    SLO_RECOVERY_HOOK = "ops.recovery.watchdog_hook"
+# A dotted path to `restart(dry_run: bool) -> str` for the worker pool this console runs (the scaling
+# app's qcluster pool sets it); empty: restarting workers is not in this console's hands.
+OPS_WORKER_POOL_HOOK = env.str("OPS_WORKER_POOL_HOOK", default="")
+# Uptime probes: default interval and strikes of a new check, probes run at once, results kept.
+UPTIME_INTERVAL_SEC = envconfig.integer("UPTIME_INTERVAL_SEC", 60, 10, DAY_S)
+UPTIME_STRIKES = envconfig.integer("UPTIME_STRIKES", 2, 1, 100)
+UPTIME_CONCURRENCY = envconfig.integer("UPTIME_CONCURRENCY", 16, 1, 256)
+UPTIME_RETENTION_DAYS = envconfig.integer("UPTIME_RETENTION_DAYS", 31, 1, 3650)
