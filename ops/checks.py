@@ -213,10 +213,15 @@ def broker_name() -> str:
 
 
 def check_broker() -> tuple[str, str]:
-    broker = get_broker()
-    if not broker.ping():
+    try:
+        broker = get_broker()
+        answered = broker.ping()
+        waiting = broker.queue_size()
+    except Exception as exc:  # a refused connection is the finding, named with the broker
+        return FAIL, f"{broker_name()} did not answer: {type(exc).__name__}: {str(exc)[:200]}"
+    if not answered:
         return FAIL, f"{broker_name()} did not answer ping"
-    return OK, f"{broker_name()} answered; {broker.queue_size()} task(s) waiting"
+    return OK, f"{broker_name()} answered; {waiting} task(s) waiting"
 
 
 def heartbeat_timeout() -> float:
@@ -226,7 +231,10 @@ def heartbeat_timeout() -> float:
 def check_qcluster() -> tuple[str, str]:
     """A heartbeat task round trip: queued on the broker, run by a qcluster, its result stored."""
     started = time.monotonic()
-    task_id = async_task("ops.tasks.heartbeat", task_name=f"ops-heartbeat-{uuid.uuid4().hex[:8]}")
+    try:
+        task_id = async_task("ops.tasks.heartbeat", task_name=f"ops-heartbeat-{uuid.uuid4().hex[:8]}")
+    except Exception as exc:  # the broker refused the heartbeat: no cluster can be reached through it
+        return FAIL, f"the {broker_name()} refused the heartbeat: {type(exc).__name__}: {str(exc)[:200]}"
     limit = started + heartbeat_timeout() - 0.2
     while time.monotonic() < limit:
         if Task.objects.filter(id=task_id, success=True).exists():
@@ -258,10 +266,13 @@ def check_log_dir() -> tuple[str, str]:
     probe.unlink()
     usage = shutil.disk_usage(path)
     free_pct = 100 * usage.free / usage.total if usage.total else 0.0
-    detail = f"{path} writable; {free_pct:.1f}% of its disk free ({usage.free // 2**20} MiB)"
+    return disk_verdict(free_pct), f"{path} writable; {free_pct:.1f}% of its disk free ({usage.free // 2**20} MiB)"
+
+
+def disk_verdict(free_pct: float) -> str:
     if free_pct < DISK_FAIL_PCT:
-        return FAIL, detail
-    return (WARN if free_pct < DISK_WARN_PCT else OK), detail
+        return FAIL
+    return WARN if free_pct < DISK_WARN_PCT else OK
 
 
 SLO_VERDICT = {"CRITICAL": FAIL, "WARNING": WARN}
