@@ -156,7 +156,8 @@ class UptimeResult(models.Model):
 
     class Meta:
         ordering = ["-at"]
-        indexes = [models.Index(fields=["check_ref", "at"])]
+        # Availability reads one check's window; retention deletes by age across all checks.
+        indexes = [models.Index(fields=["check_ref", "at"]), models.Index(fields=["at"])]
 
     def __str__(self):
         return f"{self.check_ref} {'up' if self.ok else 'down'} {self.at:%Y-%m-%d %H:%M:%S}"

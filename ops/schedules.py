@@ -1,7 +1,8 @@
 from echopilot.plugins import Job
 
 SCHEDULES = [
-    # --- The ops check and uptime probes ---
-    Job(name="ops_check", func="ops.tasks.ops_check_tick", minutes=15),
+    # --- Uptime probes ---
+    # The ops check is not scheduled: run inside a worker, its heartbeat would wait for a second free
+    # worker, and a one-worker cluster would report itself dead. Monitors and cron call it from outside.
     Job(name="uptime_probes", func="ops.tasks.uptime_probes", minutes=1),
 ]

@@ -1,6 +1,6 @@
 """What django-q2 runs for the ops app; the manage.py commands call the same functions."""
 
-from . import checks, recovery, uptime
+from . import uptime
 
 # --- The ops check and auto-recovery ---------------------------------------------------------------
 
@@ -10,20 +10,11 @@ def heartbeat() -> str:
     return "alive"
 
 
-def ops_check_tick() -> str:
-    report = checks.ops_check(by="schedule")
-    return f"ops check {report.worst} in {report.duration_ms} ms"
-
-
-def ops_recover(dry_run: bool = False, trigger: str = "manual") -> dict:
-    return recovery.to_dict(recovery.recover(dry_run=dry_run, trigger=trigger))
-
-
 # --- Uptime probes ------------------------------------------------------------------------------------
 
 
 def uptime_probes() -> str:
-    """Every minute: probe the checks that are due, at once; once a day's worth, drop old results."""
+    """Every minute: probe the checks that are due, at once, and drop results past UPTIME_RETENTION_DAYS."""
     probed = uptime.run_due()
     expired = uptime.expire_results()
     down = [p["check"] for p in probed if p["state"] == "down"]

@@ -91,9 +91,9 @@ def test_an_overdue_schedule_warns():
     sync_schedules(timezone.now() - timedelta(hours=1))
     from django_q.models import Schedule
 
-    Schedule.objects.filter(name="ops_check").update(next_run=timezone.now() - timedelta(hours=1))
+    Schedule.objects.filter(name="uptime_probes").update(next_run=timezone.now() - timedelta(hours=1))
     status, detail = checks.check_schedules()
-    assert status == "warn" and "overdue" in detail and "ops_check" in detail
+    assert status == "warn" and "overdue" in detail and "uptime_probes" in detail
 
 
 def test_a_task_that_failed_in_the_last_hour_warns():
