@@ -9,8 +9,6 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
 
-    initial = True
-
     dependencies = [
         ('incidents', '0003_channel_last_failure'),
         ('ops', '0001_initial'),
