@@ -17,5 +17,5 @@ def uptime_probes() -> str:
     """Every minute: probe the checks that are due, at once, and drop results past UPTIME_RETENTION_DAYS."""
     probed = uptime.run_due()
     expired = uptime.expire_results()
-    down = [p["check"] for p in probed if p["state"] == "down"]
+    down = [str(p["check"]) for p in probed if p["state"] == "down"]
     return f"{len(probed)} probed, {len(down)} down{': ' + ', '.join(down) if down else ''}, {expired} expired"

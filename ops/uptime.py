@@ -62,7 +62,10 @@ def parse_target(text: str) -> Target:
 
 
 def _http_target(text: str) -> Target:
-    parts = urlsplit(text)
+    try:
+        parts = urlsplit(text)
+    except ValueError as exc:  # "http://[::1" and the like
+        raise ValidationError(f"not a URL: {exc}") from exc
     if parts.scheme.lower() not in ("http", "https"):
         raise ValidationError("only http(s) URLs or host:port can be probed")
     try:
@@ -109,7 +112,7 @@ def probe(
             result = _probe_tcp(parsed, timeout_s)
         else:
             result = _probe_http(parsed.url, method, expected_status, keyword, timeout_s)
-    except (OSError, requests.RequestException) as exc:
+    except (OSError, ValueError, requests.RequestException) as exc:  # a malformed Location is a ValueError
         result = ProbeResult(False, 0.0, error=_describe(exc))
     result.latency_ms = (time.perf_counter() - started) * 1000
     return result
@@ -203,7 +206,9 @@ def record(check: UptimeCheck, result: ProbeResult, now=None) -> dict:
     success resolves it), a sample in the slo app and a line in logs/uptime.ndjson."""
     now = now or timezone.now()
     with transaction.atomic():
-        check = UptimeCheck.objects.select_for_update().get(pk=check.pk)
+        check = UptimeCheck.objects.select_for_update().filter(pk=check.pk).first()
+        if check is None:  # deleted in the admin while it was being probed
+            return {"check": None, "ok": result.ok, "state": "deleted", "change": ""}
         UptimeResult.objects.create(
             check_ref=check, at=now, ok=result.ok, latency_ms=result.latency_ms,
             status_code=result.status_code, error=result.error[:500],

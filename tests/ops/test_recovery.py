@@ -143,6 +143,12 @@ def test_bad_recover_bodies_are_a_400_and_change_nothing(api, db, body):
     assert not RecoveryRun.objects.exists()
 
 
+def test_malformed_json_to_recover_is_a_400(api, db):
+    response = api.post("/api/ops/recover", "{dry_run: yes", content_type="application/json")
+    assert response.status_code == 400 and "error" in response.json()
+    assert not RecoveryRun.objects.exists()
+
+
 def test_an_analyst_cannot_recover(analyst_api):
     assert analyst_api.post("/api/ops/recover", {"dry_run": True}, content_type="application/json").status_code == 403
 

@@ -18,7 +18,7 @@ from .console import free_port
 @pytest.mark.parametrize(
     "target",
     ["ftp://example.com/file", "file:///etc/passwd", "javascript:alert(1)", "example.com", "host:0", "host:70000",
-     "http://", "https:///path", "bad host:80", "127.0.0.1:port", ""],
+     "http://", "https:///path", "bad host:80", "127.0.0.1:port", "", "http://[::1/", "http://h:99999/"],
 )  # fmt: skip
 def test_targets_that_are_not_http_or_host_port_are_refused(target):
     with pytest.raises(uptime.ValidationError):
@@ -56,6 +56,12 @@ def test_a_redirect_to_another_scheme_is_never_followed(site):
     result = uptime.probe(site.url)
     assert not result.ok and "another scheme" in result.error
     assert site.hits == ["/health"]
+
+
+def test_a_malformed_redirect_is_a_failed_probe_not_an_error(site):
+    site.status, site.location = 302, "http://[::1/broken"
+    result = uptime.probe(site.url)
+    assert not result.ok and "ValueError" in result.error
 
 
 def test_a_redirect_within_the_scheme_is_followed(site):
