@@ -206,9 +206,10 @@ def record(check: UptimeCheck, result: ProbeResult, now=None) -> dict:
     success resolves it), a sample in the slo app and a line in logs/uptime.ndjson."""
     now = now or timezone.now()
     with transaction.atomic():
-        check = UptimeCheck.objects.select_for_update().filter(pk=check.pk).first()
-        if check is None:  # deleted in the admin while it was being probed
-            return {"check": None, "ok": result.ok, "state": "deleted", "change": ""}
+        locked = UptimeCheck.objects.select_for_update().filter(pk=check.pk).first()
+        if locked is None:  # deleted in the admin while it was being probed
+            return {"check": check.name, "ok": result.ok, "state": "deleted", "change": ""}
+        check = locked
         UptimeResult.objects.create(
             check_ref=check, at=now, ok=result.ok, latency_ms=result.latency_ms,
             status_code=result.status_code, error=result.error[:500],

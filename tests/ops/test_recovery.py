@@ -107,7 +107,7 @@ def test_without_a_worker_pool_hook_restarting_is_not_in_this_consoles_hands(db,
     assert "not in this console's hands" in restart["outcome"]
 
 
-calls = []
+calls: list[bool] = []
 
 
 def restart_pool(dry_run: bool) -> str:
