@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+import redis
 from django.conf import settings
 from django.db import close_old_connections, connection, connections, transaction
 from django.utils import timezone
@@ -212,11 +213,20 @@ def broker_name() -> str:
     return "Redis broker" if settings.REDIS_URL else "ORM broker (the database)"
 
 
+def _redis_client(timeout_s: float) -> redis.Redis:
+    # Our own client with socket timeouts: django-q2's has none, and a thread blocked on a broker
+    # that never answers would outlive the check (one per request) instead of ending by itself.
+    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
+
+
 def check_broker() -> tuple[str, str]:
     try:
         broker = get_broker()
-        answered = broker.ping()
-        waiting = broker.queue_size()
+        if settings.REDIS_URL:
+            client = _redis_client(DEFAULT_TIMEOUT_S - 0.5)
+            answered, waiting = client.ping(), client.llen(broker.list_key)
+        else:
+            answered, waiting = broker.ping(), broker.queue_size()
     except Exception as exc:  # a refused connection is the finding, named with the broker
         return FAIL, f"{broker_name()} did not answer: {type(exc).__name__}: {str(exc)[:200]}"
     if not answered:
@@ -232,6 +242,8 @@ def check_qcluster() -> tuple[str, str]:
     """A heartbeat task round trip: queued on the broker, run by a qcluster, its result stored."""
     started = time.monotonic()
     try:
+        if settings.REDIS_URL:
+            _redis_client(min(2.0, heartbeat_timeout() / 2)).ping()  # django-q2's enqueue would wait forever
         task_id = async_task("ops.tasks.heartbeat", task_name=f"ops-heartbeat-{uuid.uuid4().hex[:8]}")
     except Exception as exc:  # the broker refused the heartbeat: no cluster can be reached through it
         return FAIL, f"the {broker_name()} refused the heartbeat: {type(exc).__name__}: {str(exc)[:200]}"

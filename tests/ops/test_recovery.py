@@ -210,3 +210,14 @@ def test_incident_autorecover_wires_the_watchdog_to_ops_recovery():
 def test_incident_autorecover_with_another_recovery_hook_refuses_to_start():
     done = settings_with(INCIDENT_AUTORECOVER="true", SLO_RECOVERY_HOOK="my.hook")
     assert done.returncode != 0 and "leave SLO_RECOVERY_HOOK empty" in done.stderr
+
+
+def test_manage_py_check_flags_a_worker_pool_hook_that_names_no_function(settings):
+    from ops.system_checks import worker_pool_hook_check
+
+    settings.OPS_WORKER_POOL_HOOK = "scaling.pool.restart_that_does_not_exist"
+    assert [e.id for e in worker_pool_hook_check()] == ["ops.E001"]
+    settings.OPS_WORKER_POOL_HOOK = "tests.ops.test_recovery.FLAKY"
+    assert [e.id for e in worker_pool_hook_check()] == ["ops.E002"]
+    settings.OPS_WORKER_POOL_HOOK = "tests.ops.test_recovery.restart_pool"
+    assert worker_pool_hook_check() == []
