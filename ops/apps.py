@@ -6,6 +6,7 @@ class OpsConfig(plugins.ConsoleApp):
     verbose_name = "Console upkeep"
     schedules = "ops.schedules.SCHEDULES"
     card = "ops.dashboard.card_context"
+    demo = "ops.demo.load"
 
     def ready(self):
         from django.core.checks import register

@@ -110,3 +110,14 @@ def test_the_hourly_strip_puts_each_probe_in_its_hour(db):
     strip = uptime.hourly_strip(check, now)
     assert strip[-1]["pct"] == 0.0 and strip[-6]["pct"] == 100.0
     assert sum(h["pct"] is None for h in strip) == 22
+
+
+def test_the_demo_adds_one_check_with_a_day_of_results_once(db):
+    from ops import demo
+
+    now = timezone.now()
+    demo.load(now)
+    demo.load(now)
+    check = UptimeCheck.objects.get()
+    assert check.results.count() == 24 * 12
+    assert 90 < uptime.availability(check, timedelta(hours=24), now) < 100
