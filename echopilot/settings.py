@@ -312,7 +312,7 @@ if INCIDENT_AUTORECOVER:
 # app's qcluster pool sets it); empty: restarting workers is not in this console's hands.
 OPS_WORKER_POOL_HOOK = env.str("OPS_WORKER_POOL_HOOK", default="")
 # Uptime probes: default interval and strikes of a new check, probes run at once, results kept.
-UPTIME_INTERVAL_SEC = envconfig.integer("UPTIME_INTERVAL_SEC", 60, 10, DAY_S)
+UPTIME_INTERVAL_SEC = envconfig.integer("UPTIME_INTERVAL_SEC", 60, 60, DAY_S)
 UPTIME_STRIKES = envconfig.integer("UPTIME_STRIKES", 2, 1, 100)
 UPTIME_CONCURRENCY = envconfig.integer("UPTIME_CONCURRENCY", 16, 1, 256)
 UPTIME_RETENTION_DAYS = envconfig.integer("UPTIME_RETENTION_DAYS", 31, 1, 3650)

@@ -105,7 +105,10 @@ class UptimeCheck(models.Model):
         "timeout (s)", default=10.0, validators=[MinValueValidator(0.1), MaxValueValidator(60)]
     )
     interval_s = models.PositiveIntegerField(
-        "interval (s)", default=default_interval, validators=[MinValueValidator(10), MaxValueValidator(86_400)]
+        "interval (s)",
+        default=default_interval,
+        validators=[MinValueValidator(60), MaxValueValidator(86_400)],
+        help_text="the probe job runs once a minute: 60 s is the shortest interval",
     )
     strikes = models.PositiveSmallIntegerField(
         default=default_strikes,
