@@ -60,12 +60,12 @@ class ProbeBody(serializers.Serializer):
     keyword = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     timeout_s = serializers.FloatField(min_value=0.1, max_value=30, default=10.0)
 
-    def validate_url(self, value):
+    def validate(self, attrs):
         try:
-            uptime.parse_target(value)
+            uptime.validate_probe(attrs["url"], attrs["method"], attrs["keyword"])
         except ValidationError as exc:
-            raise serializers.ValidationError(exc.messages) from exc
-        return value.strip()
+            raise serializers.ValidationError(exc.message_dict) from exc
+        return {**attrs, "url": attrs["url"].strip()}
 
 
 @extend_schema(request=ProbeBody, responses=OpenApiTypes.OBJECT)

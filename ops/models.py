@@ -1,7 +1,6 @@
 """The console's own upkeep: what it checked, what it recovered, and the uptime probes it runs."""
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
@@ -139,12 +138,9 @@ class UptimeCheck(models.Model):
         return f"uptime:{self.name}:down"
 
     def clean(self):
-        from .uptime import parse_target
+        from .uptime import validate_probe
 
-        try:
-            parse_target(self.target or "")
-        except ValidationError as exc:
-            raise ValidationError({"target": exc.messages}) from exc
+        validate_probe(self.target or "", self.method, self.keyword, target_field="target")
 
 
 class UptimeResult(models.Model):

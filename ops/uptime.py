@@ -62,6 +62,20 @@ def parse_target(text: str) -> Target:
     return _tcp_target(text)
 
 
+def validate_probe(target: str, method: str, keyword: str, *, target_field: str = "url") -> Target:
+    """The rules of one probe, for the admin form and the API alike: a target we may probe, and a
+    keyword only where there is a body to find it in. Errors name their field."""
+    try:
+        parsed = parse_target(target)
+    except ValidationError as exc:
+        raise ValidationError({target_field: exc.messages}) from exc
+    if keyword and parsed.kind == "tcp":
+        raise ValidationError({"keyword": "a TCP check has no body to look for a keyword in"})
+    if keyword and method == "HEAD":
+        raise ValidationError({"keyword": "a HEAD request has no body to look for a keyword in"})
+    return parsed
+
+
 def _http_target(text: str) -> Target:
     try:
         parts = urlsplit(text)

@@ -30,6 +30,8 @@ def check_form(**fields):
         ({"interval_s": "often"}, "interval_s"),
         ({"strikes": 0}, "strikes"),
         ({"name": "no spaces please"}, "name"),
+        ({"target": "db.internal:5432", "keyword": "ok"}, "keyword"),
+        ({"method": "HEAD", "keyword": "ok"}, "keyword"),
     ],
 )
 def test_a_bad_uptime_check_is_a_form_error_not_a_500(admin_client, fields, field):

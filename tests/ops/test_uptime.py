@@ -182,6 +182,8 @@ def test_post_uptime_test_probes_a_tcp_target(api, site):
         ({"url": "http://x/", "method": "DELETE"}, "method"),
         ({"url": ["http://x/"]}, "url"),
         ([1, 2], "non_field_errors"),
+        ({"url": "127.0.0.1:5432", "keyword": "ok"}, "keyword"),
+        ({"url": "http://x/", "method": "HEAD", "keyword": "ok"}, "keyword"),
     ],
 )
 def test_bad_uptime_test_bodies_are_a_400_naming_the_field(api, body, field):
