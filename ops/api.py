@@ -80,7 +80,7 @@ def uptime_test(request):
         keyword=body["keyword"],
         timeout_s=body["timeout_s"],
     )
-    return Response({"url": body["url"], **result.to_dict()})
+    return Response({"url": uptime.shown(body["url"]), **result.to_dict()})
 
 
 @extend_schema(responses=OpenApiTypes.OBJECT)

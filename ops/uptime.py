@@ -76,6 +76,18 @@ def validate_probe(target: str, method: str, keyword: str, *, target_field: str 
     return parsed
 
 
+def shown(target: str) -> str:
+    """`target` as logs, incidents and answers show it: without the password of a user:pass@ URL."""
+    try:
+        parts = urlsplit(target)
+    except ValueError:
+        return target
+    if "://" not in target or parts.password is None:
+        return target
+    netloc = f"{parts.username}:***@{parts.netloc.rpartition('@')[2]}"
+    return parts._replace(netloc=netloc).geturl()
+
+
 def _http_target(text: str) -> Target:
     try:
         parts = urlsplit(text)
@@ -152,7 +164,7 @@ def _probe_http(url: str, method: str, expected: int, keyword: str, timeout_s: f
             next_url = urljoin(url, location)
             if urlsplit(next_url).scheme.lower() != urlsplit(url).scheme.lower():
                 return ProbeResult(
-                    False, 0.0, response.status_code, f"refused a redirect to another scheme: {next_url}"
+                    False, 0.0, response.status_code, f"refused a redirect to another scheme: {shown(next_url)}"
                 )
             url = next_url
     return ProbeResult(False, 0.0, response.status_code, f"more than {MAX_REDIRECTS} redirects")
@@ -235,7 +247,13 @@ def record(check: UptimeCheck, result: ProbeResult, now=None) -> dict:
         change = _move_state(check, result, now)
         check.save(update_fields=["state", "failures_in_a_row", "last_checked_at", "last_latency_ms", "last_error"])
     record_sample(check.service, result, now)
-    line = {"check": check.name, "target": check.target, **result.to_dict(), "state": check.state, "change": change}
+    line = {
+        "check": check.name,
+        "target": shown(check.target),
+        **result.to_dict(),
+        "state": check.state,
+        "change": change,
+    }
     append_event("uptime", "probe", **line)
     return line
 
@@ -257,7 +275,7 @@ def _move_state(check: UptimeCheck, result: ProbeResult, now) -> str:
             "CRITICAL",
             f"uptime check {check.name} is down: {result.error} ({check.failures_in_a_row} failures in a row)",
             "uptime",
-            {"check": check.name, "target": check.target, "error": result.error},
+            {"check": check.name, "target": shown(check.target), "error": result.error},
             fingerprint=check.fingerprint,
             now=now,
         )
@@ -314,7 +332,7 @@ def check_status(check: UptimeCheck, now=None) -> dict:
     now = now or timezone.now()
     return {
         "name": check.name,
-        "target": check.target,
+        "target": shown(check.target),
         "kind": parse_target(check.target).kind,
         "enabled": check.enabled,
         "state": check.state,

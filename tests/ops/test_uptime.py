@@ -34,6 +34,19 @@ def test_http_urls_and_host_port_are_accepted(target, kind):
     assert uptime.parse_target(target).kind == kind
 
 
+def test_a_password_in_a_target_is_never_shown(check, site, api, log_dir):
+    check.target = site.url.replace("http://", "http://probe:s3cret@")
+    check.save()
+    site.down()
+    for minute in range(2):
+        uptime.record(check, uptime.probe_check(check), timezone.now() + timedelta(minutes=minute))
+    listed = api.get("/api/ops/uptime").content.decode()
+    tested = api.post("/api/ops/uptime/test", {"url": check.target}, content_type="application/json")
+    written = (log_dir / "uptime.ndjson").read_text() + str(Incident.objects.get().meta)
+    for text in (listed, tested.content.decode(), written):
+        assert "s3cret" not in text and "probe:***@" in text
+
+
 def test_a_probe_passes_on_the_expected_status_and_keyword(site):
     result = uptime.probe(site.url, keyword="systems go")
     assert result.ok and result.status_code == 200 and result.latency_ms > 0
