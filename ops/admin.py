@@ -97,7 +97,7 @@ class RecoveryRunAdmin(ReadOnlyHistory):
 class UptimeCheckAdmin(admin.ModelAdmin):
     list_display = (
         "name",
-        "target",
+        "shown_target",
         "enabled",
         "state",
         "failures_in_a_row",
@@ -115,6 +115,10 @@ class UptimeCheckAdmin(admin.ModelAdmin):
         *readonly_fields,
     )  # fmt: skip
     actions = ["probe_now"]
+
+    @admin.display(description="URL or host:port", ordering="target")
+    def shown_target(self, check):
+        return uptime.shown(check.target)
 
     @admin.display(description="last latency")
     def last_latency(self, check):
