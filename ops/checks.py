@@ -5,6 +5,7 @@ A check is a function returning (verdict, detail). Other parts of the ops app ad
 `register(name, func, timeout_s)` (the backups' age, for one).
 """
 
+import logging
 import shutil
 import threading
 import time
@@ -15,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 import redis
 from django.conf import settings
-from django.db import close_old_connections, connection, connections, transaction
+from django.db import DatabaseError, connection, connections, transaction
 from django.utils import timezone
 from django_q.brokers import get_broker
 from django_q.models import Failure, Schedule, Task
@@ -30,6 +31,7 @@ from slo import services as slo_services
 
 from .models import OpsCheckRun, Verdict
 
+log = logging.getLogger(__name__)
 OK, WARN, FAIL = Verdict.OK, Verdict.WARN, Verdict.FAIL
 RANK: dict[str, int] = {OK: 0, WARN: 1, FAIL: 2}
 DISK_WARN_PCT = 10.0
@@ -125,7 +127,7 @@ def _run_one(check: Check, box: dict) -> None:
     try:
         status, detail = check.func()
     except Exception as exc:  # a check that raises has failed; its error is the detail
-        status, detail = FAIL, f"{type(exc).__name__}: {str(exc)[:300]}"
+        status, detail = FAIL, f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
     finally:
         connections.close_all()  # this thread's own connections
     box["outcome"] = Outcome(check.name, Verdict(status), detail, round((time.monotonic() - started) * 1000))
@@ -144,18 +146,25 @@ def ops_check(*, by: str = "", now=None) -> Report:
     resolving it once none does."""
     now = now or timezone.now()
     outcomes, duration_ms = run_all()
-    close_old_connections()
     report = Report(worst_of(outcomes), outcomes, duration_ms, at=now.isoformat())
-    OpsCheckRun.objects.create(
-        at=now, worst=report.worst, duration_ms=duration_ms, checks=[o.to_dict() for o in outcomes], triggered_by=by
-    )
     failed = [o for o in outcomes if o.status == FAIL]
+    try:
+        _keep(report, failed, by, now)
+    except DatabaseError as exc:  # the database is what failed: the answer still goes out
+        log.warning("ops check not recorded: %s", exc)
+    append_event("ops", "ops_check", status=str(report.worst), duration_ms=duration_ms, failed=[o.name for o in failed])
+    return report
+
+
+def _keep(report: Report, failed: list[Outcome], by: str, now) -> None:
+    OpsCheckRun.objects.create(
+        at=now, worst=report.worst, duration_ms=report.duration_ms, checks=[o.to_dict() for o in report.checks],
+        triggered_by=by,
+    )  # fmt: skip
     if failed:
         report.incident = _raise(failed, now).incident.pk
     else:
         resolve_incident(INCIDENT_FINGERPRINT, by="ops-check", note="every check passed", now=now)
-    append_event("ops", "ops_check", status=str(report.worst), duration_ms=duration_ms, failed=[o.name for o in failed])
-    return report
 
 
 def _raise(failed: list[Outcome], now):

@@ -4,7 +4,7 @@ a recover requeues a real failed task, which then succeeds."""
 
 import pytest
 
-from .console import Console, RedisServer, SilentServer, wait_for
+from .console import Console, RedisServer, SilentServer, free_port, wait_for
 
 DEADLINE_S = 10
 
@@ -76,6 +76,17 @@ def test_ops_check_answers_within_10_s_when_the_broker_hangs(tmp_path):
     assert checks["database"]["status"] == "ok"  # the others still answered
     assert report["duration_ms"] < DEADLINE_S * 1000
     print(f"ops check with a hanging broker: answered in {report['duration_ms']} ms ({wall_s:.1f} s with startup)")
+
+
+def test_ops_check_still_answers_when_the_database_is_down(tmp_path):
+    console = Console(tmp_path)
+    console.env["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:{free_port()}/gone"  # nothing listens there
+    code, report, _ = console.ops_check()
+    checks = by_name(report)
+    assert code == 2
+    assert checks["database"]["status"] == "fail" and "OperationalError" in checks["database"]["detail"]
+    assert checks["log_dir"]["status"] == "ok"
+    assert report["duration_ms"] < DEADLINE_S * 1000
 
 
 def test_ops_check_fails_naming_the_orm_broker_when_its_qcluster_is_gone(console_on_orm):
