@@ -224,3 +224,14 @@ def test_without_a_key_the_uptime_api_is_a_401(client, db):
 
 def test_an_unused_port_in_our_range_is_refused_by_a_tcp_probe(db):
     assert not uptime.probe(f"127.0.0.1:{free_port()}", timeout_s=1).ok
+
+
+def test_the_uptime_probes_command_probes_the_due_checks(check, site, capsys):
+    from django.core.management import call_command
+
+    site.down()
+    call_command("uptime_probes")
+    assert "1 probed, 0 down" in capsys.readouterr().out  # one failure: not yet a strike-out
+    UptimeCheck.objects.update(next_due_at=None)
+    call_command("uptime_probes")
+    assert "1 probed, 1 down: shop" in capsys.readouterr().out
