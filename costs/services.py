@@ -91,7 +91,8 @@ def check_cap(config, spent: dict, scope_key: tuple, est_micros: int, now) -> Ca
 
 def fallback_chain(fallbacks: dict, model: str) -> list[str]:
     """The models `model` falls back to, nearest first; a loop in the admin's links ends the chain."""
-    chain, seen = [], {model}
+    chain: list[str] = []
+    seen = {model}
     nxt = fallbacks.get(model)
     while nxt and nxt not in seen and len(chain) < MAX_CHAIN:
         chain.append(nxt)
@@ -106,6 +107,7 @@ def decide(config, totals, model: str, est_micros: int, now) -> Decision:
     spent = totals.spent
     overall = check_cap(config, spent, state.DAILY_KEY, est_micros, now)
     if overall.level == 100:
+        assert overall.cap_micros is not None, "only a cap is reached"
         return Decision(
             THROTTLE,
             model,
@@ -134,6 +136,7 @@ def decide(config, totals, model: str, est_micros: int, now) -> Decision:
 
 
 def _past_model_cap(config, totals, model, own: CapCheck, est_micros, now) -> Decision:
+    assert own.cap_micros is not None, "only a cap is reached"
     cap_text = f"{model} is at {own.utilization_pct:.2f}% of its {money(own.cap_micros)} daily cap"
     skipped = []
     for fallback in fallback_chain(config.fallbacks, model):
@@ -166,7 +169,7 @@ class SpendResult:
     kind: str
     model: str
     usd: Decimal
-    day: object
+    day: date
     duplicate: bool  # True when the request_id was already counted; nothing was added
     decision: Decision | None  # the model's decision after this spend; None for a Stripe fee
 

@@ -322,7 +322,7 @@ def _fits(value, model, field: str) -> bool:
     )
 
 
-def _text(value, limit: int) -> str:
+def _text(value, limit: int | None) -> str:
     """Free text as far as its column holds it, without what no database stores; "" for a non-string."""
     if not isinstance(value, str):
         return ""

@@ -9,10 +9,12 @@ stored rows in one transaction.
 import math
 import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
 from operator import itemgetter
+from typing import Any
 
 import numpy as np
 import orjson
@@ -101,7 +103,7 @@ def parse_ndjson(
     return parse_records(records, service=service, label=label, now=now, limit=limit)
 
 
-def split_lines(body: bytes, first_line: int = 1) -> tuple[list, list]:
+def split_lines(body: bytes, first_line: int = 1) -> tuple[list[bytes], Sequence[int]]:
     """The non-blank lines of `body` and their line numbers."""
     lines = body.split(b"\n")
     if lines and not lines[-1].strip():
@@ -323,7 +325,7 @@ def _sample_problems(record, service, now_s: float) -> dict:
         _epoch_of(record.get("ts"), now_s)
     except ValueError as exc:
         problems["ts"] = str(exc)
-    latency = record.get("latency_ms")
+    latency: Any = record.get("latency_ms")
     if type(latency) not in (int, float) or not _finite(latency):
         problems["latency_ms"] = "must be a finite number of milliseconds"
     elif latency < 0:
@@ -415,7 +417,7 @@ def fold(samples: Samples) -> dict:
     errors = np.bincount(group, weights=samples.status >= 500, minlength=n)
     sums = np.bincount(group, weights=samples.latency_ms, minlength=n)
     status_keys, status_counts = np.unique(group * 1000 + samples.status, return_counts=True)
-    per_group = [Counter() for _ in range(n)]
+    per_group: list[Counter[str]] = [Counter() for _ in range(n)]
     for key, cnt in zip(status_keys.tolist(), status_counts.tolist(), strict=False):
         per_group[key // 1000][str(key % 1000)] += cnt
     deltas: dict = {}
