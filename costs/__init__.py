@@ -1,4 +1,4 @@
-"""Phase 79: cost guardrails. Other apps call these two functions, never the models.
+"""Cost guardrails. Other apps call these two functions, never the models.
 
 The imports sit inside the functions so that importing `costs` (e.g. from another app's module at
 load time) never touches models before the app registry is ready.

@@ -1,5 +1,5 @@
 """Where spend is heading: a linear trend over the last 30 days of daily spend, plus a 20% buffer
-(the predictive cost engine of seed 002), in total, per model and for Stripe fees, and the day the
+(the predictive cost engine), in total, per model and for Stripe fees, and the day the
 month's budget (the global daily cap times the days of the month) would run out."""
 
 import calendar

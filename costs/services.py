@@ -19,10 +19,12 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from rest_framework import serializers
 
-from echopilot.events import append_event
+from echopilot.events import append_event, write_snapshot
 from echopilot.validators import require_non_negative_int, require_usd
+from incidents import raise_incident
 
 from . import ledger, state
+from .forecast import forecast
 from .models import CapAlert, CostCap, DailyCounter, SpendEntry, micros_to_usd, money, usd_to_micros
 from .pricing import price_usd
 
@@ -387,8 +389,6 @@ def raise_alert_incident(alert: CapAlert, *, now=None) -> bool:
         "cap_usd": str(micros_to_usd(alert.cap_micros)),
     }
     try:
-        from incidents import raise_incident
-
         result = raise_incident(severity, msg, "costs", meta, fingerprint=alert.fingerprint, now=now)
     except Exception:  # the spend is recorded either way; the hourly check retries the incident
         log.exception("could not raise the incident for %s", alert)
@@ -491,9 +491,6 @@ def guardrails_tick(now=None) -> dict:
     """Recompute the status, raise what is due (crossings not yet alerted, incidents that failed to
     raise), append a `cost_tick` event and rewrite costs.json. Safe to run from several clusters:
     the alert rows are unique, the incidents deduplicated by fingerprint."""
-    from echopilot.events import write_snapshot
-
-    from .forecast import forecast
 
     now = now or timezone.now()
     current = status(now)

@@ -15,6 +15,8 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from django_q.models import Schedule
+from django_q.tasks import async_task, schedule
 
 from echopilot.events import append_event
 
@@ -187,7 +189,6 @@ def _send_on_commit(ids: list[int]) -> None:
 
 def enqueue_send(ids: list[int]) -> None:
     """Hand deliveries to the send task; if the broker is down the 5-minute job sends them."""
-    from django_q.tasks import async_task
 
     try:
         async_task("incidents.tasks.send_deliveries", ids, task_name=f"pager-send-{ids[0]}")
@@ -198,8 +199,6 @@ def enqueue_send(ids: list[int]) -> None:
 def send_later(ids: list[int], when) -> None:
     """Ask the cluster's scheduler to send `ids` at `when` (a one-off schedule row, so it survives
     restarts); the 5-minute job stays the safety net."""
-    from django_q.models import Schedule
-    from django_q.tasks import schedule
 
     schedule("incidents.tasks.send_deliveries", ids, schedule_type=Schedule.ONCE, next_run=when)
 

@@ -19,9 +19,11 @@ from django.db.models import Count, F, Max, Min, Sum
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from echopilot.events import append_event, dumps
+from echopilot.events import append_event, dumps, write_snapshot
 
+from . import pager
 from .models import DEDUP_WINDOW, MAX_SILENCE, SEVERITIES, Delivery, FingerprintLock, Incident, Silence
+from .pager import channel_status
 
 MAX_MESSAGE_CHARS = 4000
 BATCH_SIZE = 1000
@@ -107,7 +109,6 @@ def raise_incidents(occurrences, *, now=None) -> list[RaiseResult]:
     A bad occurrence is a ValueError before anything is written. An incident opened or escalated
     more than once within the call is paged once, for the severity it ends with.
     """
-    from . import pager
 
     now = now or timezone.now()
     occurrences = [_checked(occurrence) for occurrence in occurrences]
@@ -452,7 +453,6 @@ def recent_deliveries(limit=10) -> list[dict]:
 
 def pager_status(now=None) -> dict:
     """What the card and /api/incidents/status show: open incidents, channels, deliveries."""
-    from .pager import channel_status
 
     now = now or timezone.now()
     return {
@@ -469,7 +469,6 @@ def pager_status(now=None) -> dict:
 
 def write_summary(now=None) -> dict:
     """Rewrite logs/incident_summary.json with the 24 h summary and the pager's state."""
-    from echopilot.events import write_snapshot
 
     now = now or timezone.now()
     data = {"generated_at": now.isoformat(), **summarize(hours=24, now=now), "pager": pager_status(now=now)}

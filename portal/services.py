@@ -18,6 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from echopilot.events import append_event
+from incidents import raise_incident
 
 from . import signing
 from .models import AccessLog, Customer, Purchase, RateBucket, normalize_email
@@ -221,8 +222,6 @@ def report_incident(severity: str, msg: str, meta: dict, *, fingerprint: str, no
     if not apps.is_installed("incidents"):
         return
     try:
-        from incidents import raise_incident
-
         raise_incident(severity, msg, "portal", meta, fingerprint=fingerprint, now=now)
     except Exception:
         log.exception("could not raise the incident %s", fingerprint)

@@ -28,6 +28,7 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
+from costs import record_spend
 from echopilot.events import append_event
 
 from .models import Customer, Purchase, StripeEvent, normalize_email
@@ -414,8 +415,6 @@ def report_fee(event: dict) -> bool:
         return False
     txn_id, usd, when = fee
     try:
-        from costs import record_spend
-
         kwargs = {"kind": "stripe_fee", "usd": usd, "request_id": f"stripe:{txn_id}"}
         if when is not None:
             kwargs["ts"] = when

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import orjson
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -534,7 +535,6 @@ def ingest(samples: Samples) -> dict:
 
 def expire(now=None) -> dict:
     """Delete rollup rows past their resolution's retention; returns deleted counts."""
-    from django.conf import settings
 
     now = now or timezone.now()
     keep = {
