@@ -26,6 +26,7 @@ from decimal import Decimal
 import orjson
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.handlers.exception import response_for_exception
 from django.core.handlers.wsgi import WSGIRequest
 from django.core.signals import request_started
@@ -144,7 +145,7 @@ class FastPaths:
             return None
         try:
             return _json_response(route.handler(data), 200, route.allow)
-        except serializers.ValidationError as exc:
+        except (serializers.ValidationError, DjangoValidationError) as exc:
             return _json_response(validation_error_body(exc), 400, route.allow)
 
     def _finish(self, request, route, response, started) -> None:

@@ -1,5 +1,6 @@
 """What the incident endpoints accept: our own raise body, Alertmanager v4, PagerDuty Events v2."""
 
+from django.core.exceptions import ValidationError
 from rest_framework import serializers
 
 from .models import SEVERITIES
@@ -30,8 +31,8 @@ def plain_json(value) -> None:
     character in a key or a string, which PostgreSQL refuses."""
     try:
         storable_json(value)
-    except ValueError as exc:
-        raise serializers.ValidationError(str(exc)) from exc
+    except ValidationError as exc:
+        raise serializers.ValidationError(" ".join(exc.messages)) from exc
 
 
 class SeverityField(serializers.CharField):

@@ -68,10 +68,10 @@ class RaiseResult:
 
 
 def normalize_severity(severity) -> str:
-    """The canonical upper-case severity; ValueError for anything outside INFO..CRITICAL."""
+    """The canonical upper-case severity; a ValidationError for anything outside INFO..CRITICAL."""
     value = str(severity or "").strip().upper()
     if value not in SEVERITIES:
-        raise ValueError(f"severity must be one of {', '.join(SEVERITIES)}")
+        raise ValidationError(f"severity must be one of {', '.join(SEVERITIES)}")
     return value
 
 
@@ -106,7 +106,7 @@ def raise_incidents(occurrences, *, now=None) -> list[RaiseResult]:
     """Raise each occurrence in turn, as `raise_incident` would, in one transaction and a few queries
     however many there are (an Alertmanager notification carries up to 10,000).
 
-    A bad occurrence is a ValueError before anything is written. An incident opened or escalated
+    A bad occurrence is a ValidationError before anything is written. An incident opened or escalated
     more than once within the call is paged once, for the severity it ends with.
     """
 
@@ -174,13 +174,13 @@ def _jsonable(meta) -> dict:
         return {}
     try:
         plain = orjson.loads(storable_json(meta))
-    except ValueError as exc:
-        raise ValueError(f"meta {exc}") from exc
+    except ValidationError as exc:
+        raise ValidationError(f"meta {' '.join(exc.messages)}") from exc
     return plain if isinstance(plain, dict) else {"value": plain}
 
 
 def storable_json(value) -> bytes:
-    """`value` as JSON text every database stores, or a ValueError saying why it cannot be.
+    """`value` as JSON text every database stores, or a ValidationError saying why it cannot be.
 
     orjson refuses an int beyond 64 bits, a lone surrogate and nesting past 254 levels; PostgreSQL
     refuses a NUL character in jsonb and text (SQLite stores it, so only production would fail).
@@ -188,9 +188,9 @@ def storable_json(value) -> bytes:
     try:
         text = dumps(value)
     except orjson.JSONEncodeError as exc:
-        raise ValueError(f"must be plain JSON: {exc}") from exc
+        raise ValidationError(f"must be plain JSON: {exc}") from exc
     if _NUL_ESCAPE.search(text):
-        raise ValueError("must not contain a NUL character (\\u0000)")
+        raise ValidationError("must not contain a NUL character (\\u0000)")
     return text
 
 
@@ -339,11 +339,11 @@ def resolve(incidents, *, by="system", note="", now=None) -> int:
 def silence(*, source="", severity="", fingerprint="", hours=1.0, by="system", reason="", now=None) -> Silence:
     """Stop paging for incidents matching every given field for `hours`; they are still recorded.
 
-    ValueError when no field is given, or `hours` is not above 0 and within MAX_SILENCE.
+    ValidationError when no field is given, or `hours` is not above 0 and within MAX_SILENCE.
     """
     now = now or timezone.now()
     if not 0 < hours <= MAX_SILENCE_HOURS:
-        raise ValueError(f"hours must be above 0 and at most {MAX_SILENCE_HOURS:g} ({MAX_SILENCE.days} days)")
+        raise ValidationError(f"hours must be above 0 and at most {MAX_SILENCE_HOURS:g} ({MAX_SILENCE.days} days)")
     quiet = Silence(
         source=source,
         severity=normalize_severity(severity) if severity else "",
@@ -356,7 +356,7 @@ def silence(*, source="", severity="", fingerprint="", hours=1.0, by="system", r
     try:
         quiet.validate_at(now)
     except ValidationError as exc:
-        raise ValueError(" ".join(exc.messages)) from None
+        raise ValidationError(" ".join(exc.messages)) from None
     quiet.save()
     return quiet
 

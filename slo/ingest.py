@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import orjson
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -36,12 +37,11 @@ DEFAULT_ROUTE = "/"
 _SECONDS = {Rollup.MINUTE: 60, Rollup.HOUR: 3600, Rollup.DAY: 86400}
 
 
-class BatchError(Exception):
+class BatchError(ValidationError):
     """A batch refused whole; `fields` names each bad line or sample and field."""
 
     def __init__(self, message: str, fields: dict):
         super().__init__(message)
-        self.message = message
         self.fields = fields
 
 
