@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 MILLION = Decimal(1_000_000)
 
 
-def price_usd(prices: dict, model: str, input_tokens: int, output_tokens: int) -> Decimal:
+def price_usd(prices: dict[str, tuple[Decimal, Decimal]], model: str, input_tokens: int, output_tokens: int) -> Decimal:
     """The cost of one call of `model` from the price table (`{model: (input, output)}`, USD per 1M
     tokens); a ValidationError naming `model` when the table has no price for it."""
     price = prices.get(model)
