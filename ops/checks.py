@@ -214,7 +214,7 @@ def _database_now():
         if connection.vendor == "sqlite":
             cursor.execute("SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')")
             return datetime.fromisoformat(cursor.fetchone()[0]).replace(tzinfo=UTC)
-        cursor.execute("SELECT CURRENT_TIMESTAMP")
+        cursor.execute("SELECT clock_timestamp()")  # CURRENT_TIMESTAMP is the transaction's start
         return cursor.fetchone()[0]
 
 

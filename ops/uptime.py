@@ -33,6 +33,7 @@ PROBE_ROUTE = "/"
 OFFERED_MIN_EVENTS = 15
 USER_AGENT = "EchoPilot-uptime/1"
 DUE_SLACK = timedelta(seconds=5)
+MAX_BODY = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -156,7 +157,7 @@ def _probe_http(url: str, method: str, expected: int, keyword: str, timeout_s: f
         for _ in range(MAX_REDIRECTS + 1):
             left = max(0.05, deadline - time.monotonic())
             response = session.request(
-                method, url, timeout=left, allow_redirects=False, headers={"User-Agent": USER_AGENT}
+                method, url, timeout=left, allow_redirects=False, headers={"User-Agent": USER_AGENT}, stream=True
             )
             location = response.headers.get("Location")
             if not response.is_redirect or not location or expected == response.status_code:
@@ -173,9 +174,16 @@ def _probe_http(url: str, method: str, expected: int, keyword: str, timeout_s: f
 def _judge(response: requests.Response, expected: int, keyword: str) -> ProbeResult:
     if response.status_code != expected:
         return ProbeResult(False, 0.0, response.status_code, f"status {response.status_code}, expected {expected}")
-    if keyword and keyword not in response.text:
+    if keyword and keyword not in _body_start(response):
         return ProbeResult(False, 0.0, response.status_code, f"keyword {keyword!r} not in the body")
     return ProbeResult(True, 0.0, response.status_code)
+
+
+def _body_start(response: requests.Response) -> str:
+    # The keyword is looked for in the first MAX_BODY bytes: a huge page must not fill the worker.
+    with response:
+        head = response.raw.read(MAX_BODY, decode_content=True)
+    return head.decode(response.encoding or "utf-8", errors="replace")
 
 
 def _describe(exc: Exception) -> str:

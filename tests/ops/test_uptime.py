@@ -235,3 +235,10 @@ def test_the_uptime_probes_command_probes_the_due_checks(check, site, capsys):
     UptimeCheck.objects.update(next_due_at=None)
     call_command("uptime_probes")
     assert "1 probed, 1 down: shop" in capsys.readouterr().out
+
+
+def test_the_keyword_is_looked_for_in_the_first_megabyte_only(site):
+    site.body = b"x" * (uptime.MAX_BODY + 10) + b"needle"
+    assert "not in the body" in uptime.probe(site.url, keyword="needle").error
+    site.body = b"needle" + b"x" * (uptime.MAX_BODY + 10)
+    assert uptime.probe(site.url, keyword="needle").ok
