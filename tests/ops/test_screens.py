@@ -124,3 +124,15 @@ def test_the_demo_adds_one_check_with_a_day_of_results_once(db):
     assert check.results.count() == 24 * 12
     pct = uptime.availability(check, timedelta(hours=24), now)
     assert pct is not None and 90 < pct < 100
+
+
+def test_a_check_made_in_the_admin_with_its_offered_slo_shows_its_availability(admin_client, site, api):
+    admin_client.post("/admin/ops/uptimecheck/add/", check_form(target=site.url))
+    offer = uptime.offered_slo_url(UptimeCheck.objects.get())
+    assert admin_client.post(urlsplit(offer).path, dict(parse_qsl(urlsplit(offer).query))).status_code == 302
+    now = timezone.now()
+    assert len(uptime.run_due(now - timedelta(minutes=3))) == 1
+    site.down()
+    assert len(uptime.run_due(now - timedelta(minutes=1))) == 1
+    body = api.get("/api/slo/status", {"slo": "uptime:shop", "period": "1h"}).json()
+    assert body["requests"] == 2 and body["error_rate"] == pytest.approx(0.5)
