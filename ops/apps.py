@@ -11,8 +11,11 @@ class OpsConfig(plugins.ConsoleApp):
     def ready(self):
         from django.core.checks import register
 
-        from . import checks, system_checks
+        from echopilot.metrics import register_collector
 
-        # --- The ops check and auto-recovery ---
+        from . import checks, metrics, system_checks
+
+        # --- The ops check, auto-recovery and uptime probes ---
         checks.register_builtin_checks()
         register(system_checks.worker_pool_hook_check)
+        register_collector(metrics.ops_metrics)

@@ -136,3 +136,13 @@ def test_a_check_made_in_the_admin_with_its_offered_slo_shows_its_availability(a
     assert len(uptime.run_due(now - timedelta(minutes=1))) == 1
     body = api.get("/api/slo/status", {"slo": "uptime:shop", "period": "1h"}).json()
     assert body["requests"] == 2 and body["error_rate"] == pytest.approx(0.5)
+
+
+def test_metrics_show_each_probe_and_the_last_check(client, db):
+    check = UptimeCheck.objects.create(name="shop", target="127.0.0.1:1")
+    uptime.record(check, uptime.ProbeResult(True, 12.5, 200), timezone.now())
+    OpsCheckRun.objects.create(worst="warn", checks=[])
+    text = client.get("/metrics").content.decode()
+    assert 'echopilot_uptime_up{check="shop"} 1.0' in text
+    assert 'echopilot_uptime_latency_ms{check="shop"} 12.5' in text
+    assert "echopilot_ops_check_worst 1.0" in text
