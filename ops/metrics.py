@@ -31,8 +31,6 @@ def _families() -> Iterator[GaugeMetricFamily]:
     yield latency
     run = last_run()
     if run is not None:
-        worst = GaugeMetricFamily(
-            "echopilot_ops_check_worst", "Last ops check's worst: 0 ok, 1 warn, 2 fail"
-        )
+        worst = GaugeMetricFamily("echopilot_ops_check_worst", "Last ops check's worst: 0 ok, 1 warn, 2 fail")
         worst.add_metric([], float(RANK[run.worst]))
         yield worst
