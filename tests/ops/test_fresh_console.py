@@ -89,6 +89,22 @@ def test_ops_check_still_answers_when_the_database_is_down(tmp_path):
     assert report["duration_ms"] < DEADLINE_S * 1000
 
 
+def test_ops_check_answers_within_10_s_when_the_database_hangs(tmp_path):
+    silent = SilentServer()  # accepts the connection, never answers: the ORM broker's database hanging
+    try:
+        console = Console(tmp_path)
+        console.env["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:{silent.port}/hangs"
+        code, report, wall_s = console.ops_check()
+    finally:
+        silent.close()
+    checks = by_name(report)
+    assert code == 2
+    assert checks["database"]["status"] == "fail" and "no answer within" in checks["database"]["detail"]
+    assert checks["log_dir"]["status"] == "ok"
+    assert report["duration_ms"] < DEADLINE_S * 1000 and wall_s < DEADLINE_S + 5  # + Django's start-up
+    print(f"ops check with a hanging database: answered in {report['duration_ms']} ms ({wall_s:.1f} s in all)")
+
+
 def test_ops_check_fails_naming_the_orm_broker_when_its_qcluster_is_gone(console_on_orm):
     code, report, _ = console_on_orm.ops_check()
     checks = by_name(report)
