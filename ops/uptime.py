@@ -2,6 +2,7 @@
 result a request sample of the slo app under service `uptime:<name>`, so availability gets an SLO."""
 
 import ipaddress
+import logging
 import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -24,6 +25,7 @@ from slo import ingest
 
 from .models import UptimeCheck, UptimeResult, UptimeState
 
+log = logging.getLogger(__name__)
 MAX_REDIRECTS = 5
 # A failed probe is stored in the slo app as a 503 (counted against the error budget, 5xx).
 FAILED_STATUS = 503
@@ -236,7 +238,13 @@ def run_due(now=None) -> list[dict]:
         return []
     with ThreadPoolExecutor(max_workers=min(settings.UPTIME_CONCURRENCY, len(checks))) as pool:
         results = list(pool.map(probe_check, checks))
-    return [record(check, result, now) for check, result in zip(checks, results, strict=True)]
+    recorded = []
+    for check, result in zip(checks, results, strict=True):
+        try:
+            recorded.append(record(check, result, now))
+        except Exception:  # one check's bad moment must not cost the others their results
+            log.exception("uptime check %s: result not recorded", check.name)
+    return recorded
 
 
 def record(check: UptimeCheck, result: ProbeResult, now=None) -> dict:
