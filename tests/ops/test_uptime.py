@@ -242,3 +242,18 @@ def test_the_keyword_is_looked_for_in_the_first_megabyte_only(site):
     assert "not in the body" in uptime.probe(site.url, keyword="needle").error
     site.body = b"needle" + b"x" * (uptime.MAX_BODY + 10)
     assert uptime.probe(site.url, keyword="needle").ok
+
+
+def test_a_result_that_cannot_be_recorded_does_not_cost_the_other_checks_theirs(db, site, monkeypatch):
+    for name in ("a", "b"):
+        UptimeCheck.objects.create(name=name, target=site.url)
+    real = uptime.record_sample
+
+    def failing_for_a(service, result, now):
+        if service == "uptime:a":
+            raise RuntimeError("the slo app is away")
+        real(service, result, now)
+
+    monkeypatch.setattr(uptime, "record_sample", failing_for_a)
+    assert [r["check"] for r in uptime.run_due()] == ["b"]
+    assert UptimeCheck.objects.get(name="b").results.count() == 1
