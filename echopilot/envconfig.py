@@ -10,6 +10,7 @@ variable's name, stops gunicorn, the qcluster and manage.py alike before they se
 import json
 import math
 import os
+import secrets
 import warnings
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -133,6 +134,54 @@ def writable_directory(name: str, default: Path) -> Path:
     if existing is None or not os.access(existing, os.W_OK | os.X_OK):
         raise ImproperlyConfigured(f"{name}={str(path)!r} in the environment: this user cannot write there")
     return path
+
+
+# Values that were once published as defaults, here or in Django's templates: a key anyone can read
+# signs links anyone can forge.
+PUBLISHED_SECRETS = ("echopilot-embedded-default-change-me", "change-me", "changeme", "secret")
+
+
+def secret(name: str, *, generated_beside: Path | None) -> str:
+    """The secret in env `name`. Unset (or a published default) it is refused, unless
+    `generated_beside` names the SQLite database of the embedded default: then a random one is made
+    once, kept in a file beside it (mode 0600), and read back by every later start and process.
+    Never echoes the value."""
+    value = (_env.str(name, default="") or "").strip()
+    published = value.lower() in PUBLISHED_SECRETS or value.startswith("django-insecure")
+    if value and not published:
+        return value
+    if generated_beside is None:
+        problem = "is a published default" if published else "is not set"
+        raise ImproperlyConfigured(
+            f"{name} in the environment: {problem}; a server on PostgreSQL needs its own long random value "
+            "(python3 -c 'import secrets; print(secrets.token_urlsafe(50))')"
+        )
+    return _generated_secret(name, Path(f"{generated_beside}.{name.lower()}"))
+
+
+def _generated_secret(name: str, path: Path) -> str:
+    """The secret kept in `path`, made first if there is none. Written to a temporary file and linked
+    into place, so a gunicorn worker and the qcluster starting together end up with the same one."""
+    if not path.exists():
+        draft = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        try:
+            fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as out:
+                out.write(secrets.token_urlsafe(50))
+            try:
+                os.link(draft, path)
+            except FileExistsError:
+                pass  # another process made it first: use theirs
+            finally:
+                draft.unlink()
+        except OSError:
+            raise ImproperlyConfigured(
+                f"{name} is not set and cannot be kept in {str(path)!r} (beside the SQLite database): "
+                "set it in the environment or make that directory writable"
+            ) from None
+    value = path.read_text().strip()
+    require(bool(value), f"{name}: {str(path)!r} is empty; delete it to make a new one, or set {name}")
+    return value
 
 
 def require(ok: bool, message: str) -> None:

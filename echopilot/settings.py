@@ -18,8 +18,6 @@ environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 # --- Django core ----------------------------------------------------------------------------------
 
-# The fallback key is for the embedded default only; a team server sets SECRET_KEY.
-SECRET_KEY = env.str("SECRET_KEY", default="echopilot-embedded-default-change-me")
 DEBUG = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["*"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -95,6 +93,14 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME", default=None)}
 USING_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
+
+# --- Secrets: Django's key and the portal's link-signing key -----------------------------------------
+
+# The embedded default (SQLite) makes each once and keeps it beside its database; a server on
+# PostgreSQL must set both, and refuses to start without them: a known key forges every receipt link.
+_KEEP_SECRETS_BESIDE = None if USING_POSTGRES else Path(SQLITE_PATH)
+SECRET_KEY = envconfig.secret("SECRET_KEY", generated_beside=_KEEP_SECRETS_BESIDE)
+PORTAL_SIGNING_SECRET = envconfig.secret("PORTAL_SIGNING_SECRET", generated_beside=_KEEP_SECRETS_BESIDE)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -258,7 +264,6 @@ TELEGRAM_MIN_INTERVAL_S = envconfig.number("TELEGRAM_MIN_INTERVAL_S", 1.0, 0, HO
 
 # --- The customer portal --------------------------------------------------------------------------
 
-PORTAL_SIGNING_SECRET = env.str("PORTAL_SIGNING_SECRET", default=SECRET_KEY)
 PORTAL_SIGNING_SECRET_FALLBACKS = env.list("PORTAL_SIGNING_SECRET_FALLBACKS", default=[])
 PORTAL_LINK_TTL_HRS = envconfig.number("PORTAL_LINK_TTL_HRS", 24, 0, 366 * 24, low_allowed=False)
 STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
