@@ -7,6 +7,7 @@ SLO window of 0 days is one the admin's own form refuses. Refusing it at startup
 variable's name, stops gunicorn, the qcluster and manage.py alike before they serve anything.
 """
 
+import ipaddress
 import json
 import math
 import os
@@ -121,6 +122,17 @@ def emails(name: str) -> list[str]:
         except ValidationError:
             raise ImproperlyConfigured(f"{name} in the environment: address {n} is not an email address") from None
     return addresses
+
+
+def networks(name: str) -> list[str]:
+    """The comma-separated IP networks (CIDR, or single addresses) in env `name`, each valid."""
+    values = [v.strip() for v in _env.list(name, default=[]) if v.strip()]
+    for n, value in enumerate(values, 1):
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            raise ImproperlyConfigured(f"{name} in the environment: entry {n} is not an IP network") from None
+    return values
 
 
 def writable_directory(name: str, default: Path) -> Path:

@@ -192,6 +192,13 @@ ROLES_JSON = envconfig.json_object("ROLES_JSON", {}, values=("admin", "analyst")
 # How long a worker remembers a resolved stored key; a revoked key stops working within this.
 DASH_KEY_CACHE_S = envconfig.number("DASH_KEY_CACHE_S", 5.0, 0, HOUR_S)
 
+# --- Client addresses behind a load balancer ----------------------------------------------------------
+
+# X-Forwarded-For is read only through proxies we run: the nearest TRUSTED_PROXY_COUNT hops, and
+# any hop in TRUSTED_PROXY_NETWORKS (CIDRs). Neither set: REMOTE_ADDR is the client.
+TRUSTED_PROXY_COUNT = envconfig.integer("TRUSTED_PROXY_COUNT", 0, 0, 10)
+TRUSTED_PROXY_NETWORKS = envconfig.networks("TRUSTED_PROXY_NETWORKS")
+
 # --- Files the console writes ---------------------------------------------------------------------
 
 LOG_DIR = envconfig.writable_directory("LOG_DIR", BASE_DIR / "logs")
