@@ -225,9 +225,12 @@ def _text(value) -> str:
 SIGNATURE_HEADER = "X-EchoPilot-Signature"
 
 
-def sign(secret: str, body: bytes) -> str:
-    """The signature header value: HMAC-SHA256 of the exact body bytes, hex, prefixed `sha256=`."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+def sign(secret: str, body: bytes, timestamp: int | None = None) -> str:
+    """The signature header value, as Stripe signs: `t=<unix seconds>,v1=<hex HMAC-SHA256 of
+    "<t>." + body>`. The time is inside the MAC, so a receiver can refuse an old page replayed."""
+    timestamp = int(time.time()) if timestamp is None else timestamp
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={mac}"
 
 
 class Webhook(Channel):
