@@ -135,6 +135,19 @@ def networks(name: str) -> list[str]:
     return values
 
 
+def header_and_value(name: str) -> tuple[str, str] | None:
+    """`("HTTP_X_FORWARDED_PROTO", "https")` from env `name` = "HTTP_X_FORWARDED_PROTO=https", or None."""
+    raw = (_env.str(name, default="") or "").strip()
+    if not raw:
+        return None
+    header, _, value = raw.partition("=")
+    if not header.strip().startswith("HTTP_") or not value.strip():
+        raise ImproperlyConfigured(
+            f"{name} in the environment: must be HEADER=value, e.g. HTTP_X_FORWARDED_PROTO=https"
+        )
+    return header.strip(), value.strip()
+
+
 def writable_directory(name: str, default: Path) -> Path:
     """The directory in env `name` (or `default`): one this process can write in, or create. Not
     created here: the first event makes it. Caught now, a file or a read-only path stops every

@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_q",
+    "axes",
     "echopilot",
     "incidents",
     "slo",
@@ -54,6 +55,14 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a locked-out sign-in into its lockout answer.
+    "axes.middleware.AxesMiddleware",
+]
+
+# django-axes first: it refuses a locked-out user and address before the password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "echopilot.urls"
@@ -94,7 +103,7 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
 DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME", default=None)}
 USING_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
 
-# --- Secrets: Django's key and the portal's link-signing key -----------------------------------------
+# --- Secrets: Django's key and the portal's link-signing key --------------------------------------
 
 # The embedded default (SQLite) makes each once and keeps it beside its database; a server on
 # PostgreSQL must set both, and refuses to start without them: a known key forges every receipt link.
@@ -192,12 +201,39 @@ ROLES_JSON = envconfig.json_object("ROLES_JSON", {}, values=("admin", "analyst")
 # How long a worker remembers a resolved stored key; a revoked key stops working within this.
 DASH_KEY_CACHE_S = envconfig.number("DASH_KEY_CACHE_S", 5.0, 0, HOUR_S)
 
-# --- Client addresses behind a load balancer ----------------------------------------------------------
+# --- Client addresses behind a load balancer ------------------------------------------------------
 
 # X-Forwarded-For is read only through proxies we run: the nearest TRUSTED_PROXY_COUNT hops, and
 # any hop in TRUSTED_PROXY_NETWORKS (CIDRs). Neither set: REMOTE_ADDR is the client.
 TRUSTED_PROXY_COUNT = envconfig.integer("TRUSTED_PROXY_COUNT", 0, 0, 10)
 TRUSTED_PROXY_NETWORKS = envconfig.networks("TRUSTED_PROXY_NETWORKS")
+
+# --- A real server: HTTPS behind the load balancer, HSTS, cookies sent over HTTPS only ------------
+
+# All off by default (the embedded default is plain HTTP on localhost); the README's server recipe
+# turns them on, and `manage.py check --deploy` is then silent.
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+# The balancer's plain-HTTP health checks reach the probes without being redirected.
+SECURE_REDIRECT_EXEMPT = [r"^health$", r"^readyz$", r"^healthz/strict$", r"^metrics$"]
+# "HTTP_X_FORWARDED_PROTO=https": the header a proxy we run sets, and the value that means HTTPS.
+SECURE_PROXY_SSL_HEADER = envconfig.header_and_value("SECURE_PROXY_SSL_HEADER")
+SECURE_HSTS_SECONDS = envconfig.integer("SECURE_HSTS_SECONDS", 0, 0, 2 * 365 * DAY_S)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=False)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=False)
+
+# --- Admin sign-in throttling (django-axes) -------------------------------------------------------
+
+# After AXES_FAILURE_LIMIT failed sign-ins of one username from one address, that pair is locked out
+# for AXES_COOLOFF_HOURS (the lockouts are under "Axes" in the admin, where one can be lifted).
+AXES_FAILURE_LIMIT = envconfig.integer("AXES_FAILURE_LIMIT", 5, 1, 1000)
+AXES_COOLOFF_TIME = envconfig.number("AXES_COOLOFF_HOURS", 1, 0, 24 * 365, low_allowed=False)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False  # no banner on every manage.py command
+# The address through the proxies we run, as the portal reads it.
+AXES_CLIENT_IP_CALLABLE = "echopilot.clientip.client_ip"
 
 # --- Files the console writes ---------------------------------------------------------------------
 
