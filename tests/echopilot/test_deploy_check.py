@@ -60,3 +60,12 @@ def test_a_trusted_proxy_network_that_is_no_network_stops_the_start(tmp_path):
     result = check_deploy(tmp_path, {"TRUSTED_PROXY_NETWORKS": "10.0.0.0/8,the-balancer"})
     assert result.returncode != 0
     assert "TRUSTED_PROXY_NETWORKS in the environment: entry 2 is not an IP network" in result.stderr
+
+
+def test_with_the_https_redirect_on_the_probes_still_answer_plain_http(client, settings, db):
+    settings.SECURE_SSL_REDIRECT = True
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    assert client.get("/health").status_code == 200
+    redirected = client.get("/admin/login/")
+    assert redirected.status_code == 301 and redirected["Location"].startswith("https://")
+    assert client.get("/admin/login/", HTTP_X_FORWARDED_PROTO="https").status_code == 200
