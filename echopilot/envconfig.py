@@ -167,19 +167,19 @@ PUBLISHED_SECRETS = ("echopilot-embedded-default-change-me", "change-me", "chang
 
 
 def secret(name: str, *, generated_beside: Path | None) -> str:
-    """The secret in env `name`. Unset (or a published default) it is refused, unless
+    """The secret in env `name`; a published default is refused. Unset, it is refused too, unless
     `generated_beside` names the SQLite database of the embedded default: then a random one is made
     once, kept in a file beside it (mode 0600), and read back by every later start and process.
     Never echoes the value."""
     value = (_env.str(name, default="") or "").strip()
-    published = value.lower() in PUBLISHED_SECRETS or value.startswith("django-insecure")
-    if value and not published:
+    how = "(python3 -c 'import secrets; print(secrets.token_urlsafe(50))')"
+    if value.lower() in PUBLISHED_SECRETS or value.startswith("django-insecure"):
+        raise ImproperlyConfigured(f"{name} in the environment: is a published default; set a long random value {how}")
+    if value:
         return value
     if generated_beside is None:
-        problem = "is a published default" if published else "is not set"
         raise ImproperlyConfigured(
-            f"{name} in the environment: {problem}; a server on PostgreSQL needs its own long random value "
-            "(python3 -c 'import secrets; print(secrets.token_urlsafe(50))')"
+            f"{name} in the environment: is not set; a server on PostgreSQL needs its own long random value {how}"
         )
     return _generated_secret(name, Path(f"{generated_beside}.{name.lower()}"))
 

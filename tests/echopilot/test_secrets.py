@@ -71,8 +71,7 @@ def test_two_embedded_consoles_never_share_a_secret(tmp_path):
     assert set(one.stdout.split()).isdisjoint(two.stdout.split())
 
 
-def test_the_embedded_default_still_refuses_a_published_key(tmp_path):
-    result = manage(tmp_path, "check", SECRET_KEY="echopilot-embedded-default-change-me")
-    assert result.returncode == 0
-    kept = tmp_path / "db.sqlite3.secret_key"
-    assert kept.exists() and kept.read_text().strip() != "echopilot-embedded-default-change-me"
+def test_the_embedded_default_refuses_a_published_key_too(tmp_path):
+    result = manage(tmp_path, "check", PORTAL_SIGNING_SECRET="echopilot-embedded-default-change-me")
+    assert result.returncode != 0
+    assert "PORTAL_SIGNING_SECRET in the environment: is a published default" in result.stderr
