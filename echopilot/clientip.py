@@ -12,25 +12,29 @@ behind a balancer that appends only the client, which is the one part a client c
 """
 
 import ipaddress
+from collections.abc import Mapping
 from functools import lru_cache
+from typing import Any
 
 from django.conf import settings
+from django.http import HttpRequest
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
-def client_ip(request) -> str | None:
+def client_ip(request: HttpRequest) -> str | None:
     """The client's address for `request`, through the trusted proxies (see the module docstring)."""
     return client_ip_from(request.META)
 
 
-def client_ip_from(meta) -> str | None:
-    remote = meta.get("REMOTE_ADDR") or None
+def client_ip_from(meta: Mapping[str, Any]) -> str | None:
+    """The client's address from a request's META (see the module docstring)."""
+    remote: str | None = str(meta.get("REMOTE_ADDR") or "") or None
     count, networks = settings.TRUSTED_PROXY_COUNT, _networks(tuple(settings.TRUSTED_PROXY_NETWORKS))
     if not (count or networks) or remote is None:
         return remote
-    hops = [remote, *reversed(meta.get("HTTP_X_FORWARDED_FOR", "").split(","))]
-    nearest = remote
+    hops = [remote, *reversed(str(meta.get("HTTP_X_FORWARDED_FOR", "")).split(","))]
+    nearest: str = remote
     for depth, hop in enumerate(hops):
         address = parse(hop)
         if address is None:
