@@ -272,6 +272,14 @@ PORTAL_LINK_REQUEST_RATE_PER_HOUR = envconfig.integer("PORTAL_LINK_REQUEST_RATE_
 PORTAL_EMAIL_RATE_PER_HOUR = envconfig.integer("PORTAL_EMAIL_RATE_PER_HOUR", 3, 1, 1_000_000)
 PORTAL_WEBHOOK_FAILURES_BEFORE_INCIDENT = envconfig.integer("PORTAL_WEBHOOK_FAILURES_BEFORE_INCIDENT", 5, 1, 1_000_000)
 
+# --- Stripe payment reconciliation ------------------------------------------------------------------
+
+# A restricted, read-only key (Events: read). Without it the nightly reconciliation is off.
+STRIPE_API_KEY = env.str("STRIPE_API_KEY", default="")
+# Where the Stripe API answers; only tests and proxies change it.
+STRIPE_API_BASE = envconfig.url("STRIPE_API_BASE", "https://api.stripe.com")
+STRIPE_API_TIMEOUT_S = envconfig.number("STRIPE_API_TIMEOUT_S", 30.0, 0, 600, low_allowed=False)
+
 # --- Phase 79: cost guardrails --------------------------------------------------------------------
 
 COST_CAP_DAILY_USD = envconfig.number("COST_CAP_DAILY_USD", 25, 0, 99_999_999)

@@ -7,7 +7,7 @@ from django_q.tasks import async_task
 from echopilot.admin import ReadOnlyAdmin
 
 from . import services
-from .models import AccessLog, Customer, Purchase, StripeEvent
+from .models import AccessLog, Customer, Purchase, ReconcileRun, StripeEvent
 
 
 class PurchaseInline(admin.TabularInline):
@@ -165,3 +165,32 @@ class StripeEventAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+@admin.register(ReconcileRun)
+class ReconcileRunAdmin(ReadOnlyAdmin):
+    list_display = (
+        "started",
+        "status",
+        "since",
+        "events_seen",
+        "recovered_shown",
+        "created_count",
+        "already_applied",
+        "unapplied_count",
+    )
+    list_filter = ("status", "started")
+    date_hierarchy = "started"
+    readonly_fields = [field.name for field in ReconcileRun._meta.fields]
+
+    @admin.display(description="recovered")
+    def recovered_shown(self, obj):
+        return ", ".join(f"{kind} {count}" for kind, count in obj.recovered_by_type.items()) or "-"
+
+    @admin.display(description="purchases created")
+    def created_count(self, obj):
+        return len(obj.purchases_created)
+
+    @admin.display(description="not applied")
+    def unapplied_count(self, obj):
+        return len(obj.unapplied)
