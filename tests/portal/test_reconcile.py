@@ -10,9 +10,10 @@ from django.utils import timezone
 
 from echopilot.registry import declared_jobs
 from incidents.models import Incident
-from portal import reconcile, tasks
+from portal import reconcile, stripe_events, tasks
 from portal.models import Purchase, ReconcileRun, StripeEvent
 from tests.portal import stripe_api
+from tests.races import race
 
 pytestmark = pytest.mark.django_db
 
@@ -244,3 +245,28 @@ def test_the_portal_card_and_the_admin_show_the_last_run(staff, stripe_account):
 
     assert f"{len(stripe_account.events) - 1} events recovered, 62 purchases created" in page
     assert "invoice.paid 10" in runs
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_run_racing_the_late_webhooks_and_a_second_run_applies_each_event_once(stripe_account):
+    """The nightly run, an operator's run by hand and Stripe's late deliveries, all at once."""
+    missed = four_day_outage(stripe_account, int(time.time()))["missed"]
+
+    def act(who):
+        if who == "webhooks":
+            return [stripe_events.process(event) for event in missed]
+        return reconcile.reconcile()
+
+    results = race(act, ["nightly", "by hand", "webhooks"])
+
+    runs = [result for result in results if isinstance(result, ReconcileRun)]
+    deliveries = next(result for result in results if isinstance(result, list))
+    fresh_by_webhook = [outcome for outcome in deliveries if not outcome.duplicate]
+    applied = sum(run.recovered for run in runs) + len(fresh_by_webhook)
+    created = sum(len(run.purchases_created) for run in runs)
+    created += sum(outcome.created_purchase for outcome in fresh_by_webhook)
+    assert {run.status for run in runs} == {ReconcileRun.Status.OK}
+    assert StripeEvent.objects.count() == len(stripe_account.events) - 1
+    assert applied == len(stripe_account.events) - 1
+    assert created == Purchase.objects.count() == 2 + OUTAGE_CARD_PAYMENTS + OUTAGE_INVOICE_PAYMENTS
