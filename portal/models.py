@@ -203,6 +203,8 @@ class ReconcileRun(models.Model):
     started = models.DateTimeField(default=timezone.now, db_index=True)
     finished = models.DateTimeField(null=True, blank=True)
     since = models.DateTimeField(help_text="events created from this moment on were asked for")
+    # A run asked for a window of its own (--since) leaves the nightly runs' starting point alone.
+    window_given = models.BooleanField(default=False, help_text="asked with --since")
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.RUNNING)
     events_seen = models.PositiveIntegerField(default=0)
     recovered_by_type = models.JSONField(default=dict, blank=True, help_text="events applied by this run, by type")

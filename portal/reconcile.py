@@ -51,7 +51,9 @@ def reconcile(since_days: int | None = None, *, now: datetime | None = None) -> 
     if not is_enabled():
         raise ReconcileOff("STRIPE_API_KEY is not set: Stripe reconciliation is off")
     now = now or timezone.now()
-    run = ReconcileRun.objects.create(started=now, since=window_start(since_days, now))
+    run = ReconcileRun.objects.create(
+        started=now, since=window_start(since_days, now), window_given=since_days is not None
+    )
     try:
         events = fetch_events(run.since)
     except stripe.StripeError as exc:
@@ -62,13 +64,16 @@ def reconcile(since_days: int | None = None, *, now: datetime | None = None) -> 
 
 def window_start(since_days: int | None, now: datetime) -> datetime:
     """Where the events to ask for begin: `since_days` ago when given, else where the last run that
-    reached Stripe left off (an incomplete one is asked again from its own start); never further
-    back than Stripe keeps events."""
+    reached Stripe left off (an incomplete one is asked again from its own start; one given its own
+    window may have skipped older events, so it does not count); never further back than Stripe
+    keeps events."""
     oldest = now - timedelta(days=STRIPE_RETENTION_DAYS)
     if since_days is not None:
         return max(now - timedelta(days=since_days), oldest)
     last = (
-        ReconcileRun.objects.filter(status__in=[ReconcileRun.Status.OK, ReconcileRun.Status.INCOMPLETE])
+        ReconcileRun.objects.filter(
+            status__in=[ReconcileRun.Status.OK, ReconcileRun.Status.INCOMPLETE], window_given=False
+        )
         .order_by("-started", "-id")
         .first()
     )

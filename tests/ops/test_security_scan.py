@@ -10,6 +10,7 @@ import pytest
 from django.core.management import call_command
 from django.template.loader import render_to_string
 from django.utils import timezone
+from django.utils.module_loading import import_string
 from django_q.models import Schedule
 
 from echopilot import health
@@ -291,6 +292,15 @@ def test_the_card_shows_the_last_scan_and_its_findings(unreachable_source, setti
 
     assert "could not reach the vulnerability source" in html
     assert "SECRET_KEY is a default or published value" in html
+
+
+def test_the_scheduled_task_runs_the_scan_and_answers_its_summary(unreachable_source, log_dir):
+    job = next(job for job in declared_jobs() if job.name == "ops_security_scan")
+
+    answer = import_string(job.func)()
+
+    assert answer.startswith("security scan: ")
+    assert (log_dir / "security_scan.json").exists()
 
 
 def test_the_scan_runs_weekly_on_sunday_at_three_utc():

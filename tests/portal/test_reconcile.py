@@ -143,6 +143,15 @@ def test_after_an_incomplete_run_the_next_asks_again_from_its_start():
     assert reconcile.window_start(None, now) == now - timedelta(days=6)
 
 
+def test_a_run_given_its_own_window_leaves_the_nightly_starting_point_alone():
+    now = timezone.now()
+    ReconcileRun.objects.create(started=now - timedelta(days=5), since=now - timedelta(days=6), status="ok")
+    ReconcileRun.objects.create(
+        started=now - timedelta(hours=1), since=now - timedelta(days=1), window_given=True, status="ok"
+    )
+    assert reconcile.window_start(None, now) == now - timedelta(days=5) - reconcile.OVERLAP
+
+
 def test_since_days_limits_what_is_asked_for(stripe_account):
     now = int(time.time())
     four_day_outage(stripe_account, now)
