@@ -18,6 +18,7 @@ from echopilot.models import DashKey, hash_key
 from echopilot.registry import declared_jobs, sync_schedules
 from incidents.models import Incident
 from ops import security_scan
+from tests.ops import pypi_api
 
 pytestmark = pytest.mark.django_db
 
@@ -78,6 +79,58 @@ def _admin_key(name: str, age_days: int, *, role=DashKey.ADMIN, revoked=False) -
 
 
 # --- the vulnerability source ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def pypi(tmp_path, monkeypatch, settings):
+    """PyPI's JSON API on loopback, reached by pip-audit through a CONNECT proxy; the scan audits
+    Django 5.1 (a release with a published advisory) and requests."""
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("Django==5.1\nrequests==2.34.2\n")
+    settings.SECURITY_SCAN_REQUIREMENTS = requirements
+    settings.SECURITY_SCAN_VULN_SERVICE = "pypi"
+    with pypi_api.pypi_api(tmp_path) as (catalogue, environment):
+        for name, value in environment.items():
+            monkeypatch.setenv(name, value)
+        for name in ("NO_PROXY", "no_proxy", "HTTP_PROXY", "http_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("PIP_CACHE_DIR", str(tmp_path / "pip-cache"))
+        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+        yield catalogue
+
+
+def test_a_pinned_release_with_a_published_advisory_is_a_finding(pypi):
+    pypi.release("django", "5.1", pypi_api.advisory("PYSEC-0000-CVE-2024-45230"))
+    pypi.release("requests", "2.34.2")
+
+    audit = security_scan.dependency_audit()
+
+    assert (audit.state, audit.audited) == (security_scan.AuditState.VULNERABLE, 2)
+    assert [(finding.key, finding.message) for finding in audit.findings] == [
+        (
+            "vuln:django:PYSEC-0000-CVE-2024-45230",
+            "django 5.1: PYSEC-0000-CVE-2024-45230 (fixed in 4.2.16, 5.0.9, 5.1.1)",
+        )
+    ]
+    assert sorted(pypi.asked) == ["/pypi/django/5.1/json", "/pypi/requests/2.34.2/json"]
+
+
+def test_releases_without_advisories_pass_the_audit(pypi):
+    pypi.release("django", "5.1")
+    pypi.release("requests", "2.34.2")
+
+    audit = security_scan.dependency_audit()
+
+    assert (audit.state, audit.audited, audit.findings) == (security_scan.AuditState.OK, 2, [])
+
+
+def test_a_release_pypi_does_not_know_leaves_the_audit_incomplete(pypi):
+    pypi.release("requests", "2.34.2")
+
+    audit = security_scan.dependency_audit()
+
+    assert audit.state == security_scan.AuditState.INCOMPLETE
+    assert [finding.key for finding in audit.findings] == ["dependencies:incomplete"]
 
 
 @pytest.mark.parametrize("service", ["pypi", "osv"])
