@@ -144,21 +144,16 @@ def test_an_unreachable_vulnerability_source_is_a_finding_not_a_pass(unreachable
     assert audit.findings[0].message.startswith(f"could not reach the vulnerability source ({service})")
 
 
-def test_a_source_that_knows_none_of_the_packages_was_not_reached():
-    # What pip-audit answers, exit code 0 and "No known vulnerabilities found", when the PyPI it
-    # reaches is a mirror without the JSON API.
-    report = {
-        "dependencies": [
-            {"name": "django", "skip_reason": "Dependency not found on PyPI and could not be audited: django (5.2.19)"},
-            {"name": "requests", "skip_reason": "Dependency not found on PyPI and could not be audited: requests"},
-        ],
-        "fixes": [],
-    }
-
-    audit = security_scan.judge_audit(report)
+def test_a_source_that_knows_none_of_the_packages_was_not_reached(pypi):
+    # pip-audit itself exits 0 with "No known vulnerabilities found" here: every release is a 404,
+    # as from a PyPI mirror without the JSON API.
+    audit = security_scan.dependency_audit()
 
     assert audit.state == security_scan.AuditState.UNREACHABLE
-    assert "it knew none of the 2 pinned packages" in audit.findings[0].message
+    assert "could not reach the vulnerability source (pypi): it knew none of the 2 pinned packages" in [
+        finding.message for finding in audit.findings
+    ]
+    assert len(pypi.asked) == 2
 
 
 def test_each_vulnerability_is_one_finding_naming_the_fixed_versions():
