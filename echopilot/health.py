@@ -4,7 +4,9 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from django.core.cache import caches
 from django.db import connection
+from django_q.brokers import get_broker
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +45,6 @@ def database_check() -> CheckResult:
 
 
 def broker_check() -> CheckResult:
-    from django_q.brokers import get_broker
 
     broker = get_broker()
     if not broker.ping():
@@ -53,7 +54,6 @@ def broker_check() -> CheckResult:
 
 def cache_check() -> CheckResult:
     """The cache holds rate limits and queue figures: a write and a read back, under a key of its own."""
-    from django.core.cache import caches
 
     cache = caches["default"]
     cache.set("echopilot:readiness", 1, 30)
