@@ -48,9 +48,18 @@ PUBLISHED_SECRETS = frozenset(
     }
 )
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", ""})
-# What requests says when it never got an answer (DNS, refused connection, proxy, timeout).
+# Whatever the settings say, these in a public answer tell where something lives: a driver's error
+# names the address it failed to reach ('connection to server at "db" (172.18.0.2), port 5432').
+LEAK_PATTERNS = (
+    (
+        "a private network address",
+        re.compile(r"\b(?:10(?:\.\d{1,3}){3}|192\.168(?:\.\d{1,3}){2}|172\.(?:1[6-9]|2\d|3[01])(?:\.\d{1,3}){2})\b"),
+    ),
+    ("a URL with a password", re.compile(r"[a-z][a-z0-9+.-]*://[^/\s:@\"']+:[^@\s\"']+@", re.IGNORECASE)),
+)
 # A proxy URL in an error may carry its user and password.
 URL_CREDENTIALS = re.compile(r"(//)[^/@\s]+@")
+# What requests says when it never got an answer (DNS, refused connection, proxy, timeout).
 UNREACHABLE_MARKERS = ("ConnectionError", "NameResolutionError", "ProxyError", "Max retries exceeded", "Timeout")
 
 
@@ -249,9 +258,10 @@ def endpoint_findings() -> list[Finding]:
         if not _routed(path):
             continue
         body = client.get(path, secure=True).content.decode(errors="replace")
-        exposed = sorted({label for label, needle in addresses if needle in body})
+        exposed = {f"the address of {label}" for label, needle in addresses if needle in body}
+        exposed |= {label for label, pattern in LEAK_PATTERNS if pattern.search(body)}
         if exposed:
-            message = f"the public endpoint {path} shows the address of {', '.join(exposed)}"
+            message = f"the public endpoint {path} gives away {', '.join(sorted(exposed))}"
             findings.append(Finding("endpoints", f"endpoint:{path}", message))
     return findings
 
@@ -282,7 +292,8 @@ def dependency_addresses() -> list[tuple[str, str]]:
 
 def _host_needles(label: str, host: str, port) -> list[tuple[str, str]]:
     needles = [(label, f"{host}:{port}")] if port else []
-    if host.lower() not in LOOPBACK_HOSTS:
+    # A bare name like "db" or "redis" also appears in metric names; a dotted one is an address.
+    if host.lower() not in LOOPBACK_HOSTS and "." in host:
         needles.append((label, host))
     return needles
 

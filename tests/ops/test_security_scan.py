@@ -282,8 +282,34 @@ def test_a_health_endpoint_naming_a_dependency_address_is_a_finding(leaky_check)
     findings = security_scan.endpoint_findings()
 
     assert [(finding.key, finding.message) for finding in findings] == [
-        ("endpoint:/healthz/strict", "the public endpoint /healthz/strict shows the address of Redis")
+        ("endpoint:/healthz/strict", "the public endpoint /healthz/strict gives away the address of Redis")
     ]
+
+
+@pytest.mark.parametrize(
+    "detail, exposed",
+    [
+        ('connection to server at "db" (172.18.0.2), port 5432 failed', "a private network address"),
+        ("Error connecting to redis://default:s3cr3t-pw@cache:6379/0", "a URL with a password"),
+    ],
+)
+def test_an_address_the_settings_do_not_name_is_still_a_finding(detail, exposed):
+    health.register_check("leaky", lambda: health.CheckResult(False, detail))
+    try:
+        findings = security_scan.endpoint_findings()
+    finally:
+        health._CHECKS.pop("leaky", None)
+
+    assert [finding.message for finding in findings] == [f"the public endpoint /healthz/strict gives away {exposed}"]
+    assert "s3cr3t-pw" not in findings[0].message
+
+
+def test_a_bare_host_name_alone_is_not_taken_for_an_address(settings):
+    settings.SMTP_HOST = "smtp"
+    settings.SMTP_PORT = 25
+
+    assert ("the mail server", "smtp") not in security_scan.dependency_addresses()
+    assert security_scan.endpoint_findings() == []
 
 
 def test_the_public_endpoints_of_a_fresh_console_name_no_dependency(settings):
