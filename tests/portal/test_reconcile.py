@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
+from django_q.conf import Conf
 
 from echopilot.registry import declared_jobs
 from incidents.models import Incident
@@ -279,3 +280,32 @@ def test_a_run_racing_the_late_webhooks_and_a_second_run_applies_each_event_once
     assert StripeEvent.objects.count() == len(stripe_account.events) - 1
     assert applied == len(stripe_account.events) - 1
     assert created == Purchase.objects.count() == 2 + OUTAGE_CARD_PAYMENTS + OUTAGE_INVOICE_PAYMENTS
+
+
+def test_the_admin_button_runs_the_reconciliation_through_the_queue(staff, stripe_account, monkeypatch):
+    monkeypatch.setattr(Conf, "SYNC", True)
+    four_day_outage(stripe_account, int(time.time()))
+    assert "reconcile-run-now" in staff.get("/admin/portal/reconcilerun/").content.decode()
+
+    page = staff.post("/admin/portal/reconcilerun/run/", follow=True).content.decode()
+
+    assert "Stripe reconciliation queued" in page
+    assert ReconcileRun.objects.get().status == ReconcileRun.Status.OK
+    assert Purchase.objects.count() == 2 + OUTAGE_CARD_PAYMENTS + OUTAGE_INVOICE_PAYMENTS
+
+
+def test_the_admin_button_is_off_without_a_key_and_refuses_a_get(staff, settings):
+    settings.STRIPE_API_KEY = ""
+
+    assert "Off: STRIPE_API_KEY is not set." in staff.get("/admin/portal/reconcilerun/").content.decode()
+    assert staff.get("/admin/portal/reconcilerun/run/").status_code == 403
+    page = staff.post("/admin/portal/reconcilerun/run/", follow=True).content.decode()
+    assert "Stripe reconciliation is off" in page
+    assert not ReconcileRun.objects.exists()
+
+
+def test_staff_without_the_change_permission_cannot_run_it(staff_with, stripe_account):
+    client = staff_with("portal.view_reconcilerun")
+
+    assert client.post("/admin/portal/reconcilerun/run/").status_code == 403
+    assert not ReconcileRun.objects.exists()
