@@ -3,9 +3,10 @@ vulnerability database (pip-audit), and the console's own rules (no default or p
 admin key past its rotation age, no public endpoint telling a visitor where its dependencies live).
 
 Every finding is a line in `security_scan.ndjson`, part of the `security_scan.json` snapshot the card
-shows, and a WARNING incident whose fingerprint is the finding's key, so a finding still present at
-the next scan counts up on its incident while it is open instead of paging anew. A vulnerability
-source that cannot be reached is itself a finding: the scan never passes on what it did not check.
+shows, and a WARNING incident whose fingerprint is the finding's key: a scan run again within the
+inbox's dedupe window (an hour) counts up on the same incidents, and next week's scan reminds anew of
+what is still wrong. A vulnerability source that cannot be reached is itself a finding: the scan
+never passes on what it did not check.
 """
 
 import json
