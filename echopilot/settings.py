@@ -320,6 +320,14 @@ PORTAL_LINK_REQUEST_RATE_PER_HOUR = envconfig.integer("PORTAL_LINK_REQUEST_RATE_
 PORTAL_EMAIL_RATE_PER_HOUR = envconfig.integer("PORTAL_EMAIL_RATE_PER_HOUR", 3, 1, 1_000_000)
 PORTAL_WEBHOOK_FAILURES_BEFORE_INCIDENT = envconfig.integer("PORTAL_WEBHOOK_FAILURES_BEFORE_INCIDENT", 5, 1, 1_000_000)
 
+# --- Stripe payment reconciliation ------------------------------------------------------------------
+
+# A restricted, read-only key (Events: read). Without it the nightly reconciliation is off.
+STRIPE_API_KEY = env.str("STRIPE_API_KEY", default="")
+# Where the Stripe API answers; only tests and proxies change it.
+STRIPE_API_BASE = envconfig.url("STRIPE_API_BASE", "https://api.stripe.com")
+STRIPE_API_TIMEOUT_S = envconfig.number("STRIPE_API_TIMEOUT_S", 30.0, 0, 600, low_allowed=False)
+
 # --- Cost guardrails ------------------------------------------------------------------------------
 
 COST_CAP_DAILY_USD = envconfig.number("COST_CAP_DAILY_USD", 25, 0, 99_999_999)
@@ -337,3 +345,13 @@ SCALE_MAX = envconfig.integer("SCALE_MAX", 6, 1, 10_000)
 SCALE_COOLDOWN_MIN = envconfig.integer("SCALE_COOLDOWN_MIN", 10, 0, 7 * DAY_S // MINUTE_S)
 envconfig.require(SCALE_MAX >= SCALE_MIN, "SCALE_MAX must be at least SCALE_MIN")
 SCALE_DRY_RUN = env.bool("SCALE_DRY_RUN", default=True)
+
+# --- Security scan (weekly, ops app) -------------------------------------------------------------------
+
+# An admin dash key older than this is a finding: rotate it.
+DASH_KEY_MAX_AGE_DAYS = envconfig.integer("DASH_KEY_MAX_AGE_DAYS", 90, 1, 36_500)
+# What pip-audit checks (the pinned packages the console runs on) and where it asks: "pypi" or "osv".
+SECURITY_SCAN_REQUIREMENTS = env.path("SECURITY_SCAN_REQUIREMENTS", default=BASE_DIR / "requirements.txt")
+SECURITY_SCAN_VULN_SERVICE = env.str("SECURITY_SCAN_VULN_SERVICE", default="pypi")
+envconfig.require(SECURITY_SCAN_VULN_SERVICE in ("pypi", "osv"), "SECURITY_SCAN_VULN_SERVICE must be pypi or osv")
+SECURITY_SCAN_AUDIT_TIMEOUT_S = envconfig.number("SECURITY_SCAN_AUDIT_TIMEOUT_S", 300, 1, DAY_S)

@@ -59,6 +59,15 @@ class Outcome:
     detail: str
     purchase_id: int | None = None
 
+    @property
+    def rejected(self) -> bool:
+        return self.detail.startswith("rejected:")
+
+    @property
+    def created_purchase(self) -> bool:
+        # The one place that words a detail as "created purchase N" is `_merge`.
+        return self.detail.startswith("created purchase")
+
 
 def receive(payload: bytes, sig_header: str | None) -> Outcome:
     """Verify and apply one webhook delivery; InvalidEvent when Stripe did not sign it. An authentic
@@ -265,7 +274,7 @@ def _merge(email, name, stripe_customer, ids: dict, facts: dict):
             return None, "skipped: no amount"
         customer = upsert_customer(
             _valid_email(email),
-            _text(name, Customer._meta.get_field("name").max_length),
+            _text(name, Customer._meta.get_field("name").max_length or 200),
             _stripe_customer_id(stripe_customer),
         )
         purchase = Purchase(customer=customer, amount=facts["amount"])
