@@ -18,8 +18,6 @@ environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 # --- Django core ----------------------------------------------------------------------------------
 
-# The fallback key is for the embedded default only; a team server sets SECRET_KEY.
-SECRET_KEY = env.str("SECRET_KEY", default="echopilot-embedded-default-change-me")
 DEBUG = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["*"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -36,6 +34,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_q",
+    "axes",
     "echopilot",
     "incidents",
     "slo",
@@ -56,6 +55,14 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a locked-out sign-in into its lockout answer.
+    "axes.middleware.AxesMiddleware",
+]
+
+# django-axes first: it refuses a locked-out user and address before the password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "echopilot.urls"
@@ -95,6 +102,14 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME", default=None)}
 USING_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
+
+# --- Secrets: Django's key and the portal's link-signing key --------------------------------------
+
+# The embedded default (SQLite) makes each once and keeps it beside its database; a server on
+# PostgreSQL must set both, and refuses to start without them: a known key forges every receipt link.
+_KEEP_SECRETS_BESIDE = None if USING_POSTGRES else Path(SQLITE_PATH)
+SECRET_KEY = envconfig.secret("SECRET_KEY", generated_beside=_KEEP_SECRETS_BESIDE)
+PORTAL_SIGNING_SECRET = envconfig.secret("PORTAL_SIGNING_SECRET", generated_beside=_KEEP_SECRETS_BESIDE)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -186,6 +201,40 @@ ROLES_JSON = envconfig.json_object("ROLES_JSON", {}, values=("admin", "analyst")
 # How long a worker remembers a resolved stored key; a revoked key stops working within this.
 DASH_KEY_CACHE_S = envconfig.number("DASH_KEY_CACHE_S", 5.0, 0, HOUR_S)
 
+# --- Client addresses behind a load balancer ------------------------------------------------------
+
+# X-Forwarded-For is read only through proxies we run: the nearest TRUSTED_PROXY_COUNT hops, and
+# any hop in TRUSTED_PROXY_NETWORKS (CIDRs). Neither set: REMOTE_ADDR is the client.
+TRUSTED_PROXY_COUNT = envconfig.integer("TRUSTED_PROXY_COUNT", 0, 0, 10)
+TRUSTED_PROXY_NETWORKS = envconfig.networks("TRUSTED_PROXY_NETWORKS")
+
+# --- A real server: HTTPS behind the load balancer, HSTS, cookies sent over HTTPS only ------------
+
+# All off by default (the embedded default is plain HTTP on localhost); the README's server recipe
+# turns them on, and `manage.py check --deploy` is then silent.
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+# The balancer's plain-HTTP health checks reach the probes without being redirected.
+SECURE_REDIRECT_EXEMPT = [r"^health$", r"^readyz$", r"^healthz/strict$", r"^metrics$"]
+# "HTTP_X_FORWARDED_PROTO=https": the header a proxy we run sets, and the value that means HTTPS.
+SECURE_PROXY_SSL_HEADER = envconfig.header_and_value("SECURE_PROXY_SSL_HEADER")
+SECURE_HSTS_SECONDS = envconfig.integer("SECURE_HSTS_SECONDS", 0, 0, 2 * 365 * DAY_S)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=False)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=False)
+
+# --- Admin sign-in throttling (django-axes) -------------------------------------------------------
+
+# After AXES_FAILURE_LIMIT failed sign-ins of one username from one address, that pair is locked out
+# for AXES_COOLOFF_HOURS (the lockouts are under "Axes" in the admin, where one can be lifted).
+AXES_FAILURE_LIMIT = envconfig.integer("AXES_FAILURE_LIMIT", 5, 1, 1000)
+AXES_COOLOFF_TIME = envconfig.number("AXES_COOLOFF_HOURS", 1, 0, 24 * 365, low_allowed=False)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False  # no banner on every manage.py command
+# The address through the proxies we run, as the portal reads it.
+AXES_CLIENT_IP_CALLABLE = "echopilot.clientip.client_ip"
+
 # --- Files the console writes ---------------------------------------------------------------------
 
 LOG_DIR = envconfig.writable_directory("LOG_DIR", BASE_DIR / "logs")
@@ -258,7 +307,6 @@ TELEGRAM_MIN_INTERVAL_S = envconfig.number("TELEGRAM_MIN_INTERVAL_S", 1.0, 0, HO
 
 # --- The customer portal --------------------------------------------------------------------------
 
-PORTAL_SIGNING_SECRET = env.str("PORTAL_SIGNING_SECRET", default=SECRET_KEY)
 PORTAL_SIGNING_SECRET_FALLBACKS = env.list("PORTAL_SIGNING_SECRET_FALLBACKS", default=[])
 PORTAL_LINK_TTL_HRS = envconfig.number("PORTAL_LINK_TTL_HRS", 24, 0, 366 * 24, low_allowed=False)
 STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
@@ -271,6 +319,14 @@ PORTAL_PAGE_RATE_PER_MIN = envconfig.integer("PORTAL_PAGE_RATE_PER_MIN", 30, 1, 
 PORTAL_LINK_REQUEST_RATE_PER_HOUR = envconfig.integer("PORTAL_LINK_REQUEST_RATE_PER_HOUR", 10, 1, 1_000_000)
 PORTAL_EMAIL_RATE_PER_HOUR = envconfig.integer("PORTAL_EMAIL_RATE_PER_HOUR", 3, 1, 1_000_000)
 PORTAL_WEBHOOK_FAILURES_BEFORE_INCIDENT = envconfig.integer("PORTAL_WEBHOOK_FAILURES_BEFORE_INCIDENT", 5, 1, 1_000_000)
+
+# --- Stripe payment reconciliation ------------------------------------------------------------------
+
+# A restricted, read-only key (Events: read). Without it the nightly reconciliation is off.
+STRIPE_API_KEY = env.str("STRIPE_API_KEY", default="")
+# Where the Stripe API answers; only tests and proxies change it.
+STRIPE_API_BASE = envconfig.url("STRIPE_API_BASE", "https://api.stripe.com")
+STRIPE_API_TIMEOUT_S = envconfig.number("STRIPE_API_TIMEOUT_S", 30.0, 0, 600, low_allowed=False)
 
 # --- Cost guardrails ------------------------------------------------------------------------------
 
@@ -289,6 +345,16 @@ SCALE_MAX = envconfig.integer("SCALE_MAX", 6, 1, 10_000)
 SCALE_COOLDOWN_MIN = envconfig.integer("SCALE_COOLDOWN_MIN", 10, 0, 7 * DAY_S // MINUTE_S)
 envconfig.require(SCALE_MAX >= SCALE_MIN, "SCALE_MAX must be at least SCALE_MIN")
 SCALE_DRY_RUN = env.bool("SCALE_DRY_RUN", default=True)
+
+# --- Security scan (weekly, ops app) -------------------------------------------------------------------
+
+# An admin dash key older than this is a finding: rotate it.
+DASH_KEY_MAX_AGE_DAYS = envconfig.integer("DASH_KEY_MAX_AGE_DAYS", 90, 1, 36_500)
+# What pip-audit checks (the pinned packages the console runs on) and where it asks: "pypi" or "osv".
+SECURITY_SCAN_REQUIREMENTS = env.path("SECURITY_SCAN_REQUIREMENTS", default=BASE_DIR / "requirements.txt")
+SECURITY_SCAN_VULN_SERVICE = env.str("SECURITY_SCAN_VULN_SERVICE", default="pypi")
+envconfig.require(SECURITY_SCAN_VULN_SERVICE in ("pypi", "osv"), "SECURITY_SCAN_VULN_SERVICE must be pypi or osv")
+SECURITY_SCAN_AUDIT_TIMEOUT_S = envconfig.number("SECURITY_SCAN_AUDIT_TIMEOUT_S", 300, 1, DAY_S)
 
 # --- Ops: the ops check, auto-recovery and uptime probes -------------------------------------------
 

@@ -4,6 +4,7 @@ from echopilot import plugins
 class OpsConfig(plugins.ConsoleApp):
     name = "ops"
     verbose_name = "Console upkeep"
+    # Each part's jobs are a block of ops/schedules.py; the card (ops/card.html) includes each part's.
     schedules = "ops.schedules.SCHEDULES"
     card = "ops.dashboard.card_context"
     demo = "ops.demo.load"

@@ -1,6 +1,16 @@
-"""What django-q2 runs for the ops app; the manage.py commands call the same functions."""
+"""What django-q2 runs for the ops app; each task calls one service function, as its manage.py
+command does."""
 
+from . import security_scan as security_scan_module
 from . import uptime
+
+# --- security scan ------------------------------------------------------------------------------------
+
+
+def security_scan() -> str:
+    """The weekly security scan (the schedule and `manage.py security_scan` alike)."""
+    return security_scan_module.summary(security_scan_module.run_scan())
+
 
 # --- The ops check and auto-recovery ---------------------------------------------------------------
 
