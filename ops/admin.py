@@ -1,5 +1,8 @@
 from django.contrib import admin, messages
+from django.urls import reverse
 from django.utils.html import format_html, format_html_join
+
+from slo.models import Slo
 
 from . import checks, recovery, uptime
 from .models import OpsCheckRun, RecoveryRun, RequeuedTask, UptimeCheck
@@ -108,7 +111,8 @@ class UptimeCheckAdmin(admin.ModelAdmin):
     list_filter = ("state", "enabled", "method")
     search_fields = ("name", "target")
     readonly_fields = (
-        "state", "failures_in_a_row", "last_checked_at", "last_latency_ms", "last_error", "next_due_at", "recent",
+        "state", "failures_in_a_row", "last_checked_at", "last_latency_ms", "last_error", "next_due_at", "slo",
+        "recent",
     )  # fmt: skip
     fields = (
         "name", "target", "method", "expected_status", "keyword", "timeout_s", "interval_s", "strikes", "enabled",
@@ -130,6 +134,15 @@ class UptimeCheckAdmin(admin.ModelAdmin):
 
         pct = uptime.availability(check, timedelta(hours=24))
         return "-" if pct is None else f"{pct}%"
+
+    @admin.display(description="SLO")
+    def slo(self, check):
+        if not check.pk:
+            return "-"
+        slo = Slo.objects.filter(service=check.service).order_by("pk").first()
+        if slo is not None:
+            return format_html('<a href="{}">{}</a>', reverse("admin:slo_slo_change", args=[slo.pk]), slo.name)
+        return format_html('none yet: <a href="{}">create it</a> (default objectives)', uptime.offered_slo_url(check))
 
     @admin.display(description="last 20 probes")
     def recent(self, check):

@@ -51,6 +51,9 @@ def test_creating_a_check_offers_its_slo_with_the_default_objectives(admin_clien
     initial = dict(parse_qsl(urlsplit(url).query))
     assert initial["service"] == "uptime:shop" and float(initial["p95_ms"]) == settings.SLO_LAT_P95_MS
 
+    change = f"/admin/ops/uptimecheck/{check.pk}/change/"
+    assert "none yet" in admin_client.get(change).content.decode()
+
     # The offered form, sent as it comes, makes the SLO.
     form = admin_client.get(url)
     assert form.status_code == 200
@@ -58,6 +61,7 @@ def test_creating_a_check_offers_its_slo_with_the_default_objectives(admin_clien
     saved = admin_client.post(urlsplit(url).path, initial)
     assert saved.status_code == 302, saved.context["adminform"].form.errors if saved.context else saved
     slo = Slo.objects.get(service="uptime:shop")
+    assert f"/admin/slo/slo/{slo.pk}/change/" in admin_client.get(change).content.decode()
     assert slo.p99_ms == settings.SLO_LAT_P99_MS and slo.error_budget_pct == settings.SLO_ERR_BUDGET_DAILY_PCT
 
 
