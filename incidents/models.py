@@ -108,7 +108,7 @@ class Silence(models.Model):
 
     def validate_at(self, now) -> None:
         """ValidationError unless the silence names what it silences and ends after `now`, within MAX_SILENCE."""
-        errors = {}
+        errors: dict[str, str] = {}
         if not (self.source or self.severity or self.fingerprint):
             # As in Alertmanager: a silence without a matcher would silence every incident.
             errors[NON_FIELD_ERRORS] = (
@@ -172,7 +172,8 @@ class ChannelState(models.Model):
         return f"{self.name} ({'broken' if self.broken_at else 'ok'})"
 
     def last_attempt_failed(self) -> bool:
-        return bool(self.last_failed_at) and not (self.last_ok_at and self.last_ok_at >= self.last_failed_at)
+        failed, ok = self.last_failed_at, self.last_ok_at
+        return failed is not None and not (ok is not None and ok >= failed)
 
     def last_attempt(self) -> str:
         """How the last send went, e.g. 'last attempt failed 2026-11-24 14:02 UTC: smtp 421: busy'.
@@ -310,6 +311,3 @@ class DigestRun(models.Model):
 
     def __str__(self):
         return f"digest {self.day}"
-
-
-DEDUP_WINDOW = timedelta(hours=1)
