@@ -104,7 +104,7 @@ def raise_answer(result) -> dict:
 @extend_schema(request=RaiseSerializer, responses=OpenApiTypes.OBJECT)
 @api_view(["POST"])
 def raise_view(request):
-    """Raise an incident: `{severity, msg, source, meta}`; deduplicated by fingerprint within an hour."""
+    """Raise an incident: `{severity, msg, source, meta}`; a repeat joins the open incident of its fingerprint."""
     data = RaiseSerializer(data=request.data)
     data.is_valid(raise_exception=True)
     v = data.validated_data
