@@ -113,11 +113,11 @@ def load_documents(text: str) -> list[dict]:
     return [doc for item in streamed for doc in (item if isinstance(item, list) else [item])]
 
 
-def fields_from(doc: dict, slis: dict | None = None, notes: list | None = None) -> dict:
+def fields_from(doc: dict, notes: list | None = None) -> dict:
     """The Slo fields an OpenSLO SLO document describes; ValidationError names the OpenSLO field.
 
-    `slis` are the file's SLI documents by name (for `indicatorRef`); `notes` collects what the
-    console reads differently from the document (a default it filled in).
+    `notes` collects what the console fills in that the document leaves out (a default window or
+    error budget).
     """
     notes = notes if notes is not None else []
     if not isinstance(doc, dict) or doc.get("kind") != "SLO":
@@ -131,7 +131,7 @@ def fields_from(doc: dict, slis: dict | None = None, notes: list | None = None) 
         raise ValidationError(
             f"spec.budgetingMethod: only Occurrences budgeting is supported, not {str(budgeting)[:40]!r}"
         )
-    _indicator(spec, slis or {})
+    _require_indicator(spec)
     fields = {
         "name": meta.get("name"),
         "service": spec.get("service"),
@@ -158,20 +158,19 @@ def fields_from(doc: dict, slis: dict | None = None, notes: list | None = None) 
     return fields
 
 
-def _indicator(spec: dict, slis: dict) -> dict:
-    """The SLI's spec, inline (`spec.indicator`) or named (`spec.indicatorRef`) and found in the file.
+def _require_indicator(spec: dict) -> None:
+    """An SLI inline (`spec.indicator`) or by name (`spec.indicatorRef`, found in the file or not).
 
-    The console judges the requests it ingests for the service, not the SLI's queries; a ratio
-    indicator is availability, a threshold indicator latency. A ref to an SLI not in the file is
-    taken as such a ratio.
+    Its queries (Prometheus, Datadog...) say where the sender measures; the console judges the
+    requests it ingests for the service, so only the objectives decide what an SLO promises.
     """
     if "indicator" in spec:
         indicator = _mapping(spec["indicator"], "spec.indicator")
-        return _mapping(indicator.get("spec"), "spec.indicator.spec")
+        _mapping(indicator.get("spec"), "spec.indicator.spec")
+        return
     ref = spec.get("indicatorRef")
     if not isinstance(ref, str) or not ref:
         raise ValidationError("spec.indicator or spec.indicatorRef: one is required")
-    return slis.get(ref, {})
 
 
 def _check_text(fields: dict) -> None:
@@ -281,7 +280,7 @@ def import_file(text: str, file_format: str = "openslo") -> Imported:
     """Create or update one Slo per SLO of an OpenSLO or sloth (`prometheus/v1`) file, all or none.
 
     OpenSLO: a YAML stream, a YAML sequence or JSON; documents of other kinds (Service, SLI,
-    DataSource, AlertPolicy...) are skipped with a note, SLIs serving `indicatorRef`. sloth: one
+    DataSource, AlertPolicy...) are skipped with a note; SLIs inline or by `indicatorRef`. sloth: one
     spec per YAML document, one SLO per entry of its `slos`. ValidationError names the document
     (its number and name) and the field as the format spells it; a file without any SLO is refused.
     """
@@ -303,12 +302,8 @@ def import_file(text: str, file_format: str = "openslo") -> Imported:
 
 
 def _openslo_slos(docs: list, notes: list) -> list:
-    """(label, reader) of each SLO document; other kinds noted as skipped."""
-    slis = {
-        _name_of(doc): _mapping(doc.get("spec"), "spec")
-        for doc in docs
-        if isinstance(doc, dict) and doc.get("kind") == "SLI" and _name_of(doc)
-    }
+    """(label, reader) of each SLO document; other kinds (an SLI an `indicatorRef` names among
+    them) noted as skipped."""
     found = []
     for number, doc in enumerate(docs, start=1):
         label = _document_label(number, doc)
@@ -318,7 +313,7 @@ def _openslo_slos(docs: list, notes: list) -> list:
         if kind != "SLO":
             notes.append(f"{label}: kind {str(kind)[:40]} skipped (only SLO documents become SLOs)")
             continue
-        found.append((label, lambda n, doc=doc: fields_from(doc, slis, n)))
+        found.append((label, lambda n, doc=doc: fields_from(doc, n)))
     return found
 
 
