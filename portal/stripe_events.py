@@ -118,7 +118,7 @@ def reject(event: dict, reason: str) -> Outcome:
 
     Stripe retries any other answer for days and each retry would fail alike, while every such
     event may be a payment the portal does not know about: it raises an ERROR incident (repeats
-    within the hour only count up on it), logs, and writes an NDJSON line.
+    only count up on it while it is open), logs, and writes an NDJSON line.
     """
     event_id, event_type = _text(event.get("id"), 80), _text(event.get("type"), 80)
     log.warning("rejected a Stripe event (%s %s): %s", event_type, event_id, reason)
