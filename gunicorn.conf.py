@@ -1,7 +1,13 @@
 """gunicorn's configuration, read from the working directory whatever the command line says
 (`gunicorn echopilot.wsgi --workers 4`): Prometheus multi-process metrics across the workers."""
 
-from echopilot import multiproc
+import sys
+from pathlib import Path
+
+# Also when named with -c from elsewhere: the console's packages sit beside this file.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from echopilot import multiproc  # noqa: E402
 
 multiproc.prepare_for_master()
 
