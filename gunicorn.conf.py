@@ -14,3 +14,7 @@ multiproc.prepare_for_master()
 
 def child_exit(server, worker):
     multiproc.worker_exited(worker.pid)
+
+
+def on_exit(server):
+    multiproc.master_exited()

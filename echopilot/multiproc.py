@@ -24,6 +24,7 @@ import tempfile
 
 ENV = "PROMETHEUS_MULTIPROC_DIR"
 _PID_OF_FILE = re.compile(r"_(\d+)\.db$")
+_made_for_master: list[str] = []  # the directory prepare_for_master made, removed when the master exits
 
 
 def prepare_for_master() -> str:
@@ -37,7 +38,14 @@ def prepare_for_master() -> str:
     else:
         directory = tempfile.mkdtemp(prefix="echopilot-prometheus-")
         os.environ[ENV] = directory
+        _made_for_master.append(directory)
     return directory
+
+
+def master_exited() -> None:
+    """The master stops: the directory it was given is removed (its counters ended with it)."""
+    while _made_for_master:
+        shutil.rmtree(_made_for_master.pop(), ignore_errors=True)
 
 
 def worker_exited(pid: int) -> None:

@@ -111,8 +111,11 @@ def test_the_readme_recipe_scrapes_monotonic_counters_across_four_workers(migrat
         time.sleep(1.5)
         after = [_health_count(_get(port, "/metrics")[1]) for _ in range(8)]
         assert min(after) >= seen[-1] and after == sorted(after)
+        assert list(tmp_path.glob("echopilot-prometheus-*")), "the workers shared no directory"
     finally:
         _stop(server)
+    if not config:  # the master made its directory, and removed it on the way out
+        assert not list(tmp_path.glob("echopilot-prometheus-*"))
 
 
 def test_a_dead_workers_live_files_are_cleaned_and_its_counters_kept(tmp_path):
