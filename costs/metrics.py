@@ -9,6 +9,7 @@ import logging
 from django.db.models import Sum
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
+from . import services
 from .models import CostCap, DailyCounter
 
 log = logging.getLogger(__name__)
@@ -17,7 +18,6 @@ ALL_KEYS = "*"
 
 
 def cost_metrics():
-    from . import services
 
     try:
         current = services.status()

@@ -18,26 +18,22 @@ from django.core.mail import EmailMessage, get_connection
 from django.utils import timezone
 
 from echopilot.events import dumps
+from echopilot.scrub import scrub
 
 TELEGRAM_MAX_CHARS = 4096
 BOLD_CHARS = 300
 # The lines a page closes with (pager.page_text): what the on-call needs even when the text is cut.
 _FOOTER_LINE = re.compile(r"^(source: |seen: |incident #)")
 HOW_TO_TURN_ON = "set TELEGRAM_BOT_TOKEN and TELEGRAM_CHAT_ID, SMTP_HOST and PAGER_EMAIL_TO, or PAGER_WEBHOOK_URL"
-SECRET_SETTINGS = ("TELEGRAM_BOT_TOKEN", "SMTP_PASS", "PAGER_WEBHOOK_SECRET")
 
 
 def without_secrets(text: str) -> str:
-    """`text` with every configured secret blanked out.
+    """`text` with every configured secret blanked out, raw, percent-encoded or JSON-escaped.
 
     The channels keep secrets out of their own messages, but an unexpected exception's text, or an
     outside server echoing what it was sent, could still carry one into the admin and the logs.
     """
-    for name in SECRET_SETTINGS:
-        secret = getattr(settings, name)
-        if secret:
-            text = text.replace(secret, "[secret]")
-    return text
+    return scrub(text)
 
 
 class DeliveryError(Exception):
@@ -260,9 +256,12 @@ def _text(value) -> str:
 SIGNATURE_HEADER = "X-EchoPilot-Signature"
 
 
-def sign(secret: str, body: bytes) -> str:
-    """The signature header value: HMAC-SHA256 of the exact body bytes, hex, prefixed `sha256=`."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+def sign(secret: str, body: bytes, timestamp: int | None = None) -> str:
+    """The signature header value, as Stripe signs: `t=<unix seconds>,v1=<hex HMAC-SHA256 of
+    "<t>." + body>`. The time is inside the MAC, so a receiver can refuse an old page replayed."""
+    timestamp = int(time.time()) if timestamp is None else timestamp
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={mac}"
 
 
 class Webhook(Channel):

@@ -15,6 +15,8 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Max, Q
 from django.utils import timezone
+from django_q.models import Schedule
+from django_q.tasks import async_task, schedule
 
 from echopilot.events import append_event
 
@@ -189,7 +191,9 @@ def storm_text(summary: Delivery) -> tuple[str, str]:
     held = list(summary.capped.select_related("incident").order_by("created_at"))
     subject = f"{len(held)} more incidents (paging capped at {settings.PAGER_STORM_MAX_PER_MIN}/min)"
     lines = [subject] + [
-        f"- [{i.severity}] {i.source}: {i.message[:120]}" for i in (d.incident for d in held[:20]) if i is not None
+        f"- [{incident.severity}] {incident.source}: {incident.message[:120]}"
+        for incident in (d.incident for d in held[:20])
+        if incident is not None  # a capped page always belongs to an incident
     ]
     if len(held) > 20:
         lines.append(f"... and {len(held) - 20} more in the console")
@@ -203,7 +207,6 @@ def _send_on_commit(ids: list[int]) -> None:
 
 def enqueue_send(ids: list[int]) -> None:
     """Hand deliveries to the send task; if the broker is down the 5-minute job sends them."""
-    from django_q.tasks import async_task
 
     try:
         async_task("incidents.tasks.send_deliveries", ids, task_name=f"pager-send-{ids[0]}")
@@ -214,8 +217,6 @@ def enqueue_send(ids: list[int]) -> None:
 def send_later(ids: list[int], when) -> None:
     """Ask the cluster's scheduler to send `ids` at `when` (a one-off schedule row, so it survives
     restarts); the 5-minute job stays the safety net."""
-    from django_q.models import Schedule
-    from django_q.tasks import schedule
 
     schedule("incidents.tasks.send_deliveries", ids, schedule_type=Schedule.ONCE, next_run=when)
 

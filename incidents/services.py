@@ -7,8 +7,10 @@ the same function. Pages are planned in `incidents.pager` inside the raise's tra
 import hashlib
 import re
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 import orjson
 from django.core.exceptions import ValidationError
@@ -17,9 +19,11 @@ from django.db.models import Count, F, Max, Min, Sum
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from echopilot.events import append_event, dumps
+from echopilot.events import append_event, dumps, write_snapshot
 
+from . import pager
 from .models import MAX_SILENCE, SEVERITIES, Delivery, FingerprintLock, Incident, Silence
+from .pager import channel_status
 
 MAX_MESSAGE_CHARS = 4000
 BATCH_SIZE = 1000
@@ -65,10 +69,10 @@ class RaiseResult:
 
 
 def normalize_severity(severity) -> str:
-    """The canonical upper-case severity; ValueError for anything outside INFO..CRITICAL."""
+    """The canonical upper-case severity; a ValidationError for anything outside INFO..CRITICAL."""
     value = str(severity or "").strip().upper()
     if value not in SEVERITIES:
-        raise ValueError(f"severity must be one of {', '.join(SEVERITIES)}")
+        raise ValidationError(f"severity must be one of {', '.join(SEVERITIES)}")
     return value
 
 
@@ -105,10 +109,9 @@ def raise_incidents(occurrences, *, now=None) -> list[RaiseResult]:
     """Raise each occurrence in turn, as `raise_incident` would, in one transaction and a few queries
     however many there are (an Alertmanager notification carries up to 10,000).
 
-    A bad occurrence is a ValueError before anything is written. An incident opened or escalated
+    A bad occurrence is a ValidationError before anything is written. An incident opened or escalated
     more than once within the call is paged once, for the severity it ends with.
     """
-    from . import pager
 
     now = now or timezone.now()
     occurrences = [_checked(occurrence) for occurrence in occurrences]
@@ -134,13 +137,11 @@ def raise_incidents(occurrences, *, now=None) -> list[RaiseResult]:
 def _remind(results: list[RaiseResult], now) -> None:
     """Page a reminder for the repeats that land on an unacknowledged incident whose last page is
     PAGER_REPEAT_MIN old: the sender says it still fires and nobody has taken it."""
-    from . import pager
-
     repeats = {id(r.incident): r for r in results if r.deduplicated and not r.escalated and not r.created}
     due = pager.reminders_due([r.incident for r in repeats.values()], now=now)
     if not due:
         return
-    pages = pager.plan_pages_for(due, now=now, kind=pager.Delivery.REPAGE, routed=True)
+    pages = pager.plan_pages_for(due, now=now, kind=Delivery.REPAGE, routed=True)
     for result in repeats.values():
         result.deliveries = pages.get(result.incident.pk, [])
         if result.deliveries:
@@ -191,13 +192,13 @@ def _jsonable(meta) -> dict:
         return {}
     try:
         plain = orjson.loads(storable_json(meta))
-    except ValueError as exc:
-        raise ValueError(f"meta {exc}") from exc
+    except ValidationError as exc:
+        raise ValidationError(f"meta {' '.join(exc.messages)}") from exc
     return plain if isinstance(plain, dict) else {"value": plain}
 
 
 def storable_json(value) -> bytes:
-    """`value` as JSON text every database stores, or a ValueError saying why it cannot be.
+    """`value` as JSON text every database stores, or a ValidationError saying why it cannot be.
 
     orjson refuses an int beyond 64 bits, a lone surrogate and nesting past 254 levels; PostgreSQL
     refuses a NUL character in jsonb and text (SQLite stores it, so only production would fail).
@@ -205,9 +206,9 @@ def storable_json(value) -> bytes:
     try:
         text = dumps(value)
     except orjson.JSONEncodeError as exc:
-        raise ValueError(f"must be plain JSON: {exc}") from exc
+        raise ValidationError(f"must be plain JSON: {exc}") from exc
     if _NUL_ESCAPE.search(text):
-        raise ValueError("must not contain a NUL character (\\u0000)")
+        raise ValidationError("must not contain a NUL character (\\u0000)")
     return text
 
 
@@ -248,6 +249,7 @@ def _land(occurrence: Occurrence, open_ones: dict, silences: list, now) -> Raise
     a new incident, a repeat of an open one, or a repeat that escalates it."""
     incident = open_ones.get(occurrence.fingerprint)
     if incident is None:
+        assert occurrence.fingerprint is not None, "every occurrence has its fingerprint by now"
         incident = Incident(
             fingerprint=occurrence.fingerprint or "",
             severity=occurrence.severity,
@@ -357,11 +359,11 @@ def resolve(incidents, *, by="system", note="", now=None) -> int:
 def silence(*, source="", severity="", fingerprint="", hours=1.0, by="system", reason="", now=None) -> Silence:
     """Stop paging for incidents matching every given field for `hours`; they are still recorded.
 
-    ValueError when no field is given, or `hours` is not above 0 and within MAX_SILENCE.
+    ValidationError when no field is given, or `hours` is not above 0 and within MAX_SILENCE.
     """
     now = now or timezone.now()
     if not 0 < hours <= MAX_SILENCE_HOURS:
-        raise ValueError(f"hours must be above 0 and at most {MAX_SILENCE_HOURS:g} ({MAX_SILENCE.days} days)")
+        raise ValidationError(f"hours must be above 0 and at most {MAX_SILENCE_HOURS:g} ({MAX_SILENCE.days} days)")
     quiet = Silence(
         source=source,
         severity=normalize_severity(severity) if severity else "",
@@ -374,7 +376,7 @@ def silence(*, source="", severity="", fingerprint="", hours=1.0, by="system", r
     try:
         quiet.validate_at(now)
     except ValidationError as exc:
-        raise ValueError(" ".join(exc.messages)) from None
+        raise ValidationError(" ".join(exc.messages)) from None
     quiet.save()
     return quiet
 
@@ -424,7 +426,7 @@ def summarize(hours=24, now=None) -> dict:
     }
 
 
-def _group(latest: Incident, row, pages_sent: int) -> dict:
+def _group(latest: Incident, row: Mapping[str, Any], pages_sent: int) -> dict:
     return {
         "fingerprint": latest.fingerprint,
         "severity": latest.severity,
@@ -471,7 +473,6 @@ def recent_deliveries(limit=10) -> list[dict]:
 
 def pager_status(now=None) -> dict:
     """What the card and /api/incidents/status show: open incidents, channels, deliveries."""
-    from .pager import channel_status
 
     now = now or timezone.now()
     return {
@@ -488,7 +489,6 @@ def pager_status(now=None) -> dict:
 
 def write_summary(now=None) -> dict:
     """Rewrite logs/incident_summary.json with the 24 h summary and the pager's state."""
-    from echopilot.events import write_snapshot
 
     now = now or timezone.now()
     data = {"generated_at": now.isoformat(), **summarize(hours=24, now=now), "pager": pager_status(now=now)}

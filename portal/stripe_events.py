@@ -15,6 +15,7 @@ Fields of the wrong type count as absent, and text is stored as far as its colum
 import json
 import logging
 import re
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from datetime import timezone as dt_timezone
@@ -28,6 +29,7 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
+from costs import record_spend
 from echopilot.events import append_event
 
 from .models import Customer, Purchase, StripeEvent, normalize_email
@@ -69,14 +71,36 @@ def receive(payload: bytes, sig_header: str | None) -> Outcome:
     return process(event)
 
 
-def verify(payload: bytes, sig_header: str | None) -> None:
-    """Raise InvalidEvent unless `payload` has a good Stripe-Signature at most 5 minutes old."""
+def verify(payload: bytes, sig_header: str | None, now: float | None = None) -> None:
+    """Raise InvalidEvent unless `payload` has a good Stripe-Signature by one of the webhook secrets,
+    dated within 5 minutes of `now` either way (Stripe's library only refuses the old ones)."""
+    now = time.time() if now is None else now
+    if not any(_signed_with(payload, sig_header, secret) for secret in webhook_secrets()):
+        raise InvalidEvent()
+    signed_at = _timestamp_of(sig_header or "")
+    if signed_at is None or signed_at > now + SIGNATURE_TOLERANCE_S:
+        raise InvalidEvent()
+
+
+def webhook_secrets() -> list[str]:
+    """STRIPE_WEBHOOK_SECRET, split at commas: while a secret is rolled, the new one and the old one."""
+    return [part.strip() for part in settings.STRIPE_WEBHOOK_SECRET.split(",") if part.strip()]
+
+
+def _signed_with(payload: bytes, sig_header: str | None, secret: str) -> bool:
     try:
-        stripe.WebhookSignature.verify_header(
-            payload, sig_header, settings.STRIPE_WEBHOOK_SECRET, tolerance=SIGNATURE_TOLERANCE_S
-        )
+        stripe.WebhookSignature.verify_header(payload, sig_header, secret, tolerance=SIGNATURE_TOLERANCE_S)
     except (stripe.SignatureVerificationError, UnicodeDecodeError):
-        raise InvalidEvent() from None
+        return False
+    return True
+
+
+def _timestamp_of(sig_header: str) -> int | None:
+    for item in sig_header.split(","):
+        key, _, value = item.strip().partition("=")
+        if key == "t" and value.isdigit():
+            return int(value)
+    return None
 
 
 def parse(payload: bytes) -> dict:
@@ -336,7 +360,7 @@ def _fits(value, model, field: str) -> bool:
     )
 
 
-def _text(value, limit: int) -> str:
+def _text(value, limit: int | None) -> str:
     """Free text as far as its column holds it, without what no database stores; "" for a non-string."""
     if not isinstance(value, str):
         return ""
@@ -428,8 +452,6 @@ def report_fee(event: dict) -> bool:
         return False
     txn_id, usd, when = fee
     try:
-        from costs import record_spend
-
         kwargs = {"kind": "stripe_fee", "usd": usd, "request_id": f"stripe:{txn_id}"}
         if when is not None:
             kwargs["ts"] = when

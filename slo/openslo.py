@@ -11,6 +11,7 @@ queries (Prometheus, Datadog...) name where the sender measures them and are not
 import math
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 import yaml
@@ -48,7 +49,7 @@ LATENCY_TARGETS = {0.95: "p95_ms", 0.99: "p99_ms"}
 
 def export_slo(slo: Slo) -> dict:
     """The OpenSLO document of one SLO."""
-    source: dict = {"type": "echopilot", "spec": {"service": slo.service, "route": slo.route or "*"}}
+    source: dict[str, Any] = {"type": "echopilot", "spec": {"service": slo.service, "route": slo.route or "*"}}
     return {
         "apiVersion": API_VERSION,
         "kind": "SLO",

@@ -385,7 +385,7 @@ def sparkline(slo: Slo, hours: int, step: int, now=None) -> list[dict]:
         if t in by_start:
             _s, w.requests, errors, w.latency_sum_ms, statuses, data = by_start[t]
             w.errors = _errors_of(slo, errors, statuses)
-            sketch.decode_into(data, w.counts)  # type: ignore[arg-type]  # bytes from the database
+            sketch.decode_into(data, w.counts)
         points.append(
             {
                 "t": _at(t).isoformat(),
