@@ -45,6 +45,8 @@ DURATION_DAYS = {"s": 1 / 86400, "m": 1 / 1440, "h": 1 / 24, "d": 1, "w": 7, "M"
 _DURATION = re.compile(r"([1-9][0-9]{0,8})([smhdwMQY])")  # fullmatch: "$" would let "30d\n" in
 MAX_WINDOW_DAYS = 365
 LATENCY_TARGETS = {0.95: "p95_ms", 0.99: "p99_ms"}
+# The status matcher of a sloth error query: code=~"(5..|429)" or code="503" (status, code, status_code).
+_STATUS_MATCHER = re.compile(r"\b(?:code|status|status_code)=~?\"([^\"]+)\"")
 
 
 def export_slo(slo: Slo) -> dict:
@@ -343,12 +345,13 @@ def sloth_fields(spec: dict, n: int, notes: list) -> dict:
     objective = _number(entry.get("objective"), f"slos[{n}].objective")
     if not 0 < objective < 100:
         raise ValidationError(f"slos[{n}].objective: must be a percentage above 0 and below 100")
+    error_statuses = sloth_error_statuses(_mapping(entry.get("sli"), f"slos[{n}].sli"))
     fields = {
         "name": f"{service}-{name}",
         "service": service,
         "route": "",
         "window_days": settings.SLO_WINDOW_DAYS,
-        "error_statuses": "5xx",
+        "error_statuses": error_statuses or "5xx",
         "error_budget_pct": round(100 - objective, 6),
         "p95_ms": None,
         "p99_ms": None,
@@ -357,8 +360,28 @@ def sloth_fields(spec: dict, n: int, notes: list) -> dict:
         _check_text(fields)
     except ValidationError as exc:
         raise ValidationError(exc.message.replace("spec.service", "service")) from None
-    notes.append(f"judged on the console's own requests of {service} (5xx as errors), not on the SLI's queries")
+    errors = fields["error_statuses"] if error_statuses else "5xx, as its error query names no status codes"
+    notes.append(f"judged on the console's own requests of {service} (errors: {errors}), not on the SLI's queries")
     return fields
+
+
+def sloth_error_statuses(sli: dict) -> str:
+    """The statuses an events SLI's `error_query` counts as errors, when it names them the usual way
+    (`code=~"(5..|429)"`, `code="503"`), as `error_statuses` ("5xx, 429"); "" when it does not."""
+    query = _mapping(sli.get("events"), "sli.events").get("error_query")
+    match = _STATUS_MATCHER.search(query) if isinstance(query, str) else None
+    if not match:
+        return ""
+    parts = match.group(1).strip("()").split("|")
+    statuses = [_status_class(part.strip()) for part in parts]
+    return ", ".join(statuses) if all(statuses) else ""
+
+
+def _status_class(pattern: str) -> str:
+    """One alternative of the matcher: `5..` (or `5xx`) is 5xx, `429` is 429; "" for anything else."""
+    if re.fullmatch(r"[1-5](\.\.|xx|\[0-9\]\[0-9\]|\\d\\d)", pattern):
+        return f"{pattern[0]}xx"
+    return pattern if re.fullmatch(r"[1-5][0-9][0-9]", pattern) else ""
 
 
 def _save(fields: dict) -> tuple[Slo, bool]:

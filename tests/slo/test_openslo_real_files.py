@@ -159,12 +159,22 @@ def test_sloth_getting_started_imports_with_format_sloth_and_shows_status(db, fe
 
 
 def test_a_sloth_spec_with_several_slos_makes_one_each(db):
-    slo_import(SLOTH / "home-wifi.yml", file_format="sloth")
+    out = slo_import(SLOTH / "home-wifi.yml", file_format="sloth")
     budgets = dict(Slo.objects.values_list("name", "error_budget_pct"))
     assert budgets == {
         "home-wifi-good-wifi-client-satisfaction": pytest.approx(5.0),
         "home-wifi-risk-wifi-client-satisfaction": pytest.approx(0.1),
     }
+    # Its error queries count unhappy wifi clients, not HTTP statuses: the console's default, said.
+    assert set(Slo.objects.values_list("error_statuses", flat=True)) == {"5xx"}
+    assert "errors: 5xx, as its error query names no status codes" in out
+
+
+@pytest.mark.parametrize("name", ["getting-started.yml", "no-alerts.yml"])
+def test_the_statuses_a_sloth_error_query_counts_are_the_slos_errors(db, name):
+    slo_import(SLOTH / name, file_format="sloth")  # code=~"(5..|429)" in both
+    assert Slo.objects.get().error_statuses == "5xx, 429"
+    assert Slo.objects.get().error_codes() == set(range(500, 600)) | {429}
 
 
 def test_a_sloth_file_read_as_openslo_says_to_use_format_sloth(db):
