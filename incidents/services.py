@@ -148,6 +148,30 @@ def _remind(results: list[RaiseResult], now) -> None:
             _log_on_commit("reminded", result.incident, pages=len(result.deliveries))
 
 
+def remind_unacknowledged(*, now=None, limit=BATCH_SIZE) -> int:
+    """Page a reminder for open, unacknowledged, unsilenced incidents whose severity's route pages
+    and whose last page is PAGER_REPEAT_MIN old, even when their sender is quiet (a PagerDuty
+    trigger comes once). At most `limit` incidents a run; returns the pages recorded.
+
+    The fingerprints are locked as a raise locks them, so a repeat arriving at the same moment and
+    this run never remind the same incident twice.
+    """
+    now = now or timezone.now()
+    paging = [severity for severity in SEVERITIES if pager.route_for(severity).page_now]
+    waiting = Incident.objects.filter(status=Incident.OPEN, silenced_by__isnull=True, severity__in=paging)
+    fingerprints = set(waiting.order_by("last_seen").values_list("fingerprint", flat=True)[:limit])
+    if not fingerprints:
+        return 0
+    with transaction.atomic():
+        _lock_fingerprints(fingerprints)
+        due = pager.reminders_due(list(waiting.filter(fingerprint__in=fingerprints)), now=now)
+        pages = pager.plan_pages_for(due, now=now, kind=Delivery.REPAGE, routed=True)
+        for incident in due:
+            if pages[incident.pk]:
+                _log_on_commit("reminded", incident, pages=len(pages[incident.pk]))
+    return sum(len(recorded) for recorded in pages.values())
+
+
 def record_alerts(alerts, *, by: str, now=None) -> tuple[list[RaiseResult], int]:
     """One notification's alerts in order, all or nothing: `(True, occurrence)` raises the
     occurrence, `(False, occurrence)` resolves its fingerprint. Returns the raises and how many

@@ -235,3 +235,20 @@ def test_a_backslash_followed_by_u0000_is_text_not_a_nul():
         raise_incident("INFO", "x", "test", meta)
     del meta["both"]
     assert raise_incident("INFO", "x", "test", meta).incident.meta == {"path": "C:\\u0000"}
+
+
+@pytest.mark.django_db
+def test_an_unacknowledged_incident_is_reminded_even_when_its_sender_is_quiet(telegram):
+    from incidents.services import remind_unacknowledged
+
+    now = timezone.now()
+    raise_incident("CRITICAL", "checkout down", "pagerduty", fingerprint="pd-1", now=now)
+    raise_incident("WARNING", "disk 85%", "host-1", now=now)  # its route does not page
+    assert remind_unacknowledged(now=now + timedelta(minutes=59)) == 0
+    assert remind_unacknowledged(now=now + timedelta(minutes=61)) == 1
+    assert remind_unacknowledged(now=now + timedelta(minutes=70)) == 0
+    assert remind_unacknowledged(now=now + timedelta(minutes=122)) == 1
+    acknowledge_incident("pd-1", by="alice", now=now + timedelta(minutes=130))
+    assert remind_unacknowledged(now=now + timedelta(hours=5)) == 0
+    reminders = Delivery.objects.filter(kind=Delivery.REPAGE, incident__fingerprint="pd-1")
+    assert reminders.count() == 2 and Incident.objects.count() == 2
