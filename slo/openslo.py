@@ -40,6 +40,13 @@ OPENSLO_FIELDS = {
     "window_days": "spec.timeWindow[0].duration",
     "min_events": f"metadata.annotations.{ANNOTATION}min-events",
 }
+SLOTH_FIELDS = {
+    "name": "service and slos[].name (the SLO is named <service>-<name>)",
+    "service": "service",
+    "error_budget_pct": "slos[].objective",
+    "error_statuses": "slos[].sli.events.error_query",
+    "window_days": "SLO_WINDOW_DAYS (the console's window)",
+}
 # The spec's duration shorthands; a month, quarter and year as the days a rolling window holds.
 DURATION_DAYS = {"s": 1 / 86400, "m": 1 / 1440, "h": 1 / 24, "d": 1, "w": 7, "M": 30, "Q": 90, "Y": 365}
 _DURATION = re.compile(r"([1-9][0-9]{0,8})([smhdwMQY])")  # fullmatch: "$" would let "30d\n" in
@@ -293,13 +300,14 @@ def import_file(text: str, file_format: str = "openslo") -> Imported:
     if not found:
         kind = "sloth" if file_format == "sloth" else "OpenSLO"
         raise ValidationError(f"no {kind} SLO in it" + (f" ({'; '.join(result.notes)})" if result.notes else ""))
+    where = SLOTH_FIELDS if file_format == "sloth" else OPENSLO_FIELDS
     for label, read in found:
         notes: list[str] = []
         try:
             fields = read(notes)
             result.slos.append(_save(fields))
         except ValidationError as exc:
-            raise ValidationError(f"{label}: {'; '.join(_messages(exc))}") from exc
+            raise ValidationError(f"{label}: {'; '.join(_messages(exc, where))}") from exc
         result.notes += [f"{label}: {note}" for note in notes]
     return result
 
@@ -407,12 +415,8 @@ def _document_label(number: int, doc) -> str:
     return f"document {number} ({name})" if name else f"document {number}"
 
 
-def _messages(exc: ValidationError) -> list[str]:
-    """full_clean's errors with the field each is about (its bare messages do not say)."""
+def _messages(exc: ValidationError, where: dict) -> list[str]:
+    """full_clean's errors with the field of the file each is about (its bare messages do not say)."""
     if not hasattr(exc, "error_dict"):
         return exc.messages
-    return [
-        f"{OPENSLO_FIELDS.get(key, key)}: {message}"
-        for key, messages in exc.message_dict.items()
-        for message in messages
-    ]
+    return [f"{where.get(key, key)}: {message}" for key, messages in exc.message_dict.items() for message in messages]

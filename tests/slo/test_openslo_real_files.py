@@ -190,6 +190,16 @@ def test_a_bad_sloth_objective_names_the_sloth_field(db, tmp_path):
     assert not Slo.objects.exists()
 
 
+def test_a_sloth_name_the_console_cannot_take_names_sloths_fields(db, tmp_path):
+    path = tmp_path / "sloth.yml"
+    path.write_text(
+        (SLOTH / "getting-started.yml").read_text().replace('"requests-availability"', '"requests availability"')
+    )
+    with pytest.raises(CommandError, match=r"service and slos\[\]\.name \(the SLO is named <service>-<name>\): Enter"):
+        slo_import(path, file_format="sloth")
+    assert not Slo.objects.exists()
+
+
 def test_an_openslo_file_read_as_sloth_is_refused(db):
     with pytest.raises(CommandError, match="version: must be 'prometheus/v1'"):
         slo_import(OPENSLO / "v1_slos.yaml", file_format="sloth")
