@@ -34,6 +34,41 @@ def slo_import(*paths: Path, file_format: str = "openslo", tmp_path=None) -> str
     return out.getvalue()
 
 
+ROLLING = [
+    "slo-indicatorref-rolling-alerts.yaml",
+    "slo-indicatorref-rolling-no-alerts.yaml",
+    "slo-no-indicatorref-rolling-alerts.yaml",
+    "slo-no-indicatorref-rolling-no-alerts.yaml",
+]
+CALENDAR = [
+    "slo-indicatorref-calendar-alerts.yaml",
+    "slo-indicatorref-calendar-no-alerts.yaml",
+    "slo-no-indicatorref-calendar-alerts.yaml",
+    "slo-no-indicatorref-calendar-no-alerts.yaml",
+]
+
+
+@pytest.mark.parametrize("name", ROLLING)
+def test_every_rolling_slo_of_the_openslo_schema_tests_imports(db, name):
+    slo_import(OPENSLO / name)
+    slo = Slo.objects.get(name="test-slo")
+    assert slo.service == "the-service-name" and slo.error_budget_pct == pytest.approx(2.0)
+    assert slo.window_days in (1, 30) and slo.latency_objectives() == {}
+
+
+@pytest.mark.parametrize("name", CALENDAR)
+def test_every_calendar_slo_of_the_openslo_schema_tests_is_refused_naming_the_field(db, name):
+    with pytest.raises(CommandError, match=r"document 1 \(test-slo\): spec.timeWindow\[0\].calendar"):
+        slo_import(OPENSLO / name)
+    assert not Slo.objects.exists()
+
+
+def test_the_openslo_sdks_encoded_sequence_imports(db, settings):
+    slo_import(OPENSLO / "encode-v1_slo.yaml")
+    slo = Slo.objects.get(name="foo-slo")
+    assert (slo.service, slo.window_days) == ("foo", settings.SLO_WINDOW_DAYS)
+
+
 def test_an_availability_only_openslo_example_imports_as_a_first_class_slo(db):
     out = slo_import(OPENSLO / "slo-no-indicatorref-rolling-alerts.yaml")
     slo = Slo.objects.get(name="test-slo")
