@@ -1,8 +1,10 @@
 """/metrics under the README's server recipe (`gunicorn echopilot.wsgi --workers 4`, no
 PROMETHEUS_MULTIPROC_DIR): every scrape sums all workers, so counters never go backwards; and the
-exposition passes `promtool check metrics` (Debian's prometheus package) when it is installed."""
+exposition passes `promtool check metrics` (Debian's prometheus package) when it is installed, and a
+real Prometheus 2.42 scraping it every second sees no counter reset."""
 
 import http.client
+import json
 import os
 import re
 import shutil
@@ -10,6 +12,8 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -157,3 +161,49 @@ def _assert_promtool_clean(exposition: bytes) -> None:
     assert result.returncode == 0 and not result.stdout.strip() and not result.stderr.strip(), (
         result.stdout.decode() + result.stderr.decode()
     )
+
+
+PROMETHEUS_CONFIG = """
+global:
+  scrape_interval: 1s
+scrape_configs:
+  - job_name: console
+    static_configs:
+      - targets: ["127.0.0.1:{port}"]
+"""
+
+
+def _promql(base: str, query: str) -> list:
+    url = f"{base}/api/v1/query?" + urllib.parse.urlencode({"query": query})
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return json.load(response)["data"]["result"]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not shutil.which("prometheus"), reason="Prometheus (Debian package prometheus) is not installed")
+def test_prometheus_scraping_the_readme_recipe_sees_no_counter_reset(migrated, tmp_path):
+    port, prometheus_port = free_port(), free_port()
+    (tmp_path / "prometheus.yml").write_text(PROMETHEUS_CONFIG.format(port=port))
+    server = _start(migrated, port, [])
+    prometheus = subprocess.Popen(
+        ["prometheus", f"--config.file={tmp_path / 'prometheus.yml'}", f"--storage.tsdb.path={tmp_path / 'tsdb'}"]
+        + [f"--web.listen-address=127.0.0.1:{prometheus_port}", "--log.level=warn"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{prometheus_port}"
+    try:
+        deadline = time.monotonic() + 25
+        while time.monotonic() < deadline:  # traffic while Prometheus scrapes every second
+            for _ in range(5):
+                _get(port, "/health")
+            time.sleep(0.2)
+        series = 'echopilot_http_requests_total{route="/health",status="200"}'
+        samples = _promql(base, f"count_over_time({series}[1m])")
+        assert samples and float(samples[0]["value"][1]) >= 10, samples  # it did scrape, many times
+        assert float(_promql(base, f"resets({series}[1m])")[0]["value"][1]) == 0
+        assert float(_promql(base, f"increase({series}[1m])")[0]["value"][1]) > 0
+    finally:
+        prometheus.terminate()
+        prometheus.wait(10)
+        _stop(server)
