@@ -305,6 +305,9 @@ PAGER_DIGEST_HOUR = envconfig.integer("PAGER_DIGEST_HOUR", 9, 0, 23)
 PAGER_HTTP_TIMEOUT_S = envconfig.number("PAGER_HTTP_TIMEOUT_S", 10.0, 0, 600, low_allowed=False)
 TELEGRAM_MIN_INTERVAL_S = envconfig.number("TELEGRAM_MIN_INTERVAL_S", 1.0, 0, HOUR_S)
 
+# One open incident per alert: a repeat of an unacknowledged incident pages a reminder this often.
+PAGER_REPEAT_MIN = envconfig.integer("PAGER_REPEAT_MIN", 60, 1, 7 * 24 * 60)
+
 # --- The customer portal --------------------------------------------------------------------------
 
 PORTAL_SIGNING_SECRET_FALLBACKS = env.list("PORTAL_SIGNING_SECRET_FALLBACKS", default=[])
