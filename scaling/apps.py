@@ -4,3 +4,11 @@ from echopilot import plugins
 class ScalingConfig(plugins.ConsoleApp):
     name = "scaling"
     verbose_name = "Worker scaling"
+    schedules = "scaling.schedules.SCHEDULES"
+
+    def ready(self):
+        from echopilot.metrics import register_collector
+
+        from . import metrics
+
+        register_collector(metrics.scaling_metrics)
