@@ -5,6 +5,7 @@ class ScalingConfig(plugins.ConsoleApp):
     name = "scaling"
     verbose_name = "Worker scaling"
     schedules = "scaling.schedules.SCHEDULES"
+    card = "scaling.dashboard.card_context"
 
     def ready(self):
         from echopilot.metrics import register_collector
