@@ -30,9 +30,9 @@ ARRIVALS_WINDOW = timedelta(minutes=10)
 LATENCY_WINDOW = timedelta(minutes=10)
 
 
-def queue_reading(now) -> tuple[int, float | None]:
+def queue_reading(now, broker=None) -> tuple[int, float | None]:
     """(depth, queue time of the oldest waiting job in seconds or None when the broker cannot say)."""
-    broker = get_broker()
+    broker = broker or get_broker()
     depth = int(broker.queue_size() or 0)
     if depth == 0:
         return 0, 0.0
