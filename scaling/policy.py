@@ -9,6 +9,8 @@ How the number is reached, in order (each step that changes or holds it is named
 2. The formula: workers = (arrivals to serve + backlog to drain within the queue-time target) / the
    jobs one worker finishes a minute. Arrivals to serve are the larger of the last measured rate and
    the forecast's peak until the next change could take effect (the forecast only ever adds workers).
+   The backlog counts only once the running pool cannot start it within the target (depth above
+   actual x per-worker rate x target): a few jobs the pool clears in seconds are no reason to grow.
 3. Tolerance: within 10% of the pool as it is, no change (the Kubernetes HPA's).
 4. Seed 002's latency rule: one more when p95 or the queue depth is past its threshold; fewer only
    when p95 is low and the queue has been empty long enough.
@@ -192,7 +194,12 @@ def _formula(signals: Signals, context: Context, limits: Limits, verdict: Verdic
     now_rate = signals.arrivals_per_min or 0.0
     peak = verdict.forecast.get("peak_per_min") or 0.0
     serve = max(now_rate, peak)
-    drain = (signals.queue_depth or 0) * 60.0 / limits.queue_time_target_s
+    # A backlog the running pool starts within the target needs no extra worker. One it cannot is
+    # cleared within the target on top of the arrivals: the backlog is then growing, and with the
+    # cooldown ahead the first step up has to be big enough.
+    target_min = limits.queue_time_target_s / 60.0
+    depth = signals.queue_depth or 0
+    drain = depth / target_min if depth > actual * per_worker * target_min else 0.0
     raw = (serve + drain) / per_worker
     verdict.raw = round(raw, 4)
     verdict.clamps["formula"] = {
@@ -212,7 +219,8 @@ def _formula(signals: Signals, context: Context, limits: Limits, verdict: Verdic
         verdict.clamps["tolerance"] = {"ratio": round(raw / actual, 3), "kept": actual}
         verdict.reasons.append(f"Within {limits.tolerance:.0%} of the {actual} running: no change for that.")
         return actual
-    return max(0, math.ceil(raw - 1e-9))
+    wanted = max(0, math.ceil(raw - 1e-9))
+    return wanted
 
 
 def _latency_rule(signals: Signals, actual: int, recommended: int, limits: Limits, verdict: Verdict) -> int:

@@ -17,9 +17,16 @@ def run(sig: Signals, actual: int, forecast=None, **context) -> object:
 
 
 def test_the_formula_serves_arrivals_and_drains_the_backlog_within_the_target():
-    verdict = run(signals(arrivals_per_min=60.0, queue_depth=20, idle_min=0), actual=3)
-    assert verdict.raw == (60 + 20) / 20  # 20 waiting cleared within 60 s is 20 more a minute
+    # 2 workers start 40 jobs within the 60 s target; 50 waiting is more, so all 50 are drained within it.
+    verdict = run(signals(arrivals_per_min=30.0, queue_depth=50, idle_min=0, p95_ms=None), actual=2)
+    assert verdict.raw == (30 + 50) / 20
     assert verdict.desired == 4 and verdict.change
+
+
+def test_a_backlog_the_running_pool_starts_within_the_target_adds_no_worker():
+    verdict = run(signals(arrivals_per_min=50.0, queue_depth=9, idle_min=0), actual=3)
+    assert verdict.raw == 50 / 20 and verdict.clamps["formula"]["drain_per_min"] == 0
+    assert verdict.desired == 3
 
 
 def test_a_change_within_ten_percent_is_ignored_so_the_pool_does_not_flap():
