@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from echopilot.events import append_event, write_snapshot
@@ -278,8 +278,9 @@ def apply(*, dry_run: bool | None = None, by: str = "", now=None) -> dict:
     a third actuator failure in a row raises an incident."""
     now = now or timezone.now()
     actuator = actuators.current()
+    _ensure_state_row()
     with transaction.atomic():
-        state, _ = ScaleState.objects.select_for_update().get_or_create(pk=ScaleState.ROW)
+        state = ScaleState.objects.select_for_update().get(pk=ScaleState.ROW)
         verdict, inputs = evaluate(now, dry_run=dry_run)
         outcome, error = _actuate(verdict, inputs, state, actuator, now)
         decision = Decision.objects.create(
@@ -295,6 +296,14 @@ def apply(*, dry_run: bool | None = None, by: str = "", now=None) -> dict:
     if outcome == Decision.Outcome.FAILED and failures >= settings.SCALE_FAILURES_BEFORE_INCIDENT:
         _raise_failure_incident(failures, error, verdict)
     return body
+
+
+def _ensure_state_row() -> None:
+    try:
+        with transaction.atomic():
+            ScaleState.objects.get_or_create(pk=ScaleState.ROW)
+    except IntegrityError:  # another process made it first
+        pass
 
 
 def _actuate(verdict: Verdict, inputs: dict, state: ScaleState, actuator, now) -> tuple[str, str]:
