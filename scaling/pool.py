@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 
 from django.conf import settings
-from django.db import close_old_connections
 
 from echopilot.events import write_snapshot
 
@@ -34,7 +33,6 @@ def desired_clusters() -> int:
     """How many clusters this host should run now."""
     if settings.SCALE_ACTUATOR != "qcluster":
         return 1
-    close_old_connections()
     state = ScaleState.objects.filter(pk=ScaleState.ROW).first()
     applied = state.applied_workers if state and state.applied_workers is not None else settings.SCALE_MIN
     return max(1, applied)
