@@ -6,6 +6,7 @@ class ScalingConfig(plugins.ConsoleApp):
     verbose_name = "Worker scaling"
     schedules = "scaling.schedules.SCHEDULES"
     card = "scaling.dashboard.card_context"
+    demo = "scaling.demo.load"
 
     def ready(self):
         from echopilot.metrics import register_collector

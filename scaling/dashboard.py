@@ -21,9 +21,10 @@ def _y(value: int, top: int) -> float:
 
 
 def _steps(points: list[tuple], start, now, top: int) -> str:
-    """An SVG polyline's points, drawn as steps: a value holds until the next one."""
+    """An SVG polyline's points, drawn as steps: a value holds until the next different one."""
+    changes = [(at, value) for i, (at, value) in enumerate(points) if i == 0 or value != points[i - 1][1]]
     out: list[str] = []
-    for (at, value), (next_at, _) in zip(points, [*points[1:], (now, None)], strict=True):
+    for (at, value), (next_at, _) in zip(changes, [*changes[1:], (now, None)], strict=True):
         y = _y(value, top)
         out += [f"{_x(at, start, now)},{y}", f"{_x(next_at, start, now)},{y}"]
     return " ".join(out)

@@ -95,3 +95,18 @@ def test_the_admin_history_filters_applied_held_and_dry(client, django_user_mode
     assert "reason for held" in page and "reason for applied" not in page and "reason for dry" not in page
     detail = client.get(f"/admin/scaling/decision/{Decision.objects.get(outcome='dry').pk}/change/")
     assert detail.status_code == 200
+
+
+def test_the_demo_loads_a_day_of_decisions_once(client, django_user_model):
+    from scaling.demo import load
+
+    now = timezone.now()
+    assert load(now).startswith("144 decisions")
+    assert load(now).startswith("0 new")
+    assert Decision.objects.filter(by="demo").count() == 144
+    assert Decision.objects.filter(outcome="applied").exists()  # the afternoon peak grew the pool
+    client.force_login(django_user_model.objects.create_superuser("ops", "ops@example.com", "pw"))
+    html = client.get("/admin/").content.decode()
+    card = html[html.index('id="card-scaling"') :]
+    applied = Decision.objects.filter(outcome="applied", at__gte=now - timezone.timedelta(hours=24)).count()
+    assert f"decisions, {applied} applied" in card
