@@ -1,5 +1,7 @@
 """Demo data: a day of queue readings every 10 minutes (a daily cycle with an afternoon peak) and the
-dry-run decisions the policy took on them, so the card's chart and the admin's history have content.
+decisions the policy took on them in dry-run (the default: what it would have done, nothing applied),
+so the card's chart and the admin's history have content. Each wanted change is shown as if it had
+been made, so the chart's "running" line follows the policy; the rows say outcome "dry run".
 
 Loading twice adds nothing: the readings and decisions are keyed by their minute.
 """
@@ -11,7 +13,7 @@ from django.db import transaction
 
 from . import forecast as fc
 from .models import Decision, SignalSample
-from .policy import Context, Signals, decide
+from .policy import Constraint, Context, Signals, decide
 from .services import limits
 
 HOURS = 24
@@ -57,10 +59,11 @@ def load(now) -> str:
                 arrivals_history=fc.bucket_means(per_minute),
             )
             since = None if last_change is None else (at - last_change).total_seconds() / 60
-            verdict = decide(signals, Context(actual=actual, minutes_since_change=since), limits())
+            verdict = decide(signals, Context(actual=actual, minutes_since_change=since, dry_run=True), limits())
+            wanted = Constraint.DRY_RUN in verdict.constraints
             Decision.objects.create(
                 at=at,
-                outcome=Decision.Outcome.APPLIED if verdict.change else Decision.Outcome.HELD,
+                outcome=Decision.Outcome.DRY if wanted else Decision.Outcome.HELD,
                 desired=verdict.desired,
                 actual=actual,
                 recommended=verdict.recommended,
@@ -71,7 +74,7 @@ def load(now) -> str:
                 actuator="record",
                 by="demo",
             )
-            if verdict.change:
+            if wanted:
                 actual, last_change = verdict.desired, at
             made += 1
-    return f"{made} decisions over the last {HOURS} h (demo, nothing applied to real workers)"
+    return f"{made} dry-run decisions over the last {HOURS} h"
