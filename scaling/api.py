@@ -37,14 +37,19 @@ class FiniteFloatField(serializers.FloatField):
         return value
 
 
+# Far above any real queue, and within what every database's integer and the formula's arithmetic hold.
+MAX_COUNT = 1_000_000_000
+MAX_RATE = 1e9
+
+
 class SignalsSerializer(serializers.Serializer):
-    queue_depth = NonNegativeIntField()
-    queue_time_s = FiniteFloatField()
-    arrivals_per_min = FiniteFloatField()
-    p95_ms = MillisecondsField(required=False, allow_null=True, default=None)
+    queue_depth = NonNegativeIntField(max_value=MAX_COUNT)
+    queue_time_s = FiniteFloatField(max_value=MAX_RATE)
+    arrivals_per_min = FiniteFloatField(max_value=MAX_RATE)
+    p95_ms = MillisecondsField(required=False, allow_null=True, default=None, max_value=MAX_RATE)
     error_rate = FiniteFloatField(max_value=1)
     workers_actual = NonNegativeIntField(required=False, allow_null=True, default=None, max_value=1_000_000)
-    jobs_per_worker_min = FiniteFloatField()
+    jobs_per_worker_min = FiniteFloatField(max_value=MAX_RATE)
 
 
 class ApplySerializer(serializers.Serializer):

@@ -200,7 +200,8 @@ def _formula(signals: Signals, context: Context, limits: Limits, verdict: Verdic
     target_min = limits.queue_time_target_s / 60.0
     depth = signals.queue_depth or 0
     drain = depth / target_min if depth > actual * per_worker * target_min else 0.0
-    raw = (serve + drain) / per_worker
+    # A vanishing throughput would make this astronomically large (or inf); the bounds clamp it next.
+    raw = min((serve + drain) / per_worker, 1e9)
     verdict.raw = round(raw, 4)
     verdict.clamps["formula"] = {
         "serve_per_min": round(serve, 3),
@@ -219,8 +220,7 @@ def _formula(signals: Signals, context: Context, limits: Limits, verdict: Verdic
         verdict.clamps["tolerance"] = {"ratio": round(raw / actual, 3), "kept": actual}
         verdict.reasons.append(f"Within {limits.tolerance:.0%} of the {actual} running: no change for that.")
         return actual
-    wanted = max(0, math.ceil(raw - 1e-9))
-    return wanted
+    return max(0, math.ceil(raw - 1e-9))
 
 
 def _latency_rule(signals: Signals, actual: int, recommended: int, limits: Limits, verdict: Verdict) -> int:

@@ -141,6 +141,9 @@ def test_no_key_is_a_401(client):
         ({"queue_depth": 3, "workers_actual": 2.5}, "workers_actual"),
         ({"queue_depth": 3, "jobs_per_worker_min": "Infinity"}, "jobs_per_worker_min"),
         ({"queue_depth": 3, "queue_lenght": 4}, "queue_lenght"),
+        ({"queue_depth": 10**12}, "queue_depth"),
+        ({"queue_depth": 3, "arrivals_per_min": 1e300}, "arrivals_per_min"),
+        ({"queue_depth": 3, "p95_ms": 1e300}, "p95_ms"),
     ],
 )
 def test_bad_signals_are_a_400_naming_the_field_and_store_nothing(push, body, field):

@@ -1,5 +1,7 @@
 """The decision's constraints, one at a time, on the pure policy (no database, no clock)."""
 
+import math
+
 from scaling.policy import Constraint, Context, Limits, Signals, decide
 
 LIMITS = Limits(minimum=1, maximum=6, cooldown_min=10, tolerance=0.10, down_window_min=5, queue_time_target_s=60)
@@ -113,3 +115,9 @@ def test_a_stale_or_missing_signal_holds_the_pool():
 def test_unknown_throughput_falls_back_to_the_latency_rule():
     verdict = run(signals(jobs_per_worker_min=None, queue_depth=30, idle_min=0), actual=2)
     assert Constraint.THROUGHPUT_UNKNOWN in verdict.constraints and verdict.desired == 3
+
+
+def test_a_vanishing_throughput_clamps_to_the_maximum_instead_of_overflowing():
+    verdict = run(signals(arrivals_per_min=1e9, jobs_per_worker_min=1e-300, idle_min=0), actual=3)
+    assert verdict.desired == 6 and Constraint.BOUNDS in verdict.constraints
+    assert math.isfinite(verdict.raw)
