@@ -9,8 +9,11 @@ class ScalingConfig(plugins.ConsoleApp):
     demo = "scaling.demo.load"
 
     def ready(self):
+        from django.core.checks import register
+
         from echopilot.metrics import register_collector
 
-        from . import metrics
+        from . import checks, metrics
 
+        register(checks.actuator_check)
         register_collector(metrics.scaling_metrics)

@@ -38,3 +38,15 @@ def test_an_unworkable_scaling_setting_stops_manage_py_naming_it(tmp_path, varia
 def test_a_command_actuator_with_its_template_starts(tmp_path):
     done = check(tmp_path, SCALE_ACTUATOR="command", SCALE_COMMAND="docker compose up -d --scale worker={desired}")
     assert done.returncode == 0, done.stderr
+
+
+def test_manage_py_check_finds_a_missing_kubeconfig(tmp_path):
+    done = check(tmp_path, SCALE_ACTUATOR="kubernetes", SCALE_K8S_DEPLOYMENT="worker",
+                 SCALE_K8S_KUBECONFIG=str(tmp_path / "nope"))  # fmt: skip
+    assert done.returncode != 0
+    assert "scaling.E001" in done.stderr and "is not a file" in done.stderr
+
+
+def test_manage_py_check_warns_of_a_scale_command_that_is_not_installed(tmp_path):
+    done = check(tmp_path, SCALE_ACTUATOR="command", SCALE_COMMAND="no-such-scaler --to {desired}")
+    assert "scaling.W002" in done.stderr and "'no-such-scaler' is not on PATH" in done.stderr
