@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 from django.conf import settings
-from django.core.checks import Error, Warning
+from django.core.checks import CheckMessage, Error, Warning
 
 
 def actuator_check(app_configs=None, **kwargs) -> list:
@@ -32,7 +32,7 @@ def _kubernetes() -> list:
 
 
 def _commands() -> list:
-    problems = []
+    problems: list[CheckMessage] = []
     for name in ("SCALE_COMMAND", "SCALE_ACTUAL_COMMAND"):
         command = getattr(settings, name)
         try:
