@@ -12,8 +12,9 @@ How the number is reached, in order (each step that changes or holds it is named
    The backlog counts only once the running pool cannot start it within the target (depth above
    actual x per-worker rate x target): a few jobs the pool clears in seconds are no reason to grow.
 3. Tolerance: within 10% of the pool as it is, no change (the Kubernetes HPA's).
-4. Seed 002's latency rule: one more when p95 or the queue depth is past its threshold; fewer only
-   when p95 is low and the queue has been empty long enough.
+4. Seed 002's latency rule: one more when p95 or the queue depth is past its threshold (or the
+   oldest job waits past the queue-time target); fewer only when p95 is low and the queue has been
+   empty long enough.
 5. Bounds: SCALE_MIN..SCALE_MAX.
 6. Down-stabilisation: never below the highest recommendation of the last few minutes.
 7. What holds an otherwise wanted change: the deploy gate and the spend freeze (up only), the
@@ -194,12 +195,13 @@ def _formula(signals: Signals, context: Context, limits: Limits, verdict: Verdic
     now_rate = signals.arrivals_per_min or 0.0
     peak = verdict.forecast.get("peak_per_min") or 0.0
     serve = max(now_rate, peak)
-    # A backlog the running pool starts within the target needs no extra worker. One it cannot is
-    # cleared within the target on top of the arrivals: the backlog is then growing, and with the
+    # A backlog the running pool starts within the target needs no extra worker. One it cannot (or
+    # whose oldest job already waits past the target) is cleared within the target on top of the arrivals: the backlog is then growing, and with the
     # cooldown ahead the first step up has to be big enough.
     target_min = limits.queue_time_target_s / 60.0
     depth = signals.queue_depth or 0
-    drain = depth / target_min if depth > actual * per_worker * target_min else 0.0
+    late = (signals.queue_time_s or 0.0) > limits.queue_time_target_s
+    drain = depth / target_min if late or depth > actual * per_worker * target_min else 0.0
     # A vanishing throughput would make this astronomically large (or inf); the bounds clamp it next.
     raw = min((serve + drain) / per_worker, 1e9)
     verdict.raw = round(raw, 4)
@@ -224,13 +226,15 @@ def _formula(signals: Signals, context: Context, limits: Limits, verdict: Verdic
 
 
 def _latency_rule(signals: Signals, actual: int, recommended: int, limits: Limits, verdict: Verdict) -> int:
-    p95, depth = signals.p95_ms, signals.queue_depth or 0
+    p95, depth, waited = signals.p95_ms, signals.queue_depth or 0, signals.queue_time_s or 0.0
     hot = (p95 is not None and p95 > limits.up_p95_ms) or depth > limits.up_depth
-    if hot and recommended <= actual:
+    late = waited > limits.queue_time_target_s
+    if (hot or late) and recommended <= actual:
         verdict.constraints.append(Constraint.LATENCY_RULE)
         verdict.clamps["latency_rule"] = {"from": recommended, "to": actual + 1}
         verdict.reasons.append(
-            f"p95 {_ms(p95)} / depth {depth} past {limits.up_p95_ms:g} ms / {limits.up_depth}: one more worker."
+            f"p95 {_ms(p95)}, depth {depth}, oldest job waiting {waited:.0f}s (limits {limits.up_p95_ms:g} ms, "
+            f"{limits.up_depth}, {limits.queue_time_target_s:g}s): one more worker."
         )
         return actual + 1
     if recommended < actual:

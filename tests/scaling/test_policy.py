@@ -121,3 +121,12 @@ def test_a_vanishing_throughput_clamps_to_the_maximum_instead_of_overflowing():
     verdict = run(signals(arrivals_per_min=1e9, jobs_per_worker_min=1e-300, idle_min=0), actual=3)
     assert verdict.desired == 6 and Constraint.BOUNDS in verdict.constraints
     assert math.isfinite(verdict.raw)
+
+
+def test_the_oldest_job_waiting_past_the_target_drains_the_backlog_and_adds_a_worker():
+    # 30 waiting would start within the target at 3 x 20 a minute, but the oldest has waited 90 s already.
+    late = run(signals(arrivals_per_min=50.0, queue_depth=30, queue_time_s=90.0, idle_min=0), actual=3)
+    assert late.clamps["formula"]["drain_per_min"] == 30.0
+    assert late.desired == 4
+    lone = run(signals(arrivals_per_min=10.0, queue_depth=1, queue_time_s=75.0, idle_min=0), actual=3)
+    assert lone.desired == 4 and Constraint.LATENCY_RULE in lone.constraints
