@@ -196,8 +196,9 @@ def _formula(signals: Signals, context: Context, limits: Limits, verdict: Verdic
     peak = verdict.forecast.get("peak_per_min") or 0.0
     serve = max(now_rate, peak)
     # A backlog the running pool starts within the target needs no extra worker. One it cannot (or
-    # whose oldest job already waits past the target) is cleared within the target on top of the arrivals: the backlog is then growing, and with the
-    # cooldown ahead the first step up has to be big enough.
+    # whose oldest job already waits past the target) is cleared within the target on top of the
+    # arrivals: the backlog is then growing, and with the cooldown ahead the first step up has to be
+    # big enough.
     target_min = limits.queue_time_target_s / 60.0
     depth = signals.queue_depth or 0
     late = (signals.queue_time_s or 0.0) > limits.queue_time_target_s
