@@ -61,8 +61,9 @@ def unseen(seeds: int) -> tuple[int, int, list[str]]:
             rng = np.random.default_rng(seed * 1000 + int(load * 10) * 10 + int(job_s * 10))
             for name in NAMES:
                 rates = [r * load * autoscale_traces.JOB_S / job_s for r in autoscale_traces.SHAPES[name]()]
-                trace = [Minute(m, float(rng.poisson(r)), job_s * float(rng.uniform(0.9, 1.1))) for m, r in
-                         enumerate(rates)]  # fmt: skip
+                trace = [
+                    Minute(m, float(rng.poisson(r)), job_s * float(rng.uniform(0.9, 1.1))) for m, r in enumerate(rates)
+                ]
                 ok, said = verdict(name, backtest(trace, limits())["policies"])
                 total += 1
                 passed += ok

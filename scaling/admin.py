@@ -22,8 +22,20 @@ class DecisionAdmin(ReadOnlyAdmin):
     list_filter = ("outcome", "actuator")
     search_fields = ("reason", "error", "by")
     date_hierarchy = "at"
-    fields = ("at", "outcome", "actual", "desired", "recommended", "raw", "reason", "held_by", "actuator", "error",
-              "by", "pretty_inputs")  # fmt: skip
+    fields = (
+        "at",
+        "outcome",
+        "actual",
+        "desired",
+        "recommended",
+        "raw",
+        "reason",
+        "held_by",
+        "actuator",
+        "error",
+        "by",
+        "pretty_inputs",
+    )
     readonly_fields = fields
 
     @admin.display(description="workers", ordering="desired")
@@ -45,8 +57,17 @@ class DecisionAdmin(ReadOnlyAdmin):
 
 @admin.register(SignalSample)
 class SignalSampleAdmin(ReadOnlyAdmin):
-    list_display = ("at", "source", "queue_depth", "queue_time_s", "arrivals_per_min", "p95_ms", "error_rate",
-                    "workers_actual", "jobs_per_worker_min")  # fmt: skip
+    list_display = (
+        "at",
+        "source",
+        "queue_depth",
+        "queue_time_s",
+        "arrivals_per_min",
+        "p95_ms",
+        "error_rate",
+        "workers_actual",
+        "jobs_per_worker_min",
+    )
     list_filter = ("source",)
     date_hierarchy = "at"
 

@@ -262,8 +262,14 @@ class Result:
         }
 
 
-def simulate(trace: Sequence[Minute], policy: Callable[[Observation], int], limits: Limits, *, tick_min: int = 1,
-             startup_min: float = 2) -> Result:  # fmt: skip
+def simulate(
+    trace: Sequence[Minute],
+    policy: Callable[[Observation], int],
+    limits: Limits,
+    *,
+    tick_min: int = 1,
+    startup_min: float = 2,
+) -> Result:
     """Replay `trace` under `policy`; the pool starts at SCALE_MIN."""
     queue, pool, result = FluidQueue(), Pool(limits.minimum), Result(minutes=len(trace))
     arrivals: list[float] = []
@@ -271,8 +277,15 @@ def simulate(trace: Sequence[Minute], policy: Callable[[Observation], int], limi
     for row in trace:
         t0 = row.minute * 60.0
         if row.minute % tick_min == 0:
-            obs = Observation(row.minute, pool.size, queue.depth, queue.oldest_wait(t0), arrivals,
-                              60.0 * len(job_times) / sum(job_times), idle_min)  # fmt: skip
+            obs = Observation(
+                row.minute,
+                pool.size,
+                queue.depth,
+                queue.oldest_wait(t0),
+                arrivals,
+                60.0 * len(job_times) / sum(job_times),
+                idle_min,
+            )
             target = min(limits.maximum, max(limits.minimum, policy(obs)))
             if target != pool.size:
                 result.actions += 1

@@ -23,11 +23,21 @@ def actuator_check(app_configs=None, **kwargs) -> list:
 def _kubernetes() -> list:
     path = settings.SCALE_K8S_KUBECONFIG
     if path and not Path(path).expanduser().is_file():
-        return [Error(f"SCALE_K8S_KUBECONFIG={path!r} is not a file", id="scaling.E001",
-                      hint="point it at a kubeconfig, or leave it empty inside the cluster")]  # fmt: skip
+        return [
+            Error(
+                f"SCALE_K8S_KUBECONFIG={path!r} is not a file",
+                id="scaling.E001",
+                hint="point it at a kubeconfig, or leave it empty inside the cluster",
+            )
+        ]
     if not path and not os.environ.get("KUBERNETES_SERVICE_HOST"):
-        return [Warning("SCALE_ACTUATOR=kubernetes without SCALE_K8S_KUBECONFIG, and this is not a pod: "
-                        "every scale will fail until one is set", id="scaling.W001")]  # fmt: skip
+        return [
+            Warning(
+                "SCALE_ACTUATOR=kubernetes without SCALE_K8S_KUBECONFIG, and this is not a pod: "
+                "every scale will fail until one is set",
+                id="scaling.W001",
+            )
+        ]
     return []
 
 

@@ -34,8 +34,9 @@ def chart(now=None) -> dict | None:
     """Desired and actual over the last 24 h from the stored decisions, or None before the first one."""
     now = now or timezone.now()
     start = now - timedelta(hours=HOURS)
-    rows = list(Decision.objects.filter(at__gte=start, at__lte=now).order_by("at").values("at", "desired", "actual",
-                                                                                           "outcome"))  # fmt: skip
+    rows = list(
+        Decision.objects.filter(at__gte=start, at__lte=now).order_by("at").values("at", "desired", "actual", "outcome")
+    )
     if not rows:
         return None
     actual = [(r["at"], r["desired"] if r["outcome"] == Decision.Outcome.APPLIED else r["actual"]) for r in rows]

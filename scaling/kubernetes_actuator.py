@@ -28,12 +28,18 @@ class Kubernetes:
 
     def apply(self, desired: int) -> None:
         body = {"spec": {"replicas": int(desired)}}
-        self._call("patch", lambda api, name, ns: api.patch_namespaced_deployment_scale(
-            name, ns, body, _request_timeout=self.TIMEOUT_S))  # fmt: skip
+        self._call(
+            "patch",
+            lambda api, name, ns: api.patch_namespaced_deployment_scale(
+                name, ns, body, _request_timeout=self.TIMEOUT_S
+            ),
+        )
 
     def actual(self) -> int | None:
-        scale = self._call("read", lambda api, name, ns: api.read_namespaced_deployment_scale(
-            name, ns, _request_timeout=self.TIMEOUT_S))  # fmt: skip
+        scale = self._call(
+            "read",
+            lambda api, name, ns: api.read_namespaced_deployment_scale(name, ns, _request_timeout=self.TIMEOUT_S),
+        )
         replicas = scale.status.replicas if scale.status is not None else None
         return replicas if replicas is not None else scale.spec.replicas
 

@@ -64,15 +64,18 @@ class Pool:
         self.report()
 
     def report(self) -> None:
-        write_snapshot(POOL_STATUS, {
-            "desired": self.desired,
-            "running": len(self.running),
-            "stopping": len(self.stopping),
-            "pids": [p.pid for p in self.running],
-            "stopping_pids": [p.pid for p in self.stopping],
-            "host_pid": os.getpid(),
-            "at_epoch": time.time(),
-        })  # fmt: skip
+        write_snapshot(
+            POOL_STATUS,
+            {
+                "desired": self.desired,
+                "running": len(self.running),
+                "stopping": len(self.stopping),
+                "pids": [p.pid for p in self.running],
+                "stopping_pids": [p.pid for p in self.stopping],
+                "host_pid": os.getpid(),
+                "at_epoch": time.time(),
+            },
+        )
 
     def stop_all(self, timeout_s: float = 60) -> None:
         """Stop every cluster gracefully and wait for them (Ctrl-C, SIGTERM)."""

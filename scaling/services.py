@@ -27,8 +27,15 @@ log = logging.getLogger(__name__)
 
 SNAPSHOT = "autoscale.json"
 EVENTS = "autoscale"
-SIGNAL_FIELDS = ("queue_depth", "queue_time_s", "arrivals_per_min", "p95_ms", "error_rate", "workers_actual",
-                 "jobs_per_worker_min")  # fmt: skip
+SIGNAL_FIELDS = (
+    "queue_depth",
+    "queue_time_s",
+    "arrivals_per_min",
+    "p95_ms",
+    "error_rate",
+    "workers_actual",
+    "jobs_per_worker_min",
+)
 
 
 def limits() -> Limits:
@@ -62,8 +69,9 @@ def record_signals(data: dict, *, now=None) -> SignalSample:
         raise ValidationError({"queue_depth": "this field is required"})
     if data.get("error_rate") is not None and data["error_rate"] > 1:
         raise ValidationError({"error_rate": "must be a fraction from 0 to 1"})
-    return SignalSample.objects.create(at=now, source=SignalSample.Source.PUSHED,
-                                       **{k: data.get(k) for k in SIGNAL_FIELDS})  # fmt: skip
+    return SignalSample.objects.create(
+        at=now, source=SignalSample.Source.PUSHED, **{k: data.get(k) for k in SIGNAL_FIELDS}
+    )
 
 
 def _history_start(now):
@@ -95,7 +103,7 @@ def arrivals_history(source: str, now, latest: SignalSample | None) -> list[floa
             source=source, at__gte=_history_start(now), at__lte=now, arrivals_per_min__isnull=False
         )
         .order_by("at")
-        .values_list("at", "arrivals_per_min")  # fmt: skip
+        .values_list("at", "arrivals_per_min")
     )
     if latest is not None and latest.pk is None and latest.arrivals_per_min is not None:
         rows.append((latest.at, latest.arrivals_per_min))
@@ -200,9 +208,16 @@ def context(now, actual: int, dry_run: bool) -> Context:
     recent = Decision.objects.filter(at__gte=window_start, at__lte=now).values_list("recommended", flat=True)
     gate_shut, gate_reason = gate_state(now)
     frozen, pct = spend_state(now)
-    return Context(actual=actual, minutes_since_change=since, recent_recommendations=list(recent),
-                   gate_shut=gate_shut, gate_reason=gate_reason, spend_frozen=frozen, spend_pct=pct,
-                   dry_run=dry_run)  # fmt: skip
+    return Context(
+        actual=actual,
+        minutes_since_change=since,
+        recent_recommendations=list(recent),
+        gate_shut=gate_shut,
+        gate_reason=gate_reason,
+        spend_frozen=frozen,
+        spend_pct=pct,
+        dry_run=dry_run,
+    )
 
 
 # --- deciding -------------------------------------------------------------------------------------------
@@ -284,10 +299,19 @@ def apply(*, dry_run: bool | None = None, by: str = "", now=None) -> dict:
         verdict, inputs = evaluate(now, dry_run=dry_run)
         outcome, error = _actuate(verdict, inputs, state, actuator, now)
         decision = Decision.objects.create(
-            at=now, outcome=outcome, desired=verdict.desired, actual=verdict.actual,
-            recommended=verdict.recommended, raw=verdict.raw, reason=verdict.reason,
-            constraints=verdict.constraints, inputs=inputs, actuator=actuator.name, error=error, by=by[:100],
-        )  # fmt: skip
+            at=now,
+            outcome=outcome,
+            desired=verdict.desired,
+            actual=verdict.actual,
+            recommended=verdict.recommended,
+            raw=verdict.raw,
+            reason=verdict.reason,
+            constraints=verdict.constraints,
+            inputs=inputs,
+            actuator=actuator.name,
+            error=error,
+            by=by[:100],
+        )
         failures = state.failures_in_row
     body = {**_status_body(verdict, inputs, now, state), "outcome": outcome, "decision_id": decision.pk}
     if error:
@@ -344,9 +368,28 @@ def _raise_failure_incident(failures: int, error: str, verdict: Verdict) -> None
 
 def _log(decision: Decision, body: dict) -> None:
     try:
-        append_event(EVENTS, "decision", **{k: body[k] for k in (
-            "outcome", "desired", "actual", "reason", "constraints", "dry_run", "actuator", "signals", "forecast",
-            "cooldown_until", "gate_shut", "spend_frozen", "decision_id")})  # fmt: skip
+        append_event(
+            EVENTS,
+            "decision",
+            **{
+                k: body[k]
+                for k in (
+                    "outcome",
+                    "desired",
+                    "actual",
+                    "reason",
+                    "constraints",
+                    "dry_run",
+                    "actuator",
+                    "signals",
+                    "forecast",
+                    "cooldown_until",
+                    "gate_shut",
+                    "spend_frozen",
+                    "decision_id",
+                )
+            },
+        )
         write_snapshot(SNAPSHOT, body)
     except OSError:
         log.exception("could not write the autoscale log")

@@ -127,8 +127,17 @@ class ScaleApi(BaseHTTPRequestHandler):
         }
 
     def _not_found(self, name):
-        self._reply(404, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404,
-                          "message": f'deployments.apps "{name}" not found'})  # fmt: skip
+        self._reply(
+            404,
+            {
+                "kind": "Status",
+                "apiVersion": "v1",
+                "status": "Failure",
+                "reason": "NotFound",
+                "code": 404,
+                "message": f'deployments.apps "{name}" not found',
+            },
+        )
 
     def do_GET(self):
         where = self._scale_path()
@@ -158,12 +167,18 @@ def kube(tmp_path, settings):
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "loopback",
-        "clusters": [{"name": "loopback", "cluster": {"server": f"http://127.0.0.1:{server.server_port}"}}],
-        "users": [{"name": "ops", "user": {"token": "not-a-real-token"}}],
-        "contexts": [{"name": "loopback", "context": {"cluster": "loopback", "user": "ops"}}],
-    }))  # fmt: skip
+    kubeconfig.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "loopback",
+                "clusters": [{"name": "loopback", "cluster": {"server": f"http://127.0.0.1:{server.server_port}"}}],
+                "users": [{"name": "ops", "user": {"token": "not-a-real-token"}}],
+                "contexts": [{"name": "loopback", "context": {"cluster": "loopback", "user": "ops"}}],
+            }
+        )
+    )
     settings.SCALE_ACTUATOR = "kubernetes"
     settings.SCALE_K8S_KUBECONFIG = str(kubeconfig)
     settings.SCALE_K8S_CONTEXT = ""

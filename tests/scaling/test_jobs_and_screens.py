@@ -67,8 +67,16 @@ def test_prometheus_shows_the_target_actual_and_applied_events(client, api, push
 
 def test_the_card_draws_desired_and_actual_and_offers_buttons_to_admins(client, django_user_model, push):
     push(**BUSY, workers_actual=2)
-    Decision.objects.create(at=timezone.now() - timezone.timedelta(hours=3), outcome="dry", desired=5, actual=2,
-                            recommended=5, raw=4.6, reason="x", actuator="record")  # fmt: skip
+    Decision.objects.create(
+        at=timezone.now() - timezone.timedelta(hours=3),
+        outcome="dry",
+        desired=5,
+        actual=2,
+        recommended=5,
+        raw=4.6,
+        reason="x",
+        actuator="record",
+    )
     admin = django_user_model.objects.create_superuser("ops", "ops@example.com", "pw")
     client.force_login(admin)
     html = client.get("/admin/").content.decode()
@@ -88,8 +96,16 @@ def test_an_analyst_sees_the_card_without_buttons(staff_with, push):
 
 def test_the_admin_history_filters_applied_held_and_dry(client, django_user_model):
     for outcome in ("applied", "held", "dry"):
-        Decision.objects.create(at=timezone.now(), outcome=outcome, desired=3, actual=2, recommended=3, raw=2.5,
-                                reason=f"reason for {outcome}", actuator="record")  # fmt: skip
+        Decision.objects.create(
+            at=timezone.now(),
+            outcome=outcome,
+            desired=3,
+            actual=2,
+            recommended=3,
+            raw=2.5,
+            reason=f"reason for {outcome}",
+            actuator="record",
+        )
     client.force_login(django_user_model.objects.create_superuser("ops", "ops@example.com", "pw"))
     page = client.get("/admin/scaling/decision/?outcome__exact=held").content.decode()
     assert "reason for held" in page and "reason for applied" not in page and "reason for dry" not in page

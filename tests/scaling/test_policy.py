@@ -9,8 +9,15 @@ NO_FORECAST = {"method": None, "per_min": [], "peak_per_min": None, "lead_min": 
 
 
 def signals(**overrides) -> Signals:
-    base = {"queue_depth": 0, "queue_time_s": 0.0, "arrivals_per_min": 60.0, "p95_ms": 20.0,
-            "jobs_per_worker_min": 20.0, "idle_min": 30.0, "age_min": 1.0}  # fmt: skip
+    base = {
+        "queue_depth": 0,
+        "queue_time_s": 0.0,
+        "arrivals_per_min": 60.0,
+        "p95_ms": 20.0,
+        "jobs_per_worker_min": 20.0,
+        "idle_min": 30.0,
+        "age_min": 1.0,
+    }
     return Signals(**{**base, **overrides})
 
 

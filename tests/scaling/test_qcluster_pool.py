@@ -87,9 +87,13 @@ def test_scale_in_stops_a_cluster_gracefully_and_its_long_job_finishes(api, push
     ScaleState.objects.create(pk=ScaleState.ROW, applied_workers=1)
     log_dir.mkdir(parents=True, exist_ok=True)
     pool = subprocess.Popen(
-        [sys.executable, "manage.py", "qcluster_pool"], cwd=ROOT, env=pool_env(log_dir),
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
+        [sys.executable, "manage.py", "qcluster_pool"],
+        cwd=ROOT,
+        env=pool_env(log_dir),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         assert wait_for(lambda: pool_status(log_dir).get("running") == 1, 30)
         first = pool_status(log_dir)["pids"][0]

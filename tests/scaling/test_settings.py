@@ -41,8 +41,12 @@ def test_a_command_actuator_with_its_template_starts(tmp_path):
 
 
 def test_manage_py_check_finds_a_missing_kubeconfig(tmp_path):
-    done = check(tmp_path, SCALE_ACTUATOR="kubernetes", SCALE_K8S_DEPLOYMENT="worker",
-                 SCALE_K8S_KUBECONFIG=str(tmp_path / "nope"))  # fmt: skip
+    done = check(
+        tmp_path,
+        SCALE_ACTUATOR="kubernetes",
+        SCALE_K8S_DEPLOYMENT="worker",
+        SCALE_K8S_KUBECONFIG=str(tmp_path / "nope"),
+    )
     assert done.returncode != 0
     assert "scaling.E001" in done.stderr and "is not a file" in done.stderr
 

@@ -20,8 +20,9 @@ pytestmark = pytest.mark.django_db
 
 
 def package(started):
-    return SignedPackage.dumps({"id": uuid.uuid4().hex, "name": "job", "func": "math.floor", "args": (1.5,),
-                                "kwargs": {}, "started": started})  # fmt: skip
+    return SignedPackage.dumps(
+        {"id": uuid.uuid4().hex, "name": "job", "func": "math.floor", "args": (1.5,), "kwargs": {}, "started": started}
+    )
 
 
 def test_orm_broker_depth_and_the_oldest_waiting_jobs_queue_time(settings):
@@ -61,11 +62,23 @@ def test_per_worker_throughput_comes_from_the_last_hours_finished_tasks(settings
     now = timezone.now()
     for i, seconds in enumerate((2, 3, 4, 3, 3)):
         stopped = now - timedelta(minutes=i)
-        Task.objects.create(id=uuid.uuid4().hex, name=f"t{i}", func="math.floor", started=stopped - timedelta(
-            seconds=seconds), stopped=stopped, success=True)  # fmt: skip
+        Task.objects.create(
+            id=uuid.uuid4().hex,
+            name=f"t{i}",
+            func="math.floor",
+            started=stopped - timedelta(seconds=seconds),
+            stopped=stopped,
+            success=True,
+        )
     old = now - timedelta(hours=3)
-    Task.objects.create(id=uuid.uuid4().hex, name="old", func="math.floor", started=old - timedelta(seconds=60),
-                        stopped=old, success=True)  # fmt: skip
+    Task.objects.create(
+        id=uuid.uuid4().hex,
+        name="old",
+        func="math.floor",
+        started=old - timedelta(seconds=60),
+        stopped=old,
+        success=True,
+    )
     assert signals.jobs_per_worker_min(now) == pytest.approx(2 * 60 / 3)
 
 
@@ -85,8 +98,9 @@ def test_measured_signals_feed_the_status_when_nothing_is_pushed(api):
 def test_the_arrivals_history_holds_each_rate_until_the_next_and_is_bucketed():
     now = timezone.now().replace(second=0, microsecond=0)
     for minutes_ago, rate in ((30, 10.0), (20, 40.0), (10, 70.0)):
-        SignalSample.objects.create(at=now - timedelta(minutes=minutes_ago), source="measured", queue_depth=0,
-                                    arrivals_per_min=rate)  # fmt: skip
+        SignalSample.objects.create(
+            at=now - timedelta(minutes=minutes_ago), source="measured", queue_depth=0, arrivals_per_min=rate
+        )
     assert services.arrivals_history("measured", now, None) == [10.0, 10.0, 40.0, 40.0, 70.0, 70.0]
 
 
