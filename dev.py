@@ -111,7 +111,10 @@ def start(port: int, host: str, workers: int) -> int:
         env=env,
         start_new_session=True,
     )
-    cluster = subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=env, start_new_session=True)
+    # The pool runs one django-q2 cluster, or as many as the autoscaler applies with SCALE_ACTUATOR=qcluster.
+    cluster = subprocess.Popen(
+        [sys.executable, "manage.py", "qcluster_pool"], cwd=ROOT, env=env, start_new_session=True
+    )
     print()
     print(f"  EchoPilot Ops Console:  {url}")
     print(f"  Admin API key (shown once, stored hashed):  {key}")

@@ -348,6 +348,46 @@ SCALE_MAX = envconfig.integer("SCALE_MAX", 6, 1, 10_000)
 SCALE_COOLDOWN_MIN = envconfig.integer("SCALE_COOLDOWN_MIN", 10, 0, 7 * DAY_S // MINUTE_S)
 envconfig.require(SCALE_MAX >= SCALE_MIN, "SCALE_MAX must be at least SCALE_MIN")
 SCALE_DRY_RUN = env.bool("SCALE_DRY_RUN", default=True)
+# The oldest waiting job should start within this many seconds; the pool is sized to keep it so.
+SCALE_QUEUE_TIME_TARGET_S = envconfig.number("SCALE_QUEUE_TIME_TARGET_S", 60, 0, DAY_S, low_allowed=False)
+SCALE_UP_P95_MS = envconfig.number("SCALE_UP_P95_MS", 150, 0, HOUR_S * 1000, low_allowed=False)
+SCALE_DOWN_P95_MS = envconfig.number("SCALE_DOWN_P95_MS", 40, 0, HOUR_S * 1000, low_allowed=False)
+SCALE_UP_DEPTH = envconfig.integer("SCALE_UP_DEPTH", 10, 0, 10**9)
+SCALE_IDLE_BEFORE_DOWN_MIN = envconfig.integer("SCALE_IDLE_BEFORE_DOWN_MIN", 10, 0, DAY_S // MINUTE_S)
+SCALE_DOWN_WINDOW_MIN = envconfig.integer("SCALE_DOWN_WINDOW_MIN", 5, 0, DAY_S // MINUTE_S)
+SCALE_TOLERANCE = envconfig.number("SCALE_TOLERANCE", 0.10, 0, 1)
+SCALE_SPEND_FREEZE_PCT = envconfig.number("SCALE_SPEND_FREEZE_PCT", 90, 0, 1000)
+SCALE_FORECAST_MIN = envconfig.integer("SCALE_FORECAST_MIN", 30, 1, DAY_S // MINUTE_S)
+# How long a started worker takes to take jobs: the forecast is read that far past the next change.
+SCALE_STARTUP_MIN = envconfig.number("SCALE_STARTUP_MIN", 2, 0, DAY_S // MINUTE_S)
+SCALE_TICK_MIN = envconfig.integer("SCALE_TICK_MIN", 10, 1, DAY_S // MINUTE_S)
+SCALE_SIGNAL_MAX_AGE_MIN = envconfig.number("SCALE_SIGNAL_MAX_AGE_MIN", 15, 0, 7 * DAY_S // MINUTE_S, low_allowed=False)
+SCALE_HISTORY_DAYS = envconfig.integer("SCALE_HISTORY_DAYS", 8, 1, 366)
+# Jobs a minute one worker finishes when django-q2's finished tasks cannot say (another platform's workers).
+SCALE_WORKER_JOBS_PER_MIN = envconfig.number("SCALE_WORKER_JOBS_PER_MIN", 0, 0, 10**9)
+SCALE_ACTUATOR = env.str("SCALE_ACTUATOR", default="record").strip().lower() or "record"
+envconfig.require(
+    SCALE_ACTUATOR in ("record", "qcluster", "command", "kubernetes"),
+    "SCALE_ACTUATOR must be one of record, qcluster, command, kubernetes",
+)
+SCALE_COMMAND = env.str("SCALE_COMMAND", default="")
+SCALE_ACTUAL_COMMAND = env.str("SCALE_ACTUAL_COMMAND", default="")
+SCALE_COMMAND_TIMEOUT_S = envconfig.number("SCALE_COMMAND_TIMEOUT_S", 120, 0, HOUR_S, low_allowed=False)
+envconfig.require(
+    SCALE_ACTUATOR != "command" or "{desired}" in SCALE_COMMAND,
+    "SCALE_COMMAND must be set and contain {desired} when SCALE_ACTUATOR=command",
+)
+SCALE_FAILURES_BEFORE_INCIDENT = envconfig.integer("SCALE_FAILURES_BEFORE_INCIDENT", 3, 1, 1000)
+SCALE_K8S_NAMESPACE = env.str("SCALE_K8S_NAMESPACE", default="default")
+SCALE_K8S_DEPLOYMENT = env.str("SCALE_K8S_DEPLOYMENT", default="")
+SCALE_K8S_KUBECONFIG = env.str("SCALE_K8S_KUBECONFIG", default="")
+SCALE_K8S_CONTEXT = env.str("SCALE_K8S_CONTEXT", default="")
+envconfig.require(
+    SCALE_ACTUATOR != "kubernetes" or bool(SCALE_K8S_DEPLOYMENT),
+    "SCALE_K8S_DEPLOYMENT must name the Deployment when SCALE_ACTUATOR=kubernetes",
+)
+# The qcluster_pool supervisor re-reads the desired size this often (seconds).
+SCALE_POOL_POLL_S = envconfig.number("SCALE_POOL_POLL_S", 5, 0, HOUR_S, low_allowed=False)
 
 # --- Security scan (weekly, ops app) -------------------------------------------------------------------
 
