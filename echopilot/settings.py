@@ -417,9 +417,9 @@ if INCIDENT_AUTORECOVER:
         "INCIDENT_AUTORECOVER=true sets SLO_RECOVERY_HOOK itself: leave SLO_RECOVERY_HOOK empty",
     )
     SLO_RECOVERY_HOOK = "ops.recovery.watchdog_hook"
-# A dotted path to `restart(dry_run: bool) -> str` for the worker pool this console runs (the scaling
-# app's qcluster pool sets it); empty: restarting workers is not in this console's hands.
-OPS_WORKER_POOL_HOOK = env.str("OPS_WORKER_POOL_HOOK", default="")
+# A dotted path to `restart(dry_run: bool) -> str` for the worker pool this console runs: by default the
+# scaling app's qcluster pool (which says when none runs here); empty: not in this console's hands.
+OPS_WORKER_POOL_HOOK = env.str("OPS_WORKER_POOL_HOOK", default="scaling.pool.restart")
 # Uptime probes: default interval and strikes of a new check, probes run at once, results kept.
 UPTIME_INTERVAL_SEC = envconfig.integer("UPTIME_INTERVAL_SEC", 60, 60, DAY_S)
 UPTIME_STRIKES = envconfig.integer("UPTIME_STRIKES", 2, 1, 100)

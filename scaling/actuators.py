@@ -42,11 +42,16 @@ class Qcluster(Record):
     name = "qcluster"
 
     def actual(self) -> int | None:
-        pool = read_snapshot(POOL_STATUS)
-        stale_after = max(30.0, 6 * settings.SCALE_POOL_POLL_S)
-        if not pool or time.time() - float(pool.get("at_epoch", 0)) > stale_after:
-            return None  # no supervisor is running: nothing here can say
-        return int(pool["running"])
+        return pool_running()
+
+
+def pool_running() -> int | None:
+    """How many clusters the host's qcluster pool runs, or None when no pool has reported lately."""
+    pool = read_snapshot(POOL_STATUS)
+    stale_after = max(30.0, 6 * settings.SCALE_POOL_POLL_S)
+    if not pool or time.time() - float(pool.get("at_epoch", 0)) > stale_after:
+        return None  # no supervisor is running: nothing here can say
+    return int(pool["running"])
 
 
 class Command:

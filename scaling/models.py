@@ -93,6 +93,8 @@ class ScaleState(models.Model):
     last_change_at = models.DateTimeField(null=True, blank=True)
     failures_in_row = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
+    # Set by ops recovery (scaling.pool.restart); a qcluster pool that sees it change restarts its clusters.
+    pool_restart_requested_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self):
         return f"applied {self.applied_workers}"

@@ -15,13 +15,15 @@ import os
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 from django.conf import settings
+from django.utils import timezone
 
 from echopilot.events import write_snapshot
 
-from .actuators import POOL_STATUS
+from .actuators import POOL_STATUS, pool_running
 from .models import ScaleState
 
 log = logging.getLogger(__name__)
@@ -36,6 +38,27 @@ def desired_clusters() -> int:
     state = ScaleState.objects.filter(pk=ScaleState.ROW).first()
     applied = state.applied_workers if state and state.applied_workers is not None else settings.SCALE_MIN
     return max(1, applied)
+
+
+def restart_requested_at() -> datetime | None:
+    """When ops recovery last asked the pool to restart its clusters."""
+    return ScaleState.objects.filter(pk=ScaleState.ROW).values_list("pool_restart_requested_at", flat=True).first()
+
+
+def restart(dry_run: bool) -> str:
+    """Ask the host's qcluster pool to restart its clusters gracefully (ops recovery's worker pool
+    hook, OPS_WORKER_POOL_HOOK); says so when no pool runs here, since nothing would then restart."""
+    running = pool_running()
+    if running is None:
+        return (
+            "not in this console's hands: no qcluster pool has reported lately "
+            "(manage.py qcluster_pool is not running here)"
+        )
+    if dry_run:
+        return f"would restart the qcluster pool's {running} cluster(s) gracefully"
+    ScaleState.objects.update_or_create(pk=ScaleState.ROW, defaults={"pool_restart_requested_at": timezone.now()})
+    within = f"{settings.SCALE_POOL_POLL_S:g}s"
+    return f"asked the qcluster pool to restart its {running} cluster(s) gracefully (within {within})"
 
 
 class Pool:
@@ -62,6 +85,14 @@ class Pool:
             self.stopping.append(oldest)
             log.info("stopping cluster pid %s gracefully (%d wanted)", oldest.pid, desired)
         self.report()
+
+    def restart_all(self) -> None:
+        """Stop every running cluster gracefully; the next reconcile starts fresh ones in their place."""
+        for process in self.running:
+            process.terminate()  # as in scale-in: the jobs it holds finish first
+            log.info("restarting: stopping cluster pid %s gracefully", process.pid)
+        self.stopping.extend(self.running)
+        self.running = []
 
     def report(self) -> None:
         write_snapshot(

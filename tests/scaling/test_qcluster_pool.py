@@ -3,6 +3,7 @@ job a stopped cluster is running (longer than the cooldown) finish."""
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -13,8 +14,9 @@ from django.db import connection
 from django_q.models import Task
 from django_q.tasks import async_task
 
+from ops import recovery
 from scaling.models import ScaleState
-from scaling.pool import desired_clusters
+from scaling.pool import Pool, desired_clusters, restart, restart_requested_at
 
 ROOT = Path(__file__).resolve().parents[2]
 BUSY = {"queue_depth": 120, "queue_time_s": 95.0, "arrivals_per_min": 80.0, "jobs_per_worker_min": 20.0}
@@ -125,3 +127,64 @@ def test_scale_in_stops_a_cluster_gracefully_and_its_long_job_finishes(api, push
     finally:
         pool.terminate()
         pool.wait(timeout=90)
+
+
+@pytest.mark.django_db
+def test_restarting_without_a_pool_running_here_is_not_in_this_consoles_hands(settings, log_dir):
+    assert "not in this console's hands" in restart(dry_run=False)
+    assert restart_requested_at() is None
+
+
+@pytest.mark.django_db
+def test_a_restart_asks_the_running_pool_and_a_dry_run_only_says_so(settings, log_dir):
+    pool = Pool(command=["sleep", "60"])
+    pool.reconcile(2)  # reports itself in qcluster_pool.json, as the supervisor does
+    try:
+        assert restart(dry_run=True) == "would restart the qcluster pool's 2 cluster(s) gracefully"
+        assert restart_requested_at() is None
+        assert restart(dry_run=False).startswith("asked the qcluster pool to restart its 2 cluster(s)")
+        assert restart_requested_at() is not None
+    finally:
+        pool.stop_all(timeout_s=5)
+
+
+def test_restart_all_stops_each_cluster_gracefully_and_the_next_reconcile_starts_fresh_ones(log_dir):
+    pool = Pool(command=["sleep", "60"])
+    pool.reconcile(2)
+    before = list(pool.running)
+    try:
+        pool.restart_all()
+        pool.reconcile(2)
+        assert [p.pid for p in pool.running] != [p.pid for p in before] and len(pool.running) == 2
+        assert all(p.wait(timeout=5) == -signal.SIGTERM for p in before)  # SIGTERM: django-q2's graceful stop
+    finally:
+        pool.stop_all(timeout_s=5)
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_ops_recovery_restarts_the_clusters_of_a_running_pool(settings, log_dir):
+    """The default worker pool hook: the recovery asks, the real supervisor replaces its clusters."""
+    ScaleState.objects.create(pk=ScaleState.ROW, applied_workers=1)
+    log_dir.mkdir(parents=True, exist_ok=True)
+    settings.SCALE_POOL_POLL_S = 0.5
+    supervisor = subprocess.Popen(
+        [sys.executable, "manage.py", "qcluster_pool"],
+        cwd=ROOT,
+        env=pool_env(log_dir),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        assert wait_for(lambda: pool_status(log_dir).get("running") == 1, 30)
+        first = pool_status(log_dir)["pids"]
+        run = recovery.recover(trigger="test")
+        [restarted] = [a for a in run.actions if a["action"] == "restart"]
+        assert restarted["outcome"].startswith("asked the qcluster pool to restart its 1 cluster(s)")
+        assert wait_for(lambda: pool_status(log_dir).get("pids") not in (None, first), 30)
+        assert pool_status(log_dir)["running"] == 1
+    finally:
+        supervisor.terminate()
+        supervisor.wait(timeout=90)

@@ -7,7 +7,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import DatabaseError, close_old_connections
 
-from scaling.pool import Pool, desired_clusters
+from scaling.pool import Pool, desired_clusters, restart_requested_at
 
 
 class Command(BaseCommand):
@@ -26,9 +26,15 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, on_signal)
         pool = Pool()
         self.stdout.write(f"qcluster pool: checking the applied size every {settings.SCALE_POOL_POLL_S:g}s")
+        restart_seen = self._restart_marker(None)
         try:
             while not stop["now"]:
                 close_old_connections()  # a long-lived loop: drop a connection the database has closed
+                marker = self._restart_marker(restart_seen)
+                if marker != restart_seen:
+                    self.stdout.write("qcluster pool: restarting every cluster (asked by ops recovery)")
+                    pool.restart_all()
+                    restart_seen = marker
                 pool.reconcile(self._desired(pool))
                 deadline = time.monotonic() + settings.SCALE_POOL_POLL_S
                 while not stop["now"] and time.monotonic() < deadline:
@@ -36,6 +42,12 @@ class Command(BaseCommand):
         finally:
             self.stdout.write("qcluster pool: stopping every cluster gracefully")
             pool.stop_all()
+
+    def _restart_marker(self, seen):
+        try:
+            return restart_requested_at()
+        except DatabaseError:
+            return seen  # asked again at the next poll
 
     def _desired(self, pool: Pool) -> int:
         try:
