@@ -4,7 +4,7 @@ from django.contrib import admin, messages
 from django.utils import timezone
 
 from .auth import forget_resolved_keys
-from .models import DashKey
+from .models import AuditEntry, DashKey, JobRun
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -22,11 +22,11 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(DashKey)
 class DashKeyAdmin(admin.ModelAdmin):
-    list_display = ("name", "role", "prefix", "created", "last_used", "revoked")
-    list_filter = ("role", ("revoked", admin.EmptyFieldListFilter))
+    list_display = ("name", "role", "prefix", "created", "last_used", "expires", "revoked", "replaced_by")
+    list_filter = ("role", ("revoked", admin.EmptyFieldListFilter), ("expires", admin.EmptyFieldListFilter))
     search_fields = ("name", "prefix")
-    readonly_fields = ("prefix", "created", "last_used")
-    fields = ("name", "role", "prefix", "created", "last_used", "revoked")
+    readonly_fields = ("prefix", "created", "last_used", "replaced_by")
+    fields = ("name", "role", "prefix", "created", "last_used", "expires", "revoked", "replaced_by")
     actions = ["revoke"]
 
     def get_fields(self, request, obj=None):
@@ -48,3 +48,27 @@ class DashKeyAdmin(admin.ModelAdmin):
         count = queryset.filter(revoked__isnull=True).update(revoked=timezone.now())
         forget_resolved_keys()
         self.message_user(request, f"Revoked {count} key(s).", messages.SUCCESS)
+
+
+@admin.register(JobRun)
+class JobRunAdmin(ReadOnlyAdmin):
+    """Each periodic job's runs: the last result of a backup, a drill, a rotation..."""
+
+    list_display = ("name", "started", "outcome", "duration", "summary")
+    list_filter = ("outcome", "name")
+    search_fields = ("name", "summary")
+    date_hierarchy = "started"
+
+    @admin.display(description="seconds")
+    def duration(self, run):
+        return f"{run.duration_s:.1f}"
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(ReadOnlyAdmin):
+    """The audit chain: every write through the admin or the API. `manage.py audit_verify` checks it."""
+
+    list_display = ("seq", "at", "actor", "address", "action", "app_label", "model", "object_id", "fields")
+    list_filter = ("action", "app_label", "model")
+    search_fields = ("actor", "object_id", "address", "model")
+    date_hierarchy = "at"

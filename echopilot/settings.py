@@ -289,3 +289,30 @@ SCALE_MAX = envconfig.integer("SCALE_MAX", 6, 1, 10_000)
 SCALE_COOLDOWN_MIN = envconfig.integer("SCALE_COOLDOWN_MIN", 10, 0, 7 * DAY_S // MINUTE_S)
 envconfig.require(SCALE_MAX >= SCALE_MIN, "SCALE_MAX must be at least SCALE_MIN")
 SCALE_DRY_RUN = env.bool("SCALE_DRY_RUN", default=True)
+
+# --- Backups, DR drills and log rotation ----------------------------------------------------------
+
+BACKUP_DIR = envconfig.writable_directory("BACKUP_DIR", BASE_DIR / "backups")
+BACKUP_KEEP_DAYS = envconfig.integer("BACKUP_KEEP_DAYS", 30, 1, 36_500)
+# An operator's copy-off-the-host line, e.g. "rclone copy {path} offsite:echopilot/"; {path} and
+# {name} are filled in, and it runs without a shell. Its failure pages.
+BACKUP_UPLOAD_COMMAND = env.str("BACKUP_UPLOAD_COMMAND", default="")
+BACKUP_UPLOAD_TIMEOUT_S = envconfig.integer("BACKUP_UPLOAD_TIMEOUT_S", 1800, 1, DAY_S)
+# Where pg_dump / pg_restore live; empty: /usr/bin, then the newest /usr/lib/postgresql/*/bin.
+PG_BIN_DIR = env.str("PG_BIN_DIR", default="")
+LOG_KEEP_DAYS = envconfig.integer("LOG_KEEP_DAYS", 90, 1, 36_500)
+
+# --- The audit chain ---------------------------------------------------------------------------------
+
+# The chain's hashes are HMACs under this key, so rewriting the table alone cannot re-forge them.
+AUDIT_CHAIN_KEY = env.str("AUDIT_CHAIN_KEY", default=SECRET_KEY)
+AUDIT_CHAIN_PAGE_MAX = envconfig.integer("AUDIT_CHAIN_PAGE_MAX", 1000, 1, 100_000)
+
+# --- Key rotation ------------------------------------------------------------------------------------
+
+DASH_KEY_MAX_AGE_DAYS = envconfig.integer("DASH_KEY_MAX_AGE_DAYS", 90, 1, 36_500)
+DASH_KEY_EXPIRY_WARN_DAYS = envconfig.integer("DASH_KEY_EXPIRY_WARN_DAYS", 7, 0, 365)
+
+# --- Retention analytics ------------------------------------------------------------------------------
+
+ANALYTICS_BATCH_MAX = envconfig.integer("ANALYTICS_BATCH_MAX", 10_000, 1, 1_000_000)

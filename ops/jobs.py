@@ -1,0 +1,34 @@
+"""The ops jobs' common edge: each run recorded by the kernel's `run_job`, and a failure paged as a
+CRITICAL incident (one per job while it keeps failing: the fingerprint is the job's name)."""
+
+from datetime import datetime, time, timedelta
+from datetime import timezone as dt_timezone
+
+from django.utils import timezone
+
+from echopilot.jobs import run_job
+from echopilot.models import JobRun
+from incidents.services import raise_incident
+
+
+def page_failure(run: JobRun) -> None:
+    """Raise a CRITICAL incident for a failed job run."""
+    raise_incident(
+        "CRITICAL",
+        f"{run.name} failed: {run.summary}"[:1000],
+        "ops",
+        {"job": run.name, "run_id": run.pk},
+        fingerprint=f"ops-job:{run.name}",
+    )
+
+
+def run(name: str, func, *, feature: str | None = None) -> JobRun:
+    """Run one ops job: recorded, logged to LOG_DIR/<feature>.ndjson, paged when it fails."""
+    return run_job(name, func, feature=feature or name, on_failure=page_failure)
+
+
+def next_utc(hour: int, minute: int, now=None) -> datetime:
+    """The next hh:mm UTC from now: where a daily schedule starts."""
+    now = (now or timezone.now()).astimezone(dt_timezone.utc)
+    at = datetime.combine(now.date(), time(hour, minute), tzinfo=dt_timezone.utc)
+    return at if at > now else at + timedelta(days=1)

@@ -1,0 +1,13 @@
+from echopilot.plugins import Job
+
+from .jobs import next_utc
+
+SCHEDULES: list[Job] = []
+
+# --- Backups and DR drills (issue 25) ---------------------------------------------------------------
+
+SCHEDULES += [
+    Job(name="ops_backup", func="ops.tasks.backup", daily_at=next_utc(0, 30)),
+    Job(name="ops_backup_verify", func="ops.tasks.backup_verify", daily_at=next_utc(2, 30)),
+    Job(name="ops_dr_drill", func="ops.tasks.weekly_dr_drill", daily_at=next_utc(1, 0)),
+]

@@ -1,0 +1,33 @@
+"""What django-q2 runs for the console's upkeep; each task is one call into a service module."""
+
+from django.utils import timezone
+
+from . import backups, drills, jobs
+
+# --- Backups and DR drills (issue 25) ---------------------------------------------------------------
+
+
+def backup():
+    """Daily 00:30 UTC: take a backup of the database and LOG_DIR."""
+    return jobs.run("backup", backups.take_backup).summary
+
+
+def backup_verify():
+    """Daily 02:30 UTC: check every checksum of every kept backup."""
+    return jobs.run("backup_verify", backups.verify_backups).summary
+
+
+def dr_drill():
+    """Restore the latest backup into a scratch database and compare it with its manifest."""
+    return jobs.run("dr_drill", drills.run_drill).summary
+
+
+def weekly_dr_drill(now=None):
+    """Scheduled daily at 01:00 UTC, drills on Sundays only (django-q2 rows here are daily or by minutes)."""
+    now = now or timezone.now()
+    if now.weekday() != 6:
+        return "not Sunday"
+    return dr_drill()
+
+
+# --- end of backups and DR drills ---------------------------------------------------------------------
