@@ -6,6 +6,7 @@ from datetime import timezone as dt_timezone
 
 from django.utils import timezone
 
+from echopilot import audit
 from echopilot.jobs import run_job
 from echopilot.models import JobRun
 from incidents.services import raise_incident
@@ -32,3 +33,11 @@ def next_utc(hour: int, minute: int, now=None) -> datetime:
     now = (now or timezone.now()).astimezone(dt_timezone.utc)
     at = datetime.combine(now.date(), time(hour, minute), tzinfo=dt_timezone.utc)
     return at if at > now else at + timedelta(days=1)
+
+
+def check_audit_chain() -> dict:
+    """The audit_verify job: the kernel's chain walk, as a job result."""
+    result = audit.verify_chain()
+    if result["ok"]:
+        return {**result, "summary": f"{result['checked']:,} audit entries, the chain holds"}
+    return {**result, "summary": result["break"]["message"]}

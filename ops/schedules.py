@@ -11,3 +11,7 @@ SCHEDULES += [
     Job(name="ops_backup_verify", func="ops.tasks.backup_verify", daily_at=next_utc(2, 30)),
     Job(name="ops_dr_drill", func="ops.tasks.weekly_dr_drill", daily_at=next_utc(1, 0)),
 ]
+
+# --- The audit chain's weekly check (issue 25) -------------------------------------------------------
+
+SCHEDULES += [Job(name="audit_verify", func="ops.tasks.weekly_audit_verify", daily_at=next_utc(3, 0))]

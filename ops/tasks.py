@@ -31,3 +31,18 @@ def weekly_dr_drill(now=None):
 
 
 # --- end of backups and DR drills ---------------------------------------------------------------------
+
+# --- The audit chain's weekly check (issue 25; the chain itself is the kernel's) -----------------------
+
+
+def audit_verify():
+    """Weekly: walk the audit chain; a break is named and paged."""
+    return jobs.run("audit_verify", jobs.check_audit_chain).summary
+
+
+def weekly_audit_verify(now=None):
+    """Scheduled daily at 03:00 UTC, verifies on Sundays only (the seed's weekly compliance run)."""
+    now = now or timezone.now()
+    if now.weekday() != 6:
+        return "not Sunday"
+    return audit_verify()
