@@ -1,8 +1,10 @@
 """The kernel's admin screens: dash keys, and the read-only base every app's history screens use."""
 
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from . import keys
 from .auth import forget_resolved_keys
 from .models import AuditEntry, DashKey, JobRun
 
@@ -27,7 +29,7 @@ class DashKeyAdmin(admin.ModelAdmin):
     search_fields = ("name", "prefix")
     readonly_fields = ("prefix", "created", "last_used", "replaced_by")
     fields = ("name", "role", "prefix", "created", "last_used", "expires", "revoked", "replaced_by")
-    actions = ["revoke"]
+    actions = ["revoke", "rotate"]
 
     def get_fields(self, request, obj=None):
         # A new key is issued active: revoking is a later change (or the action), never a typo here.
@@ -48,6 +50,17 @@ class DashKeyAdmin(admin.ModelAdmin):
         count = queryset.filter(revoked__isnull=True).update(revoked=timezone.now())
         forget_resolved_keys()
         self.message_user(request, f"Revoked {count} key(s).", messages.SUCCESS)
+
+    @admin.action(description="Rotate the selected keys (the old ones work 7 more days)", permissions=["change"])
+    def rotate(self, request, queryset):
+        for name in sorted(set(queryset.values_list("name", flat=True))):
+            try:
+                successor, raw = keys.rotate(name, overlap_days=7)
+            except ValidationError as exc:
+                self.message_user(request, f"{name}: {'; '.join(exc.messages)}", messages.ERROR)
+                continue
+            # As when a key is added: the raw key exists only in this message.
+            messages.warning(request, f"New key for {name} (copy it now, it is shown only once): {raw}")
 
 
 @admin.register(JobRun)

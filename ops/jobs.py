@@ -6,7 +6,7 @@ from datetime import timezone as dt_timezone
 
 from django.utils import timezone
 
-from echopilot import audit
+from echopilot import audit, keys
 from echopilot.jobs import run_job
 from echopilot.models import JobRun
 from incidents.services import raise_incident
@@ -41,3 +41,22 @@ def check_audit_chain() -> dict:
     if result["ok"]:
         return {**result, "summary": f"{result['checked']:,} audit entries, the chain holds"}
     return {**result, "summary": result["break"]["message"]}
+
+
+def check_dash_keys(now=None) -> dict:
+    """The daily key check: an incident (WARNING) for each key older than DASH_KEY_MAX_AGE_DAYS or
+    expiring within DASH_KEY_EXPIRY_WARN_DAYS. The job itself fails only if it cannot look."""
+    findings = keys.keys_needing_rotation(now)
+    for finding in findings:
+        raise_incident(
+            "WARNING",
+            f"dash key '{finding.key.name}' ({finding.key.prefix}…) {finding.reason}: "
+            f"run `manage.py dashkey rotate {finding.key.name}`",
+            "ops",
+            {"key": finding.key.name, "prefix": finding.key.prefix, "reason": finding.reason},
+            fingerprint=finding.fingerprint,
+            now=now,
+        )
+    listed = [f"{f.key.name} ({f.key.prefix}…) {f.reason}" for f in findings]
+    summary = f"{len(findings)} key(s) to rotate: " + "; ".join(listed) if findings else "no key needs rotating"
+    return {"ok": True, "summary": summary, "keys": listed}

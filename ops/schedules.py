@@ -15,3 +15,7 @@ SCHEDULES += [
 # --- The audit chain's weekly check (issue 25) -------------------------------------------------------
 
 SCHEDULES += [Job(name="audit_verify", func="ops.tasks.weekly_audit_verify", daily_at=next_utc(3, 0))]
+
+# --- Dash key rotation check (issue 25) ----------------------------------------------------------------
+
+SCHEDULES += [Job(name="dashkey_check", func="ops.tasks.dashkey_check", daily_at=next_utc(0, 10))]

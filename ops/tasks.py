@@ -46,3 +46,11 @@ def weekly_audit_verify(now=None):
     if now.weekday() != 6:
         return "not Sunday"
     return audit_verify()
+
+
+# --- Dash key rotation check (issue 25) ----------------------------------------------------------------
+
+
+def dashkey_check():
+    """Daily 00:10 UTC: an incident for each dash key too old or about to expire."""
+    return jobs.run("dashkey_check", jobs.check_dash_keys).summary
