@@ -19,3 +19,7 @@ SCHEDULES += [Job(name="audit_verify", func="ops.tasks.weekly_audit_verify", dai
 # --- Dash key rotation check (issue 25) ----------------------------------------------------------------
 
 SCHEDULES += [Job(name="dashkey_check", func="ops.tasks.dashkey_check", daily_at=next_utc(0, 10))]
+
+# --- Log rotation (issue 25) ------------------------------------------------------------------------------
+
+SCHEDULES += [Job(name="log_rotation", func="ops.tasks.rotate_logs", daily_at=next_utc(0, 15))]

@@ -2,7 +2,7 @@
 
 from django.utils import timezone
 
-from . import backups, drills, jobs
+from . import backups, drills, jobs, logrotate
 
 # --- Backups and DR drills (issue 25) ---------------------------------------------------------------
 
@@ -54,3 +54,11 @@ def weekly_audit_verify(now=None):
 def dashkey_check():
     """Daily 00:10 UTC: an incident for each dash key too old or about to expire."""
     return jobs.run("dashkey_check", jobs.check_dash_keys).summary
+
+
+# --- Log rotation (issue 25) ------------------------------------------------------------------------------
+
+
+def rotate_logs():
+    """Daily 00:15 UTC: rotate each NDJSON file holding lines from before today to a dated gzip."""
+    return jobs.run("log_rotation", logrotate.rotate_logs).summary
