@@ -4,7 +4,8 @@ Kept free of model imports, since every app's `apps.py` imports it before the ap
 """
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, time, timedelta
+from datetime import timezone as dt_timezone
 
 from django.apps import AppConfig, apps
 from django.utils.module_loading import import_string
@@ -19,6 +20,13 @@ class Job:
     minutes: int | None = None
     daily_at: datetime | None = None
     kwargs: dict = field(default_factory=dict)
+
+
+def next_utc(hour: int, minute: int, now: datetime | None = None) -> datetime:
+    """The next hh:mm UTC after `now`: where a Job(daily_at=...) starts."""
+    now = (now or datetime.now(dt_timezone.utc)).astimezone(dt_timezone.utc)
+    at = datetime.combine(now.date(), time(hour, minute), tzinfo=dt_timezone.utc)
+    return at if at > now else at + timedelta(days=1)
 
 
 class ConsoleApp(AppConfig):

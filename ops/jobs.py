@@ -1,11 +1,6 @@
 """The ops jobs' common edge: each run recorded by the kernel's `run_job`, and a failure paged as a
 CRITICAL incident (one per job while it keeps failing: the fingerprint is the job's name)."""
 
-from datetime import datetime, time, timedelta
-from datetime import timezone as dt_timezone
-
-from django.utils import timezone
-
 from echopilot import audit, keys
 from echopilot.jobs import run_job
 from echopilot.models import JobRun
@@ -26,13 +21,6 @@ def page_failure(run: JobRun) -> None:
 def run(name: str, func, *, feature: str | None = None) -> JobRun:
     """Run one ops job: recorded, logged to LOG_DIR/<feature>.ndjson, paged when it fails."""
     return run_job(name, func, feature=feature or name, on_failure=page_failure)
-
-
-def next_utc(hour: int, minute: int, now=None) -> datetime:
-    """The next hh:mm UTC from now: where a daily schedule starts."""
-    now = (now or timezone.now()).astimezone(dt_timezone.utc)
-    at = datetime.combine(now.date(), time(hour, minute), tzinfo=dt_timezone.utc)
-    return at if at > now else at + timedelta(days=1)
 
 
 def check_audit_chain() -> dict:

@@ -1,6 +1,4 @@
-from echopilot.plugins import Job
-
-from .jobs import next_utc
+from echopilot.plugins import Job, next_utc
 
 SCHEDULES: list[Job] = []
 

@@ -165,3 +165,17 @@ class StripeEventAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+# --- Retention analytics (issue 25) ----------------------------------------------------------------------
+
+from .models import RetentionDay  # noqa: E402
+
+
+@admin.register(RetentionDay)
+class RetentionDayAdmin(ReadOnlyAdmin):
+    """DAU / WAU / MAU per day; the last run of the daily count is under Job runs ("retention")."""
+
+    list_display = ("day", "dau", "wau", "mau", "stale", "computed_at")
+    list_filter = ("stale",)
+    date_hierarchy = "day"
