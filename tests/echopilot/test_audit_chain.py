@@ -3,8 +3,10 @@ from datetime import timedelta
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import transaction
+from django.test import Client
 from django.utils import timezone
 
+from costs.models import CostCap
 from echopilot import audit
 from echopilot.models import AuditEntry, AuditHead, DashKey
 from incidents.models import Incident
@@ -236,3 +238,28 @@ def test_a_deleted_head_row_is_found():
     chain_of(3)
     AuditHead.objects.all().delete()
     assert audit.verify_chain()["break"]["kind"] == "removed"
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_racing_api_writes_are_each_audited_in_one_unbroken_chain(admin_key):
+    """Twelve clients set twelve model caps at once through the API: each write's entries land in
+    one chain, nothing lost, nothing forked."""
+
+    def set_cap(n):
+        answer = Client().post(
+            "/api/costs/set-cap",
+            {"scope": "model", "key": f"model-{n}", "usd_cap": "5"},
+            content_type="application/json",
+            HTTP_X_DASH_KEY=admin_key,
+        )
+        return answer.status_code
+
+    assert race(set_cap, range(12)) == [200] * 12
+
+    result = audit.verify_chain()
+    assert result["ok"], result
+    caps = {str(pk) for pk in CostCap.objects.filter(key__startswith="model-").values_list("pk", flat=True)}
+    created = AuditEntry.objects.filter(app_label="costs", model="costcap", action="create", object_id__in=caps)
+    assert len(caps) == 12 and sorted(created.values_list("object_id", flat=True)) == sorted(caps)
+    assert set(created.values_list("actor", flat=True)) == {"key:test-admin"}
