@@ -16,6 +16,7 @@ import sqlite3
 import subprocess
 import tarfile
 import tempfile
+import zlib
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -331,7 +332,7 @@ def _member_problems(path: Path) -> list[str]:
             problems += [
                 f"{path.name}: {m} is in the manifest but missing" for m in sorted(set(manifest["files"]) - seen)
             ]
-    except (tarfile.TarError, OSError, EOFError, KeyError, ValueError) as exc:
+    except (tarfile.TarError, OSError, EOFError, KeyError, ValueError, zlib.error) as exc:
         problems.append(f"{path.name}: unreadable at {member}: {type(exc).__name__}: {exc}")
     return problems
 

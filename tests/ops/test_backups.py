@@ -159,3 +159,15 @@ def test_a_failed_upload_pages_and_keeps_the_backup(backup_dir, settings):
     assert only_archive(backup_dir).exists()
     assert Backup.objects.get().uploaded is False
     assert Incident.objects.get(source="ops").severity == "CRITICAL"
+
+
+@pytest.mark.parametrize("where", [0.1, 0.3, 0.5, 0.7, 0.9])
+def test_a_flipped_byte_anywhere_is_named_never_a_crash(backup_dir, where):
+    append_event("costs", "spend", usd="1.00", note="x" * 5000)
+    backups.take_backup()
+    archive = only_archive(backup_dir)
+    flip_byte(archive, int(archive.stat().st_size * where))
+
+    problems = backups.verify_archive(archive)
+
+    assert problems and all(archive.name in p for p in problems)
