@@ -74,6 +74,12 @@ class DayTotals:
     stale_at: float  # time.monotonic() after which the counters are read again
     spent: dict = field(default_factory=dict)  # (scope, key) -> micro-dollars, summed over shards
     shards: dict = field(default_factory=dict)  # (scope, key, shard) -> micro-dollars
+    reports: dict = field(default_factory=dict)  # (scope, key) -> reports counted, as of the last read
+
+    def typical_call(self, model: str) -> int:
+        """The model's mean call today in micro-dollars (0 before its first report), as of the last read."""
+        reports = self.reports.get((CostCap.MODEL, model), 0)
+        return self.spent.get((CostCap.MODEL, model), 0) // reports if reports else 0
 
 
 _lock = threading.Lock()
@@ -118,14 +124,14 @@ def _refresh_sql(vendor: str) -> str:
     q = connection.ops.quote_name
     config, counter = CostConfig._meta.db_table, DailyCounter._meta.db_table
     return (
-        f"SELECT c.{q('version')}, d.{q('scope')}, d.{q('key')}, d.{q('shard')}, d.{q('usd_micros')} "
+        f"SELECT c.{q('version')}, d.{q('scope')}, d.{q('key')}, d.{q('shard')}, d.{q('usd_micros')}, d.{q('reports')} "
         f"FROM {q(config)} c LEFT JOIN {q(counter)} d ON d.{q('day')} = %s "
-        f"WHERE c.{q(CostConfig._meta.pk.column)} = 1 AND c.{q('env_caps_seeded')} IS NOT NULL"
+        f"WHERE c.{q(CostConfig._meta.pk.column or 'id')} = 1 AND c.{q('env_caps_seeded')} IS NOT NULL"
     )
 
 
 def _version_and_counters(day: date) -> tuple[int, list]:
-    """The configuration's version and `day`'s counter rows (scope, key, shard, micros), in one
+    """The configuration's version and `day`'s counter rows (scope, key, shard, micros, reports), in one
     query: every web worker asks every COST_STATE_TTL_S, and through the ORM, as two queries, it
     cost a busy worker milliseconds each time."""
     rows = _read_version_and_counters(day)
@@ -177,6 +183,7 @@ def current_version() -> int:
     if config is None or config[1] is None:
         seed_env_caps()
         config = CostConfig.objects.filter(pk=1).values_list("version", "env_caps_seeded").first()
+    assert config is not None  # seed_env_caps made the row
     return config[0]
 
 
@@ -233,7 +240,7 @@ def env_caps() -> list[tuple[str, str, Decimal]]:
 def load_config(version: int) -> Config:
     caps = {(c.scope, c.key): usd_to_micros(c.usd_cap) for c in CostCap.objects.all()}
     fallbacks = dict(ModelFallback.objects.values_list("model", "fallback"))
-    overrides = {}
+    overrides: dict[tuple[str, str], datetime] = {}
     for scope, key, until in CapOverride.objects.values_list("scope", "key", "until"):
         overrides[(scope, key)] = max(until, overrides.get((scope, key), until))
     prices = {m: (i, o) for m, i, o in ModelPrice.objects.values_list("model", "input_per_mtok", "output_per_mtok")}
@@ -241,16 +248,19 @@ def load_config(version: int) -> Config:
 
 
 def load_totals(day: date) -> DayTotals:
-    rows = DailyCounter.objects.filter(day=day).values_list("scope", "key", "shard", "usd_micros")
+    rows = DailyCounter.objects.filter(day=day).values_list("scope", "key", "shard", "usd_micros", "reports")
     return _day_totals(day, rows)
 
 
 def _day_totals(day: date, counters) -> DayTotals:
     start, end = day_bounds(day)
-    shards, spent = {}, {}
-    for scope, key, shard, micros in counters:
+    shards: dict[tuple, int] = {}
+    spent: dict[tuple[str, str], int] = {}
+    reports: dict[tuple[str, str], int] = {}
+    for scope, key, shard, micros, count in counters:
         shards[(scope, key, shard)] = micros
         add_spent(spent, scope, key, micros)
+        reports[(scope, key)] = reports.get((scope, key), 0) + count
     return DayTotals(
         day=day,
         start=start,
@@ -259,6 +269,7 @@ def _day_totals(day: date, counters) -> DayTotals:
         stale_at=time.monotonic() + settings.COST_STATE_TTL_S,
         spent=spent,
         shards=shards,
+        reports=reports,
     )
 
 

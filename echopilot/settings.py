@@ -282,6 +282,20 @@ COST_STATE_TTL_S = envconfig.number("COST_STATE_TTL_S", 1.0, 0, HOUR_S)
 # Each web worker adds spend to one of this many counter rows per scope, so workers never queue on one row.
 COST_COUNTER_SHARDS = envconfig.integer("COST_COUNTER_SHARDS", 8, 1, 1_000)
 
+# --- Cost caps under concurrency: reservations near a cap -------------------------------------------
+# A cap is "near" when the cached spend plus a margin reaches it; the margin is the larger of
+# COST_RESERVE_HEADROOM_PCT of the cap and COST_RESERVE_CALLS typical calls (the calls the whole fleet
+# may make before a worker's cached spend catches up). Near a cap, authorize holds the call's estimate
+# against the shared counters in a transaction; the usage report settles it, an unsettled hold expires.
+COST_RESERVE_HEADROOM_PCT = envconfig.number("COST_RESERVE_HEADROOM_PCT", 10, 0, 100)
+COST_RESERVE_CALLS = envconfig.integer("COST_RESERVE_CALLS", 200, 0, 1_000_000)
+# What a call of a model with no spend today is assumed to cost, until its first report.
+COST_RESERVE_DEFAULT_USD = envconfig.number("COST_RESERVE_DEFAULT_USD", 0.05, 0, 1_000_000)
+COST_RESERVATION_TTL_S = envconfig.number("COST_RESERVATION_TTL_S", 300, 1, DAY_S)
+# authorize while the database cannot be reached: "open" allows (the guard only degrades AI calls,
+# never the product; the answer says it was not checked), "closed" throttles.
+COST_FAIL_MODE = envconfig.choice("COST_FAIL_MODE", "open", ("open", "closed"))
+
 # --- Phase 80: scaling ------------------------------------------------------------------------------
 
 SCALE_MIN = envconfig.integer("SCALE_MIN", 1, 0, 10_000)
