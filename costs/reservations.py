@@ -17,19 +17,34 @@ from django.db import transaction
 from django.db.models import Q, Sum
 
 from . import state
-from .models import CapReservation, CostCap, usd_to_micros
+from .models import CapReservation, CostCap
+
+MAX_REMEMBERED = 10_000  # verdicts kept per cached day (per model and estimate): bounded memory
 
 
 def near_cap(config, totals, model: str, est_micros: int, now) -> bool:
     """Whether a call of `model` is close enough to a cap that applies to it (the global one or its
-    own, neither overridden) that spend this worker has not seen yet could take it past."""
-    margin_calls = settings.COST_RESERVE_CALLS * (est_micros or _typical(totals, model))
+    own, neither overridden) that spend this worker has not seen yet could take it past. Remembered
+    until the cached spend moves: asked on every decision, it must cost next to nothing."""
+    key = (model, est_micros)
+    known = totals.near.get(key)
+    if known is not None and known[0] == totals.epoch:
+        return known[1]
+    verdict = _near_cap(config, totals, model, est_micros, now)
+    if len(totals.near) < MAX_REMEMBERED:
+        totals.near[key] = (totals.epoch, verdict)
+    return verdict
+
+
+def _near_cap(config, totals, model: str, est_micros: int, now) -> bool:
+    calls = config.reserve_calls * (est_micros or totals.typical.get(model) or config.default_call)
+    caps, near_from, spent = config.caps, config.near_from, totals.spent
     for scope_key in (state.DAILY_KEY, (CostCap.MODEL, model)):
-        cap = config.caps.get(scope_key)
-        if cap is None or _overridden(config, scope_key, now):
+        cap = caps.get(scope_key)
+        if cap is None:
             continue
-        margin = max(cap * settings.COST_RESERVE_HEADROOM_PCT / 100, margin_calls)
-        if totals.spent.get(scope_key, 0) + est_micros + margin >= cap:
+        projected = spent.get(scope_key, 0) + est_micros
+        if (projected + calls >= cap or projected >= near_from[scope_key]) and not _overridden(config, scope_key, now):
             return True
     return False
 
@@ -39,8 +54,8 @@ def _overridden(config, scope_key, now) -> bool:
     return until is not None and now < until
 
 
-def _typical(totals, model: str) -> int:
-    return totals.typical_call(model) or usd_to_micros(settings.COST_RESERVE_DEFAULT_USD)
+def _typical(config, totals, model: str) -> int:
+    return totals.typical.get(model) or config.default_call
 
 
 def reserve(model: str, est_micros: int, now, decide):
@@ -56,7 +71,7 @@ def reserve(model: str, est_micros: int, now, decide):
         decision = decide(config, totals, model, est_micros, now)
         if decision.decision == THROTTLE:
             return decision
-        held = est_micros or typical.get(decision.model) or _typical(cached, decision.model)
+        held = est_micros or typical.get(decision.model) or _typical(config, cached, decision.model)
         CapReservation.objects.create(
             day=cached.day,
             model=decision.model,

@@ -63,6 +63,11 @@ class Config:
     fallbacks: dict  # model -> next cheaper model
     overrides: dict  # (scope, key) -> the latest `until` among its overrides
     prices: dict  # model -> (input, output) Decimal USD per 1M tokens
+    # The reservation margins (costs.reservations), read with the rest: a settings lookup per
+    # decision costs more than the check itself.
+    reserve_calls: int = 0
+    default_call: int = 0  # micro-dollars
+    near_from: dict = field(default_factory=dict)  # (scope, key) -> the spend from which a cap is near
 
 
 @dataclass
@@ -75,11 +80,9 @@ class DayTotals:
     spent: dict = field(default_factory=dict)  # (scope, key) -> micro-dollars, summed over shards
     shards: dict = field(default_factory=dict)  # (scope, key, shard) -> micro-dollars
     reports: dict = field(default_factory=dict)  # (scope, key) -> reports counted, as of the last read
-
-    def typical_call(self, model: str) -> int:
-        """The model's mean call today in micro-dollars (0 before its first report), as of the last read."""
-        reports = self.reports.get((CostCap.MODEL, model), 0)
-        return self.spent.get((CostCap.MODEL, model), 0) // reports if reports else 0
+    typical: dict = field(default_factory=dict)  # model -> its mean call today in micro-dollars, likewise
+    epoch: int = 0  # moves whenever `spent` does, so a verdict worked out from it can be remembered
+    near: dict = field(default_factory=dict)  # (model, est) -> (epoch, near a cap?): costs.reservations
 
 
 _lock = threading.Lock()
@@ -160,6 +163,7 @@ def note_totals(day: date, rows) -> None:
             if micros > before:
                 totals.shards[(scope, key, shard)] = micros
                 add_spent(totals.spent, scope, key, micros - before)
+                totals.epoch += 1
 
 
 def add_spent(spent: dict, scope: str, key: str, micros: int) -> None:
@@ -244,7 +248,16 @@ def load_config(version: int) -> Config:
     for scope, key, until in CapOverride.objects.values_list("scope", "key", "until"):
         overrides[(scope, key)] = max(until, overrides.get((scope, key), until))
     prices = {m: (i, o) for m, i, o in ModelPrice.objects.values_list("model", "input_per_mtok", "output_per_mtok")}
-    return Config(version=version, caps=caps, fallbacks=fallbacks, overrides=overrides, prices=prices)
+    return Config(
+        version=version,
+        caps=caps,
+        fallbacks=fallbacks,
+        overrides=overrides,
+        prices=prices,
+        reserve_calls=settings.COST_RESERVE_CALLS,
+        default_call=usd_to_micros(settings.COST_RESERVE_DEFAULT_USD),
+        near_from={k: cap - cap * settings.COST_RESERVE_HEADROOM_PCT / 100 for k, cap in caps.items()},
+    )
 
 
 def load_totals(day: date) -> DayTotals:
@@ -270,6 +283,7 @@ def _day_totals(day: date, counters) -> DayTotals:
         spent=spent,
         shards=shards,
         reports=reports,
+        typical={key: spent[(scope, key)] // n for (scope, key), n in reports.items() if n and scope == CostCap.MODEL},
     )
 
 
