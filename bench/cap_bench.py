@@ -95,7 +95,7 @@ def serve(tree: Path, env: dict, port: int, workers: int) -> subprocess.Popen:
         env=env,
         start_new_session=True,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=open(Path(env["LOG_DIR"]) / "gunicorn.log", "ab"),  # noqa: SIM115 (the server's, for its life)
     )
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline and process.poll() is None:
@@ -158,6 +158,9 @@ def cap_client(port: int, key: str, client_id: int, deadline: float, tally: dict
             break
         if body["decision"] == "throttle":
             break
+        if body.get("checked") is False:  # answered by COST_FAIL_MODE: the database was not reached
+            with lock:
+                tally["unchecked"] += 1
         model = body["model"]
         report = {"model": model, "usd": CALL_USD, "request_id": f"cap:{client_id}:{i}"}
         conn.request("POST", "/api/costs/usage", json.dumps(report), headers)
@@ -170,7 +173,7 @@ def cap_client(port: int, key: str, client_id: int, deadline: float, tally: dict
 
 def cap_process(args) -> dict:
     port, key, first_client, threads, seconds = args
-    tally, lock = {"calls": 0, "errors": 0}, threading.Lock()
+    tally, lock = {"calls": 0, "errors": 0, "unchecked": 0}, threading.Lock()
     deadline = time.monotonic() + seconds
     workers = [
         threading.Thread(target=cap_client, args=(port, key, first_client + n, deadline, tally, lock))
@@ -194,6 +197,7 @@ def race_to_cap(port: int, key: str, clients: int, db_name: str) -> dict:
     return {
         "calls": sum(p["calls"] for p in parts),
         "errors": sum(p["errors"] for p in parts),
+        "unchecked": sum(p["unchecked"] for p in parts),
         "spent_usd": spent,
         "pct": spent * 100 / CAP_USD,
     }
@@ -230,9 +234,11 @@ def main() -> int:
     try:
         for name, tree in trees.items():
             say(f"{name}: {tree} on database {dbs[name]}")
+            env = tree_env(tree, dbs[name], key)
+            say(f"{name}: gunicorn's log in {env['LOG_DIR']}/gunicorn.log")
             fresh_database(dbs[name])
             ports[name] = free_bench_port(taken)
-            servers[name] = serve(tree, tree_env(tree, dbs[name], key), ports[name], args.workers)
+            servers[name] = serve(tree, env, ports[name], args.workers)
         throughput = measure_throughput(ports, key, args)
         say("in-process decisions, alternating")
         decisions: dict = {name: [] for name in trees}
@@ -302,7 +308,7 @@ def report_rows(throughput: dict, races: dict, args) -> list[tuple]:
     ]
     for name, label in (("base", "baseline"), ("new", "this tree")):
         r = races[name]
-        figure = f"${r['spent_usd']:.2f} spent = {r['pct']:.0f}% of the cap ({r['calls']} calls, {r['errors']} errors)"
+        figure = f"${r['spent_usd']:.2f} spent = {r['pct']:.0f}% of the cap ({r['calls']} calls, {r['errors']} errors, {r['unchecked']} unchecked)"
         if name == "new":
             rows.append(
                 (
