@@ -308,7 +308,10 @@ def report_rows(throughput: dict, races: dict, args) -> list[tuple]:
     ]
     for name, label in (("base", "baseline"), ("new", "this tree")):
         r = races[name]
-        figure = f"${r['spent_usd']:.2f} spent = {r['pct']:.0f}% of the cap ({r['calls']} calls, {r['errors']} errors, {r['unchecked']} unchecked)"
+        figure = (
+            f"${r['spent_usd']:.2f} spent = {r['pct']:.0f}% of the cap "
+            f"({r['calls']} calls, {r['errors']} errors, {r['unchecked']} unchecked)"
+        )
         if name == "new":
             rows.append(
                 (
