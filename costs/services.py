@@ -255,10 +255,12 @@ def record_spend(
 
 def _settle_reservation(day, model: str, now) -> None:
     """Release the hold of the call just reported, once its spend is committed. Only near a cap,
-    where holds are made: far from every cap a report costs no query more."""
+    where holds are made: far from every cap a report costs no query more. Near one, the day's
+    counters are read again too, so the decision the report answers counts every worker's spend."""
     config, totals = state.current(now)
     if totals.day == day and reservations.near_cap(config, totals, model, 0, now):
         reservations.settle(day, model)
+        state.refresh(now)
 
 
 def _validated(model, usd, input_tokens, output_tokens, kind, request_id, ts, now) -> dict:

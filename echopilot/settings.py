@@ -93,6 +93,19 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"]["ENGINE"] = "echopilot.db.postgresql"
     DATABASES["default"].setdefault("CONN_MAX_AGE", envconfig.integer("CONN_MAX_AGE", 60, 0, DAY_S))
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+    # A database that is down or frozen must not hold a request (and its thread) for long: connecting
+    # gives up after DB_CONNECT_TIMEOUT_S, the server cancels a statement after DB_STATEMENT_TIMEOUT_S,
+    # and a server that answers nothing at all (frozen) is given up DB_CLIENT_GRACE_S after that.
+    # The request then answers 503 with Retry-After (echopilot.errors). A long one-off command
+    # (a migration on a big table) can raise the statement timeout in its own environment.
+    DB_CONNECT_TIMEOUT_S = envconfig.integer("DB_CONNECT_TIMEOUT_S", 5, 1, HOUR_S)
+    DB_STATEMENT_TIMEOUT_S = envconfig.number("DB_STATEMENT_TIMEOUT_S", 15, 0, DAY_S)
+    DB_CLIENT_GRACE_S = envconfig.number("DB_CLIENT_GRACE_S", 5, 0, HOUR_S, low_allowed=False)
+    _db_options = DATABASES["default"].setdefault("OPTIONS", {})
+    _db_options.setdefault("connect_timeout", DB_CONNECT_TIMEOUT_S)
+    if DB_STATEMENT_TIMEOUT_S:  # 0: no limit
+        _db_options.setdefault("options", f"-c statement_timeout={int(DB_STATEMENT_TIMEOUT_S * 1000)}")
+        _db_options.setdefault("client_timeout", DB_STATEMENT_TIMEOUT_S + DB_CLIENT_GRACE_S)
 DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME", default=None)}
 USING_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
 
