@@ -184,13 +184,16 @@ def _send_on_commit(ids: list[int]) -> None:
 
 
 def enqueue_send(ids: list[int]) -> None:
-    """Hand deliveries to the send task; if the broker is down the 5-minute job sends them."""
+    """Hand deliveries to the send task. If the broker refuses it, send them here and now: a page
+    must not wait for the 5-minute job because Redis is down (retries are left to that job)."""
     from django_q.tasks import async_task
 
     try:
         async_task("incidents.tasks.send_deliveries", ids, task_name=f"pager-send-{ids[0]}")
-    except Exception as exc:  # the outbox row is safe; only the prompt send is lost
-        log.warning("could not enqueue pager send for %s: %s", ids, exc)
+    except Exception as exc:  # the broker's client raises its own error types; the outbox rows are safe
+        log.warning("could not enqueue pager send for %s (%s): sending inline", ids, type(exc).__name__)
+        for delivery_id in ids:
+            deliver(delivery_id, inline=False)
 
 
 def send_later(ids: list[int], when) -> None:

@@ -89,3 +89,19 @@ def database_at(port: int, **options):
         connection.close()
         connection.settings_dict.update(saved[0])
         connection.settings_dict["OPTIONS"] = saved[1]
+
+
+@contextmanager
+def broker_down():
+    """django-q2 on a Redis broker that is not there (REDIS_URL pointing at a port nobody listens
+    on): every task handed to the broker is refused with the Redis client's ConnectionError."""
+    from django_q.conf import Conf
+
+    from tests.loopback import free_port
+
+    saved = Conf.ORM, Conf.REDIS, Conf.DJANGO_REDIS
+    Conf.ORM, Conf.REDIS, Conf.DJANGO_REDIS = None, f"redis://127.0.0.1:{free_port()}/0", None
+    try:
+        yield
+    finally:
+        Conf.ORM, Conf.REDIS, Conf.DJANGO_REDIS = saved
