@@ -218,7 +218,8 @@ def test(extra: list[str]) -> int:
         stages.append(("slow stage (browser, load) on SQLite", ["-m", "slow and not faults", *extra], base))
     if any(Path("/usr/lib/postgresql").glob("*/bin/initdb")):
         # Its own PostgreSQL cluster (initdb), gunicorn, qcluster and redis-server: never the shared ones.
-        stages.append(("fault stage (scratch PostgreSQL, crash, freeze, Redis, qcluster, full disk)", ["-m", "faults"], base))
+        label = "fault stage (scratch PostgreSQL: crash, freeze; Redis, qcluster kills; full disk)"
+        stages.append((label, ["-m", "faults"], base))
     else:
         say("no PostgreSQL server binaries (/usr/lib/postgresql/*/bin): the fault stage is left out")
     ensure_chromium()
