@@ -175,3 +175,15 @@ def test_clients_racing_to_a_cap_end_at_most_one_call_over(one_dollar_cap, now, 
     assert sum(calls) * 50_000 == spent
     assert 1_000_000 - 50_000 <= spent <= 1_050_000  # the cap is reached, and held within one call
     assert not CapReservation.objects.filter(model=MODEL).exists()  # every hold settled by its report
+
+
+@pytest.mark.django_db
+def test_the_admin_lists_open_holds_and_releases_them(one_dollar_cap, now, staff_with):
+    authorize(MODEL, Decimal("0.05"), now=now)
+    client = staff_with("costs.view_capreservation", "costs.delete_capreservation")
+    page = client.get("/admin/costs/capreservation/")
+    assert page.status_code == 200 and MODEL in page.content.decode()
+    pk = CapReservation.objects.get().pk
+    answer = client.post("/admin/costs/capreservation/", {"action": "release", "_selected_action": [pk]}, follow=True)
+    assert "Released 1 hold(s)." in answer.content.decode()
+    assert not CapReservation.objects.exists()
