@@ -39,7 +39,7 @@ class UsdFormField(forms.DecimalField):
         return value.quantize(Decimal("0.01")) if value.as_tuple().exponent > -2 else value
 
 
-USD_FIELDS = {models.DecimalField: {"form_class": UsdFormField}}
+USD_FIELDS: dict = {models.DecimalField: {"form_class": UsdFormField}}
 
 
 def _today_spent(scope: str, key: str) -> int:
@@ -152,7 +152,7 @@ class CappedCountPaginator(Paginator):
 
     @cached_property
     def counted(self) -> int:
-        return self.object_list[: self.CAP + 1].count()
+        return self.object_list[: self.CAP + 1].count()  # type: ignore[attr-defined]
 
     @cached_property
     def count(self) -> int:

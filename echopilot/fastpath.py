@@ -177,7 +177,7 @@ def _fast_routes(resolver: URLResolver, prefix: str = ""):
             continue
         handler = getattr(pattern.callback, "fast_handler", None)
         if handler is not None and resolve("/" + route).func is pattern.callback:
-            allow = ", ".join(pattern.callback.cls().allowed_methods)  # in DRF's order, which varies by process
+            allow = ", ".join(pattern.callback.cls().allowed_methods)  # type: ignore[attr-defined]  # in DRF's order, which varies by process
             yield "/" + route, _Route(handler, "/" + route, allow)
 
 

@@ -191,6 +191,11 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     # The schema and its docs page sit under /api/ and are as private as the rest of it.
     "SERVE_PERMISSIONS": ["echopilot.auth.HasDashRole"],
+    # Every operation's error answers in the one error shape (echopilot/schema.py).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "echopilot.schema.add_error_responses",
+    ],
 }
 
 # Access: DASHBOARD_KEY is an admin key, ROLES_JSON maps further keys to roles ({"key": "role"}).

@@ -97,7 +97,7 @@ class _PlannedChannel:
         # Locking the channel row makes the storm count exact when several raises page at once.
         self.state = _locked_channel(name)
         self.budget_left = settings.PAGER_STORM_MAX_PER_MIN - _recent_pages(name, now)
-        self.summary = None
+        self.summary: Delivery | None = None
 
     def delivery(self, **fields) -> Delivery:
         """An unsaved delivery to this channel: failed when the channel is broken, capped past the budget."""
@@ -171,7 +171,7 @@ def storm_text(summary: Delivery) -> tuple[str, str]:
     held = list(summary.capped.select_related("incident").order_by("created_at"))
     subject = f"{len(held)} more incidents (paging capped at {settings.PAGER_STORM_MAX_PER_MIN}/min)"
     lines = [subject] + [
-        f"- [{d.incident.severity}] {d.incident.source}: {d.incident.message[:120]}" for d in held[:20]
+        f"- [{d.incident.severity}] {d.incident.source}: {d.incident.message[:120]}" for d in held[:20] if d.incident
     ]
     if len(held) > 20:
         lines.append(f"... and {len(held) - 20} more in the console")
@@ -261,7 +261,7 @@ def deliver(delivery_id: int, *, now=None, inline=True, sleep=time.sleep, clock=
 
 def send_due(*, now=None, inline=False, sleep=time.sleep, clock=timezone.now) -> dict:
     """Send every due delivery once (retries wait for a later run unless `inline`); returns counts by status."""
-    outcome = {}
+    outcome: dict[str, int] = {}
     for delivery_id in due_ids(now or clock()):
         delivery = deliver(delivery_id, now=now, inline=inline, sleep=sleep, clock=clock)
         if delivery is not None:

@@ -103,9 +103,9 @@ def receipts_page(request):
     try:
         customer = services.open_self_service(token)
     except signing.LinkRefused:
-        customer = services.customer_behind(signing.SELF_SERVICE, token)
+        refused = services.customer_behind(signing.SELF_SERVICE, token)
         services.record_access(
-            "receipts_page", AccessLog.REFUSED, 403, visitor, resource="self-service", customer=customer
+            "receipts_page", AccessLog.REFUSED, 403, visitor, resource="self-service", customer=refused
         )
         return _page(
             request,

@@ -1,0 +1,41 @@
+"""A schemathesis run against the console's own OpenAPI schema, in process through the WSGI
+application the servers run, bounded (a few examples per operation, derandomized): no 500, and no
+answer the schema does not describe (status, content type, headers, body)."""
+
+import json
+
+import pytest
+import schemathesis
+from drf_spectacular.generators import SchemaGenerator
+from drf_spectacular.renderers import OpenApiJsonRenderer
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from echopilot.wsgi import application
+
+pytestmark = pytest.mark.slow
+
+# As /api/schema/ serves it (its renderer writes Decimal bounds as numbers).
+RAW = json.loads(OpenApiJsonRenderer().render(SchemaGenerator().get_schema(request=None, public=True)))
+schema = schemathesis.openapi.from_dict(RAW)
+schema.app = application
+CHECKS = [
+    not_a_server_error,
+    response_schema_conformance,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+]
+
+
+@pytest.mark.django_db
+@schema.parametrize()
+@settings(max_examples=8, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+def test_the_api_answers_as_its_schema_says(case, admin_key):
+    case.call_and_validate(headers={"X-Dash-Key": admin_key}, checks=CHECKS)
