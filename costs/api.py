@@ -4,6 +4,7 @@ from datetime import timezone as dt_timezone
 
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.decorators import api_view
@@ -126,7 +127,7 @@ def _authorize(data) -> dict:
 # Both are asked on every AI call the product makes: scripts' calls are answered in front of Django
 # (echopilot.fastpath).
 @json_fast_path(_usage)
-@extend_schema(request=UsageSerializer)
+@extend_schema(request=UsageSerializer, responses=OpenApiTypes.OBJECT)
 @api_view(["POST"])
 def usage(request):
     """Report one spend (AI call or Stripe fee); answers the model's decision after it."""
@@ -134,19 +135,21 @@ def usage(request):
 
 
 @json_fast_path(_authorize)
-@extend_schema(request=AuthorizeSerializer)
+@extend_schema(request=AuthorizeSerializer, responses=OpenApiTypes.OBJECT)
 @api_view(["POST"])
 def authorize(request):
     """May the caller use `model` now? allow | warn | downgrade (to `model`) | throttle (until `retry_after`)."""
     return Response(_authorize(request.data))
 
 
+@extend_schema(responses=OpenApiTypes.OBJECT)
 @api_view(["GET"])
 def status(request):
     """Every cap with today's spend, utilization %, state and the fallback in force."""
     return Response(services.status())
 
 
+@extend_schema(request=SetCapSerializer, responses=OpenApiTypes.OBJECT)
 @api_view(["POST"])
 def set_cap(request):
     """Create or change the global daily cap or a model's daily cap."""
@@ -156,6 +159,7 @@ def set_cap(request):
     return Response(current)
 
 
+@extend_schema(responses=OpenApiTypes.OBJECT)
 @api_view(["GET"])
 def forecast(request):
     """The next 30 days of spend by linear trend + 20%, and when the month's budget runs out."""

@@ -266,7 +266,7 @@ def _run_in_callers_transaction(db, batch: bytes, shard: int) -> str:
     with transaction.atomic(using=db.alias), psycopg.Cursor(db.connection) as cursor:
         cursor.execute(_batch_sql(db.vendor, "%s", "%s"), [batch.decode(), shard], prepare=True)
         row = cursor.fetchone()
-        assert row is not None  # the statement answers one row, always
+        assert row is not None, "the statement returns one row"
         return row[0]
 
 
@@ -274,7 +274,7 @@ def _run_in_callers_transaction(db, batch: bytes, shard: int) -> str:
 
 
 def _write_in_a_transaction(entries) -> tuple[set, dict]:
-    inserted: set[str] = set()
+    inserted: set = set()
     sums: defaultdict[tuple, list[int]] = defaultdict(lambda: [0, 0])
     with transaction.atomic():
         for entry in entries:

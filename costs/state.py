@@ -129,7 +129,7 @@ def _refresh_sql(vendor: str) -> str:
     return (
         f"SELECT c.{q('version')}, d.{q('scope')}, d.{q('key')}, d.{q('shard')}, d.{q('usd_micros')}, d.{q('reports')} "
         f"FROM {q(config)} c LEFT JOIN {q(counter)} d ON d.{q('day')} = %s "
-        f"WHERE c.{q(CostConfig._meta.pk.column or 'id')} = 1 AND c.{q('env_caps_seeded')} IS NOT NULL"
+        f"WHERE c.{q(CostConfig._meta.pk.attname)} = 1 AND c.{q('env_caps_seeded')} IS NOT NULL"
     )
 
 
@@ -187,7 +187,7 @@ def current_version() -> int:
     if config is None or config[1] is None:
         seed_env_caps()
         config = CostConfig.objects.filter(pk=1).values_list("version", "env_caps_seeded").first()
-    assert config is not None  # seed_env_caps made the row
+    assert config is not None, "seed_env_caps creates the config row"
     return config[0]
 
 
@@ -267,7 +267,7 @@ def load_totals(day: date) -> DayTotals:
 
 def _day_totals(day: date, counters) -> DayTotals:
     start, end = day_bounds(day)
-    shards: dict[tuple, int] = {}
+    shards: dict[tuple[str, str, int], int] = {}
     spent: dict[tuple[str, str], int] = {}
     reports: dict[tuple[str, str], int] = {}
     for scope, key, shard, micros, count in counters:

@@ -4,7 +4,11 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from django.core.cache import caches
 from django.db import connection
+from django_q.brokers import get_broker
+
+from .scrub import scrub
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +34,10 @@ def run_checks() -> dict[str, CheckResult]:
         try:
             results[name] = check()
         except Exception as exc:  # a broken check must fail readiness, not the endpoint
-            log.warning("health check %s raised: %s", name, exc)
-            results[name] = CheckResult(False, f"{type(exc).__name__}: {exc}")
+            log.warning("health check %s raised: %s", name, scrub(str(exc)))
+            # The probes are public, and an error's text names hosts, ports and paths (a database
+            # outage printed its host): the answer says what kind of error, the log says the rest.
+            results[name] = CheckResult(False, f"{type(exc).__name__} (the console's log has the details)")
     return results
 
 
@@ -43,7 +49,6 @@ def database_check() -> CheckResult:
 
 
 def broker_check() -> CheckResult:
-    from django_q.brokers import get_broker
 
     broker = get_broker()
     if not broker.ping():
@@ -53,7 +58,6 @@ def broker_check() -> CheckResult:
 
 def cache_check() -> CheckResult:
     """The cache holds rate limits and queue figures: a write and a read back, under a key of its own."""
-    from django.core.cache import caches
 
     cache = caches["default"]
     cache.set("echopilot:readiness", 1, 30)

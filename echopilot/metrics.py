@@ -1,7 +1,10 @@
 """Prometheus metrics: request count and latency by route and status, plus what apps register.
 
-Under gunicorn with several workers, set PROMETHEUS_MULTIPROC_DIR (the start command does) so the
-counters of every worker are summed at scrape time.
+Under gunicorn with several workers the console sets PROMETHEUS_MULTIPROC_DIR itself
+(`echopilot.multiproc`, from gunicorn.conf.py or the WSGI entry), so the counters of every worker
+are summed at scrape time. Names follow Prometheus' conventions: counters end in `_total`, ratios
+from 0 to 1 in `_ratio`, no time window in a name (PromQL's increase() windows counters), and no
+empty label values.
 """
 
 import os
@@ -12,6 +15,8 @@ from django.urls import Resolver404, resolve
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 from prometheus_client.core import REGISTRY, GaugeMetricFamily
 from prometheus_client.registry import Collector
+
+from . import queue
 
 REQUESTS = Counter("echopilot_http_requests_total", "HTTP requests answered", ["route", "method", "status"])
 LATENCY = Histogram(
@@ -41,7 +46,6 @@ class _ScrapeTimeCollector(Collector):
 
 
 def queue_metrics():
-    from . import queue
 
     depth = GaugeMetricFamily("echopilot_queue_depth", "Tasks waiting in the django-q2 broker")
     depth.add_metric([], queue.queue_depth())

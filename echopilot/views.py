@@ -1,6 +1,8 @@
 from django.http import HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
 from drf_spectacular.views import SpectacularSwaggerView
 from prometheus_client import CONTENT_TYPE_LATEST
 from rest_framework.decorators import api_view
@@ -37,6 +39,7 @@ def prometheus_metrics(request):
     return HttpResponse(metrics.render_latest(), content_type=CONTENT_TYPE_LATEST)
 
 
+@extend_schema(responses=OpenApiTypes.OBJECT)
 @api_view(["GET"])
 def queue_status(request):
     """django-q2 queue depth, running clusters and recent failures."""

@@ -13,8 +13,10 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Max, Q
 from django.utils import timezone
+from django_q.models import Schedule
+from django_q.tasks import async_task, schedule
 
 from echopilot.events import append_event
 
@@ -40,11 +42,12 @@ def plan_pages(incident: Incident, *, now=None, kind=Delivery.PAGE) -> list[Deli
     return plan_pages_for([incident], now=now, kind=kind)[incident.pk]
 
 
-def plan_pages_for(incidents, *, now=None, kind=Delivery.PAGE) -> dict[int, list[Delivery]]:
+def plan_pages_for(incidents, *, now=None, kind=Delivery.PAGE, routed=False) -> dict[int, list[Delivery]]:
     """Record the pages each of `incidents` gets, by incident id, in a few queries however many
-    incidents there are. Call inside the incidents' transaction."""
+    incidents there are. Call inside the incidents' transaction. A first page (and, with `routed`,
+    any other kind) goes where the severity's route says; a page again from the admin goes everywhere."""
     now = now or timezone.now()
-    wanted = _channels_wanted(incidents, kind)
+    wanted = _channels_wanted(incidents, kind, routed)
     channels = {name: _PlannedChannel(name, now) for name in sorted(set().union(*wanted.values()))}
     planned = {
         incident.pk: _deliveries(incident, [channels[n] for n in wanted[incident.pk]], kind, now)
@@ -56,10 +59,10 @@ def plan_pages_for(incidents, *, now=None, kind=Delivery.PAGE) -> dict[int, list
     return planned
 
 
-def _channels_wanted(incidents, kind) -> dict[int, list[str]]:
+def _channels_wanted(incidents, kind, routed=False) -> dict[int, list[str]]:
     """Per incident id, the configured channels it pages on, in name order."""
     configured = set(configured_channels())
-    if kind != Delivery.PAGE:
+    if kind != Delivery.PAGE and not routed:
         return {incident.pk: sorted(configured) for incident in incidents}
     routes = {severity: route_for(severity) for severity in {incident.severity for incident in incidents}}
     wanted = {}
@@ -112,6 +115,23 @@ class _PlannedChannel:
         else:
             self.budget_left -= 1
         return delivery
+
+
+def reminders_due(incidents, *, now=None) -> list[Incident]:
+    """Those of `incidents` (saved, unresolved) still unacknowledged and unsilenced whose last page,
+    or their opening when never paged, is at least PAGER_REPEAT_MIN old."""
+    now = now or timezone.now()
+    waiting = [i for i in incidents if i.status == Incident.OPEN and not i.silenced_by_id]
+    if not waiting:
+        return []
+    last_paged = dict(
+        Delivery.objects.filter(incident__in=waiting, kind__in=[Delivery.PAGE, Delivery.REPAGE])
+        .values_list("incident")
+        .annotate(at=Max("created_at"))
+        .order_by()
+    )
+    since = now - timedelta(minutes=settings.PAGER_REPEAT_MIN)
+    return [i for i in waiting if last_paged.get(i.pk, i.first_seen) <= since]
 
 
 def page_again(incidents, *, now=None) -> int:
@@ -171,7 +191,9 @@ def storm_text(summary: Delivery) -> tuple[str, str]:
     held = list(summary.capped.select_related("incident").order_by("created_at"))
     subject = f"{len(held)} more incidents (paging capped at {settings.PAGER_STORM_MAX_PER_MIN}/min)"
     lines = [subject] + [
-        f"- [{d.incident.severity}] {d.incident.source}: {d.incident.message[:120]}" for d in held[:20] if d.incident
+        f"- [{incident.severity}] {incident.source}: {incident.message[:120]}"
+        for incident in (d.incident for d in held[:20])
+        if incident is not None  # a capped page always belongs to an incident
     ]
     if len(held) > 20:
         lines.append(f"... and {len(held) - 20} more in the console")
@@ -186,7 +208,6 @@ def _send_on_commit(ids: list[int]) -> None:
 def enqueue_send(ids: list[int]) -> None:
     """Hand deliveries to the send task. If the broker refuses it, send them here and now: a page
     must not wait for the 5-minute job because Redis is down (retries are left to that job)."""
-    from django_q.tasks import async_task
 
     try:
         async_task("incidents.tasks.send_deliveries", ids, task_name=f"pager-send-{ids[0]}")
@@ -199,8 +220,6 @@ def enqueue_send(ids: list[int]) -> None:
 def send_later(ids: list[int], when) -> None:
     """Ask the cluster's scheduler to send `ids` at `when` (a one-off schedule row, so it survives
     restarts); the 5-minute job stays the safety net."""
-    from django_q.models import Schedule
-    from django_q.tasks import schedule
 
     schedule("incidents.tasks.send_deliveries", ids, schedule_type=Schedule.ONCE, next_run=when)
 

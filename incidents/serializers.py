@@ -1,5 +1,7 @@
-"""What the incident endpoints accept: our own raise body, Alertmanager v4, PagerDuty Events v2."""
+"""What the incident endpoints accept: our own raise body, Alertmanager v4 (and Grafana Alerting v1),
+PagerDuty Events v2."""
 
+from django.core.exceptions import ValidationError
 from rest_framework import serializers
 
 from .models import SEVERITIES
@@ -9,6 +11,8 @@ from .services import storable_json
 # gunicorn's timeout and the sender would retry the same storm. (Alertmanager: `max_alerts`.)
 MAX_ALERTS = 10_000
 MAX_NOTE_CHARS = 4000
+# Alertmanager's webhook is version "4"; Grafana Alerting sends the same alerts as version "1".
+WEBHOOK_VERSIONS = ("4", "1")
 
 # Alertmanager and PagerDuty senders use their own words for severity; map them onto ours.
 SEVERITY_WORDS = {
@@ -30,8 +34,8 @@ def plain_json(value) -> None:
     character in a key or a string, which PostgreSQL refuses."""
     try:
         storable_json(value)
-    except ValueError as exc:
-        raise serializers.ValidationError(str(exc)) from exc
+    except ValidationError as exc:
+        raise serializers.ValidationError(" ".join(exc.messages)) from exc
 
 
 class SeverityField(serializers.CharField):
@@ -49,7 +53,7 @@ class SeverityField(serializers.CharField):
 class RaiseSerializer(serializers.Serializer):
     severity = SeverityField()
     msg = serializers.CharField(max_length=4000, trim_whitespace=True)
-    source = serializers.CharField(max_length=200, required=False, default="api")
+    source = serializers.CharField(max_length=200, required=False, default="api")  # type: ignore[assignment]  # shares Field.source's name
     meta = serializers.DictField(required=False, default=dict, validators=[plain_json])
     fingerprint = serializers.CharField(max_length=255, required=False)
     dedup_key = serializers.CharField(max_length=255, required=False)
@@ -81,9 +85,15 @@ class SummaryQuerySerializer(serializers.Serializer):
 
 class AlertSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=["firing", "resolved"])
-    labels = serializers.DictField(child=serializers.CharField(allow_blank=True), validators=[plain_json])
+    # Label values are the alert's identity (silences and routes match them): stored exactly as sent.
+    labels = serializers.DictField(
+        child=serializers.CharField(allow_blank=True, trim_whitespace=False), validators=[plain_json]
+    )
     annotations = serializers.DictField(
-        child=serializers.CharField(allow_blank=True), required=False, default=dict, validators=[plain_json]
+        child=serializers.CharField(allow_blank=True, trim_whitespace=False),
+        required=False,
+        default=dict,
+        validators=[plain_json],
     )
     fingerprint = serializers.CharField(max_length=255, required=False)
     startsAt = serializers.CharField(required=False, allow_blank=True)
@@ -101,17 +111,19 @@ class AlertmanagerSerializer(serializers.Serializer):
     version = serializers.CharField(required=False)
     status = serializers.CharField(required=False)
     receiver = serializers.CharField(required=False, allow_blank=True)
-    alerts = AlertSerializer(many=True, allow_empty=False, max_length=MAX_ALERTS)
+    alerts = AlertSerializer(many=True, allow_empty=False, max_length=MAX_ALERTS)  # type: ignore[call-arg]  # many=True passes it to the ListSerializer
 
     def validate_version(self, value):
-        if value != "4":
-            raise serializers.ValidationError("only Alertmanager webhook version 4 is understood")
+        if value not in WEBHOOK_VERSIONS:
+            raise serializers.ValidationError(
+                "only Alertmanager webhook version 4 and Grafana Alerting webhook version 1 are understood"
+            )
         return value
 
 
 class EventPayloadSerializer(serializers.Serializer):
     summary = serializers.CharField(max_length=1024)
-    source = serializers.CharField(max_length=255)
+    source = serializers.CharField(max_length=255)  # type: ignore[assignment]  # shares Field.source's name
     severity = serializers.ChoiceField(choices=["critical", "error", "warning", "info"])
     component = serializers.CharField(required=False, allow_blank=True)
     group = serializers.CharField(required=False, allow_blank=True)

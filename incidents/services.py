@@ -7,8 +7,10 @@ the same function. Pages are planned in `incidents.pager` inside the raise's tra
 import hashlib
 import re
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 import orjson
 from django.core.exceptions import ValidationError
@@ -17,9 +19,11 @@ from django.db.models import Count, F, Max, Min, Sum
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from echopilot.events import append_event, dumps
+from echopilot.events import append_event, dumps, write_snapshot
 
-from .models import DEDUP_WINDOW, MAX_SILENCE, SEVERITIES, Delivery, FingerprintLock, Incident, Silence
+from . import pager
+from .models import MAX_SILENCE, SEVERITIES, Delivery, FingerprintLock, Incident, Silence
+from .pager import channel_status
 
 MAX_MESSAGE_CHARS = 4000
 BATCH_SIZE = 1000
@@ -61,13 +65,14 @@ class RaiseResult:
     deduplicated: bool
     deliveries: list = field(default_factory=list)
     escalated: bool = False
+    resilenced: bool = False
 
 
 def normalize_severity(severity) -> str:
-    """The canonical upper-case severity; ValueError for anything outside INFO..CRITICAL."""
+    """The canonical upper-case severity; a ValidationError for anything outside INFO..CRITICAL."""
     value = str(severity or "").strip().upper()
     if value not in SEVERITIES:
-        raise ValueError(f"severity must be one of {', '.join(SEVERITIES)}")
+        raise ValidationError(f"severity must be one of {', '.join(SEVERITIES)}")
     return value
 
 
@@ -88,12 +93,14 @@ def fingerprint_for(severity: str, msg: str, source: str) -> str:
 def raise_incident(severity, msg, source, meta=None, *, fingerprint=None, now=None) -> RaiseResult:
     """Record one occurrence of a problem and page for it when it is new or more severe than before.
 
-    A raise whose fingerprint matches an unresolved incident seen within the last hour bumps that
-    incident's count and last_seen. When it is more severe, the incident takes its severity (its
-    first message stays) and is paged (or silenced) as a new incident of that severity would be; otherwise
-    nobody is paged. Without such an incident a new one opens and its pages are recorded in the same
-    transaction; they are handed to the send task once it commits. Raises of one fingerprint are
-    serialised by a row lock, so concurrent raises never open twice nor escalate twice.
+    A raise whose fingerprint matches an unresolved incident joins it, however old it is (a sender
+    repeats a firing alert until it resolves it): the count and last_seen go up. When it is more
+    severe, the incident takes its severity (its first message stays) and is paged (or silenced) as
+    a new incident of that severity would be; when the incident is still unacknowledged and its last
+    page is PAGER_REPEAT_MIN old, the repeat pages a reminder; otherwise nobody is paged. Without an
+    unresolved incident a new one opens and its pages are recorded in the same transaction; they are
+    handed to the send task once it commits. Raises of one fingerprint are serialised by a row lock,
+    so concurrent raises never open twice nor escalate twice.
     """
     return raise_incidents([Occurrence(severity, msg, source, meta, fingerprint)], now=now)[0]
 
@@ -102,17 +109,16 @@ def raise_incidents(occurrences, *, now=None) -> list[RaiseResult]:
     """Raise each occurrence in turn, as `raise_incident` would, in one transaction and a few queries
     however many there are (an Alertmanager notification carries up to 10,000).
 
-    A bad occurrence is a ValueError before anything is written. An incident opened or escalated
+    A bad occurrence is a ValidationError before anything is written. An incident opened or escalated
     more than once within the call is paged once, for the severity it ends with.
     """
-    from . import pager
 
     now = now or timezone.now()
     occurrences = [_checked(occurrence) for occurrence in occurrences]
     fingerprints = {occurrence.fingerprint for occurrence in occurrences}
     with transaction.atomic():
         _lock_fingerprints(fingerprints)
-        open_ones = _recent_unresolved(fingerprints, now)
+        open_ones = _unresolved(fingerprints)
         silences = list(Silence.objects.filter(expires_at__gt=now).order_by("-expires_at"))
         results = [_land(occurrence, open_ones, silences, now) for occurrence in occurrences]
         _save(results, now)
@@ -124,7 +130,46 @@ def raise_incidents(occurrences, *, now=None) -> list[RaiseResult]:
             _log_on_commit(
                 event, result.incident, silenced=bool(result.incident.silenced_by_id), pages=len(result.deliveries)
             )
+        _remind(results, now)
     return results
+
+
+def _remind(results: list[RaiseResult], now) -> None:
+    """Page a reminder for the repeats that land on an unacknowledged incident whose last page is
+    PAGER_REPEAT_MIN old: the sender says it still fires and nobody has taken it."""
+    repeats = {id(r.incident): r for r in results if r.deduplicated and not r.escalated and not r.created}
+    due = pager.reminders_due([r.incident for r in repeats.values()], now=now)
+    if not due:
+        return
+    pages = pager.plan_pages_for(due, now=now, kind=Delivery.REPAGE, routed=True)
+    for result in repeats.values():
+        result.deliveries = pages.get(result.incident.pk, [])
+        if result.deliveries:
+            _log_on_commit("reminded", result.incident, pages=len(result.deliveries))
+
+
+def remind_unacknowledged(*, now=None, limit=BATCH_SIZE) -> int:
+    """Page a reminder for open, unacknowledged, unsilenced incidents whose severity's route pages
+    and whose last page is PAGER_REPEAT_MIN old, even when their sender is quiet (a PagerDuty
+    trigger comes once). At most `limit` incidents a run; returns the pages recorded.
+
+    The fingerprints are locked as a raise locks them, so a repeat arriving at the same moment and
+    this run never remind the same incident twice.
+    """
+    now = now or timezone.now()
+    paging = [severity for severity in SEVERITIES if pager.route_for(severity).page_now]
+    waiting = Incident.objects.filter(status=Incident.OPEN, silenced_by__isnull=True, severity__in=paging)
+    fingerprints = set(waiting.order_by("last_seen").values_list("fingerprint", flat=True)[:limit])
+    if not fingerprints:
+        return 0
+    with transaction.atomic():
+        _lock_fingerprints(fingerprints)
+        due = pager.reminders_due(list(waiting.filter(fingerprint__in=fingerprints)), now=now)
+        pages = pager.plan_pages_for(due, now=now, kind=Delivery.REPAGE, routed=True)
+        for incident in due:
+            if pages[incident.pk]:
+                _log_on_commit("reminded", incident, pages=len(pages[incident.pk]))
+    return sum(len(recorded) for recorded in pages.values())
 
 
 def record_alerts(alerts, *, by: str, now=None) -> tuple[list[RaiseResult], int]:
@@ -143,7 +188,8 @@ def record_alerts(alerts, *, by: str, now=None) -> tuple[list[RaiseResult], int]
 def _without_repeated_fingerprints(alerts):
     """`alerts` cut where a fingerprint comes back: within a run, raising the firing ones and
     resolving the others as two bulk steps ends as going through them one by one would."""
-    batch, seen = [], set()
+    batch: list = []
+    seen: set[str | None] = set()
     for firing, occurrence in alerts:
         if occurrence.fingerprint in seen:
             yield batch
@@ -170,13 +216,13 @@ def _jsonable(meta) -> dict:
         return {}
     try:
         plain = orjson.loads(storable_json(meta))
-    except ValueError as exc:
-        raise ValueError(f"meta {exc}") from exc
+    except ValidationError as exc:
+        raise ValidationError(f"meta {' '.join(exc.messages)}") from exc
     return plain if isinstance(plain, dict) else {"value": plain}
 
 
 def storable_json(value) -> bytes:
-    """`value` as JSON text every database stores, or a ValueError saying why it cannot be.
+    """`value` as JSON text every database stores, or a ValidationError saying why it cannot be.
 
     orjson refuses an int beyond 64 bits, a lone surrogate and nesting past 254 levels; PostgreSQL
     refuses a NUL character in jsonb and text (SQLite stores it, so only production would fail).
@@ -184,9 +230,9 @@ def storable_json(value) -> bytes:
     try:
         text = dumps(value)
     except orjson.JSONEncodeError as exc:
-        raise ValueError(f"must be plain JSON: {exc}") from exc
+        raise ValidationError(f"must be plain JSON: {exc}") from exc
     if _NUL_ESCAPE.search(text):
-        raise ValueError("must not contain a NUL character (\\u0000)")
+        raise ValidationError("must not contain a NUL character (\\u0000)")
     return text
 
 
@@ -195,14 +241,12 @@ def json_without_nul(text: bytes) -> bytes:
     return _NUL_ESCAPE.sub(rb"\1\\ufffd", text)
 
 
-def _recent_unresolved(fingerprints, now) -> dict[str, Incident]:
-    """The newest unresolved incident seen within the dedup window, by fingerprint."""
-    recent = (
-        Incident.objects.filter(fingerprint__in=fingerprints, last_seen__gte=now - DEDUP_WINDOW)
-        .exclude(status=Incident.RESOLVED)
-        .order_by("last_seen")
+def _unresolved(fingerprints) -> dict[str, Incident]:
+    """The newest unresolved incident of each fingerprint, however old: one open incident per alert."""
+    unresolved = (
+        Incident.objects.filter(fingerprint__in=fingerprints).exclude(status=Incident.RESOLVED).order_by("last_seen")
     )
-    return {incident.fingerprint: incident for incident in recent}
+    return {incident.fingerprint: incident for incident in unresolved}
 
 
 def _lock_fingerprints(fingerprints) -> None:
@@ -229,8 +273,9 @@ def _land(occurrence: Occurrence, open_ones: dict, silences: list, now) -> Raise
     a new incident, a repeat of an open one, or a repeat that escalates it."""
     incident = open_ones.get(occurrence.fingerprint)
     if incident is None:
+        assert occurrence.fingerprint is not None, "every occurrence has its fingerprint by now"
         incident = Incident(
-            fingerprint=occurrence.fingerprint,
+            fingerprint=occurrence.fingerprint or "",
             severity=occurrence.severity,
             source=occurrence.source,
             message=occurrence.msg,
@@ -246,8 +291,12 @@ def _land(occurrence: Occurrence, open_ones: dict, silences: list, now) -> Raise
     escalated = SEVERITIES.index(occurrence.severity) > SEVERITIES.index(incident.severity)
     if escalated:
         incident.severity = occurrence.severity
+    silenced_by = incident.silenced_by_id
+    if escalated or (silenced_by and silenced_by not in {silence.pk for silence in silences}):
+        # Escalated, or its silence ran out while it kept firing: judged again against today's silences.
         incident.silenced_by = _silence_for(incident, silences)
-    return RaiseResult(incident, created=False, deduplicated=True, escalated=escalated)
+    resilenced = incident.silenced_by_id != silenced_by
+    return RaiseResult(incident, created=False, deduplicated=True, escalated=escalated, resilenced=resilenced)
 
 
 def _silence_for(incident: Incident, silences: list[Silence]) -> Silence | None:
@@ -264,8 +313,8 @@ def _save(results: list[RaiseResult], now) -> None:
     times = Counter(result.incident.pk for result in repeated)
     for n, pks in _grouped(times, key=times.get).items():
         Incident.objects.filter(pk__in=pks).update(count=F("count") + n, last_seen=Greatest(F("last_seen"), now))
-    escalated = {result.incident.pk: result.incident for result in repeated if result.escalated}
-    by_state = _grouped(escalated.values(), key=lambda incident: (incident.severity, incident.silenced_by_id))
+    changed = {result.incident.pk: result.incident for result in repeated if result.escalated or result.resilenced}
+    by_state = _grouped(changed.values(), key=lambda incident: (incident.severity, incident.silenced_by_id))
     for (severity, silence_id), incidents in by_state.items():
         Incident.objects.filter(pk__in=[i.pk for i in incidents]).update(severity=severity, silenced_by_id=silence_id)
 
@@ -279,7 +328,7 @@ def _grouped(items, key) -> dict:
 
 def _paging_results(results: list[RaiseResult]) -> list[RaiseResult]:
     """Per incident opened or escalated, the first result that did it: it answers with the pages."""
-    first = {}
+    first: dict[int, RaiseResult] = {}
     for result in results:
         if result.created or result.escalated:
             first.setdefault(id(result.incident), result)
@@ -334,11 +383,11 @@ def resolve(incidents, *, by="system", note="", now=None) -> int:
 def silence(*, source="", severity="", fingerprint="", hours=1.0, by="system", reason="", now=None) -> Silence:
     """Stop paging for incidents matching every given field for `hours`; they are still recorded.
 
-    ValueError when no field is given, or `hours` is not above 0 and within MAX_SILENCE.
+    ValidationError when no field is given, or `hours` is not above 0 and within MAX_SILENCE.
     """
     now = now or timezone.now()
     if not 0 < hours <= MAX_SILENCE_HOURS:
-        raise ValueError(f"hours must be above 0 and at most {MAX_SILENCE_HOURS:g} ({MAX_SILENCE.days} days)")
+        raise ValidationError(f"hours must be above 0 and at most {MAX_SILENCE_HOURS:g} ({MAX_SILENCE.days} days)")
     quiet = Silence(
         source=source,
         severity=normalize_severity(severity) if severity else "",
@@ -351,7 +400,7 @@ def silence(*, source="", severity="", fingerprint="", hours=1.0, by="system", r
     try:
         quiet.validate_at(now)
     except ValidationError as exc:
-        raise ValueError(" ".join(exc.messages)) from None
+        raise ValidationError(" ".join(exc.messages)) from None
     quiet.save()
     return quiet
 
@@ -401,7 +450,7 @@ def summarize(hours=24, now=None) -> dict:
     }
 
 
-def _group(latest: Incident, row: dict, pages_sent: int) -> dict:
+def _group(latest: Incident, row: Mapping[str, Any], pages_sent: int) -> dict:
     return {
         "fingerprint": latest.fingerprint,
         "severity": latest.severity,
@@ -448,7 +497,6 @@ def recent_deliveries(limit=10) -> list[dict]:
 
 def pager_status(now=None) -> dict:
     """What the card and /api/incidents/status show: open incidents, channels, deliveries."""
-    from .pager import channel_status
 
     now = now or timezone.now()
     return {
@@ -465,7 +513,6 @@ def pager_status(now=None) -> dict:
 
 def write_summary(now=None) -> dict:
     """Rewrite logs/incident_summary.json with the 24 h summary and the pager's state."""
-    from echopilot.events import write_snapshot
 
     now = now or timezone.now()
     data = {"generated_at": now.isoformat(), **summarize(hours=24, now=now), "pager": pager_status(now=now)}

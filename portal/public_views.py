@@ -19,7 +19,7 @@ from django_q.tasks import async_task
 
 from . import services, signing
 from .api import visitor_of
-from .models import AccessLog
+from .models import AccessLog, Customer
 from .tasks import send_receipts_link
 
 log = logging.getLogger(__name__)
@@ -100,6 +100,7 @@ def receipts_page(request):
     if limited:
         return limited
     token = request.GET.get("token", "")
+    customer: Customer | None
     try:
         customer = services.open_self_service(token)
     except signing.LinkRefused:

@@ -30,6 +30,7 @@ class Command(BaseCommand):
 
     def do_create(self, name, role, quiet, **_):
         limit = DashKey._meta.get_field("name").max_length
+        assert limit is not None
         if not storable_name(name, limit):
             raise CommandError(f"--name must be 1-{limit} printable characters (no newline)")
         key, raw = DashKey.issue(name, role)
