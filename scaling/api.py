@@ -1,6 +1,7 @@
 """Worker scaling's JSON API: thin views over scaling.services."""
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.decorators import api_view
@@ -85,7 +86,7 @@ def apply(request):
     return Response(services.apply(dry_run=data.get("dry_run"), by=_by(request)))
 
 
-@extend_schema(request=SignalsSerializer)
+@extend_schema(request=SignalsSerializer, responses={201: OpenApiTypes.OBJECT})
 @api_view(["POST"])
 def signals(request):
     """A reading of the load pushed by another system (its workers need not be django-q2)."""
