@@ -53,6 +53,12 @@ class Incident(models.Model):
         return f"[{self.severity}] {self.source}: {self.message[:80]}"
 
     @property
+    def runbook_url(self) -> str:
+        """`meta["runbook_url"]` when it is an http(s) URL, else ''."""
+        url = (self.meta or {}).get("runbook_url") if isinstance(self.meta, dict) else None
+        return url if isinstance(url, str) and url.startswith(("https://", "http://")) else ""
+
+    @property
     def is_resolved(self) -> bool:
         return self.status == self.RESOLVED
 
