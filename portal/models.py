@@ -29,13 +29,22 @@ ZERO_DECIMAL_CURRENCIES = {
     "xof",
     "xpf",
 }
+# Stripe's three-decimal currencies: their minor unit is a thousandth (5120 is 5.120 KWD).
+THREE_DECIMAL_CURRENCIES = {"bhd", "jod", "kwd", "omr", "tnd"}
+
+
+def decimal_places(currency: str) -> int:
+    """How many decimals the currency's major unit has, by Stripe's lists (zero, three, else two)."""
+    code = (currency or "").lower()
+    if code in ZERO_DECIMAL_CURRENCIES:
+        return 0
+    return 3 if code in THREE_DECIMAL_CURRENCIES else 2
 
 
 def minor_to_major(amount: int, currency: str) -> Decimal:
     """An amount in Stripe's minor unit as a Decimal in the currency's major unit."""
-    if (currency or "").lower() in ZERO_DECIMAL_CURRENCIES:
-        return Decimal(amount)
-    return (Decimal(amount) / 100).quantize(Decimal("0.01"))
+    places = decimal_places(currency)
+    return Decimal(amount).scaleb(-places).quantize(Decimal(1).scaleb(-places))
 
 
 def normalize_email(email: str) -> str:
