@@ -25,6 +25,7 @@ urlpatterns = [
     path("api/scale/", include("scaling.urls")),
     path("api/ops/", include("ops.urls")),
     path("portal/", include("portal.public_urls")),
+    path("incidents/", include("incidents.public_urls")),
     path("admin/", admin.site.urls),
     path("", include("echopilot.home_urls")),
 ]

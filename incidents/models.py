@@ -254,6 +254,9 @@ class Delivery(models.Model):
     last_status = models.CharField(max_length=40, blank=True)
     last_error = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    ack_used_at = models.DateTimeField(
+        null=True, blank=True, help_text="When this page's one-click acknowledge link was used (it works once)."
+    )
     storm = models.ForeignKey(
         "self",
         null=True,

@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from echopilot.events import append_event, dumps, write_snapshot
 
-from . import pager
+from . import links, pager
 from .models import MAX_SILENCE, SEVERITIES, Delivery, FingerprintLock, Incident, Silence
 from .pager import channel_status
 
@@ -363,6 +363,25 @@ def acknowledge(incidents, *, by="system", now=None) -> int:
     return incidents.filter(status=Incident.OPEN).update(
         status=Incident.ACKNOWLEDGED, acknowledged_at=now, acknowledged_by=str(by)[:150]
     )
+
+
+def acknowledge_by_link(token: str, *, now=None) -> Incident:
+    """Acknowledge the incident of the page whose one-click link `token` is, using the link up.
+
+    `links.AckRefused` when the link is bad, expired or already used (two clicks racing: one wins).
+    An incident already acknowledged or resolved stays as it is.
+    """
+    now = now or timezone.now()
+    delivery = links.delivery_for(token)
+    incident = links.incident_of(delivery)
+    with transaction.atomic():
+        # A conditional update, so that of two clicks racing only one uses the link.
+        used = Delivery.objects.filter(pk=delivery.pk, ack_used_at__isnull=True).update(ack_used_at=now)
+        if not used:
+            raise links.AckRefused("This acknowledge link was already used.")
+        acknowledge(Incident.objects.filter(pk=incident.pk), by=f"{delivery.channel} link", now=now)
+    incident.refresh_from_db()
+    return incident
 
 
 def resolve(incidents, *, by="system", note="", now=None) -> int:

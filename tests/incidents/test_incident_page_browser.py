@@ -93,3 +93,31 @@ def test_raise_test_incident_says_who_gets_paged_and_asks_before_paging(signed_i
     page.wait_for_function("document.getElementById('incidents-raise-result').textContent.includes('Incident #')")
     assert "1 page(s) queued" in page.inner_text("#incidents-raise-result")
     assert Delivery.objects.get().channel == "telegram"
+
+
+def test_an_email_page_acknowledge_link_asks_then_acknowledges_once(browser, live_server, smtp, settings):
+    from email import message_from_bytes, policy
+
+    from incidents import pager
+
+    settings.CONSOLE_BASE_URL = live_server.url
+    incident = raise_incident("CRITICAL", "checkout 502s", "web").incident
+    pager.send_due()
+    text = message_from_bytes(smtp.messages[-1].content, policy=policy.default).get_body().get_content()
+    link = re.search(r"Acknowledge \(asks to confirm\): (\S+)", text).group(1)
+    page = browser.new_context().new_page()  # not signed in: the signed link is the key
+    page.goto(link)
+    assert page.inner_text("h1") == f"Acknowledge incident #{incident.pk}?"
+    incident.refresh_from_db()
+    assert incident.status == Incident.OPEN  # opening the link only asks
+    page.click("#ack-confirm")
+    page.locator("#ack-done").wait_for()
+    incident.refresh_from_db()
+    assert (incident.status, incident.acknowledged_by) == (Incident.ACKNOWLEDGED, "email link")
+    assert (
+        page.get_attribute("#ack-console", "href")
+        == f"{live_server.url}/admin/incidents/incident/{incident.pk}/change/"
+    )
+    page.goto(link)
+    assert "already used" in page.inner_text("#ack-refused")
+    page.context.close()
