@@ -384,6 +384,49 @@ def acknowledge_by_link(token: str, *, now=None) -> Incident:
     return incident
 
 
+def deescalate(fingerprint: str, severity: str, *, now=None) -> int:
+    """Lower the unresolved incident of `fingerprint` to `severity` when it is above it; pages nobody.
+
+    The other way round is a raise: a more severe repeat escalates and pages. Returns rows changed.
+    """
+    severity = normalize_severity(severity)
+    higher = SEVERITIES[SEVERITIES.index(severity) + 1 :]
+    with transaction.atomic():
+        _lock_fingerprints({fingerprint})
+        lowered = list(
+            Incident.objects.filter(fingerprint=fingerprint, severity__in=higher).exclude(status=Incident.RESOLVED)
+        )
+        Incident.objects.filter(pk__in=[i.pk for i in lowered]).update(severity=severity)
+        for incident in lowered:
+            _log_on_commit("deescalated", incident, to=severity)
+    return len(lowered)
+
+
+def add_note(fingerprint: str, text: str, *, now=None) -> bool:
+    """Record `text` on the unresolved incident of `fingerprint` (in its meta's "notes"), paging nobody.
+
+    Returns False when no incident of `fingerprint` is unresolved: the caller decides what then.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        _lock_fingerprints({fingerprint})
+        incident = (
+            Incident.objects.filter(fingerprint=fingerprint)
+            .exclude(status=Incident.RESOLVED)
+            .order_by("-last_seen")
+            .first()
+        )
+        if incident is None:
+            return False
+        meta = incident.meta if isinstance(incident.meta, dict) else {}
+        earlier = meta.get("notes", [])
+        earlier = earlier if isinstance(earlier, list) else [earlier]
+        notes = [*earlier, {"at": now.isoformat(), "text": str(text)[:MAX_MESSAGE_CHARS]}]
+        incident.meta = {**meta, "notes": notes[-50:]}  # the latest fifty: a note is not a log
+        incident.save(update_fields=["meta"])
+    return True
+
+
 def resolve(incidents, *, by="system", note="", now=None) -> int:
     """Resolve the unresolved incidents among `incidents` (a queryset); returns how many changed."""
     now = now or timezone.now()
