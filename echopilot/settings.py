@@ -53,6 +53,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "echopilot.audit.AuditMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: it turns a locked-out sign-in into its lockout answer.
@@ -398,8 +399,7 @@ SCALE_POOL_POLL_S = envconfig.number("SCALE_POOL_POLL_S", 5, 0, HOUR_S, low_allo
 
 # --- Security scan (weekly, ops app) -------------------------------------------------------------------
 
-# An admin dash key older than this is a finding: rotate it.
-DASH_KEY_MAX_AGE_DAYS = envconfig.integer("DASH_KEY_MAX_AGE_DAYS", 90, 1, 36_500)
+# An admin dash key older than DASH_KEY_MAX_AGE_DAYS (key rotation, below) is a finding: rotate it.
 # What pip-audit checks (the pinned packages the console runs on) and where it asks: "pypi" or "osv".
 SECURITY_SCAN_REQUIREMENTS = env.path("SECURITY_SCAN_REQUIREMENTS", default=BASE_DIR / "requirements.txt")
 SECURITY_SCAN_VULN_SERVICE = env.str("SECURITY_SCAN_VULN_SERVICE", default="pypi")
@@ -432,3 +432,31 @@ UPTIME_INTERVAL_SEC = envconfig.integer("UPTIME_INTERVAL_SEC", 60, 60, DAY_S)
 UPTIME_STRIKES = envconfig.integer("UPTIME_STRIKES", 2, 1, 100)
 UPTIME_CONCURRENCY = envconfig.integer("UPTIME_CONCURRENCY", 16, 1, 256)
 UPTIME_RETENTION_DAYS = envconfig.integer("UPTIME_RETENTION_DAYS", 31, 1, 3650)
+
+# --- Backups, DR drills and log rotation ----------------------------------------------------------
+
+BACKUP_DIR = envconfig.writable_directory("BACKUP_DIR", BASE_DIR / "backups")
+BACKUP_KEEP_DAYS = envconfig.integer("BACKUP_KEEP_DAYS", 30, 1, 36_500)
+# An operator's copy-off-the-host line, e.g. "rclone copy {path} offsite:echopilot/"; {path} and
+# {name} are filled in, and it runs without a shell. Its failure pages.
+BACKUP_UPLOAD_COMMAND = env.str("BACKUP_UPLOAD_COMMAND", default="")
+BACKUP_UPLOAD_TIMEOUT_S = envconfig.integer("BACKUP_UPLOAD_TIMEOUT_S", 1800, 1, DAY_S)
+# Where pg_dump / pg_restore live; empty: /usr/bin, then the newest /usr/lib/postgresql/*/bin.
+PG_BIN_DIR = env.str("PG_BIN_DIR", default="")
+LOG_KEEP_DAYS = envconfig.integer("LOG_KEEP_DAYS", 90, 1, 36_500)
+
+# --- The audit chain ---------------------------------------------------------------------------------
+
+# The chain's hashes are HMACs under this key, so rewriting the table alone cannot re-forge them.
+AUDIT_CHAIN_KEY = env.str("AUDIT_CHAIN_KEY", default=SECRET_KEY)
+AUDIT_CHAIN_PAGE_MAX = envconfig.integer("AUDIT_CHAIN_PAGE_MAX", 1000, 1, 100_000)
+
+# --- Key rotation ------------------------------------------------------------------------------------
+
+# Keys older than this, or expiring within DASH_KEY_EXPIRY_WARN_DAYS, raise an incident (and are a scan finding).
+DASH_KEY_MAX_AGE_DAYS = envconfig.integer("DASH_KEY_MAX_AGE_DAYS", 90, 1, 36_500)
+DASH_KEY_EXPIRY_WARN_DAYS = envconfig.integer("DASH_KEY_EXPIRY_WARN_DAYS", 7, 0, 365)
+
+# --- Retention analytics ------------------------------------------------------------------------------
+
+ANALYTICS_BATCH_MAX = envconfig.integer("ANALYTICS_BATCH_MAX", 10_000, 1, 1_000_000)

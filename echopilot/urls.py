@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
-from . import views
+from . import audit_api, views
 
 handler400 = "echopilot.errors.json_400"
 handler404 = "echopilot.errors.json_404"
@@ -24,6 +24,8 @@ urlpatterns = [
     path("api/portal/", include("portal.urls")),
     path("api/scale/", include("scaling.urls")),
     path("api/ops/", include("ops.urls")),
+    path("api/audit/chain", audit_api.audit_chain, name="audit-chain"),
+    path("api/analytics/", include("portal.analytics_urls")),
     path("portal/", include("portal.public_urls")),
     path("incidents/", include("incidents.public_urls")),
     path("admin/", admin.site.urls),

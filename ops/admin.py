@@ -2,10 +2,11 @@ from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
+from echopilot.admin import ReadOnlyAdmin
 from slo.models import Slo
 
 from . import checks, recovery, uptime
-from .models import OpsCheckRun, RecoveryRun, RequeuedTask, UptimeCheck
+from .models import Backup, DrillReport, OpsCheckRun, RecoveryRun, RequeuedTask, UptimeCheck
 
 # --- The ops check and auto-recovery ---------------------------------------------------------------
 
@@ -174,3 +175,32 @@ class UptimeCheckAdmin(admin.ModelAdmin):
         results = [uptime.record(check, uptime.probe_check(check)) for check in queryset]
         summary = ", ".join(f"{r['check']}: {'up' if r['ok'] else 'down (' + r['error'] + ')'}" for r in results)
         self.message_user(request, summary or "nothing selected")
+
+
+# --- Backups and DR drills -----------------------------------------------------------------------------
+
+
+@admin.register(Backup)
+class BackupAdmin(ReadOnlyAdmin):
+    list_display = (
+        "name",
+        "created",
+        "engine",
+        "size_bytes",
+        "rows",
+        "uploaded",
+        "verified_ok",
+        "last_verified",
+        "deleted",
+    )
+    list_filter = ("engine", "verified_ok", "uploaded", ("deleted", admin.EmptyFieldListFilter))
+    search_fields = ("name", "sha256")
+    date_hierarchy = "created"
+
+
+@admin.register(DrillReport)
+class DrillReportAdmin(ReadOnlyAdmin):
+    list_display = ("started", "backup_name", "engine", "outcome", "rto_s", "rpo_s")
+    list_filter = ("outcome", "engine")
+    search_fields = ("backup_name",)
+    date_hierarchy = "started"

@@ -14,9 +14,12 @@ class OpsConfig(plugins.ConsoleApp):
 
         from echopilot.metrics import register_collector
 
-        from . import checks, metrics, system_checks
+        from . import checks, dr_card, metrics, system_checks
 
         # --- The ops check, auto-recovery and uptime probes ---
         checks.register_builtin_checks()
+        checks.register("backup", dr_card.check_last_backup)
+        # A chain walk reads every entry (100,000 a second or more): give it longer than a ping.
+        checks.register("audit_chain", dr_card.check_audit_chain, 8.0)
         register(system_checks.worker_pool_hook_check)
         register_collector(metrics.ops_metrics)

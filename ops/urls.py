@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import api
+from . import api, api_dr
 
 urlpatterns: list = [
     # --- The ops check, auto-recovery and uptime probes ---
@@ -8,4 +8,6 @@ urlpatterns: list = [
     path("recover", api.recover, name="ops-recover"),
     path("uptime", api.uptime_status, name="ops-uptime"),
     path("uptime/test", api.uptime_test, name="ops-uptime-test"),
+    # --- Backups and DR drills ---
+    path("dr/last", api_dr.dr_last, name="ops-dr-last"),
 ]

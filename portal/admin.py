@@ -10,7 +10,7 @@ from django_q.tasks import async_task
 from echopilot.admin import ReadOnlyAdmin
 
 from . import reconcile, services
-from .models import AccessLog, Customer, Purchase, ReconcileRun, StripeEvent
+from .models import AccessLog, Customer, Purchase, ReconcileRun, RetentionDay, StripeEvent
 
 
 class PurchaseInline(admin.TabularInline):
@@ -219,3 +219,15 @@ class ReconcileRunAdmin(ReadOnlyAdmin):
     @admin.display(description="not applied")
     def unapplied_count(self, obj):
         return len(obj.unapplied)
+
+
+# --- Retention analytics ----------------------------------------------------------------------
+
+
+@admin.register(RetentionDay)
+class RetentionDayAdmin(ReadOnlyAdmin):
+    """DAU / WAU / MAU per day; the last run of the daily count is under Job runs ("retention")."""
+
+    list_display = ("day", "dau", "wau", "mau", "stale", "computed_at")
+    list_filter = ("stale",)
+    date_hierarchy = "day"

@@ -2,7 +2,7 @@
 
 from django.conf import settings
 
-from . import reconcile, services
+from . import reconcile, retention, services
 from .models import Customer, Purchase
 
 
@@ -15,4 +15,5 @@ def card_context(request) -> dict:
         "ttl_hours": settings.PORTAL_LINK_TTL_HRS,
         "reconcile_on": reconcile.is_enabled(),
         "reconcile_last": reconcile.last_run(),
+        "retention": retention.chart(30),
     }

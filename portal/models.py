@@ -234,3 +234,39 @@ class ReconcileRun(models.Model):
     @property
     def recovered(self) -> int:
         return sum(self.recovered_by_type.values())
+
+
+# --- Retention analytics: the product's customers' activity ----------------------------------
+
+
+class ActiveDay(models.Model):
+    """A product user seen active on a day (UTC). Events are folded to one row per user and day: DAU,
+    WAU and MAU only ask who was active when."""
+
+    user_id = models.CharField(max_length=200)
+    day = models.DateField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["day", "user_id"], name="portal_activeday_once_per_day")]
+
+    def __str__(self):
+        return f"{self.user_id} on {self.day}"
+
+
+class RetentionDay(models.Model):
+    """DAU, WAU and MAU for one day: distinct users active that day, in the 7 and the 30 days ending
+    it. `stale` is set when late events arrive for a day it counts, until the daily job recounts."""
+
+    day = models.DateField(unique=True)
+    dau = models.PositiveIntegerField(default=0)
+    wau = models.PositiveIntegerField(default=0)
+    mau = models.PositiveIntegerField(default=0)
+    computed_at = models.DateTimeField()
+    stale = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-day"]
+        verbose_name = "retention day"
+
+    def __str__(self):
+        return f"{self.day}: DAU {self.dau}, WAU {self.wau}, MAU {self.mau}"

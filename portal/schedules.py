@@ -5,3 +5,7 @@ SCHEDULES = [
     # Stripe gives up retrying a webhook after three days; the nightly run recovers what it missed.
     Job(name="portal_stripe_reconcile", func="portal.tasks.stripe_reconcile", daily_at=next_utc(23, 50)),
 ]
+
+# --- Retention analytics ----------------------------------------------------------------------
+
+SCHEDULES += [Job(name="portal_retention", func="portal.tasks.aggregate_retention", daily_at=next_utc(0, 5))]

@@ -1,4 +1,4 @@
-"""A real HTTP server on loopback whose answers the uptime tests script."""
+"""A real HTTP server on loopback whose answers the uptime tests script; backups in each test's own folder."""
 
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -61,3 +61,11 @@ def site():
     server.up()
     yield server
     server.down()
+
+
+@pytest.fixture(autouse=True)
+def backup_dir(tmp_path, settings):
+    settings.BACKUP_DIR = tmp_path / "backups"
+    settings.BACKUP_UPLOAD_COMMAND = ""
+    settings.BACKUP_KEEP_DAYS = 30
+    return settings.BACKUP_DIR
