@@ -342,6 +342,13 @@ PORTAL_LINK_REQUEST_RATE_PER_HOUR = envconfig.integer("PORTAL_LINK_REQUEST_RATE_
 PORTAL_EMAIL_RATE_PER_HOUR = envconfig.integer("PORTAL_EMAIL_RATE_PER_HOUR", 3, 1, 1_000_000)
 PORTAL_WEBHOOK_FAILURES_BEFORE_INCIDENT = envconfig.integer("PORTAL_WEBHOOK_FAILURES_BEFORE_INCIDENT", 5, 1, 1_000_000)
 
+# --- Pages that link back to the console -----------------------------------------------------------
+
+# Pages carry the incident's console URL built on this (never on a request's Host header).
+CONSOLE_BASE_URL = envconfig.url("CONSOLE_BASE_URL", PORTAL_BASE_URL)
+# How long the one-click acknowledge link in an email or webhook page works (once).
+PAGER_ACK_LINK_TTL_HRS = envconfig.number("PAGER_ACK_LINK_TTL_HRS", 24, 0, 7 * 24, low_allowed=False)
+
 # --- Stripe payment reconciliation ------------------------------------------------------------------
 
 # A restricted, read-only key (Events: read). Without it the nightly reconciliation is off.

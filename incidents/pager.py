@@ -21,6 +21,7 @@ from django_q.tasks import async_task, schedule
 from echopilot.events import append_event
 
 from .channels import DeliveryError, channel_for, configured_channels, without_secrets
+from .links import console_url
 from .models import ChannelState, Delivery, DeliveryAttempt, Incident, Route
 
 log = logging.getLogger(__name__)
@@ -151,6 +152,11 @@ def page_text(incident: Incident, kind: str) -> tuple[str, str]:
         f"{prefix}[{incident.severity}] {incident.message}",
         f"source: {incident.source}",
         f"seen: {incident.count}x since {incident.first_seen:%Y-%m-%d %H:%M:%S} UTC",
+    ]
+    if incident.runbook_url:
+        lines.append(f"runbook: {incident.runbook_url}")
+    lines += [
+        f"console: {console_url(incident)}",
         f"incident #{incident.pk} fingerprint {incident.fingerprint[:16]}",
     ]
     return subject, "\n".join(lines)
