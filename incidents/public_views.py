@@ -10,6 +10,8 @@ from django.views.decorators.http import require_http_methods
 
 from . import links, services
 
+REFUSED = "This acknowledge link no longer works: it may have expired or been used already."
+
 
 # The signed token in the URL is the credential; a forged cross-site POST would need it already.
 @csrf_exempt
@@ -19,8 +21,9 @@ def acknowledge_link(request, token):
         incident = links.incident_of(links.delivery_for(token))
         if request.method == "POST":
             incident = services.acknowledge_by_link(token)
-    except links.AckRefused as refused:
-        return _page(request, {"refused": str(refused)}, status=410)
+    except links.AckRefused:
+        # One answer for every refusal: which check failed (forged, expired, used) helps only a guesser.
+        return _page(request, {"refused": REFUSED}, status=410)
     context = {"incident": incident, "done": request.method == "POST", "console_url": links.console_url(incident)}
     return _page(request, context)
 

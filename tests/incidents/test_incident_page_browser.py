@@ -119,5 +119,5 @@ def test_an_email_page_acknowledge_link_asks_then_acknowledges_once(browser, liv
         == f"{live_server.url}/admin/incidents/incident/{incident.pk}/change/"
     )
     page.goto(link)
-    assert "already used" in page.inner_text("#ack-refused")
+    assert "no longer works" in page.inner_text("#ack-refused")
     page.context.close()

@@ -13,6 +13,7 @@ import pytest
 
 from incidents import pager, raise_incident
 from incidents.models import Delivery, Incident
+from incidents.public_views import REFUSED
 
 pytestmark = pytest.mark.django_db
 
@@ -78,20 +79,20 @@ def test_the_ack_link_asks_on_get_acknowledges_on_post_and_works_once(client, co
     incident.refresh_from_db()
     assert (incident.status, incident.acknowledged_by) == (Incident.ACKNOWLEDGED, "email link")
     again = client.post(path)
-    assert again.status_code == 410 and "already used" in again.content.decode()
+    assert again.status_code == 410 and REFUSED in again.content.decode()
     assert done["Cache-Control"] == "private, no-store" and done["Referrer-Policy"] == "no-referrer"
 
 
-def test_an_expired_or_altered_ack_link_is_refused(client, console, webhook, settings):
+def test_an_expired_or_altered_ack_link_is_refused_with_one_answer(client, console, webhook, settings):
     incident = raise_incident("CRITICAL", "checkout 502s", "web").incident
     pager.send_due()
     path = webhook.requests[-1]["json"]["acknowledge_url"].removeprefix(CONSOLE)
     altered = client.post(path[:-2] + ("AA" if not path.endswith("AA") else "BB"))
-    assert altered.status_code == 410 and "not valid" in altered.content.decode()
+    assert altered.status_code == 410 and REFUSED in altered.content.decode()
     settings.PAGER_ACK_LINK_TTL_HRS = 0.5 / 3600  # half a second
     time.sleep(1.6)
     expired = client.post(path)
-    assert expired.status_code == 410 and "expired" in expired.content.decode()
+    assert expired.status_code == 410 and expired.content == altered.content  # which check failed stays unsaid
     incident.refresh_from_db()
     assert incident.status == Incident.OPEN
 
