@@ -1,4 +1,4 @@
-"""Auto-recovery (seed 002): requeue the tasks that failed in the last hour, release tasks stuck
+"""Auto-recovery: requeue the tasks that failed in the last hour, release tasks stuck
 past their timeout, restart the worker pool where this console runs one.
 
 Each action and its outcome is kept on a RecoveryRun (linked to the incident that triggered it) and
