@@ -15,7 +15,7 @@ from rest_framework.response import Response
 
 from echopilot.errors import error_response
 
-from . import pdf, services, signing, stripe_events
+from . import pages, pdf, services, signing, stripe_events
 from .models import AccessLog, Purchase
 
 log = logging.getLogger(__name__)
@@ -99,17 +99,24 @@ def download(request):
     """Public: the receipt or invoice PDF a signed token grants; one identical 403 for any refusal."""
     visitor = visitor_of(request)
     token = request.query_params.get("token", "")
+    browser = _is_browser(request)
     if services.hit(f"download:{visitor.ip}", settings.PORTAL_DOWNLOAD_RATE_PER_MIN, timedelta(minutes=1)):
         services.record_access("download", AccessLog.RATE_LIMITED, 429, visitor, resource="download")
+        if browser:
+            return pages.too_many_page(request)
         return error_response("too many requests; try again in a minute", status_code=429)
     if not token:
         services.record_access("download", AccessLog.REFUSED, 400, visitor, resource="download")
+        if browser:
+            return pages.dead_link_page(request, status=400)
         return error_response("invalid input", {"token": "this field is required"})
     try:
         purchase = services.open_download(token)
     except signing.LinkRefused:
         customer = services.customer_behind(signing.DOWNLOAD, token)
         services.record_access("download", AccessLog.REFUSED, 403, visitor, resource="download", customer=customer)
+        if browser:
+            return pages.dead_link_page(request)
         return error_response(REFUSED, status_code=403)
     document = pdf.render(purchase)
     services.record_access(
@@ -152,6 +159,13 @@ def stripe_webhook(request):
             "detail": outcome.detail,
         }
     )
+
+
+def _is_browser(request) -> bool:
+    """A person following the link in a browser (it asks for HTML), not a script: they get a page
+    that offers a fresh link instead of the API's developer page."""
+    renderer = getattr(request, "accepted_renderer", None)
+    return renderer is not None and renderer.format == "api"
 
 
 def _count_bad_signature(visitor: services.Visitor, now=None) -> None:
