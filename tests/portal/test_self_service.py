@@ -203,4 +203,3 @@ def test_the_form_page_lets_the_browser_send_its_origin_and_token_pages_send_no_
     receipts = client.get("/portal/receipts", {"token": token})
     assert receipts["Referrer-Policy"] == "no-referrer"
     assert b'<meta name="referrer" content="no-referrer">' in receipts.content
-
