@@ -217,6 +217,13 @@ SLO_HOUR_RETENTION_DAYS = envconfig.integer("SLO_HOUR_RETENTION_DAYS", 40, 1, 36
 SLO_DAY_RETENTION_DAYS = envconfig.integer("SLO_DAY_RETENTION_DAYS", 400, 1, 36_500)
 SLO_RECOVERY_HOOK = env.str("SLO_RECOVERY_HOOK", default="slo.watchdog.record_only")
 
+# --- Strict health (/healthz/strict, for uptime monitors) ----------------------------------------
+
+# The SLOs whose CRITICAL burn fails /healthz/strict, by name. Empty: the console's own (service
+# "console"), so a watched service burning its budget does not mark the console unhealthy; "*": all.
+HEALTHZ_STRICT_SLOS = env.list("HEALTHZ_STRICT_SLOS", default=[])
+
+
 # --- Phase 77: incidents and the pager ------------------------------------------------------------
 
 TELEGRAM_BOT_TOKEN = env.str("TELEGRAM_BOT_TOKEN", default="")

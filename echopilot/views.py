@@ -20,15 +20,34 @@ def liveness(request):
 
 @csrf_exempt
 @require_safe
-def readiness(request):
-    results = health.run_checks()
+def strict_health(request):
+    """Every check, the apps' included (the SLOs in HEALTHZ_STRICT_SLOS): 500 naming what fails,
+    for an uptime monitor."""
+    body, failing = _checked(health.run_checks())
+    return JsonResponse(body, status=500 if failing else 200)
+
+
+@csrf_exempt
+@require_safe
+def ready(request):
+    """Dependencies only (database, broker, cache, migrations): 503 while this process cannot serve,
+    for a load balancer or a Kubernetes readiness probe. An outage the console reports never fails it."""
+    body, failing = _checked(health.run_checks(health.DEPENDENCY_CHECKS))
+    if not failing:
+        return JsonResponse(body)
+    response = JsonResponse(body, status=503)
+    response["Retry-After"] = "10"
+    return response
+
+
+def _checked(results: dict[str, health.CheckResult]) -> tuple[dict, list[str]]:
     failing = sorted(name for name, result in results.items() if not result.ok)
     body = {
         "status": "ok" if not failing else "fail",
         "failing": failing,
         "checks": {name: {"ok": r.ok, "detail": r.detail} for name, r in results.items()},
     }
-    return JsonResponse(body, status=500 if failing else 200)
+    return body, failing
 
 
 @csrf_exempt
