@@ -41,7 +41,7 @@ def receipt_json(purchase: Purchase, link: signing.SignedLink) -> dict:
         "status": purchase.status,
         "purchased_at": purchase.purchased_at.isoformat(),
         "download_url": services.download_url(link),
-        "expires": link.expires.isoformat(),
+        "expires": link.expires.isoformat() if link.expires else None,
     }
 
 

@@ -68,9 +68,9 @@ def receipts_page(request):
     try:
         customer = services.open_self_service(token)
     except signing.LinkRefused:
-        customer = services.customer_behind(signing.SELF_SERVICE, token)
+        behind = services.customer_behind(signing.SELF_SERVICE, token)
         services.record_access(
-            "receipts_page", AccessLog.REFUSED, 403, visitor, resource="self-service", customer=customer
+            "receipts_page", AccessLog.REFUSED, 403, visitor, resource="self-service", customer=behind
         )
         return pages.dead_link_page(request)
     services.record_access("receipts_page", AccessLog.ALLOWED, 200, visitor, resource="self-service", customer=customer)
