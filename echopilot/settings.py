@@ -239,8 +239,10 @@ PAGER_EMAIL_TO = envconfig.emails("PAGER_EMAIL_TO")
 PAGER_WEBHOOK_URL = envconfig.url("PAGER_WEBHOOK_URL", "")
 PAGER_WEBHOOK_SECRET = env.str("PAGER_WEBHOOK_SECRET", default="")
 
-EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-EMAIL_HOST = SMTP_HOST or "localhost"
+# Without SMTP_HOST no email can go out: the portal says so instead of promising one. `dev.py start`
+# sets EMAIL_BACKEND to Django's console backend then, so a first run shows its emails in the log.
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = SMTP_HOST
 EMAIL_PORT = SMTP_PORT
 EMAIL_HOST_USER = SMTP_USER
 EMAIL_HOST_PASSWORD = SMTP_PASS

@@ -138,13 +138,23 @@ def download(request):
 @extend_schema(
     request=OpenApiTypes.OBJECT,
     parameters=[OpenApiParameter("Stripe-Signature", OpenApiTypes.STR, OpenApiParameter.HEADER, required=True)],
-    responses={200: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT},
+    responses={200: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT, 503: OpenApiTypes.OBJECT},
 )
 @api_view(["POST"])
 @authentication_classes([])
 @permission_classes([AllowAny])
 def stripe_webhook(request):
     """Public, verified by Stripe-Signature: apply one Stripe event exactly once."""
+    if not settings.STRIPE_WEBHOOK_SECRET:
+        # Every delivery would fail its signature check: say what is wrong, and Stripe retries later.
+        log.error("refused a Stripe webhook: STRIPE_WEBHOOK_SECRET is not set")
+        response = error_response(
+            "webhook secret not configured: set STRIPE_WEBHOOK_SECRET",
+            {"STRIPE_WEBHOOK_SECRET": "not set on this server"},
+            status_code=503,
+        )
+        response["Retry-After"] = "300"
+        return response
     try:
         outcome = stripe_events.receive(request.body, request.META.get("HTTP_STRIPE_SIGNATURE"))
     except stripe_events.InvalidEvent:

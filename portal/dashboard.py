@@ -2,7 +2,7 @@
 
 from django.conf import settings
 
-from . import services
+from . import mail, services
 from .models import Customer, Purchase
 
 
@@ -13,4 +13,15 @@ def card_context(request) -> dict:
         "refunded": Purchase.objects.filter(status=Purchase.REFUNDED).count(),
         "refused": services.refused_accesses(8),
         "ttl_hours": settings.PORTAL_LINK_TTL_HRS,
+        "setup_problems": setup_problems(),
     }
+
+
+def setup_problems() -> list[str]:
+    """What stops the portal from working end to end on this server, in the operator's words."""
+    problems = []
+    if not settings.STRIPE_WEBHOOK_SECRET:
+        problems.append("Stripe webhooks are refused (503): STRIPE_WEBHOOK_SECRET is not set.")
+    if not mail.email_is_set_up():
+        problems.append("Customers cannot get their link by email: SMTP_HOST is not set.")
+    return problems

@@ -13,7 +13,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 from django_q.tasks import async_task
 
-from . import pages, services, signing
+from . import mail, pages, services, signing
 from .api import visitor_of
 from .models import AccessLog
 
@@ -32,6 +32,8 @@ def _too_many(request, action, visitor):
 @require_http_methods(["GET", "POST"])
 def request_link(request):
     """GET: the form. POST: queue the email and answer the same page whatever the address."""
+    if not mail.email_is_set_up():
+        return pages.form_page(request, "request_link.html", {"email_off": True}, 503)
     if request.method == "GET":
         return pages.form_page(request, "request_link.html", {"form": LinkRequestForm()})
     visitor = visitor_of(request)
