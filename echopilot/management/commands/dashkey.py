@@ -21,6 +21,13 @@ class Command(BaseCommand):
             help="admin: everything; analyst: read only (default)",
         )
         create.add_argument("--quiet", action="store_true", help="print the key alone")
+        again = create.add_mutually_exclusive_group()
+        again.add_argument(
+            "--if-missing",
+            action="store_true",
+            help="keep an active key of this name if there is one (prints nothing then)",
+        )
+        again.add_argument("--replace", action="store_true", help="revoke the active keys of this name first (rotate)")
         sub.add_parser("list", help="list the stored keys (prefixes only) and say which env keys are set")
         revoke = sub.add_parser("revoke", help="revoke a stored key")
         revoke.add_argument("prefix", help="the key's prefix, as `list` shows it, or the whole key")
@@ -28,10 +35,17 @@ class Command(BaseCommand):
     def handle(self, *args, action, **options):
         getattr(self, f"do_{action}")(**options)
 
-    def do_create(self, name, role, quiet, **_):
+    def do_create(self, name, role, quiet, if_missing=False, replace=False, **_):
         limit = DashKey._meta.get_field("name").max_length
         if not storable_name(name, limit):
             raise CommandError(f"--name must be 1-{limit} printable characters (no newline)")
+        active = DashKey.objects.filter(name=name, role=role, revoked__isnull=True)
+        if if_missing and active.exists():
+            if not quiet:
+                self.stdout.write(f"Kept the active {role} key '{name}' (prefix {active.first().prefix}).")
+            return
+        if replace:
+            active.update(revoked=timezone.now())
         key, raw = DashKey.issue(name, role)
         if quiet:
             self.stdout.write(raw)
