@@ -36,13 +36,14 @@ class Command(BaseCommand):
         getattr(self, f"do_{action}")(**options)
 
     def do_create(self, name, role, quiet, if_missing=False, replace=False, **_):
-        limit = DashKey._meta.get_field("name").max_length
+        limit = DashKey._meta.get_field("name").max_length or 0
         if not storable_name(name, limit):
             raise CommandError(f"--name must be 1-{limit} printable characters (no newline)")
         active = DashKey.objects.filter(name=name, role=role, revoked__isnull=True)
-        if if_missing and active.exists():
+        kept = active.first() if if_missing else None
+        if kept is not None:
             if not quiet:
-                self.stdout.write(f"Kept the active {role} key '{name}' (prefix {active.first().prefix}).")
+                self.stdout.write(f"Kept the active {role} key '{name}' (prefix {kept.prefix}).")
             return
         if replace:
             active.update(revoked=timezone.now())
