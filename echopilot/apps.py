@@ -8,7 +8,7 @@ class EchopilotConfig(AppConfig):
     verbose_name = "Access and kernel"
 
     def ready(self):
-        from . import health
+        from . import health, openapi  # noqa: F401  (openapi registers the X-Dash-Key scheme)
 
         health.register_builtin_checks()
 

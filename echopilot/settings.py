@@ -167,6 +167,8 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "echopilot.errors.json_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
+    "VIEW_NAME_FUNCTION": "echopilot.openapi.view_name",
+    "VIEW_DESCRIPTION_FUNCTION": "echopilot.openapi.view_description",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "EchoPilot Ops Console API",
