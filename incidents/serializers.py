@@ -49,7 +49,7 @@ class SeverityField(serializers.CharField):
 class RaiseSerializer(serializers.Serializer):
     severity = SeverityField()
     msg = serializers.CharField(max_length=4000, trim_whitespace=True)
-    source = serializers.CharField(max_length=200, required=False, default="api")
+    source = serializers.CharField(max_length=200, required=False, default="api")  # type: ignore[assignment]
     meta = serializers.DictField(required=False, default=dict, validators=[plain_json])
     fingerprint = serializers.CharField(max_length=255, required=False)
     dedup_key = serializers.CharField(max_length=255, required=False)
@@ -111,7 +111,7 @@ class AlertmanagerSerializer(serializers.Serializer):
     version = serializers.CharField(required=False)
     status = serializers.CharField(required=False)
     receiver = serializers.CharField(required=False, allow_blank=True)
-    alerts = AlertSerializer(many=True, allow_empty=False, max_length=MAX_ALERTS)
+    alerts = AlertSerializer(many=True, allow_empty=False, max_length=MAX_ALERTS)  # type: ignore[call-arg]
 
     def validate_version(self, value):
         if value != "4":
@@ -121,7 +121,7 @@ class AlertmanagerSerializer(serializers.Serializer):
 
 class EventPayloadSerializer(serializers.Serializer):
     summary = serializers.CharField(max_length=1024)
-    source = serializers.CharField(max_length=255)
+    source = serializers.CharField(max_length=255)  # type: ignore[assignment]
     severity = serializers.ChoiceField(choices=["critical", "error", "warning", "info"])
     component = serializers.CharField(required=False, allow_blank=True)
     group = serializers.CharField(required=False, allow_blank=True)

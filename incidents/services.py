@@ -7,8 +7,10 @@ the same function. Pages are planned in `incidents.pager` inside the raise's tra
 import hashlib
 import re
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 import orjson
 from django.core.exceptions import ValidationError
@@ -143,7 +145,8 @@ def record_alerts(alerts, *, by: str, now=None) -> tuple[list[RaiseResult], int]
 def _without_repeated_fingerprints(alerts):
     """`alerts` cut where a fingerprint comes back: within a run, raising the firing ones and
     resolving the others as two bulk steps ends as going through them one by one would."""
-    batch, seen = [], set()
+    batch: list = []
+    seen: set[str] = set()
     for firing, occurrence in alerts:
         if occurrence.fingerprint in seen:
             yield batch
@@ -230,7 +233,7 @@ def _land(occurrence: Occurrence, open_ones: dict, silences: list, now) -> Raise
     incident = open_ones.get(occurrence.fingerprint)
     if incident is None:
         incident = Incident(
-            fingerprint=occurrence.fingerprint,
+            fingerprint=occurrence.fingerprint,  # type: ignore[misc]  # _checked() gave every occurrence one
             severity=occurrence.severity,
             source=occurrence.source,
             message=occurrence.msg,
@@ -279,7 +282,7 @@ def _grouped(items, key) -> dict:
 
 def _paging_results(results: list[RaiseResult]) -> list[RaiseResult]:
     """Per incident opened or escalated, the first result that did it: it answers with the pages."""
-    first = {}
+    first: dict[int, RaiseResult] = {}
     for result in results:
         if result.created or result.escalated:
             first.setdefault(id(result.incident), result)
@@ -401,7 +404,7 @@ def summarize(hours=24, now=None) -> dict:
     }
 
 
-def _group(latest: Incident, row: dict, pages_sent: int) -> dict:
+def _group(latest: Incident, row: Mapping[str, Any], pages_sent: int) -> dict:
     return {
         "fingerprint": latest.fingerprint,
         "severity": latest.severity,
