@@ -10,9 +10,10 @@ from rest_framework.decorators import api_view
 from rest_framework.response import Response
 
 from echopilot.fastpath import json_fast_path
+from echopilot.openapi import error
 from echopilot.validators import NonNegativeIntField, UsdField, require_non_negative_int, require_usd
 
-from . import services
+from . import openapi_docs, services
 from .forecast import forecast as forecast_outlook
 from .models import CostCap, SpendEntry
 
@@ -126,7 +127,11 @@ def _authorize(data) -> dict:
 # Both are asked on every AI call the product makes: scripts' calls are answered in front of Django
 # (echopilot.fastpath).
 @json_fast_path(_usage)
-@extend_schema(request=UsageSerializer)
+@extend_schema(
+    request=UsageSerializer,
+    examples=[openapi_docs.USAGE_REQUEST],
+    responses={200: openapi_docs.USAGE_REPORTED, 400: error("every bad field named at once")},
+)
 @api_view(["POST"])
 def usage(request):
     """Report one spend (AI call or Stripe fee); answers the model's decision after it."""
@@ -134,19 +139,29 @@ def usage(request):
 
 
 @json_fast_path(_authorize)
-@extend_schema(request=AuthorizeSerializer)
+@extend_schema(
+    request=AuthorizeSerializer,
+    examples=[openapi_docs.AUTHORIZE_REQUEST],
+    responses={200: openapi_docs.AUTHORIZED, 400: error("no model, or a model with no price and no usd")},
+)
 @api_view(["POST"])
 def authorize(request):
     """May the caller use `model` now? allow | warn | downgrade (to `model`) | throttle (until `retry_after`)."""
     return Response(_authorize(request.data))
 
 
+@extend_schema(responses={200: openapi_docs.STATUS})
 @api_view(["GET"])
 def status(request):
     """Every cap with today's spend, utilization %, state and the fallback in force."""
     return Response(services.status())
 
 
+@extend_schema(
+    request=SetCapSerializer,
+    examples=[openapi_docs.SET_CAP_REQUEST],
+    responses={200: openapi_docs.CAP_SET, 400: error("scope, key or usd_cap invalid")},
+)
 @api_view(["POST"])
 def set_cap(request):
     """Create or change the global daily cap or a model's daily cap."""
@@ -156,6 +171,7 @@ def set_cap(request):
     return Response(current)
 
 
+@extend_schema(responses={200: openapi_docs.FORECAST})
 @api_view(["GET"])
 def forecast(request):
     """The next 30 days of spend by linear trend + 20%, and when the month's budget runs out."""

@@ -64,6 +64,9 @@ class WebhookKeyScheme(OpenApiAuthenticationExtension):
     def get_security_definition(self, auto_schema):
         return {"type": "http", "scheme": "bearer", "description": "a dash key, as Bearer or X-Dash-Key"}
 
+    def get_security_requirement(self, auto_schema):
+        return [{self.name: []}, {"dashKey": []}]
+
 
 class RoutingKeyScheme(OpenApiAuthenticationExtension):
     target_class = "incidents.api.RoutingKeyAuthentication"
@@ -75,6 +78,9 @@ class RoutingKeyScheme(OpenApiAuthenticationExtension):
             "scheme": "bearer",
             "description": "a dash key, as Bearer, X-Dash-Key or the body's routing_key",
         }
+
+    def get_security_requirement(self, auto_schema):
+        return [{self.name: []}, {"dashKey": []}]
 
 
 class RoutingKeyAuthentication(WebhookKeyAuthentication):

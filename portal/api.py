@@ -14,8 +14,9 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
 from echopilot.errors import error_response
+from echopilot.openapi import error
 
-from . import pages, pdf, services, signing, stripe_events
+from . import openapi_docs, pages, pdf, services, signing, stripe_events
 from .models import AccessLog, Purchase
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,7 @@ class EmailQuery(serializers.Serializer):
 
 @extend_schema(
     parameters=[OpenApiParameter("email", OpenApiTypes.EMAIL, required=True)],
-    responses={200: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT},
+    responses={200: openapi_docs.RECEIPTS, 400: error("the email is missing or malformed")},
 )
 @api_view(["GET"])
 def receipts(request):
@@ -75,7 +76,11 @@ def receipts(request):
     )
 
 
-@extend_schema(request=EmailQuery, responses={200: OpenApiTypes.OBJECT, 404: OpenApiTypes.OBJECT})
+@extend_schema(
+    request=EmailQuery,
+    examples=[openapi_docs.REVOKE_REQUEST],
+    responses={200: openapi_docs.REVOKED, 404: error("no customer with this email")},
+)
 @api_view(["POST"])
 def revoke(request):
     """Make every link issued so far to this customer fail (admin)."""
@@ -90,7 +95,12 @@ def revoke(request):
 
 @extend_schema(
     parameters=[OpenApiParameter("token", OpenApiTypes.STR, required=True)],
-    responses={(200, "application/pdf"): OpenApiTypes.BINARY, 403: OpenApiTypes.OBJECT, 429: OpenApiTypes.OBJECT},
+    responses={
+        (200, "application/pdf"): OpenApiTypes.BINARY,
+        400: error("no token"),
+        403: error("invalid or expired link (never which check failed); a browser gets a page instead"),
+        429: error("too many downloads from this address; try again in a minute"),
+    },
 )
 @api_view(["GET"])
 @authentication_classes([])
@@ -136,9 +146,14 @@ def download(request):
 
 
 @extend_schema(
-    request=OpenApiTypes.OBJECT,
+    request={"application/json": openapi_docs.STRIPE_EVENT},
+    examples=[openapi_docs.STRIPE_REQUEST],
     parameters=[OpenApiParameter("Stripe-Signature", OpenApiTypes.STR, OpenApiParameter.HEADER, required=True)],
-    responses={200: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT, 503: OpenApiTypes.OBJECT},
+    responses={
+        200: openapi_docs.STRIPE_RECEIVED,
+        400: error("invalid Stripe signature"),
+        503: error("STRIPE_WEBHOOK_SECRET is not set on this server"),
+    },
 )
 @api_view(["POST"])
 @authentication_classes([])
