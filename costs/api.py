@@ -53,7 +53,16 @@ def _fields(data, fields: dict) -> dict:
     serializers above, which still document the body for the schema."""
     if not isinstance(data, dict):
         raise serializers.ValidationError({"non_field_errors": "expected a JSON object"})
-    return {name: check(data.get(name), name) for name, check in fields.items()}
+    values: dict = {}
+    errors: dict = {}
+    for name, check in fields.items():
+        try:
+            values[name] = check(data.get(name), name)
+        except serializers.ValidationError as exc:  # every bad field at once, as /api/slo/ingest does
+            errors.update(exc.detail if isinstance(exc.detail, dict) else {name: exc.detail})
+    if errors:
+        raise serializers.ValidationError(errors)
+    return values
 
 
 def _model(value, field):
@@ -168,7 +177,7 @@ def set_cap(request):
     data = _valid(SetCapSerializer, request)
     cap = services.set_cap(data["scope"], data["usd_cap"], data.get("key") or "", by=str(request.user))
     current = next(c for c in services.status()["caps"] if (c["scope"], c["key"]) == (cap.scope, cap.key))
-    return Response(current)
+    return Response({**current, "warnings": services.cap_warnings(cap)})
 
 
 @extend_schema(responses={200: openapi_docs.FORECAST})

@@ -153,8 +153,27 @@ def authorize(model: str, est_usd=None, *, now=None) -> Decision:
     # datetime.now(utc) rather than timezone.now(): the same value with USE_TZ, a settings lookup less.
     now = now or datetime.now(dt_timezone.utc)
     config, totals = state.current(now)
+    if est_usd is None and model not in config.prices:
+        raise unpriced(model)
     est_micros = usd_to_micros(est_usd) if est_usd else 0
     return decide(config, totals, model, est_micros, now)
+
+
+def decision_now(model: str, now) -> Decision:
+    """The model's decision as its spend stands (after a report: it was priced or carried usd)."""
+    config, totals = state.current(now)
+    return decide(config, totals, model, 0, now)
+
+
+def unpriced(model: str) -> serializers.ValidationError:
+    """A model the price table does not know, asked about without an amount: allowing it would let
+    its spend go uncounted (its usage report, without usd, is refused for having no price)."""
+    return serializers.ValidationError(
+        {
+            "model": f"no price for model {model!r} in the price table: send est_usd here and usd in its "
+            "usage report, or add its price (admin: Cost guardrails > Model prices)"
+        }
+    )
 
 
 # --- spend in ------------------------------------------------------------------------------------------
@@ -207,7 +226,7 @@ def record_spend(
         return SpendResult(
             entry["request_id"], entry["kind"], "", micros_to_usd(entry["usd_micros"]), entry["day"], False, None
         )
-    decision = authorize(entry["model"], now=now)
+    decision = decision_now(entry["model"], now)
     alert_if_due(entry["day"], _spent_on(entry["day"], now), now=now)
     return SpendResult(
         entry["request_id"],
@@ -302,7 +321,7 @@ def _previous_result(entry: dict, now) -> SpendResult:
                 )
             }
         )
-    decision = authorize(row.model, now=now) if row.kind == SpendEntry.AI else None
+    decision = decision_now(row.model, now) if row.kind == SpendEntry.AI else None
     return SpendResult(row.request_id, row.kind, row.model, row.usd, row.day, True, decision)
 
 
@@ -361,7 +380,12 @@ def _record_alert(day, scope_key, level, spent_micros, cap_micros, now) -> CapAl
         cap_usd=micros_to_usd(cap_micros),
         level_pct=level,
     )
-    raise_alert_incident(alert, now=now)
+    if level == CapAlert.WARN and spent_micros >= cap_micros:
+        # One step past 90% and 100% at once: the 100% alert speaks for both. A WARNING saying
+        # "calls now warn" about a cap already exceeded would contradict it.
+        CapAlert.objects.filter(pk=alert.pk).update(raised=now or timezone.now())
+    else:
+        raise_alert_incident(alert, now=now)
     return alert
 
 
@@ -419,6 +443,20 @@ def set_cap(scope: str, usd_cap, key: str = "", *, by: str = "", now=None) -> Co
     cap, _ = CostCap.objects.update_or_create(scope=scope, key=key, defaults={"usd_cap": amount, "updated_by": by})
     cap_saved(cap, by=by, now=now)
     return cap
+
+
+def cap_warnings(cap: CostCap, now=None) -> list[str]:
+    """What may surprise about a model cap just set: a model the price table does not know (its
+    reports must carry usd), or one no spend was ever reported for (a misspelt name caps nothing)."""
+    if cap.scope != CostCap.MODEL:
+        return []
+    config, _ = state.current(now or timezone.now())
+    warnings = []
+    if cap.key not in config.prices:
+        warnings.append(f"no price for {cap.key} in the price table: its usage reports must send usd")
+    if not SpendEntry.objects.filter(model=cap.key).exists():
+        warnings.append(f"no spend was ever reported for {cap.key}: check the model's name")
+    return warnings
 
 
 def cap_saved(cap: CostCap, *, by: str = "", now=None) -> None:
