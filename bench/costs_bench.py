@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Benchmark of the cost guardrails (phase 79). Standalone and bounded in time:
+"""Benchmark of the cost guardrails. Standalone and bounded in time:
 
     .venv/bin/python bench/costs_bench.py [--seconds 2] [--rounds 4] [--clients 12] [--workers 8]
 

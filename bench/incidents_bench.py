@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Benchmark of the incident inbox and pager (phase 77). Standalone and bounded in time:
+"""Benchmark of the incident inbox and pager. Standalone and bounded in time:
 
     .venv/bin/python bench/incidents_bench.py [--raises 2000] [--threads 16] [--pages 20]
 

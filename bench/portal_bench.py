@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Benchmark of the customer portal (phase 78) under gunicorn. Standalone and bounded in time:
+"""Benchmark of the customer portal under gunicorn. Standalone and bounded in time:
 
     .venv/bin/python bench/portal_bench.py [--seconds 5] [--clients 8] [--workers 4]
 

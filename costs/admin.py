@@ -2,6 +2,7 @@
 ledger (read-only: the counters are kept in step with it, so rows are never edited by hand)."""
 
 from decimal import Decimal
+from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
@@ -38,7 +39,7 @@ class UsdFormField(forms.DecimalField):
         return value.quantize(Decimal("0.01")) if value.as_tuple().exponent > -2 else value
 
 
-USD_FIELDS = {models.DecimalField: {"form_class": UsdFormField}}
+USD_FIELDS: dict[type[models.Field], dict[str, Any]] = {models.DecimalField: {"form_class": UsdFormField}}
 
 
 def _today_spent(scope: str, key: str) -> int:
@@ -153,7 +154,7 @@ class CappedCountPaginator(Paginator):
 
     @cached_property
     def counted(self) -> int:
-        return self.object_list[: self.CAP + 1].count()
+        return self.object_list[: self.CAP + 1].count()  # type: ignore[attr-defined]  # a QuerySet here
 
     @cached_property
     def count(self) -> int:

@@ -2,6 +2,7 @@
 
 from datetime import timezone as dt_timezone
 
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import extend_schema
@@ -58,8 +59,11 @@ def _fields(data, fields: dict) -> dict:
     for name, check in fields.items():
         try:
             values[name] = check(data.get(name), name)
-        except serializers.ValidationError as exc:  # every bad field at once, as /api/slo/ingest does
-            errors.update(exc.detail if isinstance(exc.detail, dict) else {name: exc.detail})
+        except (
+            serializers.ValidationError,
+            ValidationError,
+        ) as exc:  # every bad field at once, as /api/slo/ingest does
+            errors.update(serializers.as_serializer_error(exc))
     if errors:
         raise serializers.ValidationError(errors)
     return values

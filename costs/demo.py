@@ -7,7 +7,7 @@ import random
 from datetime import timedelta
 from decimal import Decimal
 
-from rest_framework.exceptions import ValidationError
+from django.core.exceptions import ValidationError
 
 from . import state
 from .models import CostCap
@@ -72,7 +72,7 @@ def _record(**report) -> int:
     try:
         return int(not record_spend(**report).duplicate)
     except ValidationError as exc:
-        if "request_id" in exc.detail:
+        if "request_id" in exc.message_dict:
             return 0
         raise
 

@@ -1,5 +1,5 @@
 """Where spend is heading: a linear trend over the last 30 days of daily spend, plus a 20% buffer
-(the predictive cost engine of seed 002), in total, per model and for Stripe fees, and the day the
+(the predictive cost engine), in total, per model and for Stripe fees, and the day the
 month's budget (the global daily cap times the days of the month) would run out."""
 
 import calendar
@@ -65,11 +65,11 @@ def forecast(now=None) -> dict:
     now = now or timezone.now()
     today = state.cost_day(now)
     start = today - timedelta(days=HISTORY_DAYS)
-    spent_by_day = defaultdict(dict)
+    spent_by_day: defaultdict[date, dict] = defaultdict(dict)
     rows = DailyCounter.objects.filter(day__gte=start, day__lt=today).values_list("day", "scope", "key", "usd_micros")
     for day, scope, key, micros in rows:  # a scope's day is the sum of its shards
         state.add_spent(spent_by_day[day], scope, key, micros)  # all AI spend is the models' sum
-    series = defaultdict(dict)
+    series: defaultdict[tuple, dict] = defaultdict(dict)
     for day, spent in spent_by_day.items():
         for scope_key, micros in spent.items():
             series[scope_key][day] = micros / 1_000_000

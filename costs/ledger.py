@@ -62,7 +62,7 @@ def write_batch(entries: list[dict]) -> list[bool]:
     """Write `entries` in one transaction on this thread's connection; per entry, True when it was
     counted, False when its request_id was already counted (before, or earlier in the batch).
     Folds the counters' new totals into this process's copy of the day (costs.state)."""
-    first = {}
+    first: dict[str, int] = {}
     for i, entry in enumerate(entries):
         first.setdefault(entry["request_id"], i)
     unique = [entries[i] for i in sorted(first.values())] if len(first) < len(entries) else entries
@@ -85,7 +85,7 @@ def write_batch(entries: list[dict]) -> list[bool]:
 def _write_each_alone(entries: list[dict]) -> list:
     """The fallback when a batch failed: each entry in its own statement, so one report the database
     refuses fails alone. Per entry, its outcome or the DatabaseError it met."""
-    outcomes = []
+    outcomes: list[bool | DatabaseError] = []
     for entry in entries:
         try:
             outcomes.append(write_batch([entry])[0])
@@ -261,14 +261,17 @@ def _run_in_callers_transaction(db, batch: bytes, shard: int) -> str:
     savepoint: a refused report (DayTotalOverflow) leaves the caller's transaction usable."""
     with transaction.atomic(using=db.alias), psycopg.Cursor(db.connection) as cursor:
         cursor.execute(_batch_sql(db.vendor, "%s", "%s"), [batch.decode(), shard], prepare=True)
-        return cursor.fetchone()[0]
+        row = cursor.fetchone()
+        assert row is not None, "the statement returns one row"
+        return row[0]
 
 
 # --- other databases: a transaction a batch ---------------------------------------------------------------
 
 
 def _write_in_a_transaction(entries) -> tuple[set, dict]:
-    inserted, sums = set(), defaultdict(lambda: [0, 0])
+    inserted: set = set()
+    sums: defaultdict[tuple, list[int]] = defaultdict(lambda: [0, 0])
     with transaction.atomic():
         for entry in entries:
             if _insert_entry(entry):

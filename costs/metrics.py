@@ -4,11 +4,12 @@ import logging
 
 from prometheus_client.core import GaugeMetricFamily
 
+from . import services
+
 log = logging.getLogger(__name__)
 
 
 def cost_metrics():
-    from . import services
 
     try:
         current = services.status()

@@ -120,7 +120,8 @@ class ModelFallback(models.Model):
     def _chain_back_to_model(self) -> list[str]:
         """The chain from this model through its new fallback, when it leads back to the model."""
         links = dict(ModelFallback.objects.exclude(model=self.model).values_list("model", "fallback"))
-        chain, nxt = [self.model], self.fallback
+        chain: list[str] = [self.model]
+        nxt: str | None = self.fallback
         while nxt and nxt not in chain:
             chain.append(nxt)
             nxt = links.get(nxt)

@@ -15,14 +15,16 @@ from datetime import timezone as dt_timezone
 from decimal import Decimal
 from typing import NamedTuple
 
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from rest_framework import serializers
 
-from echopilot.events import append_event
+from echopilot.events import append_event, write_snapshot
 from echopilot.validators import require_non_negative_int, require_usd
+from incidents import raise_incident
 
 from . import ledger, state
+from .forecast import forecast
 from .models import CapAlert, CostCap, DailyCounter, SpendEntry, micros_to_usd, money, usd_to_micros
 from .pricing import price_usd
 
@@ -91,7 +93,8 @@ def check_cap(config, spent: dict, scope_key: tuple, est_micros: int, now) -> Ca
 
 def fallback_chain(fallbacks: dict, model: str) -> list[str]:
     """The models `model` falls back to, nearest first; a loop in the admin's links ends the chain."""
-    chain, seen = [], {model}
+    chain: list[str] = []
+    seen = {model}
     nxt = fallbacks.get(model)
     while nxt and nxt not in seen and len(chain) < MAX_CHAIN:
         chain.append(nxt)
@@ -106,6 +109,7 @@ def decide(config, totals, model: str, est_micros: int, now) -> Decision:
     spent = totals.spent
     overall = check_cap(config, spent, state.DAILY_KEY, est_micros, now)
     if overall.level == 100:
+        assert overall.cap_micros is not None, "only a cap is reached"
         return Decision(
             THROTTLE,
             model,
@@ -134,6 +138,7 @@ def decide(config, totals, model: str, est_micros: int, now) -> Decision:
 
 
 def _past_model_cap(config, totals, model, own: CapCheck, est_micros, now) -> Decision:
+    assert own.cap_micros is not None, "only a cap is reached"
     cap_text = f"{model} is at {own.utilization_pct:.2f}% of its {money(own.cap_micros)} daily cap"
     skipped = []
     for fallback in fallback_chain(config.fallbacks, model):
@@ -165,10 +170,10 @@ def decision_now(model: str, now) -> Decision:
     return decide(config, totals, model, 0, now)
 
 
-def unpriced(model: str) -> serializers.ValidationError:
+def unpriced(model: str) -> ValidationError:
     """A model the price table does not know, asked about without an amount: allowing it would let
     its spend go uncounted (its usage report, without usd, is refused for having no price)."""
-    return serializers.ValidationError(
+    return ValidationError(
         {
             "model": f"no price for model {model!r} in the price table: send est_usd here and usd in its "
             "usage report, or add its price (admin: Cost guardrails > Model prices)"
@@ -185,7 +190,7 @@ class SpendResult:
     kind: str
     model: str
     usd: Decimal
-    day: object
+    day: date
     duplicate: bool  # True when the request_id was already counted; nothing was added
     decision: Decision | None  # the model's decision after this spend; None for a Stripe fee
 
@@ -214,7 +219,7 @@ def record_spend(
     try:
         counted = ledger.count(entry)
     except ledger.DayTotalOverflow:
-        raise serializers.ValidationError(
+        raise ValidationError(
             {
                 "usd": f"would take {entry['day']}'s total past what the ledger can "
                 f"count; check the amounts reported for that day"
@@ -241,38 +246,38 @@ def record_spend(
 
 def _validated(model, usd, input_tokens, output_tokens, kind, request_id, ts, now) -> dict:
     if kind not in (SpendEntry.AI, SpendEntry.STRIPE_FEE):
-        raise serializers.ValidationError({"kind": "must be 'ai' or 'stripe_fee'"})
+        raise ValidationError({"kind": "must be 'ai' or 'stripe_fee'"})
     model = (model or "").strip()
     if kind == SpendEntry.AI and not model:
-        raise serializers.ValidationError({"model": "an AI spend needs the model"})
+        raise ValidationError({"model": "an AI spend needs the model"})
     if len(model) > 100:
-        raise serializers.ValidationError({"model": "must be at most 100 characters"})
+        raise ValidationError({"model": "must be at most 100 characters"})
     if "\x00" in model:  # no database text column takes it; refused here, not by a failed write
-        raise serializers.ValidationError({"model": "must not contain a NUL character"})
+        raise ValidationError({"model": "must not contain a NUL character"})
     if timezone.is_naive(ts):
         ts = timezone.make_aware(ts, dt_timezone.utc)
     if kind == SpendEntry.STRIPE_FEE and usd is None:
-        raise serializers.ValidationError({"usd": "a Stripe fee needs usd"})
+        raise ValidationError({"usd": "a Stripe fee needs usd"})
     input_tokens = _tokens(input_tokens, "input_tokens")
     output_tokens = _tokens(output_tokens, "output_tokens")
     if ts > now + FUTURE_SLACK:
-        raise serializers.ValidationError({"ts": "must not be in the future"})
+        raise ValidationError({"ts": "must not be in the future"})
     if ts < EARLIEST_TS:
-        raise serializers.ValidationError({"ts": "must not be before 2000-01-01 (seconds sent as a date?)"})
+        raise ValidationError({"ts": "must not be before 2000-01-01 (seconds sent as a date?)"})
     priced = usd is None
     if priced:
         config, _ = state.current(now)
         usd = price_usd(config.prices, model, input_tokens, output_tokens)
     amount = require_usd(usd, "usd")
     if amount > MAX_REPORT_USD:
-        raise serializers.ValidationError({"usd": f"must be at most {MAX_REPORT_USD:,} for one report"})
+        raise ValidationError({"usd": f"must be at most {MAX_REPORT_USD:,} for one report"})
     # A blank id is no id: stored as "", it would make every later blank-id report a "duplicate".
     request_id = str(request_id).strip() if request_id is not None else ""
     request_id = request_id or f"auto:{uuid.uuid4().hex}"
     if len(request_id) > 200:
-        raise serializers.ValidationError({"request_id": "must be at most 200 characters"})
+        raise ValidationError({"request_id": "must be at most 200 characters"})
     if "\x00" in request_id:
-        raise serializers.ValidationError({"request_id": "must not contain a NUL character"})
+        raise ValidationError({"request_id": "must not contain a NUL character"})
     return {
         "request_id": request_id,
         "day": _cost_day(ts),
@@ -290,13 +295,13 @@ def _cost_day(ts) -> date:
     try:
         return state.cost_day(ts)
     except OverflowError:  # e.g. 0001-01-01T00:00+14:00, before the first day a date holds in UTC
-        raise serializers.ValidationError({"ts": "is out of range"}) from None
+        raise ValidationError({"ts": "is out of range"}) from None
 
 
 def _tokens(value, field: str) -> int:
     count = require_non_negative_int(value, field)
     if count > MAX_TOKENS:
-        raise serializers.ValidationError({field: f"must be at most {MAX_TOKENS:,}"})
+        raise ValidationError({field: f"must be at most {MAX_TOKENS:,}"})
     return count
 
 
@@ -312,7 +317,7 @@ def _previous_result(entry: dict, now) -> SpendResult:
     with other parameters): answering "duplicate" would acknowledge spend that was never counted."""
     row = SpendEntry.objects.get(request_id=entry["request_id"])
     if _what_was_reported(entry) != _what_was_reported(row.__dict__):
-        raise serializers.ValidationError(
+        raise ValidationError(
             {
                 "request_id": (
                     f"was already used for another report "
@@ -408,8 +413,6 @@ def raise_alert_incident(alert: CapAlert, *, now=None) -> bool:
         "cap_usd": str(micros_to_usd(alert.cap_micros)),
     }
     try:
-        from incidents import raise_incident
-
         result = raise_incident(severity, msg, "costs", meta, fingerprint=alert.fingerprint, now=now)
     except Exception:  # the spend is recorded either way; the hourly check retries the incident
         log.exception("could not raise the incident for %s", alert)
@@ -426,19 +429,19 @@ def raise_alert_incident(alert: CapAlert, *, now=None) -> bool:
 def set_cap(scope: str, usd_cap, key: str = "", *, by: str = "", now=None) -> CostCap:
     """Create or change a cap (it wins over env from then on); a ValidationError names a bad field."""
     if scope not in (CostCap.DAILY, CostCap.MODEL):
-        raise serializers.ValidationError({"scope": "must be 'daily' or 'model'"})
+        raise ValidationError({"scope": "must be 'daily' or 'model'"})
     key = (key or "").strip()
     if scope == CostCap.MODEL and not key:
-        raise serializers.ValidationError({"key": "a model cap needs the model name in key"})
+        raise ValidationError({"key": "a model cap needs the model name in key"})
     if scope == CostCap.DAILY and key:
         # Most likely a model cap sent with the wrong scope: changing the global cap instead is the
         # one outcome the operator did not ask for.
-        raise serializers.ValidationError(
+        raise ValidationError(
             {"key": "the daily cap covers all AI spend and takes no key; use scope 'model' for a model's cap"}
         )
     amount = require_usd(usd_cap, "usd_cap")
     if amount > CostCap.MAX_USD:
-        raise serializers.ValidationError({"usd_cap": f"must be at most {CostCap.MAX_USD:,} per day"})
+        raise ValidationError({"usd_cap": f"must be at most {CostCap.MAX_USD:,} per day"})
     state.current_version()  # seed env caps first, so they cannot overwrite this edit later
     cap, _ = CostCap.objects.update_or_create(scope=scope, key=key, defaults={"usd_cap": amount, "updated_by": by})
     cap_saved(cap, by=by, now=now)
@@ -526,9 +529,6 @@ def guardrails_tick(now=None) -> dict:
     """Recompute the status, raise what is due (crossings not yet alerted, incidents that failed to
     raise), append a `cost_tick` event and rewrite costs.json. Safe to run from several clusters:
     the alert rows are unique, the incidents deduplicated by fingerprint."""
-    from echopilot.events import write_snapshot
-
-    from .forecast import forecast
 
     now = now or timezone.now()
     current = status(now)

@@ -120,7 +120,7 @@ def _refresh_sql(vendor: str) -> str:
     return (
         f"SELECT c.{q('version')}, d.{q('scope')}, d.{q('key')}, d.{q('shard')}, d.{q('usd_micros')} "
         f"FROM {q(config)} c LEFT JOIN {q(counter)} d ON d.{q('day')} = %s "
-        f"WHERE c.{q(CostConfig._meta.pk.column)} = 1 AND c.{q('env_caps_seeded')} IS NOT NULL"
+        f"WHERE c.{q(CostConfig._meta.pk.attname)} = 1 AND c.{q('env_caps_seeded')} IS NOT NULL"
     )
 
 
@@ -177,6 +177,7 @@ def current_version() -> int:
     if config is None or config[1] is None:
         seed_env_caps()
         config = CostConfig.objects.filter(pk=1).values_list("version", "env_caps_seeded").first()
+    assert config is not None, "seed_env_caps creates the config row"
     return config[0]
 
 
@@ -233,7 +234,7 @@ def env_caps() -> list[tuple[str, str, Decimal]]:
 def load_config(version: int) -> Config:
     caps = {(c.scope, c.key): usd_to_micros(c.usd_cap) for c in CostCap.objects.all()}
     fallbacks = dict(ModelFallback.objects.values_list("model", "fallback"))
-    overrides = {}
+    overrides: dict[tuple[str, str], datetime] = {}
     for scope, key, until in CapOverride.objects.values_list("scope", "key", "until"):
         overrides[(scope, key)] = max(until, overrides.get((scope, key), until))
     prices = {m: (i, o) for m, i, o in ModelPrice.objects.values_list("model", "input_per_mtok", "output_per_mtok")}
@@ -247,7 +248,8 @@ def load_totals(day: date) -> DayTotals:
 
 def _day_totals(day: date, counters) -> DayTotals:
     start, end = day_bounds(day)
-    shards, spent = {}, {}
+    shards: dict[tuple[str, str, int], int] = {}
+    spent: dict[tuple[str, str], int] = {}
     for scope, key, shard, micros in counters:
         shards[(scope, key, shard)] = micros
         add_spent(spent, scope, key, micros)

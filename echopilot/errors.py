@@ -2,9 +2,11 @@
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
+from rest_framework.serializers import as_serializer_error
 from rest_framework.views import exception_handler
 
 
@@ -22,16 +24,21 @@ def _flatten(detail):
     return str(detail)
 
 
-def validation_error_body(exc: exceptions.ValidationError) -> dict:
-    """The 400 body of a ValidationError: {"error": "invalid input", "fields": {field: message}}."""
-    fields = _flatten(exc.detail)
+def validation_error_body(exc: exceptions.ValidationError | DjangoValidationError) -> dict:
+    """The 400 body of a ValidationError, the services' (Django's) or a serializer's (DRF's):
+    {"error": "invalid input", "fields": {field: message}}."""
+    detail = as_serializer_error(exc) if isinstance(exc, DjangoValidationError) else exc.detail
+    fields = _flatten(detail)
     if not isinstance(fields, dict):
         fields = {"non_field_errors": fields}
     return error_body("invalid input", fields)
 
 
 def json_exception_handler(exc, context):
-    """DRF's handler, reshaped; anything DRF does not know stays a 500 (and is logged by Django)."""
+    """DRF's handler, reshaped; anything DRF does not know stays a 500 (and is logged by Django).
+    A service's ValidationError (Django's) is a 400 like a serializer's."""
+    if isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(as_serializer_error(exc))
     response = exception_handler(exc, context)
     if response is None:
         return None

@@ -26,6 +26,7 @@ from decimal import Decimal
 import orjson
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.handlers.exception import response_for_exception
 from django.core.handlers.wsgi import WSGIRequest
 from django.core.signals import request_started
@@ -144,7 +145,7 @@ class FastPaths:
             return None
         try:
             return _json_response(route.handler(data), 200, route.allow)
-        except serializers.ValidationError as exc:
+        except (serializers.ValidationError, DjangoValidationError) as exc:
             return _json_response(validation_error_body(exc), 400, route.allow)
 
     def _finish(self, request, route, response, started) -> None:
@@ -173,7 +174,8 @@ def _fast_routes(resolver: URLResolver, prefix: str = ""):
             continue
         handler = getattr(pattern.callback, "fast_handler", None)
         if handler is not None and resolve("/" + route).func is pattern.callback:
-            allow = ", ".join(pattern.callback.cls().allowed_methods)  # in DRF's order, which varies by process
+            view_class = getattr(pattern.callback, "cls")  # noqa: B009  (DRF sets it; the stubs do not know)
+            allow = ", ".join(view_class().allowed_methods)  # in DRF's order, which varies by process
             yield "/" + route, _Route(handler, "/" + route, allow)
 
 

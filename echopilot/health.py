@@ -9,8 +9,10 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from django.core.cache import caches
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
+from django_q.brokers import get_broker
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +58,6 @@ def database_check() -> CheckResult:
 
 
 def broker_check() -> CheckResult:
-    from django_q.brokers import get_broker
 
     broker = get_broker()
     if not broker.ping():
@@ -66,7 +67,6 @@ def broker_check() -> CheckResult:
 
 def cache_check() -> CheckResult:
     """The cache holds rate limits and queue figures: a write and a read back, under a key of its own."""
-    from django.core.cache import caches
 
     cache = caches["default"]
     cache.set("echopilot:readiness", 1, 30)

@@ -13,6 +13,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import REGISTRY, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from . import queue
+
 REQUESTS = Counter("echopilot_http_requests_total", "HTTP requests answered", ["route", "method", "status"])
 LATENCY = Histogram(
     "echopilot_http_request_duration_seconds",
@@ -41,7 +43,6 @@ class _ScrapeTimeCollector(Collector):
 
 
 def queue_metrics():
-    from . import queue
 
     depth = GaugeMetricFamily("echopilot_queue_depth", "Tasks waiting in the django-q2 broker")
     depth.add_metric([], queue.queue_depth())

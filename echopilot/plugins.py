@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.apps import AppConfig, apps
+from django.http import HttpRequest
 from django.utils.module_loading import import_string
 
 
@@ -37,7 +38,7 @@ class ConsoleApp(AppConfig):
     def jobs(self) -> list[Job]:
         return list(import_string(self.schedules)) if self.schedules else []
 
-    def card_context(self, request) -> dict:
+    def card_context(self, request: HttpRequest) -> dict:
         return import_string(self.card)(request) if self.card else {}
 
 

@@ -1,6 +1,8 @@
 """The console's periodic jobs and demo data, gathered from the apps that declare them
 (see `echopilot.plugins.ConsoleApp`)."""
 
+from datetime import datetime
+
 from django.db import transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -9,7 +11,7 @@ from django_q.models import Schedule
 from .plugins import Job, console_apps
 
 
-def schedule_fields(job: Job, now) -> dict:
+def schedule_fields(job: Job, now: datetime) -> dict:
     """The django-q2 Schedule columns for `job`."""
     if job.minutes:
         kind = {"schedule_type": Schedule.MINUTES, "minutes": job.minutes, "next_run": now}
@@ -24,7 +26,7 @@ def declared_jobs() -> list[Job]:
 
 
 @transaction.atomic
-def sync_schedules(now=None) -> list[tuple[str, bool]]:
+def sync_schedules(now: datetime | None = None) -> list[tuple[str, bool]]:
     """Create or update one django-q2 Schedule row per declared job, keyed by name.
 
     Returns (name, created) pairs. Running it again changes nothing but the definition; a job's
@@ -48,7 +50,7 @@ def sync_schedules(now=None) -> list[tuple[str, bool]]:
     return outcome
 
 
-def load_demo(now=None) -> list[tuple[str, str]]:
+def load_demo(now: datetime | None = None) -> list[tuple[str, str]]:
     """Ask each app with a demo module to add its demo data; returns (app, summary) pairs."""
     now = now or timezone.now()
     done = []

@@ -16,7 +16,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
-# --- Django core ---------------------------------------------------------------------------------
+# --- Django core ----------------------------------------------------------------------------------
 
 # The fallback key is for the embedded default only; a team server sets SECRET_KEY.
 SECRET_KEY = env.str("SECRET_KEY", default="echopilot-embedded-default-change-me")
@@ -76,7 +76,7 @@ TEMPLATES = [
     },
 ]
 
-# --- Database: SQLite (WAL) by default, PostgreSQL through DATABASE_URL --------------------------
+# --- Database: SQLite (WAL) by default, PostgreSQL through DATABASE_URL ---------------------------
 
 SQLITE_PATH = env.str("SQLITE_PATH", default=str(BASE_DIR / "db.sqlite3"))
 DATABASES = {"default": envconfig.database("DATABASE_URL", f"sqlite:///{SQLITE_PATH}")}
@@ -98,7 +98,7 @@ USING_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# --- Task queue: django-q2, ORM broker by default, Redis through REDIS_URL -------------------------
+# --- Task queue: django-q2, ORM broker by default, Redis through REDIS_URL ------------------------
 
 REDIS_URL = envconfig.redis_url("REDIS_URL")
 Q_CLUSTER = {
@@ -130,7 +130,7 @@ CACHES = {
     }
 }
 
-# --- Static files, served by whitenoise; nothing comes from a CDN --------------------------------
+# --- Static files, served by whitenoise; nothing comes from a CDN ---------------------------------
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
@@ -146,7 +146,7 @@ TIME_ZONE = "UTC"
 USE_I18N = False
 USE_TZ = True
 
-# --- The API ---------------------------------------------------------------------------------------
+# --- The API --------------------------------------------------------------------------------------
 
 # Django's 2.5 MB would refuse the batches the API promises: an Alertmanager notification of 10,000
 # alerts (labels, annotations, URLs) is 6-8 MB. 16 MB still bounds what one request makes a worker hold.
@@ -188,7 +188,7 @@ ROLES_JSON = envconfig.json_object("ROLES_JSON", {}, values=("admin", "analyst")
 # How long a worker remembers a resolved stored key; a revoked key stops working within this.
 DASH_KEY_CACHE_S = envconfig.number("DASH_KEY_CACHE_S", 5.0, 0, HOUR_S)
 
-# --- Files the console writes -----------------------------------------------------------------------
+# --- Files the console writes ---------------------------------------------------------------------
 
 LOG_DIR = envconfig.writable_directory("LOG_DIR", BASE_DIR / "logs")
 
@@ -201,7 +201,7 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 
-# --- Phase 76: SLOs ----------------------------------------------------------------------------------
+# --- SLOs and error budgets -----------------------------------------------------------------------
 
 SLO_LAT_P95_MS = envconfig.number("SLO_LAT_P95_MS", 800, 0, HOUR_S * 1000, low_allowed=False)
 SLO_LAT_P99_MS = envconfig.number("SLO_LAT_P99_MS", 1200, 0, HOUR_S * 1000, low_allowed=False)
@@ -226,7 +226,7 @@ SLO_RECOVERY_HOOK = env.str("SLO_RECOVERY_HOOK", default="slo.watchdog.record_on
 HEALTHZ_STRICT_SLOS = env.list("HEALTHZ_STRICT_SLOS", default=[])
 
 
-# --- Phase 77: incidents and the pager ------------------------------------------------------------
+# --- Incidents and the pager ----------------------------------------------------------------------
 
 TELEGRAM_BOT_TOKEN = env.str("TELEGRAM_BOT_TOKEN", default="")
 TELEGRAM_CHAT_ID = env.str("TELEGRAM_CHAT_ID", default="")
@@ -252,7 +252,7 @@ EMAIL_USE_TLS = SMTP_USE_TLS
 EMAIL_TIMEOUT = 10
 DEFAULT_FROM_EMAIL = SMTP_FROM
 
-# The pager (phase 77): retries, storm cap, digest and the NDJSON consumer.
+# The pager: retries, storm cap, digest and the NDJSON consumer.
 PAGER_MAX_ATTEMPTS = envconfig.integer("PAGER_MAX_ATTEMPTS", 5, 1, 100)
 PAGER_BACKOFF_BASE_S = envconfig.number("PAGER_BACKOFF_BASE_S", 2.0, 0, DAY_S)
 PAGER_BACKOFF_MAX_S = envconfig.number("PAGER_BACKOFF_MAX_S", 300.0, 0, 7 * DAY_S)
@@ -267,7 +267,7 @@ PAGER_DIGEST_HOUR = envconfig.integer("PAGER_DIGEST_HOUR", 9, 0, 23)
 PAGER_HTTP_TIMEOUT_S = envconfig.number("PAGER_HTTP_TIMEOUT_S", 10.0, 0, 600, low_allowed=False)
 TELEGRAM_MIN_INTERVAL_S = envconfig.number("TELEGRAM_MIN_INTERVAL_S", 1.0, 0, HOUR_S)
 
-# --- Phase 78: the customer portal ----------------------------------------------------------------
+# --- The customer portal --------------------------------------------------------------------------
 
 PORTAL_SIGNING_SECRET = env.str("PORTAL_SIGNING_SECRET", default=SECRET_KEY)
 PORTAL_SIGNING_SECRET_FALLBACKS = env.list("PORTAL_SIGNING_SECRET_FALLBACKS", default=[])
@@ -283,7 +283,7 @@ PORTAL_LINK_REQUEST_RATE_PER_HOUR = envconfig.integer("PORTAL_LINK_REQUEST_RATE_
 PORTAL_EMAIL_RATE_PER_HOUR = envconfig.integer("PORTAL_EMAIL_RATE_PER_HOUR", 3, 1, 1_000_000)
 PORTAL_WEBHOOK_FAILURES_BEFORE_INCIDENT = envconfig.integer("PORTAL_WEBHOOK_FAILURES_BEFORE_INCIDENT", 5, 1, 1_000_000)
 
-# --- Phase 79: cost guardrails --------------------------------------------------------------------
+# --- Cost guardrails ------------------------------------------------------------------------------
 
 COST_CAP_DAILY_USD = envconfig.number("COST_CAP_DAILY_USD", 25, 0, 99_999_999)
 MODEL_CAPS_JSON = envconfig.json_object("MODEL_CAPS_JSON", {"gpt-4o-mini": 15, "embeddings": 2})
@@ -293,7 +293,7 @@ COST_STATE_TTL_S = envconfig.number("COST_STATE_TTL_S", 1.0, 0, HOUR_S)
 # Each web worker adds spend to one of this many counter rows per scope, so workers never queue on one row.
 COST_COUNTER_SHARDS = envconfig.integer("COST_COUNTER_SHARDS", 8, 1, 1_000)
 
-# --- Phase 80: scaling ------------------------------------------------------------------------------
+# --- Worker scaling -------------------------------------------------------------------------------
 
 SCALE_MIN = envconfig.integer("SCALE_MIN", 1, 0, 10_000)
 SCALE_MAX = envconfig.integer("SCALE_MAX", 6, 1, 10_000)

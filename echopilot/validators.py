@@ -1,12 +1,13 @@
 """Unit-safe input fields: integers, milliseconds and US dollars, never negative, never NaN.
 
-Use them in serializers (`UsdField()`), or call `require_*` on a plain value; either way a bad
-value becomes a 400 that names the field.
+Use them in serializers (`UsdField()`), or call `require_*` on a plain value (they raise Django's
+ValidationError, as the services do); either way a bad value becomes a 400 that names the field.
 """
 
 import math
 from decimal import Decimal, InvalidOperation
 
+from django.core.exceptions import ValidationError
 from rest_framework import serializers
 
 USD_DIGITS = 18
@@ -24,7 +25,7 @@ def _is_lookalike(value) -> bool:
 
 def _reject_lookalike(value, field_name):
     if _is_lookalike(value):
-        raise serializers.ValidationError({field_name: "must be a number written with the digits 0-9"})
+        raise ValidationError({field_name: "must be a number written with the digits 0-9"})
 
 
 class NonNegativeIntField(serializers.IntegerField):
@@ -90,9 +91,9 @@ def require_non_negative_int(value, field_name: str) -> int:
         if isinstance(value, float) and number != value:
             raise ValueError
     except (TypeError, ValueError):
-        raise serializers.ValidationError({field_name: "must be a whole number"}) from None
+        raise ValidationError({field_name: "must be a whole number"}) from None
     if number < 0:
-        raise serializers.ValidationError({field_name: "must not be negative"})
+        raise ValidationError({field_name: "must not be negative"})
     return number
 
 
@@ -102,11 +103,11 @@ def require_ms(value, field_name: str) -> float:
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise serializers.ValidationError({field_name: "must be a number of milliseconds"}) from None
+        raise ValidationError({field_name: "must be a number of milliseconds"}) from None
     if not math.isfinite(number):
-        raise serializers.ValidationError({field_name: "must be a finite number of milliseconds"})
+        raise ValidationError({field_name: "must be a finite number of milliseconds"})
     if number < 0:
-        raise serializers.ValidationError({field_name: "must not be negative"})
+        raise ValidationError({field_name: "must not be negative"})
     return number
 
 
@@ -116,11 +117,11 @@ def require_usd(value, field_name: str) -> Decimal:
     try:
         amount = Decimal(repr(value) if isinstance(value, float) else str(value))
     except (InvalidOperation, TypeError, ValueError):
-        raise serializers.ValidationError({field_name: "must be an amount in USD"}) from None
+        raise ValidationError({field_name: "must be an amount in USD"}) from None
     if not amount.is_finite():
-        raise serializers.ValidationError({field_name: "must be a finite amount in USD"})
+        raise ValidationError({field_name: "must be a finite amount in USD"})
     if amount < 0:
-        raise serializers.ValidationError({field_name: "must not be negative"})
+        raise ValidationError({field_name: "must not be negative"})
     if amount >= USD_LIMIT:
-        raise serializers.ValidationError({field_name: f"must be less than {USD_LIMIT:,}"})
+        raise ValidationError({field_name: f"must be less than {USD_LIMIT:,}"})
     return amount.quantize(Decimal(1).scaleb(-USD_PLACES))

@@ -21,7 +21,7 @@ class DeliveryInline(admin.TabularInline):
     can_delete = False
     show_change_link = True
     fields = ["created_at", "channel", "kind", "colored_status", "attempts", "last_status", "last_error", "sent_at"]
-    readonly_fields = fields
+    readonly_fields = fields  # type: ignore[assignment]  # the stubs type the two differently
 
     @admin.display(description="status")
     def colored_status(self, obj):
@@ -73,7 +73,7 @@ class IncidentAdmin(admin.ModelAdmin):
         "resolved_by",
         "silenced_by",
     ]
-    fields = readonly_fields + ["resolve_note", "attempts"]
+    fields = readonly_fields + ["resolve_note", "attempts"]  # type: ignore[assignment]
 
     def get_readonly_fields(self, request, obj=None):
         return self.readonly_fields + ["attempts"]
@@ -160,7 +160,7 @@ class AttemptInline(admin.TabularInline):
     extra = 0
     can_delete = False
     fields = ["number", "at", "ok", "status", "error"]
-    readonly_fields = fields
+    readonly_fields = fields  # type: ignore[assignment]  # the stubs type the two differently
 
     def has_add_permission(self, request, obj=None):
         return False

@@ -281,5 +281,5 @@ def channel_for(name: str) -> Channel:
 
 def configured_channels(include_off: bool = False) -> dict[str, Channel]:
     """Channel name -> instance, for the channels whose settings are present (or all of them)."""
-    channels = {name: cls() for name, cls in CHANNEL_CLASSES.items()}
+    channels: dict[str, Channel] = {name: cls() for name, cls in CHANNEL_CLASSES.items()}
     return channels if include_off else {n: c for n, c in channels.items() if c.is_configured()}

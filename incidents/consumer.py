@@ -11,6 +11,7 @@ import logging
 from pathlib import Path
 
 import orjson
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -148,11 +149,12 @@ def _raise_line(line: bytes, stem: str, now) -> int:
     fingerprint = str(fingerprint) if fingerprint else None
     try:
         raise_incident("CRITICAL", str(msg), source, record, fingerprint=fingerprint, now=now)
-    except ValueError as exc:
+    except ValidationError as exc:
         # A line orjson reads but cannot write back (nested past 254 levels) still pages, with the
         # line's start as its meta: skipping it would drop a page, failing would stop the pager.
-        log.warning("%s: a CRITICAL line's fields cannot be stored (%s); paging with its text", stem, exc)
-        meta = {"line": line[:2000].decode(errors="replace"), "unstored": str(exc)}
+        why = " ".join(exc.messages)
+        log.warning("%s: a CRITICAL line's fields cannot be stored (%s); paging with its text", stem, why)
+        meta = {"line": line[:2000].decode(errors="replace"), "unstored": why}
         raise_incident("CRITICAL", str(msg), source, meta, fingerprint=fingerprint, now=now)
     return 1
 

@@ -20,17 +20,19 @@ MAX_SILENCE = timedelta(days=30)
 
 
 class Incident(models.Model):
-    OPEN = "open"
-    ACKNOWLEDGED = "acknowledged"
-    RESOLVED = "resolved"
-    STATUSES = [(OPEN, "open"), (ACKNOWLEDGED, "acknowledged"), (RESOLVED, "resolved")]
+    class Status(models.TextChoices):
+        OPEN = "open", "open"
+        ACKNOWLEDGED = "acknowledged", "acknowledged"
+        RESOLVED = "resolved", "resolved"
+
+    OPEN, ACKNOWLEDGED, RESOLVED = Status.OPEN, Status.ACKNOWLEDGED, Status.RESOLVED
 
     fingerprint = models.CharField(max_length=255, db_index=True)
     severity = models.CharField(max_length=10, choices=SEVERITY_CHOICES, db_index=True)
     source = models.CharField(max_length=200, db_index=True)
     message = models.TextField()
     meta = models.JSONField(default=dict, blank=True)
-    status = models.CharField(max_length=15, choices=STATUSES, default=OPEN, db_index=True)
+    status = models.CharField(max_length=15, choices=Status.choices, default=Status.OPEN, db_index=True)
     count = models.PositiveIntegerField(default=1)
     first_seen = models.DateTimeField(default=timezone.now, db_index=True)
     last_seen = models.DateTimeField(default=timezone.now, db_index=True)
@@ -108,7 +110,7 @@ class Silence(models.Model):
 
     def validate_at(self, now) -> None:
         """ValidationError unless the silence names what it silences and ends after `now`, within MAX_SILENCE."""
-        errors = {}
+        errors: dict[str, str] = {}
         if not (self.source or self.severity or self.fingerprint):
             # As in Alertmanager: a silence without a matcher would silence every incident.
             errors[NON_FIELD_ERRORS] = (
@@ -172,7 +174,9 @@ class ChannelState(models.Model):
         return f"{self.name} ({'broken' if self.broken_at else 'ok'})"
 
     def last_attempt_failed(self) -> bool:
-        return bool(self.last_failed_at) and not (self.last_ok_at and self.last_ok_at >= self.last_failed_at)
+        if self.last_failed_at is None:
+            return False
+        return not (self.last_ok_at and self.last_ok_at >= self.last_failed_at)
 
     def last_attempt(self) -> str:
         """How the last send went, e.g. 'last attempt failed 2026-11-24 14:02 UTC: smtp 421: busy'.
@@ -221,18 +225,14 @@ class Delivery(models.Model):
         (DIGEST, "daily digest"),
     ]
 
-    PENDING = "pending"
-    SENDING = "sending"
-    SENT = "sent"
-    FAILED = "failed"
-    CAPPED = "capped"
-    STATUSES = [
-        (PENDING, "pending"),
-        (SENDING, "sending"),
-        (SENT, "sent"),
-        (FAILED, "failed"),
-        (CAPPED, "capped (storm)"),
-    ]
+    class Status(models.TextChoices):
+        PENDING = "pending", "pending"
+        SENDING = "sending", "sending"
+        SENT = "sent", "sent"
+        FAILED = "failed", "failed"
+        CAPPED = "capped", "capped (storm)"
+
+    PENDING, SENDING, SENT, FAILED, CAPPED = Status.PENDING, Status.SENDING, Status.SENT, Status.FAILED, Status.CAPPED
 
     incident = models.ForeignKey(Incident, null=True, blank=True, on_delete=models.CASCADE, related_name="deliveries")
     channel = models.CharField(max_length=20, choices=CHANNEL_CHOICES)
@@ -240,7 +240,7 @@ class Delivery(models.Model):
     severity = models.CharField(max_length=10, choices=SEVERITY_CHOICES, default="CRITICAL")
     subject = models.CharField(max_length=300)
     body = models.TextField()
-    status = models.CharField(max_length=10, choices=STATUSES, default=PENDING, db_index=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     next_attempt_at = models.DateTimeField(default=timezone.now, db_index=True)
     lease_until = models.DateTimeField(null=True, blank=True)

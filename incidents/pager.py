@@ -15,6 +15,8 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from django_q.models import Schedule
+from django_q.tasks import async_task, schedule
 
 from echopilot.events import append_event
 
@@ -97,7 +99,7 @@ class _PlannedChannel:
         # Locking the channel row makes the storm count exact when several raises page at once.
         self.state = _locked_channel(name)
         self.budget_left = settings.PAGER_STORM_MAX_PER_MIN - _recent_pages(name, now)
-        self.summary = None
+        self.summary: Delivery | None = None
 
     def delivery(self, **fields) -> Delivery:
         """An unsaved delivery to this channel: failed when the channel is broken, capped past the budget."""
@@ -171,7 +173,9 @@ def storm_text(summary: Delivery) -> tuple[str, str]:
     held = list(summary.capped.select_related("incident").order_by("created_at"))
     subject = f"{len(held)} more incidents (paging capped at {settings.PAGER_STORM_MAX_PER_MIN}/min)"
     lines = [subject] + [
-        f"- [{d.incident.severity}] {d.incident.source}: {d.incident.message[:120]}" for d in held[:20]
+        f"- [{incident.severity}] {incident.source}: {incident.message[:120]}"
+        for incident in (d.incident for d in held[:20])
+        if incident is not None  # a capped page always belongs to an incident
     ]
     if len(held) > 20:
         lines.append(f"... and {len(held) - 20} more in the console")
@@ -185,7 +189,6 @@ def _send_on_commit(ids: list[int]) -> None:
 
 def enqueue_send(ids: list[int]) -> None:
     """Hand deliveries to the send task; if the broker is down the 5-minute job sends them."""
-    from django_q.tasks import async_task
 
     try:
         async_task("incidents.tasks.send_deliveries", ids, task_name=f"pager-send-{ids[0]}")
@@ -196,8 +199,6 @@ def enqueue_send(ids: list[int]) -> None:
 def send_later(ids: list[int], when) -> None:
     """Ask the cluster's scheduler to send `ids` at `when` (a one-off schedule row, so it survives
     restarts); the 5-minute job stays the safety net."""
-    from django_q.models import Schedule
-    from django_q.tasks import schedule
 
     schedule("incidents.tasks.send_deliveries", ids, schedule_type=Schedule.ONCE, next_run=when)
 
@@ -258,7 +259,7 @@ def deliver(delivery_id: int, *, now=None, inline=True, sleep=time.sleep, clock=
 
 def send_due(*, now=None, inline=False, sleep=time.sleep, clock=timezone.now) -> dict:
     """Send every due delivery once (retries wait for a later run unless `inline`); returns counts by status."""
-    outcome = {}
+    outcome: dict[str, int] = {}
     for delivery_id in due_ids(now or clock()):
         delivery = deliver(delivery_id, now=now, inline=inline, sleep=sleep, clock=clock)
         if delivery is not None:

@@ -1,5 +1,6 @@
 """What the incident endpoints accept: our own raise body, Alertmanager v4, PagerDuty Events v2."""
 
+from django.core.exceptions import ValidationError
 from rest_framework import serializers
 
 from .models import SEVERITIES
@@ -30,8 +31,8 @@ def plain_json(value) -> None:
     character in a key or a string, which PostgreSQL refuses."""
     try:
         storable_json(value)
-    except ValueError as exc:
-        raise serializers.ValidationError(str(exc)) from exc
+    except ValidationError as exc:
+        raise serializers.ValidationError(" ".join(exc.messages)) from exc
 
 
 class SeverityField(serializers.CharField):
@@ -49,7 +50,7 @@ class SeverityField(serializers.CharField):
 class RaiseSerializer(serializers.Serializer):
     severity = SeverityField()
     msg = serializers.CharField(max_length=4000, trim_whitespace=True)
-    source = serializers.CharField(max_length=200, required=False, default="api")  # type: ignore[assignment]
+    source = serializers.CharField(max_length=200, required=False, default="api")  # type: ignore[assignment]  # shares Field.source's name
     meta = serializers.DictField(required=False, default=dict, validators=[plain_json])
     fingerprint = serializers.CharField(max_length=255, required=False)
     dedup_key = serializers.CharField(max_length=255, required=False)
@@ -111,7 +112,7 @@ class AlertmanagerSerializer(serializers.Serializer):
     version = serializers.CharField(required=False)
     status = serializers.CharField(required=False)
     receiver = serializers.CharField(required=False, allow_blank=True)
-    alerts = AlertSerializer(many=True, allow_empty=False, max_length=MAX_ALERTS)  # type: ignore[call-arg]
+    alerts = AlertSerializer(many=True, allow_empty=False, max_length=MAX_ALERTS)  # type: ignore[call-arg]  # many=True passes it to the ListSerializer
 
     def validate_version(self, value):
         if value != "4":
@@ -121,7 +122,7 @@ class AlertmanagerSerializer(serializers.Serializer):
 
 class EventPayloadSerializer(serializers.Serializer):
     summary = serializers.CharField(max_length=1024)
-    source = serializers.CharField(max_length=255)  # type: ignore[assignment]
+    source = serializers.CharField(max_length=255)  # type: ignore[assignment]  # shares Field.source's name
     severity = serializers.ChoiceField(choices=["critical", "error", "warning", "info"])
     component = serializers.CharField(required=False, allow_blank=True)
     group = serializers.CharField(required=False, allow_blank=True)

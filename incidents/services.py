@@ -19,9 +19,11 @@ from django.db.models import Count, F, Max, Min, Sum
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from echopilot.events import append_event, dumps
+from echopilot.events import append_event, dumps, write_snapshot
 
+from . import pager
 from .models import DEDUP_WINDOW, MAX_SILENCE, SEVERITIES, Delivery, FingerprintLock, Incident, Silence
+from .pager import channel_status
 
 MAX_MESSAGE_CHARS = 4000
 BATCH_SIZE = 1000
@@ -66,10 +68,10 @@ class RaiseResult:
 
 
 def normalize_severity(severity) -> str:
-    """The canonical upper-case severity; ValueError for anything outside INFO..CRITICAL."""
+    """The canonical upper-case severity; a ValidationError for anything outside INFO..CRITICAL."""
     value = str(severity or "").strip().upper()
     if value not in SEVERITIES:
-        raise ValueError(f"severity must be one of {', '.join(SEVERITIES)}")
+        raise ValidationError(f"severity must be one of {', '.join(SEVERITIES)}")
     return value
 
 
@@ -104,10 +106,9 @@ def raise_incidents(occurrences, *, now=None) -> list[RaiseResult]:
     """Raise each occurrence in turn, as `raise_incident` would, in one transaction and a few queries
     however many there are (an Alertmanager notification carries up to 10,000).
 
-    A bad occurrence is a ValueError before anything is written. An incident opened or escalated
+    A bad occurrence is a ValidationError before anything is written. An incident opened or escalated
     more than once within the call is paged once, for the severity it ends with.
     """
-    from . import pager
 
     now = now or timezone.now()
     occurrences = [_checked(occurrence) for occurrence in occurrences]
@@ -146,7 +147,7 @@ def _without_repeated_fingerprints(alerts):
     """`alerts` cut where a fingerprint comes back: within a run, raising the firing ones and
     resolving the others as two bulk steps ends as going through them one by one would."""
     batch: list = []
-    seen: set[str] = set()
+    seen: set[str | None] = set()
     for firing, occurrence in alerts:
         if occurrence.fingerprint in seen:
             yield batch
@@ -173,13 +174,13 @@ def _jsonable(meta) -> dict:
         return {}
     try:
         plain = orjson.loads(storable_json(meta))
-    except ValueError as exc:
-        raise ValueError(f"meta {exc}") from exc
+    except ValidationError as exc:
+        raise ValidationError(f"meta {' '.join(exc.messages)}") from exc
     return plain if isinstance(plain, dict) else {"value": plain}
 
 
 def storable_json(value) -> bytes:
-    """`value` as JSON text every database stores, or a ValueError saying why it cannot be.
+    """`value` as JSON text every database stores, or a ValidationError saying why it cannot be.
 
     orjson refuses an int beyond 64 bits, a lone surrogate and nesting past 254 levels; PostgreSQL
     refuses a NUL character in jsonb and text (SQLite stores it, so only production would fail).
@@ -187,9 +188,9 @@ def storable_json(value) -> bytes:
     try:
         text = dumps(value)
     except orjson.JSONEncodeError as exc:
-        raise ValueError(f"must be plain JSON: {exc}") from exc
+        raise ValidationError(f"must be plain JSON: {exc}") from exc
     if _NUL_ESCAPE.search(text):
-        raise ValueError("must not contain a NUL character (\\u0000)")
+        raise ValidationError("must not contain a NUL character (\\u0000)")
     return text
 
 
@@ -232,8 +233,9 @@ def _land(occurrence: Occurrence, open_ones: dict, silences: list, now) -> Raise
     a new incident, a repeat of an open one, or a repeat that escalates it."""
     incident = open_ones.get(occurrence.fingerprint)
     if incident is None:
+        assert occurrence.fingerprint is not None, "every occurrence has its fingerprint by now"
         incident = Incident(
-            fingerprint=occurrence.fingerprint,  # type: ignore[misc]  # _checked() gave every occurrence one
+            fingerprint=occurrence.fingerprint,
             severity=occurrence.severity,
             source=occurrence.source,
             message=occurrence.msg,
@@ -337,11 +339,11 @@ def resolve(incidents, *, by="system", note="", now=None) -> int:
 def silence(*, source="", severity="", fingerprint="", hours=1.0, by="system", reason="", now=None) -> Silence:
     """Stop paging for incidents matching every given field for `hours`; they are still recorded.
 
-    ValueError when no field is given, or `hours` is not above 0 and within MAX_SILENCE.
+    ValidationError when no field is given, or `hours` is not above 0 and within MAX_SILENCE.
     """
     now = now or timezone.now()
     if not 0 < hours <= MAX_SILENCE_HOURS:
-        raise ValueError(f"hours must be above 0 and at most {MAX_SILENCE_HOURS:g} ({MAX_SILENCE.days} days)")
+        raise ValidationError(f"hours must be above 0 and at most {MAX_SILENCE_HOURS:g} ({MAX_SILENCE.days} days)")
     quiet = Silence(
         source=source,
         severity=normalize_severity(severity) if severity else "",
@@ -354,7 +356,7 @@ def silence(*, source="", severity="", fingerprint="", hours=1.0, by="system", r
     try:
         quiet.validate_at(now)
     except ValidationError as exc:
-        raise ValueError(" ".join(exc.messages)) from None
+        raise ValidationError(" ".join(exc.messages)) from None
     quiet.save()
     return quiet
 
@@ -451,7 +453,6 @@ def recent_deliveries(limit=10) -> list[dict]:
 
 def pager_status(now=None) -> dict:
     """What the card and /api/incidents/status show: open incidents, channels, deliveries."""
-    from .pager import channel_status
 
     now = now or timezone.now()
     return {
@@ -468,7 +469,6 @@ def pager_status(now=None) -> dict:
 
 def write_summary(now=None) -> dict:
     """Rewrite logs/incident_summary.json with the 24 h summary and the pager's state."""
-    from echopilot.events import write_snapshot
 
     now = now or timezone.now()
     data = {"generated_at": now.isoformat(), **summarize(hours=24, now=now), "pager": pager_status(now=now)}

@@ -19,6 +19,6 @@ def portal_metrics(now=None):
         "echopilot_portal_accesses_last_hour", "Portal accesses in the last hour", labels=["outcome"]
     )
     recent = AccessLog.objects.filter(ts__gte=now - timedelta(hours=1))
-    for row in recent.values("outcome").annotate(n=Count("id")):
-        accesses.add_metric([row["outcome"]], row["n"])
+    for access in recent.values("outcome").annotate(n=Count("id")):
+        accesses.add_metric([access["outcome"]], access["n"])
     yield accesses

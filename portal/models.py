@@ -74,10 +74,12 @@ class Purchase(models.Model):
     INVOICE = "invoice"
     KINDS = [(RECEIPT, "receipt"), (INVOICE, "invoice")]
 
-    PAID = "paid"
-    PARTIALLY_REFUNDED = "partially_refunded"
-    REFUNDED = "refunded"
-    STATUSES = [(PAID, "paid"), (PARTIALLY_REFUNDED, "partially refunded"), (REFUNDED, "refunded")]
+    class Status(models.TextChoices):
+        PAID = "paid", "paid"
+        PARTIALLY_REFUNDED = "partially_refunded", "partially refunded"
+        REFUNDED = "refunded", "refunded"
+
+    PAID, PARTIALLY_REFUNDED, REFUNDED = Status.PAID, Status.PARTIALLY_REFUNDED, Status.REFUNDED
 
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="purchases")
     kind = models.CharField(max_length=10, choices=KINDS, default=RECEIPT)
@@ -86,7 +88,7 @@ class Purchase(models.Model):
     amount = models.PositiveBigIntegerField(help_text="in the currency's minor unit (cents), as Stripe sends it")
     amount_refunded = models.PositiveBigIntegerField(default=0)
     currency = models.CharField(max_length=3, default="usd")
-    status = models.CharField(max_length=20, choices=STATUSES, default=PAID)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PAID)
     purchased_at = models.DateTimeField(default=timezone.now)
     # Several events describe one payment; any of these ids finds the purchase they belong to.
     stripe_payment_intent = models.CharField(max_length=64, null=True, blank=True, unique=True)

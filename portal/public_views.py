@@ -15,7 +15,7 @@ from django_q.tasks import async_task
 
 from . import mail, pages, services, signing
 from .api import visitor_of
-from .models import AccessLog
+from .models import AccessLog, Customer
 
 
 class LinkRequestForm(forms.Form):
@@ -67,6 +67,7 @@ def receipts_page(request):
     if limited:
         return limited
     token = request.GET.get("token", "")
+    customer: Customer | None
     try:
         customer = services.open_self_service(token)
     except signing.LinkRefused:

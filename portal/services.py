@@ -18,6 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from echopilot.events import append_event
+from incidents import raise_incident
 
 from . import signing
 from .models import AccessLog, Customer, Purchase, RateBucket, normalize_email
@@ -108,9 +109,8 @@ def receipts_with_links(customer: Customer | None, now=None) -> list[tuple[Purch
 def open_download(token: str, now=None) -> Purchase:
     """The purchase a download token grants, or signing.LinkRefused (for any reason at all)."""
     payload = signing.verify(signing.DOWNLOAD, token, signing.link_ttl(), now)
-    purchase = (
-        Purchase.objects.select_related("customer").filter(pk=payload.get("p"), customer_id=payload.get("c")).first()
-    )
+    granted = Purchase.objects.filter(pk=payload.get("p", 0), customer_id=payload.get("c", 0))
+    purchase = granted.select_related("customer").first()
     if purchase is None or purchase.kind != payload.get("k"):
         raise signing.LinkRefused()
     if purchase.customer.link_generation != payload.get("g"):
@@ -123,7 +123,7 @@ def customer_behind(purpose: str, token: str) -> Customer | None:
     payload = signing.inspect(purpose, token)
     if not payload:
         return None
-    return Customer.objects.filter(pk=payload.get("c")).first()
+    return Customer.objects.filter(pk=payload.get("c", 0)).first()
 
 
 # --- self-service page and unsubscribe -----------------------------------------------------------------
@@ -138,7 +138,7 @@ def self_service_link(customer: Customer, now=None) -> signing.SignedLink:
 def open_self_service(token: str, now=None) -> Customer:
     """The customer a self-service token was issued to, or signing.LinkRefused."""
     payload = signing.verify(signing.SELF_SERVICE, token, signing.self_service_ttl(), now)
-    customer = Customer.objects.filter(pk=payload.get("c")).first()
+    customer = Customer.objects.filter(pk=payload.get("c", 0)).first()
     if customer is None or customer.link_generation != payload.get("g"):
         raise signing.LinkRefused()
     return customer
@@ -153,7 +153,7 @@ def unsubscribe(token: str, now=None) -> Customer:
     """Mark the token's customer unsubscribed (once; the first time is kept), or LinkRefused."""
     now = now or timezone.now()
     payload = signing.verify(signing.UNSUBSCRIBE, token, None, now)
-    customer = Customer.objects.filter(pk=payload.get("c")).first()
+    customer = Customer.objects.filter(pk=payload.get("c", 0)).first()
     if customer is None:
         raise signing.LinkRefused()
     Customer.objects.filter(pk=customer.pk, unsubscribed_at__isnull=True).update(unsubscribed_at=now)
@@ -222,8 +222,6 @@ def report_incident(severity: str, msg: str, meta: dict, *, fingerprint: str, no
     if not apps.is_installed("incidents"):
         return
     try:
-        from incidents import raise_incident
-
         raise_incident(severity, msg, "portal", meta, fingerprint=fingerprint, now=now)
     except Exception:
         log.exception("could not raise the incident %s", fingerprint)

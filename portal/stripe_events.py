@@ -28,6 +28,7 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
+from costs import record_spend
 from echopilot.events import append_event
 
 from .models import Customer, Purchase, StripeEvent, normalize_email
@@ -322,7 +323,7 @@ def _fits(value, model, field: str) -> bool:
     )
 
 
-def _text(value, limit: int) -> str:
+def _text(value, limit: int | None) -> str:
     """Free text as far as its column holds it, without what no database stores; "" for a non-string."""
     if not isinstance(value, str):
         return ""
@@ -414,8 +415,6 @@ def report_fee(event: dict) -> bool:
         return False
     txn_id, usd, when = fee
     try:
-        from costs import record_spend
-
         kwargs = {"kind": "stripe_fee", "usd": usd, "request_id": f"stripe:{txn_id}"}
         if when is not None:
             kwargs["ts"] = when

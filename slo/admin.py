@@ -1,6 +1,7 @@
 """The SLO screens: definitions, tick history, gate history (with the lift action), recoveries."""
 
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.auth import get_permission_codename
 from django.template.response import TemplateResponse
 from django.utils.html import format_html
@@ -114,7 +115,7 @@ class GateShutAdmin(ReadOnlyAdmin):
                 messages.WARNING if state.shut else messages.SUCCESS,
             )
             return None
-        if "apply" in request.POST:
+        if "apply" in request.POST and problem:
             self.message_user(request, problem, messages.ERROR)
         if not open_shuts.exists():
             self.message_user(request, "None of the selected shuts is still open.", messages.WARNING)
@@ -124,7 +125,7 @@ class GateShutAdmin(ReadOnlyAdmin):
             "title": "Lift the deploy gate",
             "shuts": open_shuts,
             "opts": self.model._meta,
-            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
         }
         return TemplateResponse(request, "admin/slo/lift_gate.html", context)
 

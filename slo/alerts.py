@@ -12,6 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from echopilot.events import append_event
+from incidents import raise_incident, resolve_incident
 
 from . import services
 from .models import Slo
@@ -51,7 +52,6 @@ def firing(slo: Slo, rule: Rule, now=None) -> tuple[bool, float, float]:
 
 def evaluate(slo: Slo, now=None) -> dict:
     """Raise the rules that started firing and resolve the ones that stopped; returns {rule: action}."""
-    from incidents import raise_incident, resolve_incident
 
     now = now or timezone.now()
     verdicts = {rule.name: firing(slo, rule, now) for rule in RULES}

@@ -102,7 +102,7 @@ def ingest_samples(request):
     try:
         samples = ingest.parse_body(body, request.content_type, service=request.query_params.get("service"))
     except ingest.BatchError as exc:
-        return error_response(exc.message, exc.fields)
+        return error_response(str(exc.message), exc.fields)
     return Response(ingest.ingest(samples), status=status.HTTP_200_OK)
 
 

@@ -20,7 +20,8 @@ def svg_polylines(values: list) -> list[str]:
         return []
     top = max(present) or 1.0
     step = (WIDTH - 2 * PAD) / max(len(values) - 1, 1)
-    lines, current = [], []
+    lines: list[list[str]] = []
+    current: list[str] = []
     for i, value in enumerate(values):
         if value is None:
             if current:

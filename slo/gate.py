@@ -19,6 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from echopilot.events import append_event, log_dir
+from incidents import raise_incident, resolve_incident
 
 from . import services
 from .models import GateShut, Slo, SloState
@@ -101,7 +102,6 @@ def _track(state: SloState, burning: bool, now) -> None:
 
 
 def _shut(slo: Slo, state: SloState, burn: float, now) -> GateShut:
-    from incidents import raise_incident
 
     reason = (
         f"SLO {slo.name}: burn {burn:.2f}x over the last hour, above {GATE_BURN:g}x the daily error "
@@ -122,7 +122,6 @@ def _shut(slo: Slo, state: SloState, burn: float, now) -> GateShut:
 
 def lift(shut: GateShut, *, by: str, note: str = "", now=None, resync=True) -> bool:
     """Lift one shut (idempotent); returns whether this call lifted it."""
-    from incidents import resolve_incident
 
     now = now or timezone.now()
     with transaction.atomic():

@@ -9,13 +9,17 @@ stored rows in one transaction.
 import math
 import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
 from operator import itemgetter
+from typing import Any
 
 import numpy as np
 import orjson
+from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -33,12 +37,11 @@ DEFAULT_ROUTE = "/"
 _SECONDS = {Rollup.MINUTE: 60, Rollup.HOUR: 3600, Rollup.DAY: 86400}
 
 
-class BatchError(Exception):
+class BatchError(ValidationError):
     """A batch refused whole; `fields` names each bad line or sample and field."""
 
     def __init__(self, message: str, fields: dict):
         super().__init__(message)
-        self.message = message
         self.fields = fields
 
 
@@ -101,7 +104,7 @@ def parse_ndjson(
     return parse_records(records, service=service, label=label, now=now, limit=limit)
 
 
-def split_lines(body: bytes, first_line: int = 1) -> tuple[list, list]:
+def split_lines(body: bytes, first_line: int = 1) -> tuple[list[bytes], Sequence[int]]:
     """The non-blank lines of `body` and their line numbers."""
     lines = body.split(b"\n")
     if lines and not lines[-1].strip():
@@ -323,7 +326,7 @@ def _sample_problems(record, service, now_s: float) -> dict:
         _epoch_of(record.get("ts"), now_s)
     except ValueError as exc:
         problems["ts"] = str(exc)
-    latency = record.get("latency_ms")
+    latency: Any = record.get("latency_ms")
     if type(latency) not in (int, float) or not _finite(latency):
         problems["latency_ms"] = "must be a finite number of milliseconds"
     elif latency < 0:
@@ -415,7 +418,7 @@ def fold(samples: Samples) -> dict:
     errors = np.bincount(group, weights=samples.status >= 500, minlength=n)
     sums = np.bincount(group, weights=samples.latency_ms, minlength=n)
     status_keys, status_counts = np.unique(group * 1000 + samples.status, return_counts=True)
-    per_group = [Counter() for _ in range(n)]
+    per_group: list[Counter[str]] = [Counter() for _ in range(n)]
     for key, cnt in zip(status_keys.tolist(), status_counts.tolist(), strict=False):
         per_group[key // 1000][str(key % 1000)] += cnt
     deltas: dict = {}
@@ -532,7 +535,6 @@ def ingest(samples: Samples) -> dict:
 
 def expire(now=None) -> dict:
     """Delete rollup rows past their resolution's retention; returns deleted counts."""
-    from django.conf import settings
 
     now = now or timezone.now()
     keep = {

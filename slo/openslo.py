@@ -7,6 +7,7 @@ not an error) and three objectives: the availability target, and p95 / p99 laten
 
 import math
 import re
+from typing import Any
 
 import orjson
 import yaml
@@ -29,7 +30,7 @@ _DURATION = re.compile(r"([0-9]+)([dwh])")  # fullmatch: "$" would let "30d\n" i
 
 def export_slo(slo: Slo) -> dict:
     """The OpenSLO document of one SLO."""
-    source = {"type": "echopilot", "spec": {"service": slo.service, "route": slo.route or "*"}}
+    source: dict[str, Any] = {"type": "echopilot", "spec": {"service": slo.service, "route": slo.route or "*"}}
     return {
         "apiVersion": API_VERSION,
         "kind": "SLO",

@@ -98,7 +98,7 @@ def encode(counts: np.ndarray) -> bytes:
     )
 
 
-def decode_into(data: bytes, out: np.ndarray) -> np.ndarray:
+def decode_into(data: bytes | memoryview, out: np.ndarray) -> np.ndarray:
     """Add the stored sketch `data` into the dense array `out` (and return it)."""
     if not data:
         return out

@@ -1,4 +1,4 @@
-"""The SLO watchdog (seed 002): three breaches in a row within 10 minutes ask for recovery.
+"""The SLO watchdog: three breaches in a row within 10 minutes ask for recovery.
 
 A breach is an evaluation whose last 5 minutes burn above 1x (enough requests to judge). On the
 third in a row, within 10 minutes, one CRITICAL incident is raised and the recovery hook
@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from echopilot.events import append_event
+from incidents import raise_incident, resolve_incident
 
 from . import services
 from .models import RecoveryRequest, Slo
@@ -26,7 +27,6 @@ COOLDOWN = timedelta(minutes=30)
 
 def check(slo: Slo, now=None) -> RecoveryRequest | None:
     """Record one evaluation; returns the recovery request if this one asked for recovery."""
-    from incidents import raise_incident, resolve_incident
 
     now = now or timezone.now()
     recent = services.window(slo, WINDOW, now)

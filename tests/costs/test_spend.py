@@ -4,7 +4,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from rest_framework.exceptions import ValidationError
+from django.core.exceptions import ValidationError
 
 from costs import authorize, record_spend, state
 from costs.models import DailyCounter, ModelPrice, SpendEntry
@@ -22,7 +22,7 @@ def test_usd_is_priced_from_the_table_when_absent(prices, caps, now):
 def test_an_unknown_model_without_usd_is_refused_before_any_write(prices, caps, now):
     with pytest.raises(ValidationError) as refused:
         record_spend(model="mystery-9", input_tokens=10, now=now, ts=now)
-    assert "model" in refused.value.detail
+    assert "model" in refused.value.message_dict
     assert not SpendEntry.objects.exists() and not DailyCounter.objects.exists()
 
 
@@ -182,10 +182,10 @@ def test_reporting_needs_an_admin_key(analyst_api, client, caps):
 def test_a_python_caller_gets_a_field_error_not_a_database_error(caps, now):
     with pytest.raises(ValidationError) as refused:
         record_spend(model="m" * 101, usd=Decimal(1), now=now, ts=now)
-    assert "model" in refused.value.detail
+    assert "model" in refused.value.message_dict
     with pytest.raises(ValidationError) as refused:
         record_spend(model="gpt-4o", usd=Decimal(-1), now=now, ts=now)
-    assert "usd" in refused.value.detail
+    assert "usd" in refused.value.message_dict
 
 
 def test_a_naive_timestamp_is_taken_as_utc(caps, now):

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 from django.contrib.auth import get_user_model
-from rest_framework.exceptions import ValidationError
+from django.core.exceptions import ValidationError
 
 from costs import authorize, record_spend
 from costs.models import CapAlert, CostCap

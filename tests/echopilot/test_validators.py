@@ -3,8 +3,8 @@
 from decimal import Decimal
 
 import pytest
+from django.core.exceptions import ValidationError
 from rest_framework import serializers
-from rest_framework.exceptions import ValidationError
 
 from echopilot.validators import (
     MillisecondsField,
@@ -88,7 +88,7 @@ def test_bad_value_is_refused_naming_the_field(field, value):
 def test_plain_validators_name_the_field(func, value):
     with pytest.raises(ValidationError) as caught:
         func(value, "the_field")
-    assert "the_field" in caught.value.detail
+    assert "the_field" in caught.value.message_dict
 
 
 def test_plain_validators_return_clean_values():

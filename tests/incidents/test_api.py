@@ -1,6 +1,7 @@
 """POST /api/incidents/raise, /summarize (and /summary), /status."""
 
 import pytest
+from django.core.exceptions import ValidationError
 
 from incidents.models import Delivery, Incident
 
@@ -151,7 +152,7 @@ def test_meta_nested_deeper_than_json_can_be_stored_is_a_400_naming_it(api):
 def test_python_callers_meta_that_is_not_json_raises_and_writes_nothing(db):
     from incidents.services import raise_incident
 
-    with pytest.raises(ValueError, match="meta"):
+    with pytest.raises(ValidationError, match="meta"):
         raise_incident("INFO", "x", "test", {"n": 10**30})
     assert not Incident.objects.exists()
 

@@ -4,6 +4,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from incidents import raise_incident, resolve_incident
@@ -25,7 +26,7 @@ def test_first_raise_opens_an_incident():
 @pytest.mark.django_db
 @pytest.mark.parametrize("bad", ["FATAL", "", None, "crit", 3])
 def test_unknown_severity_is_a_value_error(bad):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValidationError):
         raise_incident(bad, "x", "y")
     assert not Incident.objects.exists()
 
@@ -184,9 +185,9 @@ def test_an_escalated_incident_is_silenced_as_a_new_one_of_its_severity_would_be
 
 @pytest.mark.django_db
 def test_python_callers_meta_with_a_nul_raises_and_writes_nothing():
-    with pytest.raises(ValueError, match="NUL"):
+    with pytest.raises(ValidationError, match="NUL"):
         raise_incident("INFO", "x", "test", {"a\x00": "b"})
-    with pytest.raises(ValueError, match="NUL"):
+    with pytest.raises(ValidationError, match="NUL"):
         raise_incident("INFO", "x", "test", {"a": ["b\x00"]})
     assert not Incident.objects.exists()
 
@@ -194,7 +195,7 @@ def test_python_callers_meta_with_a_nul_raises_and_writes_nothing():
 @pytest.mark.django_db
 def test_a_backslash_followed_by_u0000_is_text_not_a_nul():
     meta = {"path": "C:\\u0000", "both": "\\\x00"}
-    with pytest.raises(ValueError, match="NUL"):
+    with pytest.raises(ValidationError, match="NUL"):
         raise_incident("INFO", "x", "test", meta)
     del meta["both"]
     assert raise_incident("INFO", "x", "test", meta).incident.meta == {"path": "C:\\u0000"}

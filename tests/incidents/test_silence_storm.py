@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from incidents import pager, raise_incident
@@ -40,7 +41,7 @@ def test_silence_by_severity(telegram):
 
 
 def test_a_silence_needs_a_scope():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValidationError):
         silence(hours=1)
 
 

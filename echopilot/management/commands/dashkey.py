@@ -36,7 +36,8 @@ class Command(BaseCommand):
         getattr(self, f"do_{action}")(**options)
 
     def do_create(self, name, role, quiet, if_missing=False, replace=False, **_):
-        limit = DashKey._meta.get_field("name").max_length or 0
+        limit = DashKey._meta.get_field("name").max_length
+        assert limit is not None
         if not storable_name(name, limit):
             raise CommandError(f"--name must be 1-{limit} printable characters (no newline)")
         active = DashKey.objects.filter(name=name, role=role, revoked__isnull=True)
