@@ -186,8 +186,9 @@ def _number(value, where: str, whole: bool = False):
 
 
 @transaction.atomic
-def import_text(text: str) -> list[tuple[Slo, bool]]:
-    """Create or update one Slo per document (all or none); returns (slo, created) pairs.
+def import_text(text: str) -> list[tuple[Slo, str]]:
+    """Create or update one Slo per document (all or none); returns (slo, what happened) pairs:
+    "created", "updated", or "unchanged" when the document says what the SLO already says.
 
     ValidationError names the document (its number and name) and the field; a file without any
     document is refused too.
@@ -204,16 +205,19 @@ def import_text(text: str) -> list[tuple[Slo, bool]]:
     return done
 
 
-def _import_document(doc) -> tuple[Slo, bool]:
+def _import_document(doc) -> tuple[Slo, str]:
     fields = fields_from(doc)
     name = fields.pop("name")
     slo = Slo.objects.filter(name=name).first() or Slo(name=name)
     created = slo.pk is None
-    for key, value in fields.items():
-        setattr(slo, key, value)
+    changed = [key for key, value in fields.items() if getattr(slo, key) != value]
+    for key in changed:
+        setattr(slo, key, fields[key])
     slo.full_clean()
+    if not created and not changed:
+        return slo, "unchanged"
     slo.save()
-    return slo, created
+    return slo, "created" if created else "updated"
 
 
 def _document_label(number: int, doc) -> str:

@@ -22,9 +22,9 @@ class Command(BaseCommand):
             done = openslo.import_text(text)
         except ValidationError as exc:
             raise CommandError(f"{file}: nothing imported: {'; '.join(exc.messages)}") from exc
-        for slo, created in done:
+        for slo, outcome in done:
             self.stdout.write(
-                f"{'created' if created else 'updated'} {slo.name}: {slo.service} "
+                f"{outcome} {slo.name}: {slo.service} "
                 f"p95<={slo.p95_ms:g}ms p99<={slo.p99_ms:g}ms budget {slo.error_budget_pct:g}% "
                 f"over {slo.window_days}d"
             )
