@@ -178,8 +178,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SERVE_INCLUDE_SCHEMA": False,
-    # The schema and its docs page sit under /api/ and are as private as the rest of it.
-    "SERVE_PERMISSIONS": ["echopilot.auth.HasDashRole"],
+    # The schema and its docs page describe the API and hold no data: public, so a script writer
+    # with a key but no admin account reads them and, with the key in Authorize, tries each call.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SWAGGER_UI_SETTINGS": {"persistAuthorization": True, "tryItOutEnabled": False},
 }
 
 # Access: DASHBOARD_KEY is an admin key, ROLES_JSON maps further keys to roles ({"key": "role"}).
