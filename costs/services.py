@@ -245,42 +245,29 @@ def record_spend(
 
 
 def _validated(model, usd, input_tokens, output_tokens, kind, request_id, ts, now) -> dict:
-    if kind not in (SpendEntry.AI, SpendEntry.STRIPE_FEE):
-        raise ValidationError({"kind": "must be 'ai' or 'stripe_fee'"})
-    model = (model or "").strip()
-    if kind == SpendEntry.AI and not model:
-        raise ValidationError({"model": "an AI spend needs the model"})
-    if len(model) > 100:
-        raise ValidationError({"model": "must be at most 100 characters"})
-    if "\x00" in model:  # no database text column takes it; refused here, not by a failed write
-        raise ValidationError({"model": "must not contain a NUL character"})
+    """The report checked whole: a ValidationError names every bad field at once."""
+    errors: dict = {}
     if timezone.is_naive(ts):
         ts = timezone.make_aware(ts, dt_timezone.utc)
-    if kind == SpendEntry.STRIPE_FEE and usd is None:
-        raise ValidationError({"usd": "a Stripe fee needs usd"})
-    input_tokens = _tokens(input_tokens, "input_tokens")
-    output_tokens = _tokens(output_tokens, "output_tokens")
-    if ts > now + FUTURE_SLACK:
-        raise ValidationError({"ts": "must not be in the future"})
-    if ts < EARLIEST_TS:
-        raise ValidationError({"ts": "must not be before 2000-01-01 (seconds sent as a date?)"})
-    priced = usd is None
-    if priced:
-        config, _ = state.current(now)
-        usd = price_usd(config.prices, model, input_tokens, output_tokens)
-    amount = require_usd(usd, "usd")
-    if amount > MAX_REPORT_USD:
-        raise ValidationError({"usd": f"must be at most {MAX_REPORT_USD:,} for one report"})
+    model = (model or "").strip()
     # A blank id is no id: stored as "", it would make every later blank-id report a "duplicate".
-    request_id = str(request_id).strip() if request_id is not None else ""
-    request_id = request_id or f"auto:{uuid.uuid4().hex}"
-    if len(request_id) > 200:
-        raise ValidationError({"request_id": "must be at most 200 characters"})
-    if "\x00" in request_id:
-        raise ValidationError({"request_id": "must not contain a NUL character"})
+    request_id = (str(request_id).strip() if request_id is not None else "") or f"auto:{uuid.uuid4().hex}"
+    _note(errors, "kind", None if kind in (SpendEntry.AI, SpendEntry.STRIPE_FEE) else "must be 'ai' or 'stripe_fee'")
+    _note(errors, "model", _model_problem(model, kind))
+    _note(errors, "ts", _ts_problem(ts, now))
+    _note(errors, "request_id", _text_problem(request_id, 200))
+    input_tokens = _collect(errors, _tokens, input_tokens, "input_tokens")
+    output_tokens = _collect(errors, _tokens, output_tokens, "output_tokens")
+    priced = usd is None
+    # Pricing needs the model and the token counts: without them, only a given amount is checked.
+    can_price = not priced or not errors.keys() & {"model", "input_tokens", "output_tokens"}
+    amount = _collect(errors, _amount, kind, model, usd, input_tokens, output_tokens, now) if can_price else None
+    day = _collect(errors, _cost_day, ts) if "ts" not in errors else None
+    if errors:
+        raise ValidationError(errors)
     return {
         "request_id": request_id,
-        "day": _cost_day(ts),
+        "day": day,
         "ts": ts,
         "kind": kind,
         "model": model,
@@ -289,6 +276,54 @@ def _validated(model, usd, input_tokens, output_tokens, kind, request_id, ts, no
         "usd_micros": usd_to_micros(amount),
         "priced": priced,
     }
+
+
+def _note(errors: dict, field: str, problem: str | None) -> None:
+    if problem:
+        errors[field] = problem
+
+
+def _collect(errors: dict, check, *args):
+    """`check(*args)`, or None with its ValidationError's fields added to `errors`."""
+    try:
+        return check(*args)
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+        return None
+
+
+def _model_problem(model: str, kind: str) -> str | None:
+    if kind == SpendEntry.AI and not model:
+        return "an AI spend needs the model"
+    # No database text column takes a NUL; refused here, not by a failed write.
+    return _text_problem(model, 100)
+
+
+def _text_problem(text: str, limit: int) -> str | None:
+    if len(text) > limit:
+        return f"must be at most {limit} characters"
+    return "must not contain a NUL character" if "\x00" in text else None
+
+
+def _ts_problem(ts, now) -> str | None:
+    if ts > now + FUTURE_SLACK:
+        return "must not be in the future"
+    if ts < EARLIEST_TS:
+        return "must not be before 2000-01-01 (seconds sent as a date?)"
+    return None
+
+
+def _amount(kind, model, usd, input_tokens, output_tokens, now) -> Decimal:
+    """The report's amount: as given, or priced from the price table when absent."""
+    if kind == SpendEntry.STRIPE_FEE and usd is None:
+        raise ValidationError({"usd": "a Stripe fee needs usd"})
+    if usd is None:
+        config, _ = state.current(now)
+        usd = price_usd(config.prices, model, input_tokens, output_tokens)
+    amount = require_usd(usd, "usd")
+    if amount > MAX_REPORT_USD:
+        raise ValidationError({"usd": f"must be at most {MAX_REPORT_USD:,} for one report"})
+    return amount
 
 
 def _cost_day(ts) -> date:

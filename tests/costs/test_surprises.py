@@ -92,3 +92,11 @@ def test_usage_names_every_bad_field_at_once(api, caps, prices):
     )
     assert response.status_code == 400
     assert set(response.json()["fields"]) == {"model", "input_tokens", "output_tokens", "usd", "ts"}
+
+
+def test_a_report_breaking_several_rules_names_every_one(caps, prices, now):
+    from datetime import timedelta
+
+    with pytest.raises(ValidationError) as refused:
+        record_spend(model="", input_tokens=10**12 + 1, ts=now + timedelta(days=2), request_id="x" * 201, now=now)
+    assert set(refused.value.message_dict) == {"model", "input_tokens", "ts", "request_id"}
