@@ -2,6 +2,7 @@
 
 import http.client
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -12,6 +13,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+# The benchmarks' consoles run on PostgreSQL, which refuses to start without secrets of its own.
+os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
+os.environ.setdefault("PORTAL_SIGNING_SECRET", secrets.token_urlsafe(50))
 
 
 def fresh_database(name: str) -> None:

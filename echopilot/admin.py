@@ -1,10 +1,13 @@
 """The kernel's admin screens: dash keys, and the read-only base every app's history screens use."""
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 
 from .auth import forget_resolved_keys
 from .models import DashKey
+
+API_ADMIN_PERMISSION = "echopilot.api_admin"
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -33,7 +36,31 @@ class DashKeyAdmin(admin.ModelAdmin):
         # A new key is issued active: revoking is a later change (or the action), never a typo here.
         return ("name", "role") if obj is None else self.fields
 
+    def get_readonly_fields(self, request, obj=None):
+        # Revocation is final: a revoked key is history, nothing on it can be edited back to life.
+        if obj is not None and obj.revoked:
+            return self.fields
+        # The role is what the key may do in the API: only someone who may do it all can hand it out.
+        if not request.user.has_perm(API_ADMIN_PERMISSION):
+            return (*self.readonly_fields, "role")
+        return self.readonly_fields
+
+    def construct_change_message(self, request, form, formsets, add=False):
+        """What changed on a key, with the role's old and new value, for the admin's history."""
+        if add or not form.changed_data:
+            return super().construct_change_message(request, form, formsets, add)
+        said = []
+        if "role" in form.changed_data:
+            said.append(f"Changed role from {form.initial.get('role')} to {form.cleaned_data['role']}.")
+        if "revoked" in form.changed_data and form.cleaned_data.get("revoked"):
+            said.append("Revoked.")
+        if "name" in form.changed_data:
+            said.append(f"Renamed from {form.initial.get('name')!r} to {form.cleaned_data['name']!r}.")
+        return " ".join(said)
+
     def save_model(self, request, obj, form, change):
+        if change:
+            self._keep_revocation_and_role(request, obj)
         if not change:
             # The raw key exists only in this message: it is stored hashed and cannot be shown again.
             issued, raw = DashKey.issue(obj.name, obj.role)
@@ -43,8 +70,22 @@ class DashKeyAdmin(admin.ModelAdmin):
             return
         super().save_model(request, obj, form, change)
 
+    def _keep_revocation_and_role(self, request, obj) -> None:
+        """Whatever the form posted, a stored revocation stays, and so does the role unless this user
+        holds the API admin permission (the read-only fields already hide both; this is the rule)."""
+        stored = DashKey.objects.get(pk=obj.pk)
+        if stored.revoked:
+            obj.revoked = stored.revoked
+            obj.name, obj.role = stored.name, stored.role
+        if obj.role != stored.role and not request.user.has_perm(API_ADMIN_PERMISSION):
+            raise PermissionDenied("changing a key's role needs the API admin permission")
+
     @admin.action(description="Revoke the selected keys", permissions=["change"])
     def revoke(self, request, queryset):
-        count = queryset.filter(revoked__isnull=True).update(revoked=timezone.now())
+        now = timezone.now()
+        keys = list(queryset.filter(revoked__isnull=True))
+        count = DashKey.objects.filter(pk__in=[k.pk for k in keys], revoked__isnull=True).update(revoked=now)
+        for key in keys:
+            self.log_change(request, key, "Revoked.")
         forget_resolved_keys()
         self.message_user(request, f"Revoked {count} key(s).", messages.SUCCESS)

@@ -19,6 +19,7 @@ from django.conf import settings
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.utils import timezone
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions
 
 from .models import DashKey, hash_key
@@ -142,6 +143,16 @@ class DashKeyAuthentication(authentication.BaseAuthentication):
     def authenticate_header(self, request):
         # Any value here makes DRF answer 401 (not 403) to a request without credentials.
         return "X-Dash-Key"
+
+
+class DashKeyScheme(OpenApiAuthenticationExtension):
+    """X-Dash-Key in the OpenAPI schema, so the docs page offers it and generated clients send it."""
+
+    target_class = "echopilot.auth.DashKeyAuthentication"
+    name = "dashKey"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "apiKey", "in": "header", "name": "X-Dash-Key"}
 
 
 def role_of(user) -> str | None:

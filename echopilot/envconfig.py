@@ -7,9 +7,11 @@ SLO window of 0 days is one the admin's own form refuses. Refusing it at startup
 variable's name, stops gunicorn, the qcluster and manage.py alike before they serve anything.
 """
 
+import ipaddress
 import json
 import math
 import os
+import secrets
 import warnings
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -122,6 +124,30 @@ def emails(name: str) -> list[str]:
     return addresses
 
 
+def networks(name: str) -> list[str]:
+    """The comma-separated IP networks (CIDR, or single addresses) in env `name`, each valid."""
+    values = [v.strip() for v in _env.list(name, default=[]) if v.strip()]
+    for n, value in enumerate(values, 1):
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            raise ImproperlyConfigured(f"{name} in the environment: entry {n} is not an IP network") from None
+    return values
+
+
+def header_and_value(name: str) -> tuple[str, str] | None:
+    """`("HTTP_X_FORWARDED_PROTO", "https")` from env `name` = "HTTP_X_FORWARDED_PROTO=https", or None."""
+    raw = (_env.str(name, default="") or "").strip()
+    if not raw:
+        return None
+    header, _, value = raw.partition("=")
+    if not header.strip().startswith("HTTP_") or not value.strip():
+        raise ImproperlyConfigured(
+            f"{name} in the environment: must be HEADER=value, e.g. HTTP_X_FORWARDED_PROTO=https"
+        )
+    return header.strip(), value.strip()
+
+
 def writable_directory(name: str, default: Path) -> Path:
     """The directory in env `name` (or `default`): one this process can write in, or create. Not
     created here: the first event makes it. Caught now, a file or a read-only path stops every
@@ -133,6 +159,54 @@ def writable_directory(name: str, default: Path) -> Path:
     if existing is None or not os.access(existing, os.W_OK | os.X_OK):
         raise ImproperlyConfigured(f"{name}={str(path)!r} in the environment: this user cannot write there")
     return path
+
+
+# Values that were once published as defaults, here or in Django's templates: a key anyone can read
+# signs links anyone can forge.
+PUBLISHED_SECRETS = ("echopilot-embedded-default-change-me", "change-me", "changeme", "secret")
+
+
+def secret(name: str, *, generated_beside: Path | None) -> str:
+    """The secret in env `name`; a published default is refused. Unset, it is refused too, unless
+    `generated_beside` names the SQLite database of the embedded default: then a random one is made
+    once, kept in a file beside it (mode 0600), and read back by every later start and process.
+    Never echoes the value."""
+    value = (_env.str(name, default="") or "").strip()
+    how = "(python3 -c 'import secrets; print(secrets.token_urlsafe(50))')"
+    if value.lower() in PUBLISHED_SECRETS or value.startswith("django-insecure"):
+        raise ImproperlyConfigured(f"{name} in the environment: is a published default; set a long random value {how}")
+    if value:
+        return value
+    if generated_beside is None:
+        raise ImproperlyConfigured(
+            f"{name} in the environment: is not set; a server on PostgreSQL needs its own long random value {how}"
+        )
+    return _generated_secret(name, Path(f"{generated_beside}.{name.lower()}"))
+
+
+def _generated_secret(name: str, path: Path) -> str:
+    """The secret kept in `path`, made first if there is none. Written to a temporary file and linked
+    into place, so a gunicorn worker and the qcluster starting together end up with the same one."""
+    if not path.exists():
+        draft = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        try:
+            fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as out:
+                out.write(secrets.token_urlsafe(50))
+            try:
+                os.link(draft, path)
+            except FileExistsError:
+                pass  # another process made it first: use theirs
+            finally:
+                draft.unlink()
+        except OSError:
+            raise ImproperlyConfigured(
+                f"{name} is not set and cannot be kept in {str(path)!r} (beside the SQLite database): "
+                "set it in the environment or make that directory writable"
+            ) from None
+    value = path.read_text().strip()
+    require(bool(value), f"{name}: {str(path)!r} is empty; delete it to make a new one, or set {name}")
+    return value
 
 
 def require(ok: bool, message: str) -> None:

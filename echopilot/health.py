@@ -14,6 +14,8 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django_q.brokers import get_broker
 
+from .scrub import scrub
+
 log = logging.getLogger(__name__)
 
 
@@ -45,8 +47,10 @@ def run_checks(names: tuple[str, ...] | None = None) -> dict[str, CheckResult]:
         try:
             results[name] = check()
         except Exception as exc:  # a broken check must fail readiness, not the endpoint
-            log.warning("health check %s raised: %s", name, exc)
-            results[name] = CheckResult(False, f"{type(exc).__name__}: {exc}")
+            log.warning("health check %s raised: %s", name, scrub(str(exc)))
+            # The probes are public, and an error's text names hosts, ports and paths (a database
+            # outage printed its host): the answer says what kind of error, the log says the rest.
+            results[name] = CheckResult(False, f"{type(exc).__name__} (the console's log has the details)")
     return results
 
 

@@ -15,6 +15,8 @@ def schedule_fields(job: Job, now: datetime) -> dict:
     """The django-q2 Schedule columns for `job`."""
     if job.minutes:
         kind = {"schedule_type": Schedule.MINUTES, "minutes": job.minutes, "next_run": now}
+    elif job.weekly_at:
+        kind = {"schedule_type": Schedule.WEEKLY, "minutes": None, "next_run": job.weekly_at}
     else:
         kind = {"schedule_type": Schedule.DAILY, "minutes": None, "next_run": job.daily_at or now}
     return {"func": job.func, "kwargs": job.kwargs, "repeats": -1, **kind}

@@ -18,8 +18,6 @@ environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 # --- Django core ----------------------------------------------------------------------------------
 
-# The fallback key is for the embedded default only; a team server sets SECRET_KEY.
-SECRET_KEY = env.str("SECRET_KEY", default="echopilot-embedded-default-change-me")
 DEBUG = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["*"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -36,6 +34,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_q",
+    "axes",
     "echopilot",
     "incidents",
     "slo",
@@ -56,6 +55,14 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a locked-out sign-in into its lockout answer.
+    "axes.middleware.AxesMiddleware",
+]
+
+# django-axes first: it refuses a locked-out user and address before the password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "echopilot.urls"
@@ -95,6 +102,14 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME", default=None)}
 USING_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
+
+# --- Secrets: Django's key and the portal's link-signing key --------------------------------------
+
+# The embedded default (SQLite) makes each once and keeps it beside its database; a server on
+# PostgreSQL must set both, and refuses to start without them: a known key forges every receipt link.
+_KEEP_SECRETS_BESIDE = None if USING_POSTGRES else Path(SQLITE_PATH)
+SECRET_KEY = envconfig.secret("SECRET_KEY", generated_beside=_KEEP_SECRETS_BESIDE)
+PORTAL_SIGNING_SECRET = envconfig.secret("PORTAL_SIGNING_SECRET", generated_beside=_KEEP_SECRETS_BESIDE)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -190,6 +205,40 @@ ROLES_JSON = envconfig.json_object("ROLES_JSON", {}, values=("admin", "analyst")
 # How long a worker remembers a resolved stored key; a revoked key stops working within this.
 DASH_KEY_CACHE_S = envconfig.number("DASH_KEY_CACHE_S", 5.0, 0, HOUR_S)
 
+# --- Client addresses behind a load balancer ------------------------------------------------------
+
+# X-Forwarded-For is read only through proxies we run: the nearest TRUSTED_PROXY_COUNT hops, and
+# any hop in TRUSTED_PROXY_NETWORKS (CIDRs). Neither set: REMOTE_ADDR is the client.
+TRUSTED_PROXY_COUNT = envconfig.integer("TRUSTED_PROXY_COUNT", 0, 0, 10)
+TRUSTED_PROXY_NETWORKS = envconfig.networks("TRUSTED_PROXY_NETWORKS")
+
+# --- A real server: HTTPS behind the load balancer, HSTS, cookies sent over HTTPS only ------------
+
+# All off by default (the embedded default is plain HTTP on localhost); the README's server recipe
+# turns them on, and `manage.py check --deploy` is then silent.
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+# The balancer's plain-HTTP health checks reach the probes without being redirected.
+SECURE_REDIRECT_EXEMPT = [r"^health$", r"^readyz$", r"^healthz/strict$", r"^metrics$"]
+# "HTTP_X_FORWARDED_PROTO=https": the header a proxy we run sets, and the value that means HTTPS.
+SECURE_PROXY_SSL_HEADER = envconfig.header_and_value("SECURE_PROXY_SSL_HEADER")
+SECURE_HSTS_SECONDS = envconfig.integer("SECURE_HSTS_SECONDS", 0, 0, 2 * 365 * DAY_S)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=False)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=False)
+
+# --- Admin sign-in throttling (django-axes) -------------------------------------------------------
+
+# After AXES_FAILURE_LIMIT failed sign-ins of one username from one address, that pair is locked out
+# for AXES_COOLOFF_HOURS (the lockouts are under "Axes" in the admin, where one can be lifted).
+AXES_FAILURE_LIMIT = envconfig.integer("AXES_FAILURE_LIMIT", 5, 1, 1000)
+AXES_COOLOFF_TIME = envconfig.number("AXES_COOLOFF_HOURS", 1, 0, 24 * 365, low_allowed=False)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False  # no banner on every manage.py command
+# The address through the proxies we run, as the portal reads it.
+AXES_CLIENT_IP_CALLABLE = "echopilot.clientip.client_ip"
+
 # --- Files the console writes ---------------------------------------------------------------------
 
 LOG_DIR = envconfig.writable_directory("LOG_DIR", BASE_DIR / "logs")
@@ -269,9 +318,11 @@ PAGER_DIGEST_HOUR = envconfig.integer("PAGER_DIGEST_HOUR", 9, 0, 23)
 PAGER_HTTP_TIMEOUT_S = envconfig.number("PAGER_HTTP_TIMEOUT_S", 10.0, 0, 600, low_allowed=False)
 TELEGRAM_MIN_INTERVAL_S = envconfig.number("TELEGRAM_MIN_INTERVAL_S", 1.0, 0, HOUR_S)
 
+# One open incident per alert: a repeat of an unacknowledged incident pages a reminder this often.
+PAGER_REPEAT_MIN = envconfig.integer("PAGER_REPEAT_MIN", 60, 1, 7 * 24 * 60)
+
 # --- The customer portal --------------------------------------------------------------------------
 
-PORTAL_SIGNING_SECRET = env.str("PORTAL_SIGNING_SECRET", default=SECRET_KEY)
 PORTAL_SIGNING_SECRET_FALLBACKS = env.list("PORTAL_SIGNING_SECRET_FALLBACKS", default=[])
 PORTAL_LINK_TTL_HRS = envconfig.number("PORTAL_LINK_TTL_HRS", 24, 0, 366 * 24, low_allowed=False)
 STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
@@ -284,6 +335,14 @@ PORTAL_PAGE_RATE_PER_MIN = envconfig.integer("PORTAL_PAGE_RATE_PER_MIN", 30, 1, 
 PORTAL_LINK_REQUEST_RATE_PER_HOUR = envconfig.integer("PORTAL_LINK_REQUEST_RATE_PER_HOUR", 10, 1, 1_000_000)
 PORTAL_EMAIL_RATE_PER_HOUR = envconfig.integer("PORTAL_EMAIL_RATE_PER_HOUR", 3, 1, 1_000_000)
 PORTAL_WEBHOOK_FAILURES_BEFORE_INCIDENT = envconfig.integer("PORTAL_WEBHOOK_FAILURES_BEFORE_INCIDENT", 5, 1, 1_000_000)
+
+# --- Stripe payment reconciliation ------------------------------------------------------------------
+
+# A restricted, read-only key (Events: read). Without it the nightly reconciliation is off.
+STRIPE_API_KEY = env.str("STRIPE_API_KEY", default="")
+# Where the Stripe API answers; only tests and proxies change it.
+STRIPE_API_BASE = envconfig.url("STRIPE_API_BASE", "https://api.stripe.com")
+STRIPE_API_TIMEOUT_S = envconfig.number("STRIPE_API_TIMEOUT_S", 30.0, 0, 600, low_allowed=False)
 
 # --- Cost guardrails ------------------------------------------------------------------------------
 
@@ -302,3 +361,80 @@ SCALE_MAX = envconfig.integer("SCALE_MAX", 6, 1, 10_000)
 SCALE_COOLDOWN_MIN = envconfig.integer("SCALE_COOLDOWN_MIN", 10, 0, 7 * DAY_S // MINUTE_S)
 envconfig.require(SCALE_MAX >= SCALE_MIN, "SCALE_MAX must be at least SCALE_MIN")
 SCALE_DRY_RUN = env.bool("SCALE_DRY_RUN", default=True)
+# The oldest waiting job should start within this many seconds; the pool is sized to keep it so.
+SCALE_QUEUE_TIME_TARGET_S = envconfig.number("SCALE_QUEUE_TIME_TARGET_S", 60, 0, DAY_S, low_allowed=False)
+SCALE_UP_P95_MS = envconfig.number("SCALE_UP_P95_MS", 150, 0, HOUR_S * 1000, low_allowed=False)
+SCALE_DOWN_P95_MS = envconfig.number("SCALE_DOWN_P95_MS", 40, 0, HOUR_S * 1000, low_allowed=False)
+SCALE_UP_DEPTH = envconfig.integer("SCALE_UP_DEPTH", 10, 0, 10**9)
+SCALE_IDLE_BEFORE_DOWN_MIN = envconfig.integer("SCALE_IDLE_BEFORE_DOWN_MIN", 10, 0, DAY_S // MINUTE_S)
+SCALE_DOWN_WINDOW_MIN = envconfig.integer("SCALE_DOWN_WINDOW_MIN", 5, 0, DAY_S // MINUTE_S)
+SCALE_TOLERANCE = envconfig.number("SCALE_TOLERANCE", 0.10, 0, 1)
+SCALE_SPEND_FREEZE_PCT = envconfig.number("SCALE_SPEND_FREEZE_PCT", 90, 0, 1000)
+SCALE_FORECAST_MIN = envconfig.integer("SCALE_FORECAST_MIN", 30, 1, DAY_S // MINUTE_S)
+# How long a started worker takes to take jobs: the forecast is read that far past the next change.
+SCALE_STARTUP_MIN = envconfig.number("SCALE_STARTUP_MIN", 2, 0, DAY_S // MINUTE_S)
+SCALE_TICK_MIN = envconfig.integer("SCALE_TICK_MIN", 10, 1, DAY_S // MINUTE_S)
+SCALE_SIGNAL_MAX_AGE_MIN = envconfig.number("SCALE_SIGNAL_MAX_AGE_MIN", 15, 0, 7 * DAY_S // MINUTE_S, low_allowed=False)
+SCALE_HISTORY_DAYS = envconfig.integer("SCALE_HISTORY_DAYS", 8, 1, 366)
+# Jobs a minute one worker finishes when django-q2's finished tasks cannot say (another platform's workers).
+SCALE_WORKER_JOBS_PER_MIN = envconfig.number("SCALE_WORKER_JOBS_PER_MIN", 0, 0, 10**9)
+SCALE_ACTUATOR = env.str("SCALE_ACTUATOR", default="record").strip().lower() or "record"
+envconfig.require(
+    SCALE_ACTUATOR in ("record", "qcluster", "command", "kubernetes"),
+    "SCALE_ACTUATOR must be one of record, qcluster, command, kubernetes",
+)
+SCALE_COMMAND = env.str("SCALE_COMMAND", default="")
+SCALE_ACTUAL_COMMAND = env.str("SCALE_ACTUAL_COMMAND", default="")
+SCALE_COMMAND_TIMEOUT_S = envconfig.number("SCALE_COMMAND_TIMEOUT_S", 120, 0, HOUR_S, low_allowed=False)
+envconfig.require(
+    SCALE_ACTUATOR != "command" or "{desired}" in SCALE_COMMAND,
+    "SCALE_COMMAND must be set and contain {desired} when SCALE_ACTUATOR=command",
+)
+SCALE_FAILURES_BEFORE_INCIDENT = envconfig.integer("SCALE_FAILURES_BEFORE_INCIDENT", 3, 1, 1000)
+SCALE_K8S_NAMESPACE = env.str("SCALE_K8S_NAMESPACE", default="default")
+SCALE_K8S_DEPLOYMENT = env.str("SCALE_K8S_DEPLOYMENT", default="")
+SCALE_K8S_KUBECONFIG = env.str("SCALE_K8S_KUBECONFIG", default="")
+SCALE_K8S_CONTEXT = env.str("SCALE_K8S_CONTEXT", default="")
+envconfig.require(
+    SCALE_ACTUATOR != "kubernetes" or bool(SCALE_K8S_DEPLOYMENT),
+    "SCALE_K8S_DEPLOYMENT must name the Deployment when SCALE_ACTUATOR=kubernetes",
+)
+# The qcluster_pool supervisor re-reads the desired size this often (seconds).
+SCALE_POOL_POLL_S = envconfig.number("SCALE_POOL_POLL_S", 5, 0, HOUR_S, low_allowed=False)
+
+# --- Security scan (weekly, ops app) -------------------------------------------------------------------
+
+# An admin dash key older than this is a finding: rotate it.
+DASH_KEY_MAX_AGE_DAYS = envconfig.integer("DASH_KEY_MAX_AGE_DAYS", 90, 1, 36_500)
+# What pip-audit checks (the pinned packages the console runs on) and where it asks: "pypi" or "osv".
+SECURITY_SCAN_REQUIREMENTS = env.path("SECURITY_SCAN_REQUIREMENTS", default=BASE_DIR / "requirements.txt")
+SECURITY_SCAN_VULN_SERVICE = env.str("SECURITY_SCAN_VULN_SERVICE", default="pypi")
+envconfig.require(SECURITY_SCAN_VULN_SERVICE in ("pypi", "osv"), "SECURITY_SCAN_VULN_SERVICE must be pypi or osv")
+SECURITY_SCAN_AUDIT_TIMEOUT_S = envconfig.number("SECURITY_SCAN_AUDIT_TIMEOUT_S", 300, 1, DAY_S)
+
+# --- Ops: the ops check, auto-recovery and uptime probes -------------------------------------------
+
+# The whole ops check answers within this many seconds, however many of its checks hang.
+OPS_CHECK_DEADLINE_S = envconfig.number("OPS_CHECK_DEADLINE_S", 9.0, 1, 60)
+# How long the heartbeat task may take to come back from a qcluster before the check fails.
+OPS_HEARTBEAT_TIMEOUT_S = envconfig.number("OPS_HEARTBEAT_TIMEOUT_S", 6.0, 0.5, 60)
+# The host clock and the database clock may disagree by this much before the check warns (x3: fails).
+OPS_CLOCK_TOLERANCE_S = envconfig.number("OPS_CLOCK_TOLERANCE_S", 2.0, 0, HOUR_S, low_allowed=False)
+# A schedule whose next run is this far in the past counts as overdue.
+OPS_SCHEDULE_GRACE_MIN = envconfig.integer("OPS_SCHEDULE_GRACE_MIN", 5, 1, DAY_S // MINUTE_S)
+# With INCIDENT_AUTORECOVER the SLO watchdog runs ops recovery (through SLO_RECOVERY_HOOK).
+INCIDENT_AUTORECOVER = env.bool("INCIDENT_AUTORECOVER", default=False)
+if INCIDENT_AUTORECOVER:
+    envconfig.require(
+        SLO_RECOVERY_HOOK in ("slo.watchdog.record_only", "ops.recovery.watchdog_hook"),
+        "INCIDENT_AUTORECOVER=true sets SLO_RECOVERY_HOOK itself: leave SLO_RECOVERY_HOOK empty",
+    )
+    SLO_RECOVERY_HOOK = "ops.recovery.watchdog_hook"
+# A dotted path to `restart(dry_run: bool) -> str` for the worker pool this console runs: by default the
+# scaling app's qcluster pool (which says when none runs here); empty: not in this console's hands.
+OPS_WORKER_POOL_HOOK = env.str("OPS_WORKER_POOL_HOOK", default="scaling.pool.restart")
+# Uptime probes: default interval and strikes of a new check, probes run at once, results kept.
+UPTIME_INTERVAL_SEC = envconfig.integer("UPTIME_INTERVAL_SEC", 60, 60, DAY_S)
+UPTIME_STRIKES = envconfig.integer("UPTIME_STRIKES", 2, 1, 100)
+UPTIME_CONCURRENCY = envconfig.integer("UPTIME_CONCURRENCY", 16, 1, 256)
+UPTIME_RETENTION_DAYS = envconfig.integer("UPTIME_RETENTION_DAYS", 31, 1, 3650)

@@ -21,6 +21,7 @@ urlpatterns = [
     path("api/slo/", include("slo.urls")),
     path("api/deploy/", include("slo.gate_urls")),
     path("api/incidents/", include("incidents.urls")),
+    path("v2/", include("incidents.enqueue_urls")),
     path("api/portal/", include("portal.urls")),
     path("api/scale/", include("scaling.urls")),
     path("api/ops/", include("ops.urls")),

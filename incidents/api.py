@@ -1,5 +1,7 @@
 """The incident endpoints: thin DRF views over incidents.services."""
 
+import uuid
+
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, status
@@ -46,15 +48,29 @@ class WebhookKeyAuthentication(BaseAuthentication):
 
     @staticmethod
     def _routing_key(request) -> str:
-        if not getattr(request, "accepts_routing_key", False):
+        # Without a key in a header, the body is read for one only when it is JSON of a size PagerDuty
+        # itself would send: a stranger's body is neither judged (415, 400) nor parsed at 16 MB.
+        if not getattr(request, "accepts_routing_key", False) or not _small_json(request):
             return ""
         try:
             data = request.data
-        except exceptions.ParseError:
+        except (exceptions.ParseError, exceptions.UnsupportedMediaType):
             # Without a key we cannot say more than 401; the body is judged only once we know who sent it.
             return ""
         key = data.get("routing_key") if isinstance(data, dict) else None
         return key if isinstance(key, str) else ""
+
+
+# PagerDuty's own limit for one Events API v2 request.
+ROUTING_KEY_BODY_MAX = 512 * 1024
+
+
+def _small_json(request) -> bool:
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return False
+    return request.content_type.split(";")[0].strip() == "application/json" and 0 < length <= ROUTING_KEY_BODY_MAX
 
 
 class WebhookKeyScheme(OpenApiAuthenticationExtension):
@@ -145,7 +161,7 @@ def detail_view(request, pk):
 )
 @api_view(["POST"])
 def raise_view(request):
-    """Raise an incident: `{severity, msg, source, meta}`; deduplicated by fingerprint within an hour."""
+    """Raise an incident: `{severity, msg, source, meta}`; a repeat joins the open incident of its fingerprint."""
     data = RaiseSerializer(data=request.data)
     data.is_valid(raise_exception=True)
     v = data.validated_data
@@ -175,7 +191,8 @@ def status_view(request):
 @api_view(["POST"])
 @authentication_classes([WebhookKeyAuthentication, SessionAuthentication])
 def alertmanager_view(request):
-    """Prometheus Alertmanager webhook (version 4): firing alerts raise, resolved alerts resolve."""
+    """Prometheus Alertmanager (webhook version 4) and Grafana Alerting (webhook version 1, the same
+    alerts): firing alerts raise, resolved alerts resolve."""
     body = AlertmanagerSerializer(data=request.data)
     body.is_valid(raise_exception=True)
     alerts = [(alert["status"] == "firing", _occurrence(alert)) for alert in body.validated_data["alerts"]]
@@ -206,11 +223,18 @@ def _occurrence(alert: dict) -> services.Occurrence:
 @api_view(["POST"])
 @authentication_classes([RoutingKeyAuthentication, SessionAuthentication])
 def events_view(request):
-    """PagerDuty Events API v2: trigger raises, acknowledge acknowledges, resolve resolves (by dedup_key)."""
+    """PagerDuty Events API v2: trigger raises, acknowledge acknowledges, resolve resolves (by dedup_key).
+
+    Also answered at `/v2/enqueue`, where PagerDuty's client libraries post, so pointing their base
+    URL at the console is the only change a sender needs. A trigger without `dedup_key` opens an
+    incident of its own and answers the key made for it."""
     body = EventSerializer(data=request.data)
     body.is_valid(raise_exception=True)
     event = body.validated_data
     action, dedup_key = event["event_action"], event.get("dedup_key")
+    if action == "trigger" and not dedup_key:
+        # As PagerDuty does: a trigger without a key is an alert of its own, under a key made for it.
+        dedup_key = uuid.uuid4().hex
     if action == "trigger":
         payload = event["payload"]
         meta = {k: payload[k] for k in ("component", "group", "custom_details") if k in payload}

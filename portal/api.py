@@ -13,7 +13,10 @@ from rest_framework.decorators import api_view, authentication_classes, permissi
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
+from echopilot.auth import role_of
+from echopilot.clientip import client_ip
 from echopilot.errors import error_response
+from echopilot.models import DashKey
 from echopilot.openapi import error
 
 from . import openapi_docs, pages, pdf, services, signing, stripe_events
@@ -25,13 +28,12 @@ REFUSED = "invalid or expired link"
 
 
 def visitor_of(request) -> services.Visitor:
-    # REMOTE_ADDR only: X-Forwarded-For is whatever the client says unless a proxy we run sets it.
-    return services.Visitor(
-        ip=request.META.get("REMOTE_ADDR") or None, user_agent=request.META.get("HTTP_USER_AGENT", "")
-    )
+    # Through the proxies we run only: X-Forwarded-For is whatever the client says otherwise.
+    return services.Visitor(ip=client_ip(request), user_agent=request.META.get("HTTP_USER_AGENT", ""))
 
 
-def receipt_json(purchase: Purchase, link: signing.SignedLink) -> dict:
+def receipt_json(purchase: Purchase, link: signing.SignedLink | None) -> dict:
+    """A receipt as the API shows it; without a link (null) for a caller who may not mint one."""
     return {
         "id": purchase.pk,
         "number": purchase.reference,
@@ -41,9 +43,16 @@ def receipt_json(purchase: Purchase, link: signing.SignedLink) -> dict:
         "currency": purchase.currency,
         "status": purchase.status,
         "purchased_at": purchase.purchased_at.isoformat(),
-        "download_url": services.download_url(link),
-        "expires": link.expires.isoformat() if link.expires else None,
+        "download_url": services.download_url(link) if link else None,
+        "expires": link.expires.isoformat() if link and link.expires else None,
     }
+
+
+def receipts_for(request, customer) -> list[tuple[Purchase, signing.SignedLink | None]]:
+    """The customer's receipts, with fresh links only for an admin: a link hands out the document."""
+    if role_of(request.user) == DashKey.ADMIN:
+        return list(services.receipts_with_links(customer))
+    return [(purchase, None) for purchase in (services.recent_purchases(customer) if customer else [])]
 
 
 class EmailQuery(serializers.Serializer):
@@ -56,12 +65,13 @@ class EmailQuery(serializers.Serializer):
 )
 @api_view(["GET"])
 def receipts(request):
-    """A customer's recent purchases, newest first, each with a signed download link and its expiry."""
+    """A customer's recent purchases, newest first, each with a signed download link and its expiry
+    (an analyst gets the list, with null links: minting one hands out the customer's document)."""
     query = EmailQuery(data=request.query_params)
     query.is_valid(raise_exception=True)
     email = query.validated_data["email"]
     customer = services.find_customer(email)
-    rows = services.receipts_with_links(customer)
+    rows = receipts_for(request, customer)
     services.record_access(
         "lookup", AccessLog.ALLOWED, 200, visitor_of(request), resource="receipts", customer=customer, email=email
     )

@@ -2,7 +2,7 @@
 
 from django.conf import settings
 
-from . import mail, services
+from . import mail, reconcile, services
 from .models import Customer, Purchase
 
 
@@ -13,6 +13,8 @@ def card_context(request) -> dict:
         "refunded": Purchase.objects.filter(status=Purchase.REFUNDED).count(),
         "refused": services.refused_accesses(8),
         "ttl_hours": settings.PORTAL_LINK_TTL_HRS,
+        "reconcile_on": reconcile.is_enabled(),
+        "reconcile_last": reconcile.last_run(),
         "setup_problems": setup_problems(),
     }
 

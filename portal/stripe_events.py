@@ -15,6 +15,7 @@ Fields of the wrong type count as absent, and text is stored as far as its colum
 import json
 import logging
 import re
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from datetime import timezone as dt_timezone
@@ -58,6 +59,15 @@ class Outcome:
     detail: str
     purchase_id: int | None = None
 
+    @property
+    def rejected(self) -> bool:
+        return self.detail.startswith("rejected:")
+
+    @property
+    def created_purchase(self) -> bool:
+        # The one place that words a detail as "created purchase N" is `_merge`.
+        return self.detail.startswith("created purchase")
+
 
 def receive(payload: bytes, sig_header: str | None) -> Outcome:
     """Verify and apply one webhook delivery; InvalidEvent when Stripe did not sign it. An authentic
@@ -70,14 +80,36 @@ def receive(payload: bytes, sig_header: str | None) -> Outcome:
     return process(event)
 
 
-def verify(payload: bytes, sig_header: str | None) -> None:
-    """Raise InvalidEvent unless `payload` has a good Stripe-Signature at most 5 minutes old."""
+def verify(payload: bytes, sig_header: str | None, now: float | None = None) -> None:
+    """Raise InvalidEvent unless `payload` has a good Stripe-Signature by one of the webhook secrets,
+    dated within 5 minutes of `now` either way (Stripe's library only refuses the old ones)."""
+    now = time.time() if now is None else now
+    if not any(_signed_with(payload, sig_header, secret) for secret in webhook_secrets()):
+        raise InvalidEvent()
+    signed_at = _timestamp_of(sig_header or "")
+    if signed_at is None or signed_at > now + SIGNATURE_TOLERANCE_S:
+        raise InvalidEvent()
+
+
+def webhook_secrets() -> list[str]:
+    """STRIPE_WEBHOOK_SECRET, split at commas: while a secret is rolled, the new one and the old one."""
+    return [part.strip() for part in settings.STRIPE_WEBHOOK_SECRET.split(",") if part.strip()]
+
+
+def _signed_with(payload: bytes, sig_header: str | None, secret: str) -> bool:
     try:
-        stripe.WebhookSignature.verify_header(
-            payload, sig_header, settings.STRIPE_WEBHOOK_SECRET, tolerance=SIGNATURE_TOLERANCE_S
-        )
+        stripe.WebhookSignature.verify_header(payload, sig_header, secret, tolerance=SIGNATURE_TOLERANCE_S)
     except (stripe.SignatureVerificationError, UnicodeDecodeError):
-        raise InvalidEvent() from None
+        return False
+    return True
+
+
+def _timestamp_of(sig_header: str) -> int | None:
+    for item in sig_header.split(","):
+        key, _, value = item.strip().partition("=")
+        if key == "t" and value.isdigit():
+            return int(value)
+    return None
 
 
 def parse(payload: bytes) -> dict:
@@ -119,7 +151,7 @@ def reject(event: dict, reason: str) -> Outcome:
 
     Stripe retries any other answer for days and each retry would fail alike, while every such
     event may be a payment the portal does not know about: it raises an ERROR incident (repeats
-    within the hour only count up on it), logs, and writes an NDJSON line.
+    only count up on it while it is open), logs, and writes an NDJSON line.
     """
     event_id, event_type = _text(event.get("id"), 80), _text(event.get("type"), 80)
     log.warning("rejected a Stripe event (%s %s): %s", event_type, event_id, reason)
@@ -156,6 +188,8 @@ def _apply_once(event: dict) -> Outcome:
 
 
 def _checkout_completed(session: dict):
+    """checkout.session.completed, and async_payment_succeeded: the fulfilment event of a delayed
+    method (SEPA, ACH), whose completed event said payment_status "unpaid"."""
     if session.get("payment_status") != "paid":
         return None, f"skipped: payment_status {_text(session.get('payment_status'), 40)}"
     details = _dict(session.get("customer_details"))
@@ -173,6 +207,16 @@ def _checkout_completed(session: dict):
         "purchased_at": _ts(session.get("created")),
     }
     return _merge(email, details.get("name", ""), _id(session.get("customer")), ids, facts)
+
+
+def _checkout_payment_failed(session: dict):
+    """checkout.session.async_payment_failed: the delayed payment never arrived; nothing to record,
+    but a purchase already known by this session is linked to the event."""
+    ids = _stripe_ids(
+        {"stripe_checkout_session": session.get("id"), "stripe_payment_intent": _id(session.get("payment_intent"))}
+    )
+    purchase = Purchase.objects.filter(_any_of(ids)).first() if ids else None
+    return purchase, "skipped: the delayed payment failed"
 
 
 def _charge(charge: dict):
@@ -220,6 +264,8 @@ def _invoice_paid(invoice: dict):
 
 HANDLERS = {
     "checkout.session.completed": _checkout_completed,
+    "checkout.session.async_payment_succeeded": _checkout_completed,
+    "checkout.session.async_payment_failed": _checkout_payment_failed,
     "charge.succeeded": _charge,
     "charge.refunded": _charge,
     "invoice.paid": _invoice_paid,
@@ -242,7 +288,7 @@ def _merge(email, name, stripe_customer, ids: dict, facts: dict):
             return None, "skipped: no amount"
         customer = upsert_customer(
             _valid_email(email),
-            _text(name, Customer._meta.get_field("name").max_length),
+            _text(name, Customer._meta.get_field("name").max_length or 200),
             _stripe_customer_id(stripe_customer),
         )
         purchase = Purchase(customer=customer, amount=facts["amount"])

@@ -201,3 +201,33 @@ def test_readyz_is_503_without_the_cache_table(client):
     finally:
         call_command("migrate", "echopilot", "0002", verbosity=0)
         call_command("migrate", "echopilot", verbosity=0)
+
+
+def test_a_public_probe_never_prints_a_dependency_host_port_or_path(client, caplog):
+    """A database outage once printed the database's host on /healthz/strict."""
+    import psycopg
+
+    from tests.loopback import free_port
+
+    port = free_port()
+
+    def unreachable_database():
+        psycopg.connect(f"postgresql://postgres@127.0.0.1:{port}/ep_secretname", connect_timeout=2)
+
+    def unreadable_file():
+        open("/var/lib/echopilot-nowhere/state.json").close()
+
+    health.register_check("test-database", unreachable_database)
+    health.register_check("test-file", unreadable_file)
+    try:
+        response = client.get("/healthz/strict")
+    finally:
+        health._CHECKS.pop("test-database")
+        health._CHECKS.pop("test-file")
+    text = response.content.decode()
+    assert response.status_code == 500 and {"test-database", "test-file"} <= set(response.json()["failing"])
+    assert "OperationalError" in response.json()["checks"]["test-database"]["detail"]
+    assert "FileNotFoundError" in response.json()["checks"]["test-file"]["detail"]
+    for leak in ("127.0.0.1", str(port), "ep_secretname", "/var/lib", "state.json"):
+        assert leak not in text
+    assert str(port) in caplog.text  # the operator still finds it in the log

@@ -60,6 +60,19 @@ def test_receipts_need_a_key_and_an_analyst_may_read(client, analyst_key, purcha
     assert as_analyst.status_code == 200
 
 
+def test_an_analyst_reads_receipts_but_gets_no_download_link(analyst_api, purchases):
+    body = analyst_api.get("/api/portal/receipts", {"email": "jenny.rosen@example.com"}).json()
+    assert [r["number"] for r in body["receipts"]] == ["1846-0001", purchases[1].reference]
+    assert all(r["download_url"] is None and r["expires"] is None for r in body["receipts"])
+    assert "token=" not in json.dumps(body)
+
+
+def test_an_analyst_session_gets_no_download_link_either(staff_with, purchases):
+    staff = staff_with("echopilot.api_analyst")
+    body = staff.get("/api/portal/receipts", {"email": "jenny.rosen@example.com"}).json()
+    assert body["receipts"] and all(r["download_url"] is None for r in body["receipts"])
+
+
 def test_a_link_from_the_receipts_list_downloads_the_pdf(api, client, purchases):
     url = api.get("/api/portal/receipts", {"email": "jenny.rosen@example.com"}).json()["receipts"][0]["download_url"]
     client.defaults.pop("HTTP_X_DASH_KEY", None)

@@ -142,6 +142,24 @@ def test_a_stale_signature_is_400(post_event):
     assert not StripeEvent.objects.exists()
 
 
+def test_a_signature_dated_beyond_the_tolerance_in_the_future_is_400(post_event):
+    response = post_event(checkout_session_completed(), timestamp=int(time.time()) + 3600)
+    assert response.status_code == 400
+    assert not StripeEvent.objects.exists()
+
+
+def test_a_signature_dated_a_little_ahead_by_a_skewed_clock_is_accepted(post_event):
+    assert post_event(checkout_session_completed(), timestamp=int(time.time()) + 60).status_code == 200
+
+
+def test_while_the_secret_is_rolled_events_signed_by_the_old_or_the_new_one_are_accepted(post_event, settings):
+    settings.STRIPE_WEBHOOK_SECRET = f"whsec_new_9Qm2, {WEBHOOK_SECRET}"
+    assert post_event(charge_succeeded(event_id="evt_old"), secret=WEBHOOK_SECRET).status_code == 200
+    assert post_event(charge_succeeded(event_id="evt_new"), secret="whsec_new_9Qm2").status_code == 200
+    assert post_event(charge_succeeded(event_id="evt_bad"), secret="whsec_gone").status_code == 400
+    assert set(StripeEvent.objects.values_list("event_id", flat=True)) == {"evt_old", "evt_new"}
+
+
 def test_a_missing_signature_is_400(post_event):
     assert post_event(checkout_session_completed(), header="").status_code == 400
     assert not Purchase.objects.exists()
