@@ -13,8 +13,8 @@ SIGNALS = {
     "workers_actual": 2,
     "jobs_per_worker_min": 30.0,
 }
-NULLABLE = ("p95_ms", "error_rate", "workers_actual", "jobs_per_worker_min", "method", "peak_per_min", "lead_min")
-NULLABLE += ("cooldown_until",)
+NULLABLE: tuple[str, ...] = ("p95_ms", "error_rate", "workers_actual", "jobs_per_worker_min", "method")
+NULLABLE += ("peak_per_min", "lead_min", "cooldown_until")
 STATUS_BODY = {
     "desired": 4,
     "actual": 2,
