@@ -3,6 +3,7 @@
 
     python3 dev.py start [--port 8000]   venv, requirements, migrate, schedules, admin key, demo data,
                                          then the web server and a django-q2 cluster until Ctrl-C
+                         [--rotate-key]  revoke the admin key an earlier start made and print a new one
     python3 dev.py test                  venv, requirements, then the whole suite: SQLite, the slow
                                          stage, and PostgreSQL again when one is reachable
 
@@ -12,7 +13,6 @@ Uses only the standard library until the virtualenv exists, then re-runs itself 
 import argparse
 import hashlib
 import os
-import secrets
 import signal
 import socket
 import subprocess
@@ -30,6 +30,9 @@ REQUIREMENTS = ROOT / "requirements.txt"
 DEV_REQUIREMENTS = ROOT / "requirements-dev.txt"
 DEFAULT_PG_URL = "postgres://postgres@127.0.0.1:5432/echopilot"
 CHROMIUM = "/usr/bin/chromium"
+ENV_FILE = ROOT / ".env"
+ADMIN_KEY_NAME = "dev.py start"
+CONSOLE_EMAIL = "django.core.mail.backends.console.EmailBackend"
 
 
 def say(message: str) -> None:
@@ -78,20 +81,95 @@ def manage(*args: str, env=None, capture=False) -> str:
 # --- start ---------------------------------------------------------------------------------------------
 
 
-def start(port: int, host: str, workers: int) -> int:
+# --- the .env it manages ----------------------------------------------------------------------------
+
+# What dev.py start writes into .env sits between these lines and is rewritten on every start; a
+# value set anywhere else in .env, or in the environment, is the operator's and wins.
+ENV_BLOCK_BEGIN = "# >>> written by python3 dev.py start on every start; set a value above this block to override"
+ENV_BLOCK_END = "# <<< end of dev.py start's block"
+
+
+def env_file_lines(path: Path) -> tuple[list[str], list[str]]:
+    """The operator's lines of `path`, and those of dev.py's block."""
+    if not path.exists():
+        return [], []
+    own, block, inside = [], [], False
+    for line in path.read_text().splitlines():
+        if line == ENV_BLOCK_BEGIN:
+            inside = True
+        elif line == ENV_BLOCK_END:
+            inside = False
+        else:
+            (block if inside else own).append(line)
+    return own, block
+
+
+def operator_value(key: str, environ: dict, own_lines: list[str]) -> str:
+    """The value the operator gave `key` (environment first, then their lines of .env), or ""."""
+    if environ.get(key):
+        return environ[key]
+    for line in own_lines:
+        name, _, value = line.removeprefix("export ").partition("=")
+        if name.strip() == key and value.strip().strip("'\""):
+            return value.strip().strip("'\"")
+    return ""
+
+
+def first_run_settings(url: str, environ: dict, own_lines: list[str]) -> dict[str, str]:
+    """What every process of this console must agree on, where the operator left it unset: the
+    address links point at, and (without SMTP) emails shown in the log instead of lost."""
+    wanted = {}
+    if not operator_value("PORTAL_BASE_URL", environ, own_lines):
+        wanted["PORTAL_BASE_URL"] = url.rstrip("/")
+    if not operator_value("SMTP_HOST", environ, own_lines) and not operator_value("EMAIL_BACKEND", environ, own_lines):
+        wanted["EMAIL_BACKEND"] = CONSOLE_EMAIL
+    return wanted
+
+
+def write_env_block(path: Path, values: dict[str, str]) -> None:
+    """Rewrite dev.py's block of `path` with `values`, leaving the operator's lines as they are."""
+    own, _ = env_file_lines(path)
+    while own and not own[-1].strip():
+        own.pop()
+    lines = own + ([""] if own else [])
+    if values:
+        lines += [ENV_BLOCK_BEGIN, *(f"{key}={value}" for key, value in values.items()), ENV_BLOCK_END]
+    path.write_text("\n".join(lines) + "\n" if lines else "")
+
+
+def manage_env_file(url: str) -> dict[str, str]:
+    """Write what manual `manage.py` runs must see into .env; returns what was written."""
+    own, _ = env_file_lines(ENV_FILE)
+    wanted = first_run_settings(url, dict(os.environ), own)
+    write_env_block(ENV_FILE, wanted)
+    return wanted
+
+
+# --- start ---------------------------------------------------------------------------------------------
+
+
+def admin_key(rotate: bool) -> str:
+    """The admin key of dev.py start: made on the first start, kept after (only its hash is stored,
+    so it is printed once), replaced when asked. Returns the new key, or "" when the old one stays."""
+    again = "--replace" if rotate else "--if-missing"
+    return manage(
+        "dashkey", "create", "--name", ADMIN_KEY_NAME, "--role", "admin", "--quiet", again, capture=True
+    ).strip()
+
+
+def start(port: int, host: str, workers: int, rotate_key: bool = False) -> int:
     url = f"http://{'localhost' if host in ('0.0.0.0', '127.0.0.1') else host}:{port}/"
+    written = manage_env_file(url)
     env = dict(os.environ)
     env.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="echopilot-prom-"))
-    env.setdefault("PORTAL_BASE_URL", url.rstrip("/"))  # receipt links point at this console, whatever its port
+    env.update(written)  # children read .env too; this also covers a process that changes directory
     os.environ.update(env)
     say("migrating the database")
     manage("migrate", "--noinput", "-v", "0")
     manage("collectstatic", "--noinput", "-v", "0")
     say("registering the periodic jobs")
     manage("setup_schedules")
-    key = manage(
-        "dashkey", "create", "--name", f"console-{secrets.token_hex(2)}", "--role", "admin", "--quiet", capture=True
-    ).strip()
+    key = admin_key(rotate_key)
     say("loading demo data")
     manage("demo")
     web = subprocess.Popen(
@@ -117,12 +195,26 @@ def start(port: int, host: str, workers: int) -> int:
     )
     print()
     print(f"  EchoPilot Ops Console:  {url}")
-    print(f"  Admin API key (shown once, stored hashed):  {key}")
-    print(f"  Try:  curl -H 'X-Dash-Key: {key}' {url}api/queue/status")
+    print_key(key, url)
+    links_base = operator_value("PORTAL_BASE_URL", env, env_file_lines(ENV_FILE)[0])
+    print(f"  Receipt links point at:  {links_base}")
+    if env.get("EMAIL_BACKEND") == CONSOLE_EMAIL:
+        print("  Email: no SMTP_HOST, so emails (portal links) are printed in this log, not sent.")
+    if written:
+        print(f"  Written to .env for manage.py runs by hand:  {', '.join(written)}")
     print("  Sign in to the admin with a user from:  .venv/bin/python manage.py createsuperuser")
     print("  Ctrl-C stops the web server and the cluster.")
     print(flush=True)
     return supervise([web, cluster])
+
+
+def print_key(key: str, url: str) -> None:
+    if key:
+        print(f"  Admin API key '{ADMIN_KEY_NAME}' (shown once, stored hashed):  {key}")
+        print(f"  Try:  curl -H 'X-Dash-Key: {key}' {url}api/queue/status")
+    else:
+        print(f"  Admin API key: the one named '{ADMIN_KEY_NAME}' printed by your first start (kept).")
+        print("         Lost it?  python3 dev.py start --rotate-key  revokes it and prints a new one.")
 
 
 def supervise(processes: list[subprocess.Popen]) -> int:
@@ -251,13 +343,16 @@ def main() -> int:
     start_cmd.add_argument("--port", type=int, default=int(os.environ.get("PORT", 8000)))
     start_cmd.add_argument("--host", default="127.0.0.1")
     start_cmd.add_argument("--workers", type=int, default=2)
+    start_cmd.add_argument(
+        "--rotate-key", action="store_true", help="revoke the admin key an earlier start made and print a new one"
+    )
     test_cmd = sub.add_parser("test", help="set up and run the whole test suite")
     test_cmd.add_argument("pytest_args", nargs=argparse.REMAINDER, help="passed on to pytest")
     args = parser.parse_args()
     if not inside_venv():
         reexec_in_venv(REQUIREMENTS if args.command == "start" else DEV_REQUIREMENTS)
     if args.command == "start":
-        return start(args.port, args.host, args.workers)
+        return start(args.port, args.host, args.workers, args.rotate_key)
     return test(args.pytest_args)
 
 

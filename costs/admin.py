@@ -74,6 +74,8 @@ class CostCapAdmin(admin.ModelAdmin):
         obj.updated_by = request.user.get_username()
         super().save_model(request, obj, form, change)
         services.cap_saved(obj, by=obj.updated_by)
+        for warning in services.cap_warnings(obj):
+            self.message_user(request, f"Saved, but {warning}.", messages.WARNING)
 
 
 @admin.register(ModelPrice)

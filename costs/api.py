@@ -2,18 +2,19 @@
 
 from datetime import timezone as dt_timezone
 
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.decorators import api_view
 from rest_framework.response import Response
 
 from echopilot.fastpath import json_fast_path
+from echopilot.openapi import error
 from echopilot.validators import NonNegativeIntField, UsdField, require_non_negative_int, require_usd
 
-from . import services
+from . import openapi_docs, services
 from .forecast import forecast as forecast_outlook
 from .models import CostCap, SpendEntry
 
@@ -53,7 +54,19 @@ def _fields(data, fields: dict) -> dict:
     serializers above, which still document the body for the schema."""
     if not isinstance(data, dict):
         raise serializers.ValidationError({"non_field_errors": "expected a JSON object"})
-    return {name: check(data.get(name), name) for name, check in fields.items()}
+    values: dict = {}
+    errors: dict = {}
+    for name, check in fields.items():
+        try:
+            values[name] = check(data.get(name), name)
+        except (
+            serializers.ValidationError,
+            ValidationError,
+        ) as exc:  # every bad field at once, as /api/slo/ingest does
+            errors.update(serializers.as_serializer_error(exc))
+    if errors:
+        raise serializers.ValidationError(errors)
+    return values
 
 
 def _model(value, field):
@@ -127,7 +140,11 @@ def _authorize(data) -> dict:
 # Both are asked on every AI call the product makes: scripts' calls are answered in front of Django
 # (echopilot.fastpath).
 @json_fast_path(_usage)
-@extend_schema(request=UsageSerializer, responses=OpenApiTypes.OBJECT)
+@extend_schema(
+    request=UsageSerializer,
+    examples=[openapi_docs.USAGE_REQUEST],
+    responses={200: openapi_docs.USAGE_REPORTED, 400: error("every bad field named at once")},
+)
 @api_view(["POST"])
 def usage(request):
     """Report one spend (AI call or Stripe fee); answers the model's decision after it."""
@@ -135,31 +152,39 @@ def usage(request):
 
 
 @json_fast_path(_authorize)
-@extend_schema(request=AuthorizeSerializer, responses=OpenApiTypes.OBJECT)
+@extend_schema(
+    request=AuthorizeSerializer,
+    examples=[openapi_docs.AUTHORIZE_REQUEST],
+    responses={200: openapi_docs.AUTHORIZED, 400: error("no model, or a model with no price and no usd")},
+)
 @api_view(["POST"])
 def authorize(request):
     """May the caller use `model` now? allow | warn | downgrade (to `model`) | throttle (until `retry_after`)."""
     return Response(_authorize(request.data))
 
 
-@extend_schema(responses=OpenApiTypes.OBJECT)
+@extend_schema(responses={200: openapi_docs.STATUS})
 @api_view(["GET"])
 def status(request):
     """Every cap with today's spend, utilization %, state and the fallback in force."""
     return Response(services.status())
 
 
-@extend_schema(request=SetCapSerializer, responses=OpenApiTypes.OBJECT)
+@extend_schema(
+    request=SetCapSerializer,
+    examples=[openapi_docs.SET_CAP_REQUEST],
+    responses={200: openapi_docs.CAP_SET, 400: error("scope, key or usd_cap invalid")},
+)
 @api_view(["POST"])
 def set_cap(request):
     """Create or change the global daily cap or a model's daily cap."""
     data = _valid(SetCapSerializer, request)
     cap = services.set_cap(data["scope"], data["usd_cap"], data.get("key") or "", by=str(request.user))
     current = next(c for c in services.status()["caps"] if (c["scope"], c["key"]) == (cap.scope, cap.key))
-    return Response(current)
+    return Response({**current, "warnings": services.cap_warnings(cap)})
 
 
-@extend_schema(responses=OpenApiTypes.OBJECT)
+@extend_schema(responses={200: openapi_docs.FORECAST})
 @api_view(["GET"])
 def forecast(request):
     """The next 30 days of spend by linear trend + 20%, and when the month's budget runs out."""

@@ -10,7 +10,7 @@ from decimal import Decimal
 from django.core.exceptions import ValidationError
 
 from . import state
-from .models import CostCap
+from .models import CostCap, money
 from .services import record_spend
 
 DAYS = 14
@@ -39,7 +39,20 @@ def load(now) -> str:
             kind="stripe_fee", usd=fee, request_id=f"demo:{day}:stripe_fee", ts=_at(day, 20, now), now=now
         )
     # Counted as recorded, not as sent: a second load adds nothing and says so.
-    return f"{reports} new spend reports over {DAYS} days; {hot or 'no model'} at {NEAR_CAP:.0%} of its cap today"
+    return f"{reports} new spend reports over {DAYS} days; {_standing(hot, now)}"
+
+
+def _standing(model: str | None, now) -> str:
+    """Where the near-cap model stands now, as read back: other spend today (or a cap changed since
+    an earlier load) moves it away from the share the demo aimed at."""
+    if model is None:
+        return "no model cap to bring near"
+    config, totals = state.refresh(now)
+    cap = config.caps.get((CostCap.MODEL, model))
+    if not cap:
+        return f"{model} has no cap"
+    spent = totals.spent.get((CostCap.MODEL, model), 0)
+    return f"{model} at {spent / cap:.0%} of its {money(cap)} cap today"
 
 
 def _model_near_cap(config) -> str | None:

@@ -168,6 +168,8 @@ def authorize(model: str, est_usd=None, *, now=None) -> Decision:
     est_micros = usd_to_micros(est_usd) if est_usd else 0
     try:
         config, totals = state.current(now)
+        if est_usd is None and model not in config.prices:
+            raise unpriced(model)
         decision = decide(config, totals, model, est_micros, now)
         if decision.decision == THROTTLE or not reservations.near_cap(config, totals, decision.model, est_micros, now):
             return decision  # spend only grows: a throttle on the cached spend stands
@@ -191,6 +193,17 @@ def _unchecked(model: str, now) -> Decision:
         return Decision(THROTTLE, model, reason, model, now + FAIL_RETRY, checked=False)
     reason = "the database cannot be reached and COST_FAIL_MODE is open: caps not checked, call allowed"
     return Decision(ALLOW, model, reason, model, checked=False)
+
+
+def unpriced(model: str) -> ValidationError:
+    """A model the price table does not know, asked about without an amount: allowing it would let
+    its spend go uncounted (its usage report, without usd, is refused for having no price)."""
+    return ValidationError(
+        {
+            "model": f"no price for model {model!r} in the price table: send est_usd here and usd in its "
+            "usage report, or add its price (admin: Cost guardrails > Model prices)"
+        }
+    )
 
 
 # --- spend in ------------------------------------------------------------------------------------------
@@ -268,42 +281,29 @@ def _settle_reservation(day, model: str, now) -> None:
 
 
 def _validated(model, usd, input_tokens, output_tokens, kind, request_id, ts, now) -> dict:
-    if kind not in (SpendEntry.AI, SpendEntry.STRIPE_FEE):
-        raise ValidationError({"kind": "must be 'ai' or 'stripe_fee'"})
-    model = (model or "").strip()
-    if kind == SpendEntry.AI and not model:
-        raise ValidationError({"model": "an AI spend needs the model"})
-    if len(model) > 100:
-        raise ValidationError({"model": "must be at most 100 characters"})
-    if "\x00" in model:  # no database text column takes it; refused here, not by a failed write
-        raise ValidationError({"model": "must not contain a NUL character"})
+    """The report checked whole: a ValidationError names every bad field at once."""
+    errors: dict = {}
     if timezone.is_naive(ts):
         ts = timezone.make_aware(ts, dt_timezone.utc)
-    if kind == SpendEntry.STRIPE_FEE and usd is None:
-        raise ValidationError({"usd": "a Stripe fee needs usd"})
-    input_tokens = _tokens(input_tokens, "input_tokens")
-    output_tokens = _tokens(output_tokens, "output_tokens")
-    if ts > now + FUTURE_SLACK:
-        raise ValidationError({"ts": "must not be in the future"})
-    if ts < EARLIEST_TS:
-        raise ValidationError({"ts": "must not be before 2000-01-01 (seconds sent as a date?)"})
-    priced = usd is None
-    if priced:
-        config, _ = state.current(now)
-        usd = price_usd(config.prices, model, input_tokens, output_tokens)
-    amount = require_usd(usd, "usd")
-    if amount > MAX_REPORT_USD:
-        raise ValidationError({"usd": f"must be at most {MAX_REPORT_USD:,} for one report"})
+    model = (model or "").strip()
     # A blank id is no id: stored as "", it would make every later blank-id report a "duplicate".
-    request_id = str(request_id).strip() if request_id is not None else ""
-    request_id = request_id or f"auto:{uuid.uuid4().hex}"
-    if len(request_id) > 200:
-        raise ValidationError({"request_id": "must be at most 200 characters"})
-    if "\x00" in request_id:
-        raise ValidationError({"request_id": "must not contain a NUL character"})
+    request_id = (str(request_id).strip() if request_id is not None else "") or f"auto:{uuid.uuid4().hex}"
+    _note(errors, "kind", None if kind in (SpendEntry.AI, SpendEntry.STRIPE_FEE) else "must be 'ai' or 'stripe_fee'")
+    _note(errors, "model", _model_problem(model, kind))
+    _note(errors, "ts", _ts_problem(ts, now))
+    _note(errors, "request_id", _text_problem(request_id, 200))
+    input_tokens = _collect(errors, _tokens, input_tokens, "input_tokens")
+    output_tokens = _collect(errors, _tokens, output_tokens, "output_tokens")
+    priced = usd is None
+    # Pricing needs the model and the token counts: without them, only a given amount is checked.
+    can_price = not priced or not errors.keys() & {"model", "input_tokens", "output_tokens"}
+    amount = _collect(errors, _amount, kind, model, usd, input_tokens, output_tokens, now) if can_price else None
+    day = _collect(errors, _cost_day, ts) if "ts" not in errors else None
+    if errors:
+        raise ValidationError(errors)
     return {
         "request_id": request_id,
-        "day": _cost_day(ts),
+        "day": day,
         "ts": ts,
         "kind": kind,
         "model": model,
@@ -312,6 +312,54 @@ def _validated(model, usd, input_tokens, output_tokens, kind, request_id, ts, no
         "usd_micros": usd_to_micros(amount),
         "priced": priced,
     }
+
+
+def _note(errors: dict, field: str, problem: str | None) -> None:
+    if problem:
+        errors[field] = problem
+
+
+def _collect(errors: dict, check, *args):
+    """`check(*args)`, or None with its ValidationError's fields added to `errors`."""
+    try:
+        return check(*args)
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+        return None
+
+
+def _model_problem(model: str, kind: str) -> str | None:
+    if kind == SpendEntry.AI and not model:
+        return "an AI spend needs the model"
+    # No database text column takes a NUL; refused here, not by a failed write.
+    return _text_problem(model, 100)
+
+
+def _text_problem(text: str, limit: int) -> str | None:
+    if len(text) > limit:
+        return f"must be at most {limit} characters"
+    return "must not contain a NUL character" if "\x00" in text else None
+
+
+def _ts_problem(ts, now) -> str | None:
+    if ts > now + FUTURE_SLACK:
+        return "must not be in the future"
+    if ts < EARLIEST_TS:
+        return "must not be before 2000-01-01 (seconds sent as a date?)"
+    return None
+
+
+def _amount(kind, model, usd, input_tokens, output_tokens, now) -> Decimal:
+    """The report's amount: as given, or priced from the price table when absent."""
+    if kind == SpendEntry.STRIPE_FEE and usd is None:
+        raise ValidationError({"usd": "a Stripe fee needs usd"})
+    if usd is None:
+        config, _ = state.current(now)
+        usd = price_usd(config.prices, model, input_tokens, output_tokens)
+    amount = require_usd(usd, "usd")
+    if amount > MAX_REPORT_USD:
+        raise ValidationError({"usd": f"must be at most {MAX_REPORT_USD:,} for one report"})
+    return amount
 
 
 def _cost_day(ts) -> date:
@@ -408,7 +456,12 @@ def _record_alert(day, scope_key, level, spent_micros, cap_micros, now) -> CapAl
         cap_usd=micros_to_usd(cap_micros),
         level_pct=level,
     )
-    raise_alert_incident(alert, now=now)
+    if level == CapAlert.WARN and spent_micros >= cap_micros:
+        # One step past 90% and 100% at once: the 100% alert speaks for both. A WARNING saying
+        # "calls now warn" about a cap already exceeded would contradict it.
+        CapAlert.objects.filter(pk=alert.pk).update(raised=now or timezone.now())
+    else:
+        raise_alert_incident(alert, now=now)
     return alert
 
 
@@ -464,6 +517,20 @@ def set_cap(scope: str, usd_cap, key: str = "", *, by: str = "", now=None) -> Co
     cap, _ = CostCap.objects.update_or_create(scope=scope, key=key, defaults={"usd_cap": amount, "updated_by": by})
     cap_saved(cap, by=by, now=now)
     return cap
+
+
+def cap_warnings(cap: CostCap, now=None) -> list[str]:
+    """What may surprise about a model cap just set: a model the price table does not know (its
+    reports must carry usd), or one no spend was ever reported for (a misspelt name caps nothing)."""
+    if cap.scope != CostCap.MODEL:
+        return []
+    config, _ = state.current(now or timezone.now())
+    warnings = []
+    if cap.key not in config.prices:
+        warnings.append(f"no price for {cap.key} in the price table: its usage reports must send usd")
+    if not SpendEntry.objects.filter(model=cap.key).exists():
+        warnings.append(f"no spend was ever reported for {cap.key}: check the model's name")
+    return warnings
 
 
 def cap_saved(cap: CostCap, *, by: str = "", now=None) -> None:

@@ -8,7 +8,7 @@ class EchopilotConfig(AppConfig):
     verbose_name = "Access and kernel"
 
     def ready(self):
-        from . import audit, health
+        from . import audit, health, openapi  # noqa: F401  (openapi registers the X-Dash-Key scheme)
 
         health.register_builtin_checks()
         audit.connect_signals()

@@ -1,4 +1,9 @@
-"""Readiness checks. Apps add theirs with `register_check` from their AppConfig.ready()."""
+"""Health checks. Apps add theirs with `register_check` from their AppConfig.ready().
+
+Two questions are asked of them. /readyz: can this process serve (its dependencies only: the
+database, the broker, the cache, every migration applied)? /healthz/strict: is the console healthy,
+its apps' checks (SLOs, pager, costs) included?
+"""
 
 import logging
 from collections.abc import Callable
@@ -6,6 +11,7 @@ from dataclasses import dataclass
 
 from django.core.cache import caches
 from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
 from django_q.brokers import get_broker
 
 from .scrub import scrub
@@ -27,10 +33,17 @@ def register_check(name: str, check: Callable[[], CheckResult]) -> None:
     _CHECKS[name] = check
 
 
-def run_checks() -> dict[str, CheckResult]:
-    """Run every registered check; one that raises counts as failed, with its error as detail."""
+# What an orchestrator asks before sending traffic: nothing an app judges about the outside world.
+DEPENDENCY_CHECKS = ("database", "broker", "cache", "migrations")
+
+
+def run_checks(names: tuple[str, ...] | None = None) -> dict[str, CheckResult]:
+    """Run the registered checks (all, or those named); one that raises counts as failed, with its
+    error as detail."""
     results = {}
     for name, check in _CHECKS.items():
+        if names is not None and name not in names:
+            continue
         try:
             results[name] = check()
         except Exception as exc:  # a broken check must fail readiness, not the endpoint
@@ -74,8 +87,19 @@ def log_dir_check() -> CheckResult:
     return CheckResult(problem is None, problem or "writable")
 
 
+def migrations_check() -> CheckResult:
+    """Every migration on disk is applied: code that expects a column must not serve before it exists."""
+    executor = MigrationExecutor(connection)
+    pending = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    if pending:
+        names = ", ".join(f"{m.app_label}.{m.name}" for m, _ in pending[:5])
+        return CheckResult(False, f"{len(pending)} not applied ({names}); run manage.py migrate")
+    return CheckResult(True, "all applied")
+
+
 def register_builtin_checks() -> None:
     register_check("database", database_check)
     register_check("log_dir", log_dir_check)
     register_check("broker", broker_check)
     register_check("cache", cache_check)
+    register_check("migrations", migrations_check)

@@ -196,6 +196,8 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "echopilot.errors.json_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
+    "VIEW_NAME_FUNCTION": "echopilot.openapi.view_name",
+    "VIEW_DESCRIPTION_FUNCTION": "echopilot.openapi.view_description",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "EchoPilot Ops Console API",
@@ -205,8 +207,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SERVE_INCLUDE_SCHEMA": False,
-    # The schema and its docs page sit under /api/ and are as private as the rest of it.
-    "SERVE_PERMISSIONS": ["echopilot.auth.HasDashRole"],
+    # The schema and its docs page describe the API and hold no data: public, so a script writer
+    # with a key but no admin account reads them and, with the key in Authorize, tries each call.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SWAGGER_UI_SETTINGS": {"persistAuthorization": True, "tryItOutEnabled": False},
     # Every operation's error answers in the one error shape (echopilot/schema.py).
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
@@ -285,6 +289,13 @@ SLO_HOUR_RETENTION_DAYS = envconfig.integer("SLO_HOUR_RETENTION_DAYS", 40, 1, 36
 SLO_DAY_RETENTION_DAYS = envconfig.integer("SLO_DAY_RETENTION_DAYS", 400, 1, 36_500)
 SLO_RECOVERY_HOOK = env.str("SLO_RECOVERY_HOOK", default="slo.watchdog.record_only")
 
+# --- Strict health (/healthz/strict, for uptime monitors) ----------------------------------------
+
+# The SLOs whose CRITICAL burn fails /healthz/strict, by name. Empty: the console's own (service
+# "console"), so a watched service burning its budget does not mark the console unhealthy; "*": all.
+HEALTHZ_STRICT_SLOS = env.list("HEALTHZ_STRICT_SLOS", default=[])
+
+
 # --- Incidents and the pager ----------------------------------------------------------------------
 
 TELEGRAM_BOT_TOKEN = env.str("TELEGRAM_BOT_TOKEN", default="")
@@ -300,8 +311,10 @@ PAGER_EMAIL_TO = envconfig.emails("PAGER_EMAIL_TO")
 PAGER_WEBHOOK_URL = envconfig.url("PAGER_WEBHOOK_URL", "")
 PAGER_WEBHOOK_SECRET = env.str("PAGER_WEBHOOK_SECRET", default="")
 
-EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-EMAIL_HOST = SMTP_HOST or "localhost"
+# Without SMTP_HOST no email can go out: the portal says so instead of promising one. `dev.py start`
+# sets EMAIL_BACKEND to Django's console backend then, so a first run shows its emails in the log.
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = SMTP_HOST
 EMAIL_PORT = SMTP_PORT
 EMAIL_HOST_USER = SMTP_USER
 EMAIL_HOST_PASSWORD = SMTP_PASS

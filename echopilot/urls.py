@@ -10,7 +10,8 @@ handler500 = "echopilot.errors.json_500"
 
 urlpatterns = [
     path("health", views.liveness, name="health"),
-    path("healthz/strict", views.readiness, name="healthz-strict"),
+    path("readyz", views.ready, name="readyz"),
+    path("healthz/strict", views.strict_health, name="healthz-strict"),
     path("metrics", views.prometheus_metrics, name="metrics"),
     # Asked on every AI call the product makes: first, so resolving it tries the fewest patterns.
     path("api/costs/", include("costs.urls")),

@@ -3,7 +3,6 @@
 import uuid
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, status
 from rest_framework.authentication import BaseAuthentication, SessionAuthentication
@@ -11,12 +10,14 @@ from rest_framework.decorators import api_view, authentication_classes
 from rest_framework.response import Response
 
 from echopilot.auth import resolve_key
+from echopilot.openapi import error
 
-from . import services
+from . import openapi_docs, services
 from .models import Incident
 from .serializers import (
     AlertmanagerSerializer,
     EventSerializer,
+    IncidentQuerySerializer,
     RaiseSerializer,
     ResolveSerializer,
     SummaryQuerySerializer,
@@ -79,6 +80,9 @@ class WebhookKeyScheme(OpenApiAuthenticationExtension):
     def get_security_definition(self, auto_schema):
         return {"type": "http", "scheme": "bearer", "description": "a dash key, as Bearer or X-Dash-Key"}
 
+    def get_security_requirement(self, auto_schema):
+        return [{self.name: []}, {"dashKey": []}]
+
 
 class RoutingKeyScheme(OpenApiAuthenticationExtension):
     target_class = "incidents.api.RoutingKeyAuthentication"
@@ -90,6 +94,9 @@ class RoutingKeyScheme(OpenApiAuthenticationExtension):
             "scheme": "bearer",
             "description": "a dash key, as Bearer, X-Dash-Key or the body's routing_key",
         }
+
+    def get_security_requirement(self, auto_schema):
+        return [{self.name: []}, {"dashKey": []}]
 
 
 class RoutingKeyAuthentication(WebhookKeyAuthentication):
@@ -115,7 +122,43 @@ def raise_answer(result) -> dict:
     }
 
 
-@extend_schema(request=RaiseSerializer, responses=OpenApiTypes.OBJECT)
+@extend_schema(
+    operation_id="incidents_list",
+    parameters=[IncidentQuerySerializer],
+    responses={200: openapi_docs.INCIDENT_LIST, 400: error("a filter or the page is out of range")},
+)
+@api_view(["GET"])
+def list_view(request):
+    """Incidents, newest first: filter by status, severity and since; page with limit and offset."""
+    query = IncidentQuerySerializer(data=request.query_params)
+    query.is_valid(raise_exception=True)
+    q = query.validated_data
+    found = services.find_incidents(status=q.get("status", ""), severity=q.get("severity", ""), since=q.get("since"))
+    limit, offset = q["limit"], q["offset"]
+    total = found.count()
+    page = [incident.to_dict() for incident in found[offset : offset + limit]]
+    return Response(
+        {"incidents": page, "limit": limit, "offset": offset, "total": total, "more": offset + limit < total}
+    )
+
+
+@extend_schema(
+    operation_id="incidents_detail", responses={200: openapi_docs.INCIDENT_DETAIL, 404: error("no such incident")}
+)
+@api_view(["GET"])
+def detail_view(request, pk):
+    """One incident with its meta, who acknowledged or resolved it, and every page sent for it."""
+    incident = Incident.objects.filter(pk=pk).first()
+    if incident is None:
+        raise exceptions.NotFound("no such incident")
+    return Response(services.incident_detail(incident))
+
+
+@extend_schema(
+    request=RaiseSerializer,
+    examples=[openapi_docs.RAISE_REQUEST],
+    responses={200: openapi_docs.RAISED, 201: openapi_docs.RAISED, 400: error("a field is missing or invalid")},
+)
 @api_view(["POST"])
 def raise_view(request):
     """Raise an incident: `{severity, msg, source, meta}`; a repeat joins the open incident of its fingerprint."""
@@ -126,7 +169,7 @@ def raise_view(request):
     return Response(raise_answer(result), status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
 
 
-@extend_schema(parameters=[SummaryQuerySerializer], request=None, responses=OpenApiTypes.OBJECT)
+@extend_schema(parameters=[SummaryQuerySerializer], request=None, responses={200: openapi_docs.SUMMARY})
 @api_view(["GET", "POST"])
 def summarize_view(request):
     """The last 24 h (or `?hours=`) grouped by fingerprint, with totals by severity."""
@@ -135,14 +178,16 @@ def summarize_view(request):
     return Response(services.summarize(hours=query.validated_data["hours"]))
 
 
-@extend_schema(responses=OpenApiTypes.OBJECT)
+@extend_schema(responses={200: openapi_docs.PAGER_STATUS})
 @api_view(["GET"])
 def status_view(request):
     """Open incidents by severity, each channel's state (off, ok, broken) and recent deliveries."""
     return Response(services.pager_status())
 
 
-@extend_schema(request=AlertmanagerSerializer, responses=OpenApiTypes.OBJECT)
+@extend_schema(
+    request=AlertmanagerSerializer, responses={200: openapi_docs.WEBHOOK_ANSWER, 400: error("not Alertmanager v4")}
+)
 @api_view(["POST"])
 @authentication_classes([WebhookKeyAuthentication, SessionAuthentication])
 def alertmanager_view(request):
@@ -172,7 +217,9 @@ def _occurrence(alert: dict) -> services.Occurrence:
     )
 
 
-@extend_schema(request=EventSerializer, responses={202: OpenApiTypes.OBJECT})  # PagerDuty's Events API answers 202
+@extend_schema(
+    request=EventSerializer, responses={202: openapi_docs.EVENT_ANSWER, 400: error("not a PagerDuty v2 event")}
+)
 @api_view(["POST"])
 @authentication_classes([RoutingKeyAuthentication, SessionAuthentication])
 def events_view(request):
@@ -204,7 +251,7 @@ def events_view(request):
     )
 
 
-@extend_schema(request=None, responses=OpenApiTypes.OBJECT)
+@extend_schema(request=None, responses={200: openapi_docs.INCIDENT_ROW, 404: error("no such incident")})
 @api_view(["POST"])
 def acknowledge_view(request, pk):
     """Acknowledge one incident (who = the key's name or the staff user)."""
@@ -215,7 +262,11 @@ def acknowledge_view(request, pk):
     return Response(incidents.get().to_dict())
 
 
-@extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
+@extend_schema(
+    request=ResolveSerializer,
+    examples=[openapi_docs.RESOLVE_REQUEST],
+    responses={200: openapi_docs.INCIDENT_ROW, 404: error("no such incident")},
+)
 @api_view(["POST"])
 def resolve_view(request, pk):
     """Resolve one incident, with an optional `note`."""

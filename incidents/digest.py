@@ -52,9 +52,19 @@ def send_digest_if_due(now=None) -> Delivery | None | bool:
         return None
 
 
+def preview(now=None) -> str:
+    """The digest that would go out now (its body starts with its subject); records and sends nothing."""
+    _, body = digest_text(summarize(hours=24, now=now), _digest_severities())
+    return body
+
+
+def _digest_severities() -> set[str]:
+    return set(Route.objects.filter(in_digest=True).values_list("severity", flat=True))
+
+
 def _record_digest(run: DigestRun, now) -> Delivery | bool:
     summary = summarize(hours=24, now=now)
-    severities = set(Route.objects.filter(in_digest=True).values_list("severity", flat=True))
+    severities = _digest_severities()
     run.incidents = sum(g["count"] for g in summary["groups"] if g["severity"] in severities)
     run.save(update_fields=["incidents"])
     if "email" not in configured_channels():

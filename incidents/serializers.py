@@ -79,6 +79,16 @@ class ResolveSerializer(serializers.Serializer):
     )
 
 
+class IncidentQuerySerializer(serializers.Serializer):
+    """GET /api/incidents/: filters (all optional) and the page (PagerDuty's limit and offset)."""
+
+    status = serializers.ChoiceField(choices=["open", "acknowledged", "resolved"], required=False)
+    severity = SeverityField(required=False)
+    since = serializers.DateTimeField(required=False, help_text="last seen at or after this ISO 8601 time")
+    limit = serializers.IntegerField(required=False, default=25, min_value=1, max_value=100)
+    offset = serializers.IntegerField(required=False, default=0, min_value=0, max_value=1_000_000)
+
+
 class SummaryQuerySerializer(serializers.Serializer):
     hours = serializers.FloatField(required=False, default=24, min_value=0.01, max_value=24 * 90)
 

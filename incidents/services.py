@@ -580,3 +580,55 @@ def write_summary(now=None) -> dict:
     data = {"generated_at": now.isoformat(), **summarize(hours=24, now=now), "pager": pager_status(now=now)}
     write_snapshot("incident_summary.json", data)
     return data
+
+
+def find_incidents(*, status: str = "", severity: str = "", since=None):
+    """Incidents newest first (by last occurrence), narrowed by status, severity and `since` (last
+    seen at or after it); the caller pages through the queryset."""
+    incidents = Incident.objects.order_by("-last_seen", "-id")
+    if status:
+        incidents = incidents.filter(status=status)
+    if severity:
+        incidents = incidents.filter(severity=severity)
+    if since is not None:
+        incidents = incidents.filter(last_seen__gte=since)
+    return incidents
+
+
+def incident_detail(incident: Incident) -> dict:
+    """One incident as the API shows it, with its meta, who acknowledged or resolved it, and every
+    page sent for it (each delivery with its attempts)."""
+    deliveries = incident.deliveries.order_by("created_at", "id").prefetch_related("attempt_log")
+    return {
+        **incident.to_dict(),
+        "meta": incident.meta,
+        "acknowledged_at": _iso(incident.acknowledged_at),
+        "acknowledged_by": incident.acknowledged_by,
+        "resolved_at": _iso(incident.resolved_at),
+        "resolved_by": incident.resolved_by,
+        "resolve_note": incident.resolve_note,
+        "silenced": bool(incident.silenced_by_id),
+        "deliveries": [_delivery(d) for d in deliveries],
+    }
+
+
+def _delivery(delivery: Delivery) -> dict:
+    return {
+        "id": delivery.pk,
+        "channel": delivery.channel,
+        "kind": delivery.kind,
+        "status": delivery.status,
+        "attempts": delivery.attempts,
+        "created_at": _iso(delivery.created_at),
+        "sent_at": _iso(delivery.sent_at),
+        "last_status": delivery.last_status,
+        "last_error": delivery.last_error,
+        "attempt_log": [
+            {"number": a.number, "ok": a.ok, "status": a.status, "error": a.error, "at": _iso(a.at)}
+            for a in delivery.attempt_log.all()
+        ],
+    }
+
+
+def _iso(moment) -> str | None:
+    return moment.isoformat() if moment else None

@@ -3,6 +3,8 @@ from django.urls import path
 from . import api
 
 urlpatterns = [
+    path("", api.list_view, name="incidents-list"),
+    path("<int:pk>", api.detail_view, name="incidents-detail"),
     path("raise", api.raise_view, name="incidents-raise"),
     path("summarize", api.summarize_view, name="incidents-summarize"),
     path("summary", api.summarize_view, name="incidents-summary"),

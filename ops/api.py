@@ -1,13 +1,12 @@
 """The ops API: thin views over ops.checks, ops.recovery and ops.uptime."""
 
 from django.core.exceptions import ValidationError
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.decorators import api_view
 from rest_framework.response import Response
 
-from . import checks, recovery, uptime
+from . import checks, openapi_docs, recovery, uptime
 from .models import UptimeCheck, Verdict
 
 
@@ -27,7 +26,7 @@ def _valid(serializer_class, request) -> dict:
 # --- The ops check and auto-recovery ---------------------------------------------------------------
 
 
-@extend_schema(request=None, responses={200: OpenApiTypes.OBJECT, 503: OpenApiTypes.OBJECT})  # 503: a check fails
+@extend_schema(request=None, responses={200: openapi_docs.OPS_CHECK, 503: openapi_docs.OPS_CHECK})
 @api_view(["POST"])
 def check(request):
     """Run every check now: 200 when none fails, 503 (with Retry-After) when one does."""
@@ -41,7 +40,7 @@ class RecoverBody(serializers.Serializer):
     dry_run = serializers.BooleanField(required=False, default=False)
 
 
-@extend_schema(request=RecoverBody, responses=OpenApiTypes.OBJECT)
+@extend_schema(request=RecoverBody, responses={200: openapi_docs.RECOVERED})
 @api_view(["POST"])
 def recover(request):
     """Requeue the last hour's failed tasks, release stuck ones, restart the pool; dry_run lists only."""
@@ -68,7 +67,7 @@ class ProbeBody(serializers.Serializer):
         return {**attrs, "url": attrs["url"].strip()}
 
 
-@extend_schema(request=ProbeBody, responses=OpenApiTypes.OBJECT)
+@extend_schema(request=ProbeBody, responses={200: openapi_docs.PROBED})
 @api_view(["POST"])
 def uptime_test(request):
     """Probe a URL or host:port once and answer the result (nothing is stored)."""
@@ -83,7 +82,7 @@ def uptime_test(request):
     return Response({"url": uptime.shown(body["url"]), **result.to_dict()})
 
 
-@extend_schema(responses=OpenApiTypes.OBJECT)
+@extend_schema(responses={200: openapi_docs.UPTIME})
 @api_view(["GET"])
 def uptime_status(request):
     """The uptime checks with their state, last latency and 24 h / 30 d availability."""

@@ -9,7 +9,7 @@ from django_q.tasks import async_task
 
 from echopilot.admin import ReadOnlyAdmin
 
-from . import reconcile, services
+from . import mail, reconcile, services
 from .models import AccessLog, Customer, Purchase, ReconcileRun, RetentionDay, StripeEvent
 
 
@@ -99,6 +99,9 @@ class CustomerAdmin(admin.ModelAdmin):
 
     @admin.action(description="Email the receipts link (skips unsubscribed customers)", permissions=["change"])
     def email_receipts_link(self, request, queryset):
+        if not mail.email_is_set_up():
+            self.message_user(request, f"Nothing queued: {mail.NOT_SET_UP}.", messages.ERROR)
+            return
         sent, skipped = [], []
         for customer in queryset:
             if customer.is_unsubscribed:

@@ -17,8 +17,9 @@ from echopilot.auth import role_of
 from echopilot.clientip import client_ip
 from echopilot.errors import error_response
 from echopilot.models import DashKey
+from echopilot.openapi import error
 
-from . import pdf, services, signing, stripe_events
+from . import openapi_docs, pages, pdf, services, signing, stripe_events
 from .models import AccessLog, Purchase
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,7 @@ class EmailQuery(serializers.Serializer):
 
 @extend_schema(
     parameters=[OpenApiParameter("email", OpenApiTypes.EMAIL, required=True)],
-    responses={200: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT},
+    responses={200: openapi_docs.RECEIPTS, 400: error("the email is missing or malformed")},
 )
 @api_view(["GET"])
 def receipts(request):
@@ -85,7 +86,11 @@ def receipts(request):
     )
 
 
-@extend_schema(request=EmailQuery, responses={200: OpenApiTypes.OBJECT, 404: OpenApiTypes.OBJECT})
+@extend_schema(
+    request=EmailQuery,
+    examples=[openapi_docs.REVOKE_REQUEST],
+    responses={200: openapi_docs.REVOKED, 404: error("no customer with this email")},
+)
 @api_view(["POST"])
 def revoke(request):
     """Make every link issued so far to this customer fail (admin)."""
@@ -100,7 +105,12 @@ def revoke(request):
 
 @extend_schema(
     parameters=[OpenApiParameter("token", OpenApiTypes.STR, required=True)],
-    responses={(200, "application/pdf"): OpenApiTypes.BINARY, 403: OpenApiTypes.OBJECT, 429: OpenApiTypes.OBJECT},
+    responses={
+        (200, "application/pdf"): OpenApiTypes.BINARY,
+        400: error("no token"),
+        403: error("invalid or expired link (never which check failed); a browser gets a page instead"),
+        429: error("too many downloads from this address; try again in a minute"),
+    },
 )
 @api_view(["GET"])
 @authentication_classes([])
@@ -109,17 +119,24 @@ def download(request):
     """Public: the receipt or invoice PDF a signed token grants; one identical 403 for any refusal."""
     visitor = visitor_of(request)
     token = request.query_params.get("token", "")
+    browser = _is_browser(request)
     if services.hit(f"download:{visitor.ip}", settings.PORTAL_DOWNLOAD_RATE_PER_MIN, timedelta(minutes=1)):
         services.record_access("download", AccessLog.RATE_LIMITED, 429, visitor, resource="download")
+        if browser:
+            return pages.too_many_page(request)
         return error_response("too many requests; try again in a minute", status_code=429)
     if not token:
         services.record_access("download", AccessLog.REFUSED, 400, visitor, resource="download")
+        if browser:
+            return pages.dead_link_page(request, status=400)
         return error_response("invalid input", {"token": "this field is required"})
     try:
         purchase = services.open_download(token)
     except signing.LinkRefused:
         customer = services.customer_behind(signing.DOWNLOAD, token)
         services.record_access("download", AccessLog.REFUSED, 403, visitor, resource="download", customer=customer)
+        if browser:
+            return pages.dead_link_page(request)
         return error_response(REFUSED, status_code=403)
     document = pdf.render(purchase)
     services.record_access(
@@ -139,15 +156,30 @@ def download(request):
 
 
 @extend_schema(
-    request=OpenApiTypes.OBJECT,
+    request={"application/json": openapi_docs.STRIPE_EVENT},
+    examples=[openapi_docs.STRIPE_REQUEST],
     parameters=[OpenApiParameter("Stripe-Signature", OpenApiTypes.STR, OpenApiParameter.HEADER, required=True)],
-    responses={200: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT},
+    responses={
+        200: openapi_docs.STRIPE_RECEIVED,
+        400: error("invalid Stripe signature"),
+        503: error("STRIPE_WEBHOOK_SECRET is not set on this server"),
+    },
 )
 @api_view(["POST"])
 @authentication_classes([])
 @permission_classes([AllowAny])
 def stripe_webhook(request):
     """Public, verified by Stripe-Signature: apply one Stripe event exactly once."""
+    if not settings.STRIPE_WEBHOOK_SECRET:
+        # Every delivery would fail its signature check: say what is wrong, and Stripe retries later.
+        log.error("refused a Stripe webhook: STRIPE_WEBHOOK_SECRET is not set")
+        response = error_response(
+            "webhook secret not configured: set STRIPE_WEBHOOK_SECRET",
+            {"STRIPE_WEBHOOK_SECRET": "not set on this server"},
+            status_code=503,
+        )
+        response["Retry-After"] = "300"
+        return response
     try:
         outcome = stripe_events.receive(request.body, request.META.get("HTTP_STRIPE_SIGNATURE"))
     except stripe_events.InvalidEvent:
@@ -162,6 +194,13 @@ def stripe_webhook(request):
             "detail": outcome.detail,
         }
     )
+
+
+def _is_browser(request) -> bool:
+    """A person following the link in a browser (it asks for HTML), not a script: they get a page
+    that offers a fresh link instead of the API's developer page."""
+    renderer = getattr(request, "accepted_renderer", None)
+    return renderer is not None and renderer.format == "api"
 
 
 def _count_bad_signature(visitor: services.Visitor, now=None) -> None:

@@ -2,7 +2,7 @@
 
 from django.conf import settings
 
-from . import reconcile, retention, services
+from . import mail, reconcile, retention, services
 from .models import Customer, Purchase
 
 
@@ -16,4 +16,15 @@ def card_context(request) -> dict:
         "reconcile_on": reconcile.is_enabled(),
         "reconcile_last": reconcile.last_run(),
         "retention": retention.chart(30),
+        "setup_problems": setup_problems(),
     }
+
+
+def setup_problems() -> list[str]:
+    """What stops the portal from working end to end on this server, in the operator's words."""
+    problems = []
+    if not settings.STRIPE_WEBHOOK_SECRET:
+        problems.append("Stripe webhooks are refused (503): STRIPE_WEBHOOK_SECRET is not set.")
+    if not mail.email_is_set_up():
+        problems.append("Customers cannot get their link by email: SMTP_HOST is not set.")
+    return problems

@@ -17,6 +17,17 @@ from . import services
 from .models import Customer
 
 EMAIL_RATE_WINDOW = timedelta(hours=1)
+SMTP_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+NOT_SET_UP = "email is not set up on this server (SMTP_HOST is empty)"
+
+
+class EmailNotSetUp(Exception):
+    """No email can go out: SMTP is not configured (and no other backend is)."""
+
+
+def email_is_set_up() -> bool:
+    """True when an email sent now can reach someone (or, with a non-SMTP backend, a log or a test)."""
+    return settings.EMAIL_BACKEND != SMTP_BACKEND or bool(settings.EMAIL_HOST)
 
 
 def unsubscribe_url(customer: Customer) -> str:
@@ -55,10 +66,13 @@ def send_receipts_link(email: str, *, requested: bool, now=None) -> str:
     `requested` is True when the customer asked for it themselves: that is the one email an
     unsubscribed customer still gets. An unknown address gets nothing, and no address gets more
     than PORTAL_EMAIL_RATE_PER_HOUR of these an hour (so the form cannot be used to flood someone).
+    EmailNotSetUp when no email can go out (no SMTP_HOST), rather than a refused connection.
     Only emails that went out count: a throttled or failed attempt gives its slot back, so a mail
     server that was down does not leave the customer throttled once it is back.
     """
     now = now or timezone.now()
+    if not email_is_set_up():
+        raise EmailNotSetUp(NOT_SET_UP)
     customer = services.find_customer(email)
     if customer is None:
         return "unknown"

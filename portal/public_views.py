@@ -11,13 +11,12 @@ from datetime import timedelta
 from django import forms
 from django.conf import settings
 from django.db import connection
-from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 from django_q.tasks import async_task
 
-from . import services, signing
+from . import mail, pages, services, signing
 from .api import visitor_of
 from .models import AccessLog, Customer
 from .tasks import send_receipts_link
@@ -29,21 +28,11 @@ class LinkRequestForm(forms.Form):
     email = forms.EmailField(max_length=254)
 
 
-def _page(request, template, context=None, status=200):
-    response = render(request, f"portal/{template}", context or {}, status=status)
-    # The page URL holds a token: keep it out of Referer headers and shared caches.
-    response["Referrer-Policy"] = "no-referrer"
-    response["Cache-Control"] = "private, no-store"
-    return response
-
-
 def _too_many(request, action, visitor):
     if not services.hit(f"page:{visitor.ip}", settings.PORTAL_PAGE_RATE_PER_MIN, timedelta(minutes=1)):
         return None
     services.record_access(action, AccessLog.RATE_LIMITED, 429, visitor, resource=action)
-    return _page(
-        request, "message.html", {"heading": "Too many requests", "text": "Please wait a minute and try again."}, 429
-    )
+    return pages.too_many_page(request)
 
 
 def _send_link_later(email: str) -> None:
@@ -69,19 +58,21 @@ def _send_link_now(email: str) -> None:
 @require_http_methods(["GET", "POST"])
 def request_link(request):
     """GET: the form. POST: queue the email and answer the same page whatever the address."""
+    if not mail.email_is_set_up():
+        return pages.form_page(request, "request_link.html", {"email_off": True}, 503)
     if request.method == "GET":
-        return _page(request, "request_link.html", {"form": LinkRequestForm()})
+        return pages.form_page(request, "request_link.html", {"form": LinkRequestForm()})
     visitor = visitor_of(request)
     if services.hit(f"link-request:{visitor.ip}", settings.PORTAL_LINK_REQUEST_RATE_PER_HOUR, timedelta(hours=1)):
         services.record_access("link_request", AccessLog.RATE_LIMITED, 429, visitor, resource="self-service")
-        return _page(request, "message.html", {"heading": "Too many requests", "text": "Please try again later."}, 429)
+        return pages.too_many_page(request, "Please try again later.")
     form = LinkRequestForm(request.POST)
     if not form.is_valid():
-        return _page(request, "request_link.html", {"form": form}, 400)
+        return pages.form_page(request, "request_link.html", {"form": form}, 400)
     email = form.cleaned_data["email"]
     services.record_access("link_request", AccessLog.ALLOWED, 200, visitor, resource="self-service", email=email)
     _send_link_later(email)
-    return _page(
+    return pages.form_page(
         request,
         "message.html",
         {
@@ -104,27 +95,18 @@ def receipts_page(request):
     try:
         customer = services.open_self_service(token)
     except signing.LinkRefused:
-        refused = services.customer_behind(signing.SELF_SERVICE, token)
+        behind = services.customer_behind(signing.SELF_SERVICE, token)
         services.record_access(
-            "receipts_page", AccessLog.REFUSED, 403, visitor, resource="self-service", customer=refused
+            "receipts_page", AccessLog.REFUSED, 403, visitor, resource="self-service", customer=behind
         )
-        return _page(
-            request,
-            "message.html",
-            {
-                "heading": "This link no longer works",
-                "text": "Links are short-lived. Ask for a new one below.",
-                "ask_again": True,
-            },
-            403,
-        )
+        return pages.dead_link_page(request)
     services.record_access("receipts_page", AccessLog.ALLOWED, 200, visitor, resource="self-service", customer=customer)
     download = reverse("portal-download")
     rows = [
         (purchase, f"{download}?token={services.download_link(purchase).token}")
         for purchase in services.recent_purchases(customer)
     ]
-    return _page(request, "receipts.html", {"customer": customer, "rows": rows})
+    return pages.page(request, "receipts.html", {"customer": customer, "rows": rows})
 
 
 # One-click unsubscribe (RFC 8058) is a POST from the mail provider, with no cookie and no CSRF
@@ -141,13 +123,13 @@ def unsubscribe(request):
     if request.method == "GET":
         if signing.inspect(signing.UNSUBSCRIBE, token) is None:
             return _refused_unsubscribe(request, visitor)
-        return _page(request, "unsubscribe.html", {"token": token})
+        return pages.page(request, "unsubscribe.html", {"token": token})
     try:
         customer = services.unsubscribe(token)
     except signing.LinkRefused:
         return _refused_unsubscribe(request, visitor)
     services.record_access("unsubscribe", AccessLog.ALLOWED, 200, visitor, resource="unsubscribe", customer=customer)
-    return _page(
+    return pages.page(
         request,
         "message.html",
         {
@@ -159,4 +141,4 @@ def unsubscribe(request):
 
 def _refused_unsubscribe(request, visitor):
     services.record_access("unsubscribe", AccessLog.REFUSED, 403, visitor, resource="unsubscribe")
-    return _page(request, "message.html", {"heading": "This link is not valid", "text": ""}, 403)
+    return pages.page(request, "message.html", {"heading": "This link is not valid", "text": ""}, 403)

@@ -1,6 +1,5 @@
 """Worker scaling's JSON API: thin views over scaling.services."""
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.decorators import api_view
@@ -8,7 +7,7 @@ from rest_framework.response import Response
 
 from echopilot.validators import MillisecondsField, NonNegativeIntField
 
-from . import services
+from . import openapi_docs, services
 
 
 class StrictBooleanField(serializers.BooleanField):
@@ -71,14 +70,14 @@ def _by(request) -> str:
     return f"api:{request.user}"
 
 
-@extend_schema(responses=OpenApiTypes.OBJECT)
+@extend_schema(responses={200: openapi_docs.STATUS})
 @api_view(["GET"])
 def status(request):
     """Desired vs actual workers now, why, and every signal read; nothing is applied."""
     return Response(services.status())
 
 
-@extend_schema(request=ApplySerializer, responses=OpenApiTypes.OBJECT)
+@extend_schema(request=ApplySerializer, responses={200: openapi_docs.APPLIED})
 @api_view(["POST"])
 def apply(request):
     """Decide now and apply unless dry (`dry_run` absent: SCALE_DRY_RUN) or held by a constraint."""
@@ -86,7 +85,7 @@ def apply(request):
     return Response(services.apply(dry_run=data.get("dry_run"), by=_by(request)))
 
 
-@extend_schema(request=SignalsSerializer, responses={201: OpenApiTypes.OBJECT})
+@extend_schema(request=SignalsSerializer, responses={201: openapi_docs.RECORDED})
 @api_view(["POST"])
 def signals(request):
     """A reading of the load pushed by another system (its workers need not be django-q2)."""

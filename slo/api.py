@@ -12,8 +12,9 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 
 from echopilot.errors import error_response
+from echopilot.openapi import error
 
-from . import gate, ingest, openslo, services
+from . import gate, ingest, openapi_docs, openslo, services
 from .models import Slo
 
 STATUS_PERIODS = ["5m", "30m", "1h", "6h", "24h", "3d", "7d", "30d"]
@@ -45,7 +46,7 @@ def _pick_slo(name: str | None) -> Slo:
     return slo
 
 
-@extend_schema(parameters=[StatusQuery], responses=OpenApiTypes.OBJECT)
+@extend_schema(parameters=[StatusQuery], responses={200: openapi_docs.STATUS, 400: error("unknown slo or period")})
 @api_view(["GET"])
 def slo_status(request):
     """p95, p99, error rate, burn and budget left of one SLO over ?period= (1h, 24h, 7d, 30d...)."""
@@ -57,7 +58,7 @@ def slo_status(request):
     return Response(report)
 
 
-@extend_schema(parameters=[StatusQuery], responses=OpenApiTypes.OBJECT)
+@extend_schema(parameters=[StatusQuery], responses={200: openapi_docs.BUDGET, 400: error("unknown slo or period")})
 @api_view(["GET"])
 def slo_budget(request):
     """The 24h status with the budget of each objective over the SLO window and its daily graph."""
@@ -69,7 +70,7 @@ def slo_budget(request):
     return Response(report)
 
 
-@extend_schema(request=RebaselineBody, responses=OpenApiTypes.OBJECT)
+@extend_schema(request=RebaselineBody, responses={200: openapi_docs.REBASELINED, 400: error("unknown slo")})
 @api_view(["POST"])
 def rebaseline(request):
     """Start the SLO's rolling windows anew from now (older data is kept, no longer counted)."""
@@ -87,8 +88,9 @@ class JSONOnly(DefaultContentNegotiation):
 
 
 @extend_schema(
-    request={"application/json": OpenApiTypes.OBJECT, "application/x-ndjson": OpenApiTypes.STR},
-    responses=OpenApiTypes.OBJECT,
+    request={"application/json": openapi_docs.INGEST_BODY, "application/x-ndjson": openapi_docs.INGEST_NDJSON},
+    examples=[openapi_docs.INGEST_REQUEST],
+    responses={200: openapi_docs.INGESTED, 400: error("the batch, refused whole: every bad sample's field named")},
 )
 @api_view(["POST"])
 @parser_classes([])  # the body is read raw: NDJSON, and JSON checked sample by sample
@@ -134,7 +136,7 @@ def openslo_export(request):
     return Response(openslo.export_all())
 
 
-@extend_schema(responses={200: OpenApiTypes.OBJECT, 423: OpenApiTypes.OBJECT})
+@extend_schema(responses={200: openapi_docs.GATE, 423: openapi_docs.GATE_SHUT})
 @api_view(["GET"])
 def deploy_gate(request):
     """For CI before a deploy: 200 while the gate is open, 423 with the reason while it is shut."""
@@ -142,7 +144,7 @@ def deploy_gate(request):
     return Response(state.to_dict(), status=status.HTTP_423_LOCKED if state.shut else status.HTTP_200_OK)
 
 
-@extend_schema(request=LiftBody, responses=OpenApiTypes.OBJECT)
+@extend_schema(request=LiftBody, examples=[openapi_docs.LIFT_REQUEST], responses={200: openapi_docs.LIFTED})
 @api_view(["POST"])
 def lift_gate(request):
     """Lift the deploy gate, with a note saying why it is safe (admin only)."""

@@ -146,7 +146,9 @@ def parse_lenient(body: bytes, service: str | None = None, now=None, first_line:
         else:
             good.append(record)
     samples = _slow_columns(good, service, now_s) if good else None
-    return samples, errors
+    # JSON errors were found in a first pass: list every problem in the file's order.
+    in_file_order = {label(i): errors[label(i)] for i in range(len(lines)) if label(i) in errors}
+    return samples, in_file_order
 
 
 def parse_records(records: list, service: str | None, label, now=None, limit: int | None = MAX_BATCH) -> Samples:

@@ -84,6 +84,17 @@ def ingest_file(path, *, service: str | None = None, now=None, progress=None, ha
             handle.close()
 
 
+def forget(path) -> int:
+    """Forget how far `path` was read, so the next run reads it from its first line again (its
+    samples are counted again: for a database that lost them, or after a rebaseline). Returns the
+    number of lines that had been counted."""
+    cursor = committed(path)
+    if cursor is None:
+        return 0
+    IngestCursor.objects.filter(pk=cursor.pk).update(offset=0, lines=0, head="")
+    return cursor.lines
+
+
 def committed(path) -> IngestCursor | None:
     """The stored cursor of `path`: how many of its lines are counted, where a rerun resumes."""
     return IngestCursor.objects.filter(path=str(Path(path).resolve())).first()

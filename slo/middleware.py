@@ -3,7 +3,7 @@
 Samples are kept in process and written as one batch when SLO_BUFFER_MAX_SAMPLES have gathered or
 SLO_BUFFER_MAX_SECONDS have passed since the last write (checked as requests arrive, and by a small
 background thread for a process that has gone quiet), and at exit.
-/health, /healthz/strict, /metrics and static files are left out: probes and scrapes would
+/health, /healthz/strict, /readyz, /metrics and static files are left out: probes and scrapes would
 drown the real traffic and make the console look faster than it is.
 
 Under a test run (Django's test environment) nothing is recorded unless a test sets
@@ -26,7 +26,7 @@ from . import ingest
 
 log = logging.getLogger(__name__)
 SERVICE = "console"
-SKIPPED_PREFIXES = ("/health", "/metrics", "/static/", "/favicon.ico")
+SKIPPED_PREFIXES = ("/health", "/readyz", "/metrics", "/static/", "/favicon.ico")
 
 
 class SampleBuffer:

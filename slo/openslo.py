@@ -274,14 +274,16 @@ def _number(value, where: str, whole: bool = False):
 
 @dataclass
 class Imported:
-    """What an import did: the SLOs created or updated, and notes on what it skipped or filled in."""
+    """What an import did: each SLO with "created", "updated" or "unchanged" (the file says what
+    it already says), and notes on what it skipped or filled in."""
 
-    slos: list[tuple[Slo, bool]] = field(default_factory=list)
+    slos: list[tuple[Slo, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
 
-def import_text(text: str) -> list[tuple[Slo, bool]]:
-    """Create or update one Slo per OpenSLO SLO document (all or none); returns (slo, created) pairs."""
+def import_text(text: str) -> list[tuple[Slo, str]]:
+    """Create or update one Slo per OpenSLO SLO document (all or none); returns (slo, outcome) pairs:
+    "created", "updated" or "unchanged"."""
     return import_file(text).slos
 
 
@@ -392,16 +394,19 @@ def _status_class(pattern: str) -> str:
     return pattern if re.fullmatch(r"[1-5][0-9][0-9]", pattern) else ""
 
 
-def _save(fields: dict) -> tuple[Slo, bool]:
+def _save(fields: dict) -> tuple[Slo, str]:
     fields = dict(fields)
     name = fields.pop("name")
     slo = Slo.objects.filter(name=name).first() or Slo(name=name)
     created = slo.pk is None
-    for key, value in fields.items():
-        setattr(slo, key, value)
+    changed = [key for key, value in fields.items() if getattr(slo, key) != value]
+    for key in changed:
+        setattr(slo, key, fields[key])
     slo.full_clean()
+    if not created and not changed:
+        return slo, "unchanged"
     slo.save()
-    return slo, created
+    return slo, "created" if created else "updated"
 
 
 def _name_of(doc) -> str | None:

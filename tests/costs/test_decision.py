@@ -98,7 +98,7 @@ def test_global_cap_reached_throttles_even_with_a_free_fallback(caps, now):
 def test_90_percent_of_the_global_cap_warns_every_model(caps, now):
     spend("some-other-model", "90", now)
     assert authorize("gpt-4o", now=now).decision == "warn"
-    assert authorize("never-seen", now=now).decision == "warn"
+    assert authorize("never-seen", Decimal("0.01"), now=now).decision == "warn"  # unpriced: sends its amount
 
 
 def test_an_override_lets_a_capped_model_through_until_it_ends(caps, now):

@@ -229,3 +229,11 @@ def test_demo_loads_again_after_the_near_cap_models_cap_changed(caps):
     demo.load(now)
     set_cap("model", "7", "gpt-4o-mini")  # today's near-cap amount follows the cap
     assert demo.load(now).startswith("0 new spend reports")
+
+
+def test_the_demo_says_where_the_near_cap_model_really_stands(caps):
+    now = timezone.now()
+    record_spend(model="gpt-4o-mini", usd=Decimal("0.50"), ts=now, now=now)  # spend of its own today
+    message = demo.load(now)
+    assert message.endswith("gpt-4o-mini at 102% of its $5.00 cap today")
+    assert demo.load(now).endswith("gpt-4o-mini at 102% of its $5.00 cap today")

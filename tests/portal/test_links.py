@@ -218,6 +218,27 @@ def test_every_refusal_is_the_same_answer(client, customer, purchases):
     assert answers.pop()[0] == 403
 
 
+BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8"
+
+
+def test_a_browser_opening_a_dead_link_gets_a_plain_page_offering_a_fresh_link(client, customer, purchases):
+    expired = services.download_link(purchases[0], now=timezone.now() - timedelta(days=2)).token
+    fresh = services.download_link(purchases[1]).token
+    services.revoke_links(customer)
+    pages = {download(client, t, HTTP_ACCEPT=BROWSER_ACCEPT) for t in ("garbage", expired, fresh)}
+    assert {(p.status_code, p["Content-Type"]) for p in pages} == {(403, "text/html; charset=utf-8")}
+    assert len({p.content for p in pages}) == 1, "the page never says which check failed"
+    html = pages.pop().content.decode()
+    assert "This link no longer works" in html and 'href="/portal/"' in html
+    assert "invalid or expired" not in html and "REST framework" not in html
+
+
+def test_a_script_opening_a_dead_link_still_gets_the_json_403(client, purchases):
+    for accept in ("*/*", "application/json", ""):
+        response = download(client, "garbage", HTTP_ACCEPT=accept)
+        assert (response.status_code, response.json()) == (403, REFUSAL)
+
+
 def test_a_missing_token_is_a_400_naming_it(client):
     response = client.get("/api/portal/download")
     assert response.status_code == 400

@@ -193,3 +193,13 @@ def test_a_send_that_failed_in_the_task_gives_its_slot_back(customer, settings):
         settings.EMAIL_PORT = port
         assert tasks.send_receipts_link(customer.email) == "sent"
         assert inbox.arrived.wait(5)
+
+
+def test_the_form_page_lets_the_browser_send_its_origin_and_token_pages_send_no_referrer(client, customer):
+    form = client.get("/portal/")
+    assert form["Referrer-Policy"] == "same-origin"
+    assert b'<meta name="referrer" content="same-origin">' in form.content
+    token = services.self_service_link(customer).token
+    receipts = client.get("/portal/receipts", {"token": token})
+    assert receipts["Referrer-Policy"] == "no-referrer"
+    assert b'<meta name="referrer" content="no-referrer">' in receipts.content

@@ -177,9 +177,9 @@ def test_a_body_changed_after_signing_is_400(client):
     assert not Purchase.objects.exists()
 
 
-def test_without_a_configured_secret_every_event_is_refused(post_event, settings):
+def test_without_a_configured_secret_every_event_is_refused_with_a_503(post_event, settings):
     settings.STRIPE_WEBHOOK_SECRET = ""
-    assert post_event(charge_succeeded()).status_code == 400
+    assert post_event(charge_succeeded()).status_code == 503
 
 
 def test_the_secret_never_appears_in_the_answer(post_event):

@@ -108,7 +108,8 @@ def test_budget_tick_logs_a_slo_tick_and_rewrites_the_status_snapshot(slo, feed,
     assert SloTick.objects.get().requests == 600
 
 
-def test_strict_health_fails_while_an_slo_is_critical(client, slo, feed):
+def test_strict_health_fails_while_a_watched_slo_is_critical(client, settings, slo, feed):
+    settings.HEALTHZ_STRICT_SLOS = ["api"]
     now = timezone.now()
     assert client.get("/healthz/strict").json()["checks"]["slo"]["ok"] is True
     feed(now - timedelta(minutes=20), 15, per_minute=20, error_share=0.5)

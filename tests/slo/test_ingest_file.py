@@ -117,6 +117,27 @@ def test_bad_lines_are_skipped_and_reported_with_their_number(db, access_log):
     assert IngestCursor.objects.get().rejected == 2
 
 
+def test_rejected_lines_are_listed_in_file_order(db, access_log):
+    access_log.write_bytes(
+        b'{"ts": 1, "latency_ms": 1, "status": 200}\n' + b"garbage\n" + _lines(1) + b'{"latency_ms": -1}\n' + b"{\n"
+    )
+    out = io.StringIO()
+    call_command("slo_ingest", str(access_log), "--service", "web", stdout=out, stderr=io.StringIO())
+    listed = [line.split(":")[0].strip() for line in out.getvalue().splitlines() if line.startswith("  line ")]
+    assert listed == ["line 1", "line 2", "line 4", "line 5"]
+
+
+def test_from_start_reads_a_file_already_read_again(db, access_log):
+    access_log.write_bytes(_lines(50))
+    call_command("slo_ingest", str(access_log), stdout=io.StringIO(), stderr=io.StringIO())
+    out = io.StringIO()
+    call_command("slo_ingest", str(access_log), "--from-start", stdout=out, stderr=io.StringIO())
+    assert "reading from the start again; its 50 lines count again" in out.getvalue()
+    assert "50 lines, 50 samples stored" in out.getvalue()
+    assert _stored() == 100
+    assert IngestCursor.objects.get().lines == 50
+
+
 def test_lines_without_a_service_take_the_command_option(db, access_log):
     access_log.write_bytes(
         b"".join(

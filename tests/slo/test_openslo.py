@@ -6,6 +6,8 @@ import re
 import pytest
 import yaml
 from django.core.management import CommandError, call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from slo.models import Slo
 
@@ -66,6 +68,17 @@ def test_import_creates_then_updates(db, tmp_path):
     call_command("slo_import", str(path), stdout=out)
     assert Slo.objects.get(name="checkout").p95_ms == 500
     assert "created checkout" in out.getvalue() and "updated checkout" in out.getvalue()
+
+
+def test_importing_the_same_file_again_says_unchanged_and_writes_nothing(db, tmp_path):
+    path = tmp_path / "slo.yaml"
+    path.write_text(DOC)
+    call_command("slo_import", str(path), stdout=io.StringIO())
+    again = io.StringIO()
+    with CaptureQueriesContext(connection) as queries:
+        call_command("slo_import", str(path), stdout=again)
+    assert again.getvalue().startswith("unchanged checkout: shop")
+    assert not [q for q in queries.captured_queries if q["sql"].startswith(("UPDATE", "INSERT"))]
 
 
 def test_export_then_import_round_trips(analyst_api, slo, tmp_path):

@@ -26,6 +26,13 @@ class Command(BaseCommand):
         )
         create.add_argument("--quiet", action="store_true", help="print the key alone")
         create.add_argument("--expires-days", type=float, help="the key stops working after this many days")
+        again = create.add_mutually_exclusive_group()
+        again.add_argument(
+            "--if-missing",
+            action="store_true",
+            help="keep an active key of this name if there is one (prints nothing then)",
+        )
+        again.add_argument("--replace", action="store_true", help="revoke the active keys of this name first (rotate)")
         sub.add_parser("list", help="list the stored keys (prefixes only) and say which env keys are set")
         revoke = sub.add_parser("revoke", help="revoke a stored key")
         revoke.add_argument("prefix", help="the key's prefix, as `list` shows it, or the whole key")
@@ -39,13 +46,22 @@ class Command(BaseCommand):
     def handle(self, *args, action, **options):
         getattr(self, f"do_{action}")(**options)
 
-    def do_create(self, name, role, quiet, expires_days=None, **_):
+    def do_create(self, name, role, quiet, expires_days=None, if_missing=False, replace=False, **_):
         limit = DashKey._meta.get_field("name").max_length
         assert limit is not None
         if not storable_name(name, limit):
             raise CommandError(f"--name must be 1-{limit} printable characters (no newline)")
         if expires_days is not None and not 0 < expires_days <= keys.MAX_OVERLAP_DAYS * 10:
             raise CommandError(f"--expires-days must be above 0 and at most {keys.MAX_OVERLAP_DAYS * 10}")
+        # An expired key is no key to keep: it answers 401.
+        active = DashKey.objects.filter(name=name, role=role, revoked__isnull=True).exclude(expires__lte=timezone.now())
+        kept = active.first() if if_missing else None
+        if kept is not None:
+            if not quiet:
+                self.stdout.write(f"Kept the active {role} key '{name}' (prefix {kept.prefix}).")
+            return
+        if replace:
+            active.update(revoked=timezone.now())
         key, raw = DashKey.issue(name, role)
         if expires_days is not None:
             key.expires = key.created + timedelta(days=expires_days)

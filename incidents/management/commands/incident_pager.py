@@ -1,6 +1,6 @@
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
-from incidents import tasks
+from incidents import digest, tasks
 
 
 class Command(BaseCommand):
@@ -8,8 +8,16 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--digest", action="store_true", help="also send today's digest if it is due")
+        parser.add_argument(
+            "--preview", action="store_true", help="with --digest: print the digest that would go out; send nothing"
+        )
 
     def handle(self, *args, **options):
+        if options["preview"]:
+            if not options["digest"]:
+                raise CommandError("--preview applies to --digest: incident_pager --digest --preview")
+            self.stdout.write(digest.preview())
+            return
         result = tasks.pager_tick()
         self.stdout.write(
             f"sent {result['sent'] or 'nothing'}; raised from logs {result['raised'] or 'nothing'};"

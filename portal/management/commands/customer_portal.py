@@ -3,6 +3,7 @@ links, email them their receipts page, prune rate counters. Same service functio
 
 import smtplib
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from portal import mail, services
@@ -42,6 +43,8 @@ class Command(BaseCommand):
         try:
             # Asked for by an operator on the customer's behalf: counts as requested.
             outcome = mail.send_receipts_link(email, requested=True)
+        except mail.EmailNotSetUp as exc:
+            raise CommandError(f"{email}: not sent, {exc}; set SMTP_HOST (and SMTP_PORT, SMTP_FROM)") from exc
         except (OSError, smtplib.SMTPException) as exc:
             raise CommandError(
                 f"{email}: the mail server refused or did not answer ({exc}); check SMTP_HOST and SMTP_PORT"
@@ -58,6 +61,9 @@ class Command(BaseCommand):
         rows = services.receipts_with_links(customer)
         if not rows:
             self.stdout.write(f"{customer.email}: no purchases")
+            return
+        # Run by hand, this process may not see the address the console serves on: say which it used.
+        self.stdout.write(f"links built on PORTAL_BASE_URL={settings.PORTAL_BASE_URL}")
         for purchase, link in rows:
             self.stdout.write(
                 f"{purchase.purchased_at:%Y-%m-%d} {purchase.document_title} {purchase.reference} "

@@ -28,10 +28,10 @@ class Command(BaseCommand):
             done = openslo.import_file(text, file_format)
         except ValidationError as exc:
             raise CommandError(f"{file}: nothing imported: {'; '.join(exc.messages)}") from exc
-        for slo, created in done.slos:
+        for slo, outcome in done.slos:
             latency = " ".join(f"{key}<={ms:g}ms" for key, ms in slo.latency_objectives().items())
             self.stdout.write(
-                f"{'created' if created else 'updated'} {slo.name}: {slo.service} "
+                f"{outcome} {slo.name}: {slo.service} "
                 f"{latency or 'availability only'} budget {slo.error_budget_pct:g}% over {slo.window_days}d"
             )
         for note in done.notes:

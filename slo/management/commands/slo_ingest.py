@@ -28,11 +28,20 @@ class Command(BaseCommand):
         parser.add_argument(
             "--interval", type=_interval, help="with --follow: seconds between looks (0.01-3600, default 1)"
         )
+        parser.add_argument(
+            "--from-start",
+            action="store_true",
+            help="read the files from their first line again, though read before (their samples count again)",
+        )
 
-    def handle(self, *args, paths, service, follow, interval, **options):
+    def handle(self, *args, paths, service, follow, interval, from_start, **options):
         started = time.monotonic()
         if interval is not None and not follow:
             raise CommandError("--interval only applies with --follow")
+        if from_start:
+            for path in paths:
+                if counted := logfile.forget(path):
+                    self.stdout.write(f"{path}: reading from the start again; its {counted:,} lines count again")
         if follow:
             if len(paths) != 1:
                 raise CommandError("--follow takes one PATH")
