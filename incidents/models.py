@@ -10,6 +10,8 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import models, transaction
 from django.utils import timezone
 
+from echopilot.dbclock import db_now
+
 SEVERITIES = ["INFO", "WARNING", "ERROR", "CRITICAL"]
 SEVERITY_CHOICES = [(s, s) for s in SEVERITIES]
 CHANNELS = ["telegram", "email", "webhook"]
@@ -195,8 +197,9 @@ class ChannelState(models.Model):
         """The time this sender may send, spacing every process's sends `interval_s` apart.
 
         The row is locked only to move `next_send_at` on; the wait happens outside the transaction.
+        Slots are reckoned by the database's clock, so a host whose clock runs ahead cannot push them on.
         """
-        now = now or timezone.now()
+        now = now or db_now()
         with transaction.atomic():
             cls.objects.get_or_create(name=name)
             state = cls.objects.select_for_update().get(name=name)
