@@ -4,6 +4,7 @@ Every value comes from the environment (or a `.env` file beside manage.py) throu
 with the names and defaults of the product documents. Code reads `settings.X`, never `os.environ`.
 """
 
+import socket
 from pathlib import Path
 
 import environ
@@ -238,6 +239,13 @@ AXES_CLIENT_IP_CALLABLE = "echopilot.clientip.client_ip"
 # --- Files the console writes ---------------------------------------------------------------------
 
 LOG_DIR = envconfig.writable_directory("LOG_DIR", BASE_DIR / "logs")
+
+# --- Several hosts --------------------------------------------------------------------------------
+
+# Whose LOG_DIR this is: the incident log reader keeps its positions per (this name, file path), so
+# hosts that each keep their own LOG_DIR at the same path never take each other's files for rotated
+# ones. Hosts that share one LOG_DIR (a network mount) set the same name on every host.
+LOG_READER_HOST = env.str("LOG_READER_HOST", default=socket.gethostname())[:200]
 
 LOGGING = {
     "version": 1,

@@ -259,8 +259,9 @@ class ChannelStateAdmin(admin.ModelAdmin):
 
 @admin.register(FileOffset)
 class FileOffsetAdmin(admin.ModelAdmin):
-    list_display = ["path", "offset", "inode", "updated_at"]
-    readonly_fields = ["path", "offset", "inode", "head", "updated_at"]
+    list_display = ["path", "host", "offset", "inode", "updated_at"]
+    list_filter = ["host"]
+    readonly_fields = ["host", "path", "offset", "inode", "head", "updated_at"]
 
     def has_add_permission(self, request):
         return False

@@ -290,9 +290,14 @@ class DeliveryAttempt(models.Model):
 
 
 class FileOffset(models.Model):
-    """How far the pager has read an NDJSON file; the inode tells a rotated file from the old one."""
+    """How far the pager has read an NDJSON file on one host; the inode tells a rotated file from the old one."""
 
-    path = models.CharField(max_length=500, unique=True)
+    host = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="Whose LOG_DIR (LOG_READER_HOST); blank: kept before hosts were told apart.",
+    )
+    path = models.CharField(max_length=500)
     inode = models.BigIntegerField(default=0)
     head = models.CharField(
         max_length=64, blank=True, help_text="Hash of the file's first line: a new file has another."
@@ -300,8 +305,11 @@ class FileOffset(models.Model):
     offset = models.BigIntegerField(default=0)
     updated_at = models.DateTimeField(default=timezone.now)
 
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["host", "path"], name="fileoffset_one_per_host_and_path")]
+
     def __str__(self):
-        return f"{self.path} @ {self.offset}"
+        return f"{self.host}:{self.path} @ {self.offset}"
 
 
 class DigestRun(models.Model):
