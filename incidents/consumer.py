@@ -1,7 +1,8 @@
 """The pager reads the NDJSON event files other processes write (LOG_DIR/*.ndjson).
 
 A line whose `sev`, `severity` or `level` is CRITICAL becomes an incident. Each file's offset is
-persisted per host (LOG_READER_HOST: hosts may each keep their own LOG_DIR at one path) with the file's inode and a hash of its first line, so nothing is read twice, and a
+persisted per host (LOG_READER_HOST: hosts may each keep their own LOG_DIR at one path) with the
+file's inode and a hash of its first line, so nothing is read twice, and a
 rotated (new inode, new first line) or truncated (shorter than the offset) file is read from its
 start. When a file was rotated by renaming, the rest of the old file (`<name>.1`) is read first.
 """
