@@ -32,9 +32,13 @@ def schedule_fields(job: Job, now: datetime) -> dict:
     return {"func": job.func, "kwargs": job.kwargs, "repeats": -1, **kind}
 
 
+# The kernel's own jobs; apps declare theirs in their schedules.py.
+KERNEL_JOBS = [Job(name="console_prune", func="echopilot.tasks.prune_tick", minutes=24 * 60)]
+
+
 def declared_jobs() -> list[Job]:
-    """Every job declared by a console app, in app order."""
-    return [job for app in console_apps() for job in app.jobs()]
+    """The kernel's jobs, then every job declared by a console app, in app order."""
+    return KERNEL_JOBS + [job for app in console_apps() for job in app.jobs()]
 
 
 @transaction.atomic

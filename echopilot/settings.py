@@ -328,6 +328,20 @@ PORTAL_LINK_REQUEST_RATE_PER_HOUR = envconfig.integer("PORTAL_LINK_REQUEST_RATE_
 PORTAL_EMAIL_RATE_PER_HOUR = envconfig.integer("PORTAL_EMAIL_RATE_PER_HOUR", 3, 1, 1_000_000)
 PORTAL_WEBHOOK_FAILURES_BEFORE_INCIDENT = envconfig.integer("PORTAL_WEBHOOK_FAILURES_BEFORE_INCIDENT", 5, 1, 1_000_000)
 
+# --- Retention (the daily console_prune job, `manage.py prune`) -------------------------------------
+
+# Ledger rows (one per AI call) go after this many days; the daily totals (DailyCounter) stay for good.
+COST_LEDGER_RETENTION_DAYS = envconfig.integer("COST_LEDGER_RETENTION_DAYS", 90, 1, 100 * 366)
+# The portal's access audit: 13 months, a year of audit plus a month to take it.
+PORTAL_ACCESS_LOG_RETENTION_DAYS = envconfig.integer("PORTAL_ACCESS_LOG_RETENTION_DAYS", 400, 30, 100 * 366)
+# Stripe keeps events 30 days and retries for 3, so a replay older than this cannot arrive.
+STRIPE_EVENT_RETENTION_DAYS = envconfig.integer("STRIPE_EVENT_RETENTION_DAYS", 400, 31, 100 * 366)
+SLO_TICK_RETENTION_DAYS = envconfig.integer("SLO_TICK_RETENTION_DAYS", 90, 1, 100 * 366)
+# Resolved incidents (with their deliveries and attempts) and deliveries of no incident (digests, notices).
+INCIDENT_RETENTION_DAYS = envconfig.integer("INCIDENT_RETENTION_DAYS", 180, 1, 100 * 366)
+# django-q2's task results, failures included.
+QUEUE_TASK_RETENTION_DAYS = envconfig.integer("QUEUE_TASK_RETENTION_DAYS", 30, 1, 100 * 366)
+
 # --- Cost guardrails ------------------------------------------------------------------------------
 
 COST_CAP_DAILY_USD = envconfig.number("COST_CAP_DAILY_USD", 25, 0, 99_999_999)
