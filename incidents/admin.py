@@ -4,6 +4,8 @@ from django.contrib import admin, messages
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 
+from echopilot.admin import CappedCountPaginator, recent_values_filter
+
 from . import pager, services
 from .channels import HOW_TO_TURN_ON, channel_for, configured_channels
 from .models import ChannelState, Delivery, DeliveryAttempt, FileOffset, Incident, Route, Silence
@@ -51,9 +53,11 @@ class IncidentAdmin(admin.ModelAdmin):
         "last_seen",
         "page_state",
     ]
-    list_filter = ["status", "severity", "source"]
+    list_filter = ["status", "severity", recent_values_filter("source"), "last_seen"]
     search_fields = ["message", "source", "fingerprint"]
-    date_hierarchy = "last_seen"
+    # A year of incidents: a count that stops short, and no date hierarchy (a DISTINCT over the table).
+    paginator = CappedCountPaginator
+    show_full_result_count = False
     inlines = [DeliveryInline]
     actions = ["acknowledge", "resolve", "page_again", "silence_1h", "silence_24h"]
     # The lifecycle changes through the actions, which record who and when; only the note is typed.
@@ -182,6 +186,8 @@ class DeliveryAdmin(admin.ModelAdmin):
     list_filter = ["status", "channel", "kind", "severity"]
     search_fields = ["subject", "last_error"]
     inlines = [AttemptInline]
+    paginator = CappedCountPaginator
+    show_full_result_count = False
     readonly_fields = [f.name for f in Delivery._meta.fields]
 
     @admin.display(description="status", ordering="status")
