@@ -18,7 +18,7 @@ from echopilot.clientip import client_ip
 from echopilot.errors import error_response
 from echopilot.models import DashKey
 
-from . import pdf, services, signing, stripe_events
+from . import services, signing, stripe_events
 from .models import AccessLog, Purchase
 
 log = logging.getLogger(__name__)
@@ -121,6 +121,10 @@ def download(request):
         customer = services.customer_behind(signing.DOWNLOAD, token)
         services.record_access("download", AccessLog.REFUSED, 403, visitor, resource="download", customer=customer)
         return error_response(REFUSED, status_code=403)
+    # Imported here, not at the top: fpdf2 and its fonts (~19 MB, 0.2-0.4 s) would otherwise load in
+    # every web and cluster process, for the one view that draws a PDF.
+    from . import pdf
+
     document = pdf.render(purchase)
     services.record_access(
         "download",
