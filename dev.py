@@ -78,6 +78,25 @@ def manage(*args: str, env=None, capture=False) -> str:
 # --- start ---------------------------------------------------------------------------------------------
 
 
+def gunicorn_command(host: str, port: int, workers: int) -> list[str]:
+    """The web server: the app preloaded once in gunicorn's master, shared by its workers."""
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "echopilot.wsgi",
+        "--preload",
+        "--config",
+        "python:echopilot.gunicorn_conf",
+        "--bind",
+        f"{host}:{port}",
+        "--workers",
+        str(workers),
+        "--access-logfile",
+        "-",
+    ]
+
+
 def start(port: int, host: str, workers: int) -> int:
     url = f"http://{'localhost' if host in ('0.0.0.0', '127.0.0.1') else host}:{port}/"
     env = dict(os.environ)
@@ -95,18 +114,7 @@ def start(port: int, host: str, workers: int) -> int:
     say("loading demo data")
     manage("demo")
     web = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "echopilot.wsgi",
-            "--bind",
-            f"{host}:{port}",
-            "--workers",
-            str(workers),
-            "--access-logfile",
-            "-",
-        ],
+        gunicorn_command(host, port, workers),
         cwd=ROOT,
         env=env,
         start_new_session=True,
