@@ -183,7 +183,7 @@ def ensure_chromium() -> None:
     if Path(CHROMIUM).exists() or os.geteuid() != 0 or not Path("/usr/bin/apt-get").exists():
         return
     say("installing Chromium for the browser tests (apt-get)")
-    quiet = {"stdout": subprocess.DEVNULL, "env": {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}}
+    quiet: dict = {"stdout": subprocess.DEVNULL, "env": {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}}
     subprocess.run(["apt-get", "update", "-qq"], **quiet)
     subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], **quiet)
 
