@@ -5,12 +5,23 @@ With --preload the master loads the app once and the workers share its memory in
 loading its own copy (~80 MB each).
 """
 
+import gc
 import os
 
 from django.db import connections
+from django.urls import get_resolver
 from prometheus_client import multiprocess
 
 preload_app = True
+
+
+def when_ready(server):
+    # In the master, after the app is loaded and before any worker is forked. Django imports the
+    # URLconf (every view module, DRF, the admin's pages) on the first request: import it here, once,
+    # so the workers share it too; then freeze what is loaded, so a worker's garbage collector does not
+    # write to (and so copy) every page of it.
+    get_resolver().url_patterns  # noqa: B018  (reading it imports the views)
+    gc.freeze()
 
 
 def pre_fork(server, worker):
