@@ -1,8 +1,8 @@
 """What django-q2 runs for the kernel; the same functions back its manage.py commands."""
 
-from . import retention
+from . import housekeeping
 
 
 def prune_tick() -> dict[str, int]:
-    """Daily: delete what has outlived its retention setting, in every app (see retention.py)."""
-    return retention.prune_all()
+    """Daily: delete what has outlived its retention setting, in every app (see housekeeping.py)."""
+    return housekeeping.prune_all()

@@ -5,7 +5,7 @@ from datetime import datetime
 from django.conf import settings
 from django.db.models import Q
 
-from echopilot.retention import cutoff, delete_in_batches
+from echopilot.housekeeping import cutoff, delete_in_batches
 
 from .models import Delivery, Incident
 

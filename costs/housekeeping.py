@@ -4,7 +4,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 
-from echopilot.retention import delete_in_batches
+from echopilot.housekeeping import delete_in_batches
 
 from .models import SpendEntry
 

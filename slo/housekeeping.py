@@ -4,7 +4,7 @@ from datetime import datetime
 
 from django.conf import settings
 
-from echopilot.retention import cutoff, delete_in_batches
+from echopilot.housekeeping import cutoff, delete_in_batches
 
 from .models import SloTick
 
