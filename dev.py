@@ -119,7 +119,10 @@ def start(port: int, host: str, workers: int) -> int:
         env=env,
         start_new_session=True,
     )
-    cluster = subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=env, start_new_session=True)
+    # The pool runs one django-q2 cluster, or as many as the autoscaler applies with SCALE_ACTUATOR=qcluster.
+    cluster = subprocess.Popen(
+        [sys.executable, "manage.py", "qcluster_pool"], cwd=ROOT, env=env, start_new_session=True
+    )
     print()
     print(f"  EchoPilot Ops Console:  {url}")
     print(f"  Admin API key (shown once, stored hashed):  {key}")
@@ -178,14 +181,24 @@ def redis_url() -> str | None:
         return None
 
 
-def ensure_chromium() -> None:
-    """The browser stage drives Debian's Chromium; install it when missing and we may (root, apt)."""
-    if Path(CHROMIUM).exists() or os.geteuid() != 0 or not Path("/usr/bin/apt-get").exists():
+# What the slow stage drives for real: Debian's Chromium, and the Prometheus, promtool and
+# Alertmanager binaries the console's metrics and receivers are tested against.
+SLOW_STAGE_PACKAGES = {
+    "chromium": CHROMIUM,
+    "prometheus": "/usr/bin/promtool",
+    "prometheus-alertmanager": "/usr/bin/prometheus-alertmanager",
+}
+
+
+def ensure_slow_stage_tools() -> None:
+    """Install the slow stage's Debian packages that are missing, when we may (root, apt)."""
+    missing = [name for name, path in SLOW_STAGE_PACKAGES.items() if not Path(path).exists()]
+    if not missing or os.geteuid() != 0 or not Path("/usr/bin/apt-get").exists():
         return
-    say("installing Chromium for the browser tests (apt-get)")
+    say(f"installing {', '.join(missing)} for the slow stage (apt-get)")
     quiet: dict = {"stdout": subprocess.DEVNULL, "env": {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}}
     subprocess.run(["apt-get", "update", "-qq"], **quiet)
-    subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], **quiet)
+    subprocess.run(["apt-get", "install", "-y", "-qq", *missing], **quiet)
 
 
 def pytest(label: str, args: list[str], env: dict) -> bool:
@@ -224,7 +237,7 @@ def test(extra: list[str]) -> int:
     else:
         say("PostgreSQL is not reachable: its stage is left out, the slow stage runs on SQLite")
         stages.append(("slow stage (browser, load) on SQLite", ["-m", "slow", *extra], base))
-    ensure_chromium()
+    ensure_slow_stage_tools()
     failed = [label for label, args, env in stages if not pytest(label, args, env)]
     if failed:
         say("failed stages: " + ", ".join(failed))

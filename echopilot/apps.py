@@ -8,9 +8,10 @@ class EchopilotConfig(AppConfig):
     verbose_name = "Access and kernel"
 
     def ready(self):
-        from . import health
+        from . import audit, health
 
         health.register_builtin_checks()
+        audit.connect_signals()
 
 
 class ConsoleAdminConfig(admin_apps.AdminConfig):

@@ -72,18 +72,27 @@ def resolve_key(raw_key: str, now=None) -> KeyHolder | None:
     digest = hash_key(raw_key)
     holder = _cache.get(digest)
     if holder is None:
-        holder = _resolve_stored_key(prefix, digest, now or timezone.now())
-        if holder is not None:
-            _cache.put(digest, holder)
+        now = now or timezone.now()
+        key = _resolve_stored_key(prefix, digest, now)
+        if key is not None:
+            holder = KeyHolder(name=key.name, role=key.role)
+            _cache.put(digest, holder, _seconds_left(key, now))
     return holder
 
 
-def _resolve_stored_key(prefix: str, digest: str, now) -> KeyHolder | None:
+def _resolve_stored_key(prefix: str, digest: str, now) -> DashKey | None:
     key = DashKey.objects.filter(prefix=prefix, revoked__isnull=True).first()
     if key is None or not hmac.compare_digest(key.key_hash, digest):
         return None
+    if key.expires is not None and key.expires <= now:
+        return None
     _touch(key, now)
-    return KeyHolder(name=key.name, role=key.role)
+    return key
+
+
+def _seconds_left(key: DashKey, now) -> float | None:
+    # A key about to expire is remembered no longer than it works.
+    return None if key.expires is None else (key.expires - now).total_seconds()
 
 
 class _ResolvedKeys:
@@ -101,8 +110,8 @@ class _ResolvedKeys:
             return None
         return entry[1]
 
-    def put(self, digest: str, holder: KeyHolder) -> None:
-        ttl = settings.DASH_KEY_CACHE_S
+    def put(self, digest: str, holder: KeyHolder, seconds_left: float | None = None) -> None:
+        ttl = settings.DASH_KEY_CACHE_S if seconds_left is None else min(settings.DASH_KEY_CACHE_S, seconds_left)
         if ttl <= 0:
             return
         with self._lock:

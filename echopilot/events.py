@@ -1,10 +1,14 @@
 """The operator's `tail -f`: one NDJSON event file per feature and one JSON status snapshot each.
 
 An event line goes out in a single `write()` on a file opened with O_APPEND, so lines from several
-processes never interleave. A snapshot is written to a temporary file and renamed into place, so a
-reader never sees half of one.
+processes never interleave. The write holds a shared lock on the file and first checks that the
+path still names the file it opened: log rotation renames a file under an exclusive lock, so a line
+is never written into a file already rotated away (it goes to the new one).
+
+A snapshot is written to a temporary file and renamed into place, so a reader never sees half of one.
 """
 
+import fcntl
 import os
 import tempfile
 from pathlib import Path
@@ -14,6 +18,7 @@ from django.conf import settings
 from django.utils import timezone
 
 _JSON_OPTIONS = orjson.OPT_NON_STR_KEYS
+ROTATION_RETRIES = 20
 
 
 def _read_umask() -> int:
@@ -43,13 +48,29 @@ def dumps(data) -> bytes:
 def append_event(feature: str, event: str, **fields) -> dict:
     """Append one event line to `<LOG_DIR>/<feature>.ndjson` and return what was written."""
     record = {"ts": timezone.now().isoformat(), "event": event, **fields}
-    line = dumps(record) + b"\n"
-    fd = os.open(log_dir() / f"{feature}.ndjson", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, line)
-    finally:
-        os.close(fd)
+    append_line(log_dir() / f"{feature}.ndjson", dumps(record) + b"\n")
     return record
+
+
+def append_line(path: Path, line: bytes) -> None:
+    """Append `line` to `path` in one write, into the file the path names at that moment."""
+    for _ in range(ROTATION_RETRIES):
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH)
+            if _still_named(path, fd):
+                os.write(fd, line)
+                return
+        finally:
+            os.close(fd)  # and with it the lock
+    raise OSError(f"{path} was rotated away {ROTATION_RETRIES} times while writing one line")
+
+
+def _still_named(path: Path, fd: int) -> bool:
+    try:
+        return os.stat(path).st_ino == os.fstat(fd).st_ino
+    except FileNotFoundError:
+        return False
 
 
 def write_snapshot(name: str, data) -> Path:

@@ -1,7 +1,10 @@
 """Prometheus metrics: request count and latency by route and status, plus what apps register.
 
-Under gunicorn with several workers, set PROMETHEUS_MULTIPROC_DIR (the start command does) so the
-counters of every worker are summed at scrape time.
+Under gunicorn with several workers the console sets PROMETHEUS_MULTIPROC_DIR itself
+(`echopilot.multiproc`, from gunicorn.conf.py or the WSGI entry), so the counters of every worker
+are summed at scrape time. Names follow Prometheus' conventions: counters end in `_total`, ratios
+from 0 to 1 in `_ratio`, no time window in a name (PromQL's increase() windows counters), and no
+empty label values.
 """
 
 import os

@@ -26,6 +26,11 @@ class DashKey(models.Model):
     created = models.DateTimeField(default=timezone.now, editable=False)
     last_used = models.DateTimeField(null=True, blank=True, editable=False)
     revoked = models.DateTimeField(null=True, blank=True)
+    # Optional: past this moment the key no longer works (a rotated key's overlap ends here).
+    expires = models.DateTimeField(null=True, blank=True)
+    replaced_by = models.ForeignKey(
+        "self", null=True, blank=True, editable=False, on_delete=models.SET_NULL, related_name="replaces"
+    )
 
     class Meta:
         verbose_name = "dash key"
@@ -41,7 +46,7 @@ class DashKey(models.Model):
 
     @property
     def is_active(self) -> bool:
-        return self.revoked is None
+        return self.revoked is None and (self.expires is None or self.expires > timezone.now())
 
     @classmethod
     def issue(cls, name: str, role: str) -> tuple["DashKey", str]:
@@ -57,3 +62,69 @@ class DashKey(models.Model):
         if len(parts) == 3 and parts[0] == "ep" and len(parts[1]) == KEY_PREFIX_LEN:
             return parts[1]
         return None
+
+
+class JobRun(models.Model):
+    """One run of a periodic job (backup, verify, drill, rotation...): what the admin shows as its
+    last result. Written by `echopilot.jobs.run_job`."""
+
+    class Outcome(models.TextChoices):
+        OK = "ok", "ok"
+        FAILED = "failed", "failed"
+
+    name = models.CharField(max_length=100, db_index=True)
+    started = models.DateTimeField()
+    finished = models.DateTimeField()
+    outcome = models.CharField(max_length=10, choices=Outcome.choices)
+    summary = models.TextField(blank=True)
+    result = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        verbose_name = "job run"
+        ordering = ["-started"]
+        indexes = [models.Index(fields=["name", "-started"])]
+
+    def __str__(self):
+        return f"{self.name} {self.started:%Y-%m-%d %H:%M} {self.outcome}"
+
+    @property
+    def duration_s(self) -> float:
+        return (self.finished - self.started).total_seconds()
+
+
+class AuditEntry(models.Model):
+    """One write through the admin or the API, chained: `hash` is an HMAC over the entry's fields
+    and `prev_hash` (the previous entry's hash), so a changed, inserted or removed row breaks the
+    chain where it happened (see echopilot.audit)."""
+
+    seq = models.BigIntegerField(unique=True, editable=False)
+    at = models.DateTimeField(editable=False, db_index=True)
+    actor = models.CharField(max_length=200, editable=False)
+    address = models.CharField(max_length=64, blank=True, editable=False)
+    action = models.CharField(max_length=20, editable=False)
+    app_label = models.CharField(max_length=100, blank=True, editable=False)
+    model = models.CharField(max_length=100, blank=True, editable=False)
+    object_id = models.CharField(max_length=255, blank=True, editable=False)
+    # Names of the fields written, comma-separated; never their values (a key hash or a secret).
+    fields = models.TextField(blank=True, editable=False)
+    prev_hash = models.CharField(max_length=64, editable=False)
+    hash = models.CharField(max_length=64, editable=False)
+
+    class Meta:
+        verbose_name = "audit entry"
+        verbose_name_plural = "audit chain"
+        ordering = ["-seq"]
+
+    def __str__(self):
+        return f"#{self.seq} {self.actor} {self.action} {self.app_label}.{self.model} {self.object_id}"
+
+
+class AuditHead(models.Model):
+    """The chain's last entry, one row: appending locks it, so racing writers still make one chain,
+    and a removed last entry is found against it."""
+
+    seq = models.BigIntegerField(default=0)
+    hash = models.CharField(max_length=64, default="")
+
+    class Meta:
+        verbose_name = "audit chain head"

@@ -4,7 +4,8 @@ Kept free of model imports, since every app's `apps.py` imports it before the ap
 """
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
 
 from django.apps import AppConfig, apps
 from django.http import HttpRequest
@@ -13,13 +14,27 @@ from django.utils.module_loading import import_string
 
 @dataclass(frozen=True)
 class Job:
-    """One periodic job: `func` (a dotted path) every `minutes`, or daily from `daily_at`."""
+    """One periodic job: `func` (a dotted path) every `minutes`, daily from `daily_at`, or weekly
+    from `weekly_at`."""
 
     name: str
     func: str
     minutes: int | None = None
     daily_at: datetime | None = None
     kwargs: dict = field(default_factory=dict)
+    weekly_at: datetime | None = None
+
+
+def next_utc(hour: int, minute: int, *, weekday: int | None = None, now: datetime | None = None) -> datetime:
+    """The next moment at hour:minute UTC (on `weekday`, Monday 0 .. Sunday 6, when given) after
+    `now`: the first run of a job declared with `daily_at` or `weekly_at`."""
+    now = now or datetime.now(dt_timezone.utc)
+    at = now.astimezone(dt_timezone.utc).replace(hour=hour, minute=minute, second=0, microsecond=0)
+    if weekday is not None:
+        at += timedelta(days=(weekday - at.weekday()) % 7)
+    if at <= now:
+        at += timedelta(days=7 if weekday is not None else 1)
+    return at
 
 
 class ConsoleApp(AppConfig):

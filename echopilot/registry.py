@@ -8,7 +8,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 from django_q.models import Schedule
 
-from .plugins import Job, console_apps
+from .plugins import Job, console_apps, next_utc
 
 # One number for "the schedules are being synced", shared by every host on the database.
 SCHEDULES_LOCK = 0x5E7C_0001
@@ -27,13 +27,15 @@ def schedule_fields(job: Job, now: datetime) -> dict:
     """The django-q2 Schedule columns for `job`."""
     if job.minutes:
         kind = {"schedule_type": Schedule.MINUTES, "minutes": job.minutes, "next_run": now}
+    elif job.weekly_at:
+        kind = {"schedule_type": Schedule.WEEKLY, "minutes": None, "next_run": job.weekly_at}
     else:
         kind = {"schedule_type": Schedule.DAILY, "minutes": None, "next_run": job.daily_at or now}
     return {"func": job.func, "kwargs": job.kwargs, "repeats": -1, **kind}
 
 
-# The kernel's own jobs; apps declare theirs in their schedules.py.
-KERNEL_JOBS = [Job(name="console_prune", func="echopilot.tasks.prune_tick", minutes=24 * 60)]
+# The kernel's own jobs; apps declare theirs in their schedules.py. The prune runs at a quiet hour.
+KERNEL_JOBS = [Job(name="console_prune", func="echopilot.tasks.prune_tick", daily_at=next_utc(3, 15))]
 
 
 def declared_jobs() -> list[Job]:

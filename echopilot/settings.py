@@ -54,6 +54,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "echopilot.audit.AuditMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: it turns a locked-out sign-in into its lockout answer.
@@ -313,6 +314,9 @@ PAGER_DIGEST_HOUR = envconfig.integer("PAGER_DIGEST_HOUR", 9, 0, 23)
 PAGER_HTTP_TIMEOUT_S = envconfig.number("PAGER_HTTP_TIMEOUT_S", 10.0, 0, 600, low_allowed=False)
 TELEGRAM_MIN_INTERVAL_S = envconfig.number("TELEGRAM_MIN_INTERVAL_S", 1.0, 0, HOUR_S)
 
+# One open incident per alert: a repeat of an unacknowledged incident pages a reminder this often.
+PAGER_REPEAT_MIN = envconfig.integer("PAGER_REPEAT_MIN", 60, 1, 7 * 24 * 60)
+
 # --- The customer portal --------------------------------------------------------------------------
 
 PORTAL_SIGNING_SECRET_FALLBACKS = env.list("PORTAL_SIGNING_SECRET_FALLBACKS", default=[])
@@ -328,7 +332,15 @@ PORTAL_LINK_REQUEST_RATE_PER_HOUR = envconfig.integer("PORTAL_LINK_REQUEST_RATE_
 PORTAL_EMAIL_RATE_PER_HOUR = envconfig.integer("PORTAL_EMAIL_RATE_PER_HOUR", 3, 1, 1_000_000)
 PORTAL_WEBHOOK_FAILURES_BEFORE_INCIDENT = envconfig.integer("PORTAL_WEBHOOK_FAILURES_BEFORE_INCIDENT", 5, 1, 1_000_000)
 
-# --- Retention (the daily console_prune job, `manage.py prune`) -------------------------------------
+# --- Stripe payment reconciliation ------------------------------------------------------------------
+
+# A restricted, read-only key (Events: read). Without it the nightly reconciliation is off.
+STRIPE_API_KEY = env.str("STRIPE_API_KEY", default="")
+# Where the Stripe API answers; only tests and proxies change it.
+STRIPE_API_BASE = envconfig.url("STRIPE_API_BASE", "https://api.stripe.com")
+STRIPE_API_TIMEOUT_S = envconfig.number("STRIPE_API_TIMEOUT_S", 30.0, 0, 600, low_allowed=False)
+
+# --- Data kept as long as it is useful (the daily console_prune job, `manage.py prune`) ------------
 
 # Ledger rows (one per AI call) go after this many days; the daily totals (DailyCounter) stay for good.
 COST_LEDGER_RETENTION_DAYS = envconfig.integer("COST_LEDGER_RETENTION_DAYS", 90, 1, 100 * 366)
@@ -359,3 +371,107 @@ SCALE_MAX = envconfig.integer("SCALE_MAX", 6, 1, 10_000)
 SCALE_COOLDOWN_MIN = envconfig.integer("SCALE_COOLDOWN_MIN", 10, 0, 7 * DAY_S // MINUTE_S)
 envconfig.require(SCALE_MAX >= SCALE_MIN, "SCALE_MAX must be at least SCALE_MIN")
 SCALE_DRY_RUN = env.bool("SCALE_DRY_RUN", default=True)
+# The oldest waiting job should start within this many seconds; the pool is sized to keep it so.
+SCALE_QUEUE_TIME_TARGET_S = envconfig.number("SCALE_QUEUE_TIME_TARGET_S", 60, 0, DAY_S, low_allowed=False)
+SCALE_UP_P95_MS = envconfig.number("SCALE_UP_P95_MS", 150, 0, HOUR_S * 1000, low_allowed=False)
+SCALE_DOWN_P95_MS = envconfig.number("SCALE_DOWN_P95_MS", 40, 0, HOUR_S * 1000, low_allowed=False)
+SCALE_UP_DEPTH = envconfig.integer("SCALE_UP_DEPTH", 10, 0, 10**9)
+SCALE_IDLE_BEFORE_DOWN_MIN = envconfig.integer("SCALE_IDLE_BEFORE_DOWN_MIN", 10, 0, DAY_S // MINUTE_S)
+SCALE_DOWN_WINDOW_MIN = envconfig.integer("SCALE_DOWN_WINDOW_MIN", 5, 0, DAY_S // MINUTE_S)
+SCALE_TOLERANCE = envconfig.number("SCALE_TOLERANCE", 0.10, 0, 1)
+SCALE_SPEND_FREEZE_PCT = envconfig.number("SCALE_SPEND_FREEZE_PCT", 90, 0, 1000)
+SCALE_FORECAST_MIN = envconfig.integer("SCALE_FORECAST_MIN", 30, 1, DAY_S // MINUTE_S)
+# How long a started worker takes to take jobs: the forecast is read that far past the next change.
+SCALE_STARTUP_MIN = envconfig.number("SCALE_STARTUP_MIN", 2, 0, DAY_S // MINUTE_S)
+SCALE_TICK_MIN = envconfig.integer("SCALE_TICK_MIN", 10, 1, DAY_S // MINUTE_S)
+SCALE_SIGNAL_MAX_AGE_MIN = envconfig.number("SCALE_SIGNAL_MAX_AGE_MIN", 15, 0, 7 * DAY_S // MINUTE_S, low_allowed=False)
+SCALE_HISTORY_DAYS = envconfig.integer("SCALE_HISTORY_DAYS", 8, 1, 366)
+# Jobs a minute one worker finishes when django-q2's finished tasks cannot say (another platform's workers).
+SCALE_WORKER_JOBS_PER_MIN = envconfig.number("SCALE_WORKER_JOBS_PER_MIN", 0, 0, 10**9)
+SCALE_ACTUATOR = env.str("SCALE_ACTUATOR", default="record").strip().lower() or "record"
+envconfig.require(
+    SCALE_ACTUATOR in ("record", "qcluster", "command", "kubernetes"),
+    "SCALE_ACTUATOR must be one of record, qcluster, command, kubernetes",
+)
+SCALE_COMMAND = env.str("SCALE_COMMAND", default="")
+SCALE_ACTUAL_COMMAND = env.str("SCALE_ACTUAL_COMMAND", default="")
+SCALE_COMMAND_TIMEOUT_S = envconfig.number("SCALE_COMMAND_TIMEOUT_S", 120, 0, HOUR_S, low_allowed=False)
+envconfig.require(
+    SCALE_ACTUATOR != "command" or "{desired}" in SCALE_COMMAND,
+    "SCALE_COMMAND must be set and contain {desired} when SCALE_ACTUATOR=command",
+)
+SCALE_FAILURES_BEFORE_INCIDENT = envconfig.integer("SCALE_FAILURES_BEFORE_INCIDENT", 3, 1, 1000)
+SCALE_K8S_NAMESPACE = env.str("SCALE_K8S_NAMESPACE", default="default")
+SCALE_K8S_DEPLOYMENT = env.str("SCALE_K8S_DEPLOYMENT", default="")
+SCALE_K8S_KUBECONFIG = env.str("SCALE_K8S_KUBECONFIG", default="")
+SCALE_K8S_CONTEXT = env.str("SCALE_K8S_CONTEXT", default="")
+envconfig.require(
+    SCALE_ACTUATOR != "kubernetes" or bool(SCALE_K8S_DEPLOYMENT),
+    "SCALE_K8S_DEPLOYMENT must name the Deployment when SCALE_ACTUATOR=kubernetes",
+)
+# The qcluster_pool supervisor re-reads the desired size this often (seconds).
+SCALE_POOL_POLL_S = envconfig.number("SCALE_POOL_POLL_S", 5, 0, HOUR_S, low_allowed=False)
+
+# --- Security scan (weekly, ops app) -------------------------------------------------------------------
+
+# An admin dash key older than DASH_KEY_MAX_AGE_DAYS (key rotation, below) is a finding: rotate it.
+# What pip-audit checks (the pinned packages the console runs on) and where it asks: "pypi" or "osv".
+SECURITY_SCAN_REQUIREMENTS = env.path("SECURITY_SCAN_REQUIREMENTS", default=BASE_DIR / "requirements.txt")
+SECURITY_SCAN_VULN_SERVICE = env.str("SECURITY_SCAN_VULN_SERVICE", default="pypi")
+envconfig.require(SECURITY_SCAN_VULN_SERVICE in ("pypi", "osv"), "SECURITY_SCAN_VULN_SERVICE must be pypi or osv")
+SECURITY_SCAN_AUDIT_TIMEOUT_S = envconfig.number("SECURITY_SCAN_AUDIT_TIMEOUT_S", 300, 1, DAY_S)
+
+# --- Ops: the ops check, auto-recovery and uptime probes -------------------------------------------
+
+# The whole ops check answers within this many seconds, however many of its checks hang.
+OPS_CHECK_DEADLINE_S = envconfig.number("OPS_CHECK_DEADLINE_S", 9.0, 1, 60)
+# How long the heartbeat task may take to come back from a qcluster before the check fails.
+OPS_HEARTBEAT_TIMEOUT_S = envconfig.number("OPS_HEARTBEAT_TIMEOUT_S", 6.0, 0.5, 60)
+# The host clock and the database clock may disagree by this much before the check warns (x3: fails).
+OPS_CLOCK_TOLERANCE_S = envconfig.number("OPS_CLOCK_TOLERANCE_S", 2.0, 0, HOUR_S, low_allowed=False)
+# A schedule whose next run is this far in the past counts as overdue.
+OPS_SCHEDULE_GRACE_MIN = envconfig.integer("OPS_SCHEDULE_GRACE_MIN", 5, 1, DAY_S // MINUTE_S)
+# With INCIDENT_AUTORECOVER the SLO watchdog runs ops recovery (through SLO_RECOVERY_HOOK).
+INCIDENT_AUTORECOVER = env.bool("INCIDENT_AUTORECOVER", default=False)
+if INCIDENT_AUTORECOVER:
+    envconfig.require(
+        SLO_RECOVERY_HOOK in ("slo.watchdog.record_only", "ops.recovery.watchdog_hook"),
+        "INCIDENT_AUTORECOVER=true sets SLO_RECOVERY_HOOK itself: leave SLO_RECOVERY_HOOK empty",
+    )
+    SLO_RECOVERY_HOOK = "ops.recovery.watchdog_hook"
+# A dotted path to `restart(dry_run: bool) -> str` for the worker pool this console runs: by default the
+# scaling app's qcluster pool (which says when none runs here); empty: not in this console's hands.
+OPS_WORKER_POOL_HOOK = env.str("OPS_WORKER_POOL_HOOK", default="scaling.pool.restart")
+# Uptime probes: default interval and strikes of a new check, probes run at once, results kept.
+UPTIME_INTERVAL_SEC = envconfig.integer("UPTIME_INTERVAL_SEC", 60, 60, DAY_S)
+UPTIME_STRIKES = envconfig.integer("UPTIME_STRIKES", 2, 1, 100)
+UPTIME_CONCURRENCY = envconfig.integer("UPTIME_CONCURRENCY", 16, 1, 256)
+UPTIME_RETENTION_DAYS = envconfig.integer("UPTIME_RETENTION_DAYS", 31, 1, 3650)
+
+# --- Backups, DR drills and log rotation ----------------------------------------------------------
+
+BACKUP_DIR = envconfig.writable_directory("BACKUP_DIR", BASE_DIR / "backups")
+BACKUP_KEEP_DAYS = envconfig.integer("BACKUP_KEEP_DAYS", 30, 1, 36_500)
+# An operator's copy-off-the-host line, e.g. "rclone copy {path} offsite:echopilot/"; {path} and
+# {name} are filled in, and it runs without a shell. Its failure pages.
+BACKUP_UPLOAD_COMMAND = env.str("BACKUP_UPLOAD_COMMAND", default="")
+BACKUP_UPLOAD_TIMEOUT_S = envconfig.integer("BACKUP_UPLOAD_TIMEOUT_S", 1800, 1, DAY_S)
+# Where pg_dump / pg_restore live; empty: /usr/bin, then the newest /usr/lib/postgresql/*/bin.
+PG_BIN_DIR = env.str("PG_BIN_DIR", default="")
+LOG_KEEP_DAYS = envconfig.integer("LOG_KEEP_DAYS", 90, 1, 36_500)
+
+# --- The audit chain ---------------------------------------------------------------------------------
+
+# The chain's hashes are HMACs under this key, so rewriting the table alone cannot re-forge them.
+AUDIT_CHAIN_KEY = env.str("AUDIT_CHAIN_KEY", default=SECRET_KEY)
+AUDIT_CHAIN_PAGE_MAX = envconfig.integer("AUDIT_CHAIN_PAGE_MAX", 1000, 1, 100_000)
+
+# --- Key rotation ------------------------------------------------------------------------------------
+
+# Keys older than this, or expiring within DASH_KEY_EXPIRY_WARN_DAYS, raise an incident (and are a scan finding).
+DASH_KEY_MAX_AGE_DAYS = envconfig.integer("DASH_KEY_MAX_AGE_DAYS", 90, 1, 36_500)
+DASH_KEY_EXPIRY_WARN_DAYS = envconfig.integer("DASH_KEY_EXPIRY_WARN_DAYS", 7, 0, 365)
+
+# --- Retention analytics ------------------------------------------------------------------------------
+
+ANALYTICS_BATCH_MAX = envconfig.integer("ANALYTICS_BATCH_MAX", 10_000, 1, 1_000_000)

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
-from . import views
+from . import audit_api, views
 
 handler400 = "echopilot.errors.json_400"
 handler404 = "echopilot.errors.json_404"
@@ -20,9 +20,12 @@ urlpatterns = [
     path("api/slo/", include("slo.urls")),
     path("api/deploy/", include("slo.gate_urls")),
     path("api/incidents/", include("incidents.urls")),
+    path("v2/", include("incidents.enqueue_urls")),
     path("api/portal/", include("portal.urls")),
     path("api/scale/", include("scaling.urls")),
     path("api/ops/", include("ops.urls")),
+    path("api/audit/chain", audit_api.audit_chain, name="audit-chain"),
+    path("api/analytics/", include("portal.analytics_urls")),
     path("portal/", include("portal.public_urls")),
     path("admin/", admin.site.urls),
     path("", include("echopilot.home_urls")),

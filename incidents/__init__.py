@@ -6,7 +6,7 @@ before the app registry is ready.
 
 
 def raise_incident(severity, msg, source, meta=None, *, fingerprint=None, now=None):
-    """Record a problem (deduplicated by fingerprint within an hour); see incidents.services."""
+    """Record a problem (a repeat joins the open incident of its fingerprint); see incidents.services."""
     from .services import raise_incident as _raise
 
     return _raise(severity, msg, source, meta, fingerprint=fingerprint, now=now)

@@ -1,5 +1,7 @@
 """The incident endpoints: thin DRF views over incidents.services."""
 
+import uuid
+
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
@@ -116,7 +118,7 @@ def raise_answer(result) -> dict:
 @extend_schema(request=RaiseSerializer, responses=OpenApiTypes.OBJECT)
 @api_view(["POST"])
 def raise_view(request):
-    """Raise an incident: `{severity, msg, source, meta}`; deduplicated by fingerprint within an hour."""
+    """Raise an incident: `{severity, msg, source, meta}`; a repeat joins the open incident of its fingerprint."""
     data = RaiseSerializer(data=request.data)
     data.is_valid(raise_exception=True)
     v = data.validated_data
@@ -144,7 +146,8 @@ def status_view(request):
 @api_view(["POST"])
 @authentication_classes([WebhookKeyAuthentication, SessionAuthentication])
 def alertmanager_view(request):
-    """Prometheus Alertmanager webhook (version 4): firing alerts raise, resolved alerts resolve."""
+    """Prometheus Alertmanager (webhook version 4) and Grafana Alerting (webhook version 1, the same
+    alerts): firing alerts raise, resolved alerts resolve."""
     body = AlertmanagerSerializer(data=request.data)
     body.is_valid(raise_exception=True)
     alerts = [(alert["status"] == "firing", _occurrence(alert)) for alert in body.validated_data["alerts"]]
@@ -173,11 +176,18 @@ def _occurrence(alert: dict) -> services.Occurrence:
 @api_view(["POST"])
 @authentication_classes([RoutingKeyAuthentication, SessionAuthentication])
 def events_view(request):
-    """PagerDuty Events API v2: trigger raises, acknowledge acknowledges, resolve resolves (by dedup_key)."""
+    """PagerDuty Events API v2: trigger raises, acknowledge acknowledges, resolve resolves (by dedup_key).
+
+    Also answered at `/v2/enqueue`, where PagerDuty's client libraries post, so pointing their base
+    URL at the console is the only change a sender needs. A trigger without `dedup_key` opens an
+    incident of its own and answers the key made for it."""
     body = EventSerializer(data=request.data)
     body.is_valid(raise_exception=True)
     event = body.validated_data
     action, dedup_key = event["event_action"], event.get("dedup_key")
+    if action == "trigger" and not dedup_key:
+        # As PagerDuty does: a trigger without a key is an alert of its own, under a key made for it.
+        dedup_key = uuid.uuid4().hex
     if action == "trigger":
         payload = event["payload"]
         meta = {k: payload[k] for k in ("component", "group", "custom_details") if k in payload}

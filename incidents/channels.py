@@ -8,6 +8,7 @@ Error messages never carry a secret (the bot token sits in the Telegram URL, so 
 import hashlib
 import hmac
 import html
+import re
 import smtplib
 import time
 
@@ -21,6 +22,8 @@ from echopilot.scrub import scrub
 
 TELEGRAM_MAX_CHARS = 4096
 BOLD_CHARS = 300
+# The lines a page closes with (pager.page_text): what the on-call needs even when the text is cut.
+_FOOTER_LINE = re.compile(r"^(source: |seen: |incident #)")
 HOW_TO_TURN_ON = "set TELEGRAM_BOT_TOKEN and TELEGRAM_CHAT_ID, SMTP_HOST and PAGER_EMAIL_TO, or PAGER_WEBHOOK_URL"
 
 
@@ -74,35 +77,63 @@ def pace(sleep=time.sleep) -> None:
         sleep(wait)
 
 
-def escape_within(text: str, budget: int) -> str:
-    """`text` escaped for Telegram's HTML mode, cut (with an ellipsis) to at most `budget` characters.
+def visible_length(text: str) -> int:
+    """How long Telegram counts `text` after entity parsing: UTF-16 code units (an emoji is two)."""
+    return len(text.encode("utf-16-le")) // 2
 
-    The cut is made on the plain text, so it never splits an entity like `&amp;`.
-    """
-    escaped = html.escape(text, quote=False)
-    if len(escaped) <= budget:
-        return escaped
-    out, used = [], 0
-    for char in text:
-        piece = html.escape(char, quote=False)
-        if used + len(piece) > budget - 1:
+
+def cut_at_word(text: str, budget: int) -> str:
+    """`text` cut to at most `budget` visible characters at a word boundary, with an ellipsis when
+    cut; a word that does not fit is left out whole rather than split."""
+    if visible_length(text) <= budget:
+        return text
+    kept = ""
+    for word in re.split(r"(?<=\s)", text):  # each piece ends with its whitespace
+        if visible_length(kept + word) > budget - 1:
             break
-        out.append(piece)
-        used += len(piece)
-    return "".join(out) + "…"
+        kept += word
+    return kept.rstrip() + "…"
 
 
-def telegram_html(first_line: str, rest: str, limit: int = TELEGRAM_MAX_CHARS) -> str:
-    """The page as Telegram HTML: the first line in bold, the rest plain, within `limit` characters."""
-    if len(first_line) > BOLD_CHARS:
-        first_line, rest = first_line[:BOLD_CHARS], first_line[BOLD_CHARS:] + "\n" + rest
-    head = f"<b>{escape_within(first_line, limit)}</b>\n"
-    return head + escape_within(rest, limit - len(head))
+def page_parts(text: str) -> tuple[str, str, str]:
+    """(header, body, footer) of a page: its first line (at most BOLD_CHARS, cut at a word, the rest
+    moving to the body), its closing `source:` / `seen:` / `incident #` lines, and what is between."""
+    lines = text.split("\n")
+    header, body_lines = lines[0], lines[1:]
+    footer: list[str] = []
+    while body_lines and _FOOTER_LINE.match(body_lines[-1]):
+        footer.insert(0, body_lines.pop())
+    if visible_length(header) > BOLD_CHARS:
+        bold = cut_at_word(header, BOLD_CHARS + 1)[:-1].rstrip() or header[:BOLD_CHARS]
+        body_lines.insert(0, header[len(bold) :].lstrip())
+        header = bold
+    return header, "\n".join(body_lines), "\n".join(footer)
+
+
+def fit_page(text: str, limit: int = TELEGRAM_MAX_CHARS) -> tuple[str, str, str]:
+    """The page's (header, body, footer) with the body cut at a word so that all three, and the
+    newlines between them, are at most `limit` visible characters. Header and footer stay whole."""
+    header, body, footer = page_parts(text)
+    fixed = visible_length(header) + (visible_length(footer) + 1 if footer else 0)
+    budget = limit - fixed - 1  # the newline after the header
+    return header, cut_at_word(body, max(budget, 0)) if body else "", footer
+
+
+def telegram_html(text: str, limit: int = TELEGRAM_MAX_CHARS) -> str:
+    """The page as Telegram HTML within `limit` characters as Telegram counts them (after entity
+    parsing, so `&amp;` is one): the header in bold, the body cut at a word, the footer whole.
+    Cut before escaping, so no entity or tag is ever split."""
+    header, body, footer = fit_page(text, limit)
+    parts = [f"<b>{html.escape(header, quote=False)}</b>", html.escape(body, quote=False)]
+    if footer:
+        parts.append(html.escape(footer, quote=False))
+    return "\n".join(parts)
 
 
 def plain_cut(text: str, limit: int = TELEGRAM_MAX_CHARS) -> str:
-    """`text` cut to `limit` characters, for the plain-text resend."""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    """The page as plain text within `limit` characters, for the resend without markup."""
+    header, body, footer = fit_page(text, limit)
+    return "\n".join([header, body] + ([footer] if footer else []))
 
 
 class Telegram(Channel):
@@ -113,8 +144,7 @@ class Telegram(Channel):
         return f"{' and '.join(missing)} not set" if missing else ""
 
     def send(self, delivery) -> str:
-        first_line, _, rest = delivery.body.partition("\n")
-        formatted = {"text": telegram_html(first_line, rest), "parse_mode": "HTML"}
+        formatted = {"text": telegram_html(delivery.body), "parse_mode": "HTML"}
         try:
             return self._post(formatted)
         except _ParseRefused:
@@ -128,7 +158,8 @@ class Telegram(Channel):
         try:
             response = requests.post(
                 url,
-                json={"chat_id": chat_id, "disable_web_page_preview": True, **fields},
+                # link_preview_options replaced disable_web_page_preview in Bot API 7.0.
+                json={"chat_id": chat_id, "link_preview_options": {"is_disabled": True}, **fields},
                 timeout=settings.PAGER_HTTP_TIMEOUT_S,
             )
         except requests.RequestException as exc:

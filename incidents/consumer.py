@@ -29,6 +29,17 @@ log = logging.getLogger(__name__)
 # say sev=CRITICAL, would page forever). Named here rather than recognised by their lines, because
 # other processes may write lines of the same shape; a new feature file is added to this list.
 OWN_FILES = {"incidents.ndjson", "slo_budget.ndjson", "portal_access.ndjson", "costs.ndjson", "autoscale.ndjson"}
+# The upkeep jobs' files (backups, drills, rotation, audit and key checks, retention): a failed run
+# pages directly, its line is the operator's record.
+OWN_FILES |= {
+    "backup.ndjson",
+    "backup_verify.ndjson",
+    "dr_drill.ndjson",
+    "log_rotation.ndjson",
+    "audit_verify.ndjson",
+    "dashkey_check.ndjson",
+    "analytics.ndjson",
+}
 MAX_BYTES_PER_RUN = 8 * 1024 * 1024
 SEVERITY_KEYS = ("sev", "severity", "level")
 

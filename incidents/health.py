@@ -1,10 +1,7 @@
 """The pager's readiness check and its Prometheus metrics (computed from the database at scrape time)."""
 
-from datetime import timedelta
-
 from django.conf import settings
 from django.db.models import Count
-from django.utils import timezone
 from prometheus_client.core import GaugeMetricFamily
 
 from echopilot.health import CheckResult
@@ -36,13 +33,11 @@ def collect_metrics():
     for severity, count in open_by_severity().items():
         open_incidents.add_metric([severity], count)
     yield open_incidents
+    # Every delivery ever recorded, by where it stands now (no window baked in: deltas are PromQL's).
     deliveries = GaugeMetricFamily(
-        "echopilot_pager_deliveries_24h", "Pager deliveries created in the last 24 h", labels=["channel", "status"]
+        "echopilot_pager_deliveries", "Pager deliveries by channel and current status", labels=["channel", "status"]
     )
-    since = timezone.now() - timedelta(hours=24)
-    for row in (
-        Delivery.objects.filter(created_at__gte=since).values("channel", "status").annotate(n=Count("id")).order_by()
-    ):
+    for row in Delivery.objects.values("channel", "status").annotate(n=Count("id")).order_by():
         deliveries.add_metric([row["channel"], row["status"]], row["n"])
     yield deliveries
     broken = GaugeMetricFamily(

@@ -321,6 +321,3 @@ class DigestRun(models.Model):
 
     def __str__(self):
         return f"digest {self.day}"
-
-
-DEDUP_WINDOW = timedelta(hours=1)

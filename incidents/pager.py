@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Max, Q
 from django.utils import timezone
 from django_q.models import Schedule
 from django_q.tasks import async_task, schedule
@@ -43,11 +43,12 @@ def plan_pages(incident: Incident, *, now=None, kind=Delivery.PAGE) -> list[Deli
     return plan_pages_for([incident], now=now, kind=kind)[incident.pk]
 
 
-def plan_pages_for(incidents, *, now=None, kind=Delivery.PAGE) -> dict[int, list[Delivery]]:
+def plan_pages_for(incidents, *, now=None, kind=Delivery.PAGE, routed=False) -> dict[int, list[Delivery]]:
     """Record the pages each of `incidents` gets, by incident id, in a few queries however many
-    incidents there are. Call inside the incidents' transaction."""
+    incidents there are. Call inside the incidents' transaction. A first page (and, with `routed`,
+    any other kind) goes where the severity's route says; a page again from the admin goes everywhere."""
     now = now or timezone.now()
-    wanted = _channels_wanted(incidents, kind)
+    wanted = _channels_wanted(incidents, kind, routed)
     channels = {name: _PlannedChannel(name, now) for name in sorted(set().union(*wanted.values()))}
     planned = {
         incident.pk: _deliveries(incident, [channels[n] for n in wanted[incident.pk]], kind, now)
@@ -63,10 +64,10 @@ def plan_pages_for(incidents, *, now=None, kind=Delivery.PAGE) -> dict[int, list
     return planned
 
 
-def _channels_wanted(incidents, kind) -> dict[int, list[str]]:
+def _channels_wanted(incidents, kind, routed=False) -> dict[int, list[str]]:
     """Per incident id, the configured channels it pages on, in name order."""
     configured = set(configured_channels())
-    if kind != Delivery.PAGE:
+    if kind != Delivery.PAGE and not routed:
         return {incident.pk: sorted(configured) for incident in incidents}
     routes = {severity: route_for(severity) for severity in {incident.severity for incident in incidents}}
     wanted = {}
@@ -119,6 +120,23 @@ class _PlannedChannel:
         else:
             self.budget_left -= 1
         return delivery
+
+
+def reminders_due(incidents, *, now=None) -> list[Incident]:
+    """Those of `incidents` (saved, unresolved) still unacknowledged and unsilenced whose last page,
+    or their opening when never paged, is at least PAGER_REPEAT_MIN old."""
+    now = now or timezone.now()
+    waiting = [i for i in incidents if i.status == Incident.OPEN and not i.silenced_by_id]
+    if not waiting:
+        return []
+    last_paged = dict(
+        Delivery.objects.filter(incident__in=waiting, kind__in=[Delivery.PAGE, Delivery.REPAGE])
+        .values_list("incident")
+        .annotate(at=Max("created_at"))
+        .order_by()
+    )
+    since = now - timedelta(minutes=settings.PAGER_REPEAT_MIN)
+    return [i for i in waiting if last_paged.get(i.pk, i.first_seen) <= since]
 
 
 def page_again(incidents, *, now=None) -> int:

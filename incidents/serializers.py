@@ -1,4 +1,5 @@
-"""What the incident endpoints accept: our own raise body, Alertmanager v4, PagerDuty Events v2."""
+"""What the incident endpoints accept: our own raise body, Alertmanager v4 (and Grafana Alerting v1),
+PagerDuty Events v2."""
 
 from django.core.exceptions import ValidationError
 from rest_framework import serializers
@@ -10,6 +11,8 @@ from .services import storable_json
 # gunicorn's timeout and the sender would retry the same storm. (Alertmanager: `max_alerts`.)
 MAX_ALERTS = 10_000
 MAX_NOTE_CHARS = 4000
+# Alertmanager's webhook is version "4"; Grafana Alerting sends the same alerts as version "1".
+WEBHOOK_VERSIONS = ("4", "1")
 
 # Alertmanager and PagerDuty senders use their own words for severity; map them onto ours.
 SEVERITY_WORDS = {
@@ -82,9 +85,15 @@ class SummaryQuerySerializer(serializers.Serializer):
 
 class AlertSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=["firing", "resolved"])
-    labels = serializers.DictField(child=serializers.CharField(allow_blank=True), validators=[plain_json])
+    # Label values are the alert's identity (silences and routes match them): stored exactly as sent.
+    labels = serializers.DictField(
+        child=serializers.CharField(allow_blank=True, trim_whitespace=False), validators=[plain_json]
+    )
     annotations = serializers.DictField(
-        child=serializers.CharField(allow_blank=True), required=False, default=dict, validators=[plain_json]
+        child=serializers.CharField(allow_blank=True, trim_whitespace=False),
+        required=False,
+        default=dict,
+        validators=[plain_json],
     )
     fingerprint = serializers.CharField(max_length=255, required=False)
     startsAt = serializers.CharField(required=False, allow_blank=True)
@@ -105,8 +114,10 @@ class AlertmanagerSerializer(serializers.Serializer):
     alerts = AlertSerializer(many=True, allow_empty=False, max_length=MAX_ALERTS)  # type: ignore[call-arg]  # many=True passes it to the ListSerializer
 
     def validate_version(self, value):
-        if value != "4":
-            raise serializers.ValidationError("only Alertmanager webhook version 4 is understood")
+        if value not in WEBHOOK_VERSIONS:
+            raise serializers.ValidationError(
+                "only Alertmanager webhook version 4 and Grafana Alerting webhook version 1 are understood"
+            )
         return value
 
 

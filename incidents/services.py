@@ -22,7 +22,7 @@ from django.utils import timezone
 from echopilot.events import append_event, dumps, write_snapshot
 
 from . import pager
-from .models import DEDUP_WINDOW, MAX_SILENCE, SEVERITIES, Delivery, FingerprintLock, Incident, Silence
+from .models import MAX_SILENCE, SEVERITIES, Delivery, FingerprintLock, Incident, Silence
 from .pager import channel_status
 
 MAX_MESSAGE_CHARS = 4000
@@ -65,6 +65,7 @@ class RaiseResult:
     deduplicated: bool
     deliveries: list = field(default_factory=list)
     escalated: bool = False
+    resilenced: bool = False
 
 
 def normalize_severity(severity) -> str:
@@ -92,12 +93,14 @@ def fingerprint_for(severity: str, msg: str, source: str) -> str:
 def raise_incident(severity, msg, source, meta=None, *, fingerprint=None, now=None) -> RaiseResult:
     """Record one occurrence of a problem and page for it when it is new or more severe than before.
 
-    A raise whose fingerprint matches an unresolved incident seen within the last hour bumps that
-    incident's count and last_seen. When it is more severe, the incident takes its severity (its
-    first message stays) and is paged (or silenced) as a new incident of that severity would be; otherwise
-    nobody is paged. Without such an incident a new one opens and its pages are recorded in the same
-    transaction; they are handed to the send task once it commits. Raises of one fingerprint are
-    serialised by a row lock, so concurrent raises never open twice nor escalate twice.
+    A raise whose fingerprint matches an unresolved incident joins it, however old it is (a sender
+    repeats a firing alert until it resolves it): the count and last_seen go up. When it is more
+    severe, the incident takes its severity (its first message stays) and is paged (or silenced) as
+    a new incident of that severity would be; when the incident is still unacknowledged and its last
+    page is PAGER_REPEAT_MIN old, the repeat pages a reminder; otherwise nobody is paged. Without an
+    unresolved incident a new one opens and its pages are recorded in the same transaction; they are
+    handed to the send task once it commits. Raises of one fingerprint are serialised by a row lock,
+    so concurrent raises never open twice nor escalate twice.
     """
     return raise_incidents([Occurrence(severity, msg, source, meta, fingerprint)], now=now)[0]
 
@@ -115,7 +118,7 @@ def raise_incidents(occurrences, *, now=None) -> list[RaiseResult]:
     fingerprints = {occurrence.fingerprint for occurrence in occurrences}
     with transaction.atomic():
         _lock_fingerprints(fingerprints)
-        open_ones = _recent_unresolved(fingerprints, now)
+        open_ones = _unresolved(fingerprints)
         silences = list(Silence.objects.filter(expires_at__gt=now).order_by("-expires_at"))
         results = [_land(occurrence, open_ones, silences, now) for occurrence in occurrences]
         _save(results, now)
@@ -127,7 +130,46 @@ def raise_incidents(occurrences, *, now=None) -> list[RaiseResult]:
             _log_on_commit(
                 event, result.incident, silenced=bool(result.incident.silenced_by_id), pages=len(result.deliveries)
             )
+        _remind(results, now)
     return results
+
+
+def _remind(results: list[RaiseResult], now) -> None:
+    """Page a reminder for the repeats that land on an unacknowledged incident whose last page is
+    PAGER_REPEAT_MIN old: the sender says it still fires and nobody has taken it."""
+    repeats = {id(r.incident): r for r in results if r.deduplicated and not r.escalated and not r.created}
+    due = pager.reminders_due([r.incident for r in repeats.values()], now=now)
+    if not due:
+        return
+    pages = pager.plan_pages_for(due, now=now, kind=Delivery.REPAGE, routed=True)
+    for result in repeats.values():
+        result.deliveries = pages.get(result.incident.pk, [])
+        if result.deliveries:
+            _log_on_commit("reminded", result.incident, pages=len(result.deliveries))
+
+
+def remind_unacknowledged(*, now=None, limit=BATCH_SIZE) -> int:
+    """Page a reminder for open, unacknowledged, unsilenced incidents whose severity's route pages
+    and whose last page is PAGER_REPEAT_MIN old, even when their sender is quiet (a PagerDuty
+    trigger comes once). At most `limit` incidents a run; returns the pages recorded.
+
+    The fingerprints are locked as a raise locks them, so a repeat arriving at the same moment and
+    this run never remind the same incident twice.
+    """
+    now = now or timezone.now()
+    paging = [severity for severity in SEVERITIES if pager.route_for(severity).page_now]
+    waiting = Incident.objects.filter(status=Incident.OPEN, silenced_by__isnull=True, severity__in=paging)
+    fingerprints = set(waiting.order_by("last_seen").values_list("fingerprint", flat=True)[:limit])
+    if not fingerprints:
+        return 0
+    with transaction.atomic():
+        _lock_fingerprints(fingerprints)
+        due = pager.reminders_due(list(waiting.filter(fingerprint__in=fingerprints)), now=now)
+        pages = pager.plan_pages_for(due, now=now, kind=Delivery.REPAGE, routed=True)
+        for incident in due:
+            if pages[incident.pk]:
+                _log_on_commit("reminded", incident, pages=len(pages[incident.pk]))
+    return sum(len(recorded) for recorded in pages.values())
 
 
 def record_alerts(alerts, *, by: str, now=None) -> tuple[list[RaiseResult], int]:
@@ -199,14 +241,12 @@ def json_without_nul(text: bytes) -> bytes:
     return _NUL_ESCAPE.sub(rb"\1\\ufffd", text)
 
 
-def _recent_unresolved(fingerprints, now) -> dict[str, Incident]:
-    """The newest unresolved incident seen within the dedup window, by fingerprint."""
-    recent = (
-        Incident.objects.filter(fingerprint__in=fingerprints, last_seen__gte=now - DEDUP_WINDOW)
-        .exclude(status=Incident.RESOLVED)
-        .order_by("last_seen")
+def _unresolved(fingerprints) -> dict[str, Incident]:
+    """The newest unresolved incident of each fingerprint, however old: one open incident per alert."""
+    unresolved = (
+        Incident.objects.filter(fingerprint__in=fingerprints).exclude(status=Incident.RESOLVED).order_by("last_seen")
     )
-    return {incident.fingerprint: incident for incident in recent}
+    return {incident.fingerprint: incident for incident in unresolved}
 
 
 def _lock_fingerprints(fingerprints) -> None:
@@ -235,7 +275,7 @@ def _land(occurrence: Occurrence, open_ones: dict, silences: list, now) -> Raise
     if incident is None:
         assert occurrence.fingerprint is not None, "every occurrence has its fingerprint by now"
         incident = Incident(
-            fingerprint=occurrence.fingerprint,
+            fingerprint=occurrence.fingerprint or "",
             severity=occurrence.severity,
             source=occurrence.source,
             message=occurrence.msg,
@@ -251,8 +291,12 @@ def _land(occurrence: Occurrence, open_ones: dict, silences: list, now) -> Raise
     escalated = SEVERITIES.index(occurrence.severity) > SEVERITIES.index(incident.severity)
     if escalated:
         incident.severity = occurrence.severity
+    silenced_by = incident.silenced_by_id
+    if escalated or (silenced_by and silenced_by not in {silence.pk for silence in silences}):
+        # Escalated, or its silence ran out while it kept firing: judged again against today's silences.
         incident.silenced_by = _silence_for(incident, silences)
-    return RaiseResult(incident, created=False, deduplicated=True, escalated=escalated)
+    resilenced = incident.silenced_by_id != silenced_by
+    return RaiseResult(incident, created=False, deduplicated=True, escalated=escalated, resilenced=resilenced)
 
 
 def _silence_for(incident: Incident, silences: list[Silence]) -> Silence | None:
@@ -269,8 +313,8 @@ def _save(results: list[RaiseResult], now) -> None:
     times = Counter(result.incident.pk for result in repeated)
     for n, pks in _grouped(times, key=times.get).items():
         Incident.objects.filter(pk__in=pks).update(count=F("count") + n, last_seen=Greatest(F("last_seen"), now))
-    escalated = {result.incident.pk: result.incident for result in repeated if result.escalated}
-    by_state = _grouped(escalated.values(), key=lambda incident: (incident.severity, incident.silenced_by_id))
+    changed = {result.incident.pk: result.incident for result in repeated if result.escalated or result.resilenced}
+    by_state = _grouped(changed.values(), key=lambda incident: (incident.severity, incident.silenced_by_id))
     for (severity, silence_id), incidents in by_state.items():
         Incident.objects.filter(pk__in=[i.pk for i in incidents]).update(severity=severity, silenced_by_id=silence_id)
 

@@ -9,11 +9,13 @@ def send_deliveries(ids):
 
 
 def pager_tick():
-    """Every 5 minutes: send what is due, read the NDJSON files, rewrite incident_summary.json."""
+    """Every 5 minutes: remind of unacknowledged incidents, send what is due, read the NDJSON files,
+    rewrite incident_summary.json."""
+    reminded = services.remind_unacknowledged()
     sent = pager.send_due()
     raised = consumer.consume_logs()
     summary = services.write_summary()
-    return {"sent": sent, "raised": raised, "open": summary["open"]}
+    return {"reminded": reminded, "sent": sent, "raised": raised, "open": summary["open"]}
 
 
 def digest_tick():

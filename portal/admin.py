@@ -1,13 +1,16 @@
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count
+from django.shortcuts import redirect
+from django.urls import path
 from django.utils.html import format_html, format_html_join
 from django_q.tasks import async_task
 
-from echopilot.admin import BigHistoryAdmin, CappedCountPaginator, recent_values_filter
+from echopilot.admin import BigHistoryAdmin, CappedCountPaginator, ReadOnlyAdmin, recent_values_filter
 
-from . import services
-from .models import AccessLog, Customer, Purchase, StripeEvent
+from . import reconcile, services
+from .models import AccessLog, Customer, Purchase, ReconcileRun, RetentionDay, StripeEvent
 
 
 class PurchaseInline(admin.TabularInline):
@@ -167,3 +170,66 @@ class StripeEventAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+@admin.register(ReconcileRun)
+class ReconcileRunAdmin(ReadOnlyAdmin):
+    list_display = (
+        "started",
+        "status",
+        "since",
+        "events_seen",
+        "recovered_shown",
+        "created_count",
+        "already_applied",
+        "unapplied_count",
+    )
+    list_filter = ("status", "started")
+    date_hierarchy = "started"
+    readonly_fields = [field.name for field in ReconcileRun._meta.fields]
+    change_list_template = "admin/portal/reconcilerun/change_list.html"
+
+    def get_urls(self):
+        run_now = path("run/", self.admin_site.admin_view(self.run_now), name="portal_reconcilerun_run")
+        return [run_now, *super().get_urls()]
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "reconcile_on": reconcile.is_enabled()}
+        return super().changelist_view(request, extra_context)
+
+    def run_now(self, request):
+        """Queue a run now, as the nightly schedule would (POST; needs the change permission)."""
+        if request.method != "POST" or not request.user.has_perm("portal.change_reconcilerun"):
+            raise PermissionDenied
+        if not reconcile.is_enabled():
+            self.message_user(request, "STRIPE_API_KEY is not set: Stripe reconciliation is off.", messages.ERROR)
+        else:
+            async_task("portal.tasks.stripe_reconcile", task_name="portal: Stripe reconciliation")
+            self.message_user(
+                request, "Stripe reconciliation queued; its run appears here when done.", messages.SUCCESS
+            )
+        return redirect("admin:portal_reconcilerun_changelist")
+
+    @admin.display(description="recovered")
+    def recovered_shown(self, obj):
+        return ", ".join(f"{kind} {count}" for kind, count in obj.recovered_by_type.items()) or "-"
+
+    @admin.display(description="purchases created")
+    def created_count(self, obj):
+        return len(obj.purchases_created)
+
+    @admin.display(description="not applied")
+    def unapplied_count(self, obj):
+        return len(obj.unapplied)
+
+
+# --- Retention analytics ----------------------------------------------------------------------
+
+
+@admin.register(RetentionDay)
+class RetentionDayAdmin(ReadOnlyAdmin):
+    """DAU / WAU / MAU per day; the last run of the daily count is under Job runs ("retention")."""
+
+    list_display = ("day", "dau", "wau", "mau", "stale", "computed_at")
+    list_filter = ("stale",)
+    date_hierarchy = "day"

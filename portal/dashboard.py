@@ -2,7 +2,7 @@
 
 from django.conf import settings
 
-from . import services
+from . import reconcile, retention, services
 from .models import Customer, Purchase
 
 
@@ -13,4 +13,7 @@ def card_context(request) -> dict:
         "refunded": Purchase.objects.filter(status=Purchase.REFUNDED).count(),
         "refused": services.refused_accesses(8),
         "ttl_hours": settings.PORTAL_LINK_TTL_HRS,
+        "reconcile_on": reconcile.is_enabled(),
+        "reconcile_last": reconcile.last_run(),
+        "retention": retention.chart(30),
     }

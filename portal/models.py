@@ -29,13 +29,22 @@ ZERO_DECIMAL_CURRENCIES = {
     "xof",
     "xpf",
 }
+# Stripe's three-decimal currencies: their minor unit is a thousandth (5120 is 5.120 KWD).
+THREE_DECIMAL_CURRENCIES = {"bhd", "jod", "kwd", "omr", "tnd"}
+
+
+def decimal_places(currency: str) -> int:
+    """How many decimals the currency's major unit has, by Stripe's lists (zero, three, else two)."""
+    code = (currency or "").lower()
+    if code in ZERO_DECIMAL_CURRENCIES:
+        return 0
+    return 3 if code in THREE_DECIMAL_CURRENCIES else 2
 
 
 def minor_to_major(amount: int, currency: str) -> Decimal:
     """An amount in Stripe's minor unit as a Decimal in the currency's major unit."""
-    if (currency or "").lower() in ZERO_DECIMAL_CURRENCIES:
-        return Decimal(amount)
-    return (Decimal(amount) / 100).quantize(Decimal("0.01"))
+    places = decimal_places(currency)
+    return Decimal(amount).scaleb(-places).quantize(Decimal(1).scaleb(-places))
 
 
 def normalize_email(email: str) -> str:
@@ -188,3 +197,76 @@ class RateBucket(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["key", "window_start"], name="portal_ratebucket_unique")]
+
+
+class ReconcileRun(models.Model):
+    """One run of the Stripe reconciliation: the window it asked Stripe about and what it recovered.
+
+    The start of the last completed run is where the next one begins to ask (see portal.reconcile).
+    """
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "running"
+        OK = "ok", "ok"
+        INCOMPLETE = "incomplete", "some events could not be applied"
+        FAILED = "failed", "Stripe could not be asked"
+
+    started = models.DateTimeField(default=timezone.now, db_index=True)
+    finished = models.DateTimeField(null=True, blank=True)
+    since = models.DateTimeField(help_text="events created from this moment on were asked for")
+    # A run asked for a window of its own (--since) leaves the nightly runs' starting point alone.
+    window_given = models.BooleanField(default=False, help_text="asked with --since")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.RUNNING)
+    events_seen = models.PositiveIntegerField(default=0)
+    recovered_by_type = models.JSONField(default=dict, blank=True, help_text="events applied by this run, by type")
+    already_applied = models.PositiveIntegerField(default=0, help_text="events the webhook had delivered already")
+    purchases_created = models.JSONField(default=list, blank=True, help_text="ids of the purchases this run created")
+    unapplied = models.JSONField(default=list, blank=True, help_text="events that could not be applied, and why")
+    error = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-started", "-id"]
+        verbose_name = "Stripe reconciliation run"
+
+    def __str__(self):
+        return f"reconciliation {self.started:%Y-%m-%d %H:%M} {self.status}"
+
+    @property
+    def recovered(self) -> int:
+        return sum(self.recovered_by_type.values())
+
+
+# --- Retention analytics: the product's customers' activity ----------------------------------
+
+
+class ActiveDay(models.Model):
+    """A product user seen active on a day (UTC). Events are folded to one row per user and day: DAU,
+    WAU and MAU only ask who was active when."""
+
+    user_id = models.CharField(max_length=200)
+    day = models.DateField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["day", "user_id"], name="portal_activeday_once_per_day")]
+
+    def __str__(self):
+        return f"{self.user_id} on {self.day}"
+
+
+class RetentionDay(models.Model):
+    """DAU, WAU and MAU for one day: distinct users active that day, in the 7 and the 30 days ending
+    it. `stale` is set when late events arrive for a day it counts, until the daily job recounts."""
+
+    day = models.DateField(unique=True)
+    dau = models.PositiveIntegerField(default=0)
+    wau = models.PositiveIntegerField(default=0)
+    mau = models.PositiveIntegerField(default=0)
+    computed_at = models.DateTimeField()
+    stale = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-day"]
+        verbose_name = "retention day"
+
+    def __str__(self):
+        return f"{self.day}: DAU {self.dau}, WAU {self.wau}, MAU {self.mau}"

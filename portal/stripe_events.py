@@ -59,6 +59,15 @@ class Outcome:
     detail: str
     purchase_id: int | None = None
 
+    @property
+    def rejected(self) -> bool:
+        return self.detail.startswith("rejected:")
+
+    @property
+    def created_purchase(self) -> bool:
+        # The one place that words a detail as "created purchase N" is `_merge`.
+        return self.detail.startswith("created purchase")
+
 
 def receive(payload: bytes, sig_header: str | None) -> Outcome:
     """Verify and apply one webhook delivery; InvalidEvent when Stripe did not sign it. An authentic
@@ -142,7 +151,7 @@ def reject(event: dict, reason: str) -> Outcome:
 
     Stripe retries any other answer for days and each retry would fail alike, while every such
     event may be a payment the portal does not know about: it raises an ERROR incident (repeats
-    within the hour only count up on it), logs, and writes an NDJSON line.
+    only count up on it while it is open), logs, and writes an NDJSON line.
     """
     event_id, event_type = _text(event.get("id"), 80), _text(event.get("type"), 80)
     log.warning("rejected a Stripe event (%s %s): %s", event_type, event_id, reason)
@@ -179,6 +188,8 @@ def _apply_once(event: dict) -> Outcome:
 
 
 def _checkout_completed(session: dict):
+    """checkout.session.completed, and async_payment_succeeded: the fulfilment event of a delayed
+    method (SEPA, ACH), whose completed event said payment_status "unpaid"."""
     if session.get("payment_status") != "paid":
         return None, f"skipped: payment_status {_text(session.get('payment_status'), 40)}"
     details = _dict(session.get("customer_details"))
@@ -196,6 +207,16 @@ def _checkout_completed(session: dict):
         "purchased_at": _ts(session.get("created")),
     }
     return _merge(email, details.get("name", ""), _id(session.get("customer")), ids, facts)
+
+
+def _checkout_payment_failed(session: dict):
+    """checkout.session.async_payment_failed: the delayed payment never arrived; nothing to record,
+    but a purchase already known by this session is linked to the event."""
+    ids = _stripe_ids(
+        {"stripe_checkout_session": session.get("id"), "stripe_payment_intent": _id(session.get("payment_intent"))}
+    )
+    purchase = Purchase.objects.filter(_any_of(ids)).first() if ids else None
+    return purchase, "skipped: the delayed payment failed"
 
 
 def _charge(charge: dict):
@@ -243,6 +264,8 @@ def _invoice_paid(invoice: dict):
 
 HANDLERS = {
     "checkout.session.completed": _checkout_completed,
+    "checkout.session.async_payment_succeeded": _checkout_completed,
+    "checkout.session.async_payment_failed": _checkout_payment_failed,
     "charge.succeeded": _charge,
     "charge.refunded": _charge,
     "invoice.paid": _invoice_paid,
@@ -265,7 +288,7 @@ def _merge(email, name, stripe_customer, ids: dict, facts: dict):
             return None, "skipped: no amount"
         customer = upsert_customer(
             _valid_email(email),
-            _text(name, Customer._meta.get_field("name").max_length),
+            _text(name, Customer._meta.get_field("name").max_length or 200),
             _stripe_customer_id(stripe_customer),
         )
         purchase = Purchase(customer=customer, amount=facts["amount"])

@@ -4,3 +4,16 @@ from echopilot import plugins
 class ScalingConfig(plugins.ConsoleApp):
     name = "scaling"
     verbose_name = "Worker scaling"
+    schedules = "scaling.schedules.SCHEDULES"
+    card = "scaling.dashboard.card_context"
+    demo = "scaling.demo.load"
+
+    def ready(self):
+        from django.core.checks import register
+
+        from echopilot.metrics import register_collector
+
+        from . import checks, metrics
+
+        register(checks.actuator_check)
+        register_collector(metrics.scaling_metrics)

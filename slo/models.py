@@ -42,11 +42,21 @@ class Slo(models.Model):
     route = models.CharField(
         max_length=200, blank=True, default="", help_text="Judge one route only; empty means all routes."
     )
+    # Latency objectives are optional: an availability-only SLO (a ratio indicator, as most OpenSLO
+    # and sloth files are) is judged on its error budget alone.
     p95_ms = models.FloatField(
-        "p95 objective (ms)", validators=[MinValueValidator(0.001), MaxValueValidator(MAX_OBJECTIVE_MS)]
+        "p95 objective (ms)",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0.001), MaxValueValidator(MAX_OBJECTIVE_MS)],
+        help_text="Empty: no p95 latency objective.",
     )
     p99_ms = models.FloatField(
-        "p99 objective (ms)", validators=[MinValueValidator(0.001), MaxValueValidator(MAX_OBJECTIVE_MS)]
+        "p99 objective (ms)",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0.001), MaxValueValidator(MAX_OBJECTIVE_MS)],
+        help_text="Empty: no p99 latency objective.",
     )
     error_budget_pct = models.FloatField(
         "error budget (% of requests)",
@@ -78,6 +88,11 @@ class Slo(models.Model):
 
     def __str__(self):
         return self.name
+
+    def latency_objectives(self) -> dict[str, float]:
+        """The latency thresholds this SLO has, by objective ("p95", "p99"); none for availability only."""
+        thresholds = {"p95": self.p95_ms, "p99": self.p99_ms}
+        return {key: ms for key, ms in thresholds.items() if ms is not None}
 
     @property
     def rollup_route(self) -> str:

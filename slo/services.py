@@ -33,6 +33,7 @@ DEFAULT_PERIOD = "24h"
 MINUTE, HOUR, DAY = 60, 3600, 86400
 # The latency objectives are percentiles: p95 <= X lets 5% of requests be slower, p99 <= Y 1%.
 P95_BUDGET, P99_BUDGET = 0.05, 0.01
+LATENCY_BUDGETS = {"p95": P95_BUDGET, "p99": P99_BUDGET}
 WATCH_FROM, WARNING_FROM, CRITICAL_ABOVE = 1.0, 1.5, 2.0
 # The state of a window with fewer requests than the SLO's min_events: too few to judge (alerts stay quiet too).
 NOT_ENOUGH_DATA = "NO_DATA"
@@ -117,13 +118,13 @@ class Window:
         return sketch.count_above(self.counts, threshold_ms)
 
     def burns(self, slo: Slo) -> dict:
-        """Burn per objective: the share of bad requests over the share the objective allows."""
+        """Burn per objective the SLO has: the share of bad requests over the share it allows."""
+        latency = slo.latency_objectives()
         if not self.requests:
-            return {"errors": 0.0, "p95": 0.0, "p99": 0.0}
+            return {"errors": 0.0, **{key: 0.0 for key in latency}}
         return {
             "errors": self.error_rate / (slo.error_budget_pct / 100),
-            "p95": self.slower_than(slo.p95_ms) / self.requests / P95_BUDGET,
-            "p99": self.slower_than(slo.p99_ms) / self.requests / P99_BUDGET,
+            **{key: self.slower_than(ms) / self.requests / LATENCY_BUDGETS[key] for key, ms in latency.items()},
         }
 
     def burn(self, slo: Slo) -> float:
@@ -310,10 +311,9 @@ def budget(slo: Slo, now=None) -> dict:
     now = now or timezone.now()
     start, end = window_bounds(slo, timedelta(days=slo.window_days), now)
     whole = read_window(slo, start, end)
-    objectives = [
-        ("errors", slo.error_budget_pct / 100, whole.errors),
-        (f"p95<={slo.p95_ms:g}ms", P95_BUDGET, whole.slower_than(slo.p95_ms)),
-        (f"p99<={slo.p99_ms:g}ms", P99_BUDGET, whole.slower_than(slo.p99_ms)),
+    objectives = [("errors", slo.error_budget_pct / 100, whole.errors)] + [
+        (f"{key}<={ms:g}ms", LATENCY_BUDGETS[key], whole.slower_than(ms))
+        for key, ms in slo.latency_objectives().items()
     ]
     detail = []
     for name, share, spent in objectives:
@@ -342,21 +342,21 @@ def budget(slo: Slo, now=None) -> dict:
 
 def budget_series(slo: Slo, start: int, end: int, whole: Window) -> list[dict]:
     """Budget left at the window's start (exactly 100%) and at the end of each day after it."""
+    latency = slo.latency_objectives()
     allowed = {
         "errors": slo.error_budget_pct / 100 * whole.requests,
-        "p95": P95_BUDGET * whole.requests,
-        "p99": P99_BUDGET * whole.requests,
+        **{key: LATENCY_BUDGETS[key] * whole.requests for key in latency},
     }
     spent_by_day: dict = {}
     for _count, errors, _sum, statuses, data, row_start in _rows(slo, start, end, with_start=True):
         day = min(_floor(_epoch(row_start), DAY) + DAY, end)
         counts = sketch.decode(data)
-        spent = spent_by_day.setdefault(day, {"errors": 0, "p95": 0, "p99": 0})
+        spent = spent_by_day.setdefault(day, dict.fromkeys(allowed, 0))
         spent["errors"] += _errors_of(slo, errors, statuses)
-        spent["p95"] += sketch.count_above(counts, slo.p95_ms)
-        spent["p99"] += sketch.count_above(counts, slo.p99_ms)
+        for key, ms in latency.items():
+            spent[key] += sketch.count_above(counts, ms)
     series = [{"t": _at(start).isoformat(), "remaining_pct": 100.0}]
-    total = {"errors": 0, "p95": 0, "p99": 0}
+    total = dict.fromkeys(allowed, 0)
     for day in sorted(spent_by_day):
         for key in total:
             total[key] += spent_by_day[day][key]

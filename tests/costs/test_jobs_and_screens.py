@@ -103,8 +103,9 @@ def test_ending_an_override_from_the_admin_applies_the_cap_again(staff_client, c
 def test_prometheus_shows_spend_and_utilization(client, caps):
     record_spend(model="gpt-4o", usd=Decimal("9.5"))
     body = client.get("/metrics").content.decode()
-    assert 'echopilot_cost_cap_utilization_pct{key="gpt-4o",scope="model"} 95.0' in body
-    assert 'echopilot_cost_today_usd{kind="ai"} 9.5' in body
+    assert 'echopilot_cost_cap_utilization_ratio{key="gpt-4o",scope="model"} 0.95' in body
+    assert 'echopilot_cost_spend_usd_total{kind="ai"} 9.5' in body
+    assert 'key=""' not in body
 
 
 def test_the_ledger_page_lists_newest_first_and_finds_an_exact_request_id(staff_client, caps, now):

@@ -108,4 +108,5 @@ def test_expired_sessions_and_old_queue_results_go(settings):
 def test_one_daily_prune_job_is_scheduled():
     sync_schedules()
     job = Schedule.objects.get(name="console_prune")
-    assert (job.func, job.schedule_type, job.minutes) == ("echopilot.tasks.prune_tick", Schedule.MINUTES, 24 * 60)
+    assert (job.func, job.schedule_type) == ("echopilot.tasks.prune_tick", Schedule.DAILY)
+    assert (job.next_run.hour, job.next_run.minute) == (3, 15)

@@ -75,14 +75,6 @@ def test_telegram_message_is_escaped_for_html(telegram):
     assert sent["text"].startswith("<b>")
 
 
-def test_telegram_message_is_cut_to_4096_characters(telegram):
-    raise_incident("CRITICAL", "<&>" * 1300, "slo")
-    pager.deliver(only_delivery("telegram").pk)
-    text = telegram.requests[0]["json"]["text"]
-    assert len(text) <= 4096
-    assert not text.rstrip("…").endswith("&am")  # the cut never splits an entity
-
-
 def test_refused_markup_is_resent_as_plain_text(telegram):
     telegram.script = [BAD_MARKUP]
     raise_incident("CRITICAL", "weird <tag>", "x")

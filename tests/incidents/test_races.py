@@ -1,6 +1,9 @@
 """Races on PostgreSQL with real threads: one send per delivery, the storm cap, pacing across senders, escalation."""
 
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 
 from incidents import pager, raise_incident
 from incidents.models import Delivery, Incident
@@ -51,3 +54,12 @@ def test_concurrent_raises_of_mixed_severities_end_at_the_highest_with_one_page(
     incident = Incident.objects.get()
     assert (incident.severity, incident.count) == ("CRITICAL", 20)
     assert Delivery.objects.count() == 1
+
+
+def test_concurrent_repeats_of_a_long_firing_alert_join_one_incident_with_one_reminder(telegram):
+    now = timezone.now()
+    raise_incident("CRITICAL", "queue stuck", "worker", fingerprint="R", now=now - timedelta(hours=4))
+    race(lambda i: raise_incident("CRITICAL", "queue stuck", "worker", fingerprint="R", now=now), range(12))
+    incident = Incident.objects.get()
+    assert incident.count == 13
+    assert Delivery.objects.filter(kind=Delivery.REPAGE).count() == 1

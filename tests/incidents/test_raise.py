@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from incidents import raise_incident, resolve_incident
 from incidents.models import Delivery, Incident
-from incidents.services import fingerprint_for
+from incidents.services import acknowledge_incident, fingerprint_for
 from tests.races import race
 
 
@@ -44,12 +44,48 @@ def test_second_raise_within_an_hour_bumps_count_and_does_not_page_again(telegra
 
 
 @pytest.mark.django_db
-def test_after_an_hour_of_quiet_a_new_incident_opens_and_pages(telegram):
+def test_a_repeat_after_an_hour_joins_the_open_incident_and_pages_a_reminder(telegram):
     now = timezone.now()
     first = raise_incident("CRITICAL", "queue stuck", "worker", now=now)
     later = raise_incident("CRITICAL", "queue stuck", "worker", now=now + timedelta(minutes=61))
-    assert later.created and later.incident.pk != first.incident.pk
-    assert Delivery.objects.filter(channel="telegram").count() == 2
+    assert not later.created and later.incident.pk == first.incident.pk
+    assert Incident.objects.count() == 1 and Incident.objects.get().count == 2
+    kinds = list(Delivery.objects.filter(channel="telegram").order_by("pk").values_list("kind", flat=True))
+    assert kinds == [Delivery.PAGE, Delivery.REPAGE]
+    assert Delivery.objects.get(kind=Delivery.REPAGE).subject.startswith("Again: [CRITICAL]")
+
+
+@pytest.mark.django_db
+def test_a_reminder_waits_pager_repeat_min_after_the_last_page(telegram, settings):
+    settings.PAGER_REPEAT_MIN = 30
+    now = timezone.now()
+    raise_incident("CRITICAL", "queue stuck", "worker", now=now)
+    assert not raise_incident("CRITICAL", "queue stuck", "worker", now=now + timedelta(minutes=29)).deliveries
+    assert raise_incident("CRITICAL", "queue stuck", "worker", now=now + timedelta(minutes=31)).deliveries
+    # The reminder is the new last page: the next one waits another 30 minutes.
+    assert not raise_incident("CRITICAL", "queue stuck", "worker", now=now + timedelta(minutes=50)).deliveries
+    assert raise_incident("CRITICAL", "queue stuck", "worker", now=now + timedelta(minutes=62)).deliveries
+    assert Delivery.objects.filter(kind=Delivery.REPAGE).count() == 2
+
+
+@pytest.mark.django_db
+def test_an_acknowledged_incident_gets_repeats_but_no_reminder(telegram):
+    now = timezone.now()
+    first = raise_incident("CRITICAL", "queue stuck", "worker", fingerprint="q", now=now)
+    acknowledge_incident("q", by="alice", now=now)
+    later = raise_incident("CRITICAL", "queue stuck", "worker", fingerprint="q", now=now + timedelta(hours=5))
+    assert later.incident.pk == first.incident.pk and not later.deliveries
+    assert Incident.objects.get().status == Incident.ACKNOWLEDGED
+    assert Delivery.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_reminder_follows_the_route_and_a_silent_route_sends_none(telegram):
+    now = timezone.now()
+    raise_incident("WARNING", "disk 85%", "host-1", now=now)  # WARNING does not page by default
+    later = raise_incident("WARNING", "disk 85%", "host-1", now=now + timedelta(hours=3))
+    assert not later.created and not later.deliveries
+    assert not Delivery.objects.exists()
 
 
 @pytest.mark.django_db
@@ -199,3 +235,20 @@ def test_a_backslash_followed_by_u0000_is_text_not_a_nul():
         raise_incident("INFO", "x", "test", meta)
     del meta["both"]
     assert raise_incident("INFO", "x", "test", meta).incident.meta == {"path": "C:\\u0000"}
+
+
+@pytest.mark.django_db
+def test_an_unacknowledged_incident_is_reminded_even_when_its_sender_is_quiet(telegram):
+    from incidents.services import remind_unacknowledged
+
+    now = timezone.now()
+    raise_incident("CRITICAL", "checkout down", "pagerduty", fingerprint="pd-1", now=now)
+    raise_incident("WARNING", "disk 85%", "host-1", now=now)  # its route does not page
+    assert remind_unacknowledged(now=now + timedelta(minutes=59)) == 0
+    assert remind_unacknowledged(now=now + timedelta(minutes=61)) == 1
+    assert remind_unacknowledged(now=now + timedelta(minutes=70)) == 0
+    assert remind_unacknowledged(now=now + timedelta(minutes=122)) == 1
+    acknowledge_incident("pd-1", by="alice", now=now + timedelta(minutes=130))
+    assert remind_unacknowledged(now=now + timedelta(hours=5)) == 0
+    reminders = Delivery.objects.filter(kind=Delivery.REPAGE, incident__fingerprint="pd-1")
+    assert reminders.count() == 2 and Incident.objects.count() == 2

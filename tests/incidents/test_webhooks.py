@@ -154,9 +154,11 @@ def test_events_api_trigger_acknowledge_resolve_with_routing_key(client, admin_k
     assert incident.status == Incident.RESOLVED
 
 
-def test_events_api_trigger_without_dedup_key_answers_the_fingerprint(api):
-    body = api.post("/api/incidents/events", event("trigger"), content_type="application/json").json()
-    assert body["dedup_key"] == Incident.objects.get().fingerprint
+def test_events_api_trigger_without_dedup_key_is_its_own_alert_and_answers_its_key(api):
+    first = api.post("/api/incidents/events", event("trigger"), content_type="application/json").json()
+    second = api.post("/api/incidents/events", event("trigger"), content_type="application/json").json()
+    assert first["dedup_key"] != second["dedup_key"]
+    assert set(Incident.objects.values_list("fingerprint", flat=True)) == {first["dedup_key"], second["dedup_key"]}
 
 
 def test_events_api_wrong_routing_key_is_refused(client):

@@ -198,7 +198,7 @@ def test_metrics_count_purchases_and_recent_accesses(client, purchases):
     text = client.get("/metrics").content.decode()
     assert 'echopilot_portal_purchases{status="paid"} 1.0' in text
     assert 'echopilot_portal_purchases{status="refunded"} 1.0' in text
-    assert 'echopilot_portal_accesses_last_hour{outcome="refused"} 1.0' in text
+    assert 'echopilot_portal_accesses_total{outcome="refused"} 1.0' in text
 
 
 def test_adding_a_customer_whose_email_differs_only_in_case_says_it_exists(staff, customer):

@@ -115,8 +115,8 @@ def test_sparkline_breaks_at_hours_without_traffic_and_dots_lone_points():
     assert svg_polylines([None, None]) == [] and svg_dots([]) == []
 
 
-@pytest.mark.parametrize("p95, p99", [("", "800"), ("300", ""), ("300", "abc")])
-def test_a_blank_or_bad_objective_on_the_add_form_is_a_form_error(staff, p95, p99):
+@pytest.mark.parametrize("p95, p99", [("-5", "800"), ("300", "abc"), ("900", "800")])
+def test_a_bad_objective_on_the_add_form_is_a_form_error(staff, p95, p99):
     response = staff.post(
         "/admin/slo/slo/add/",
         {
@@ -134,6 +134,25 @@ def test_a_blank_or_bad_objective_on_the_add_form_is_a_form_error(staff, p95, p9
     assert response.status_code == 200
     assert "errornote" in response.content.decode()
     assert not Slo.objects.filter(name="checkout").exists()
+
+
+def test_blank_latency_objectives_on_the_add_form_make_an_availability_only_slo(staff):
+    response = staff.post(
+        "/admin/slo/slo/add/",
+        {
+            "name": "checkout",
+            "service": "api",
+            "route": "*",
+            "p95_ms": "",
+            "p99_ms": "",
+            "error_budget_pct": "1",
+            "window_days": "30",
+            "error_statuses": "5xx",
+            "min_events": "100",
+        },
+    )
+    assert response.status_code == 302
+    assert Slo.objects.get(name="checkout").latency_objectives() == {}
 
 
 @pytest.mark.parametrize("note", ["rolled\x00back", "x" * 2001])

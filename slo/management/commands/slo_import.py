@@ -5,12 +5,18 @@ from slo import openslo
 
 
 class Command(BaseCommand):
-    help = "Create or update SLOs from an OpenSLO file (openslo/v1 SLO documents, YAML or JSON)."
+    help = (
+        "Create or update SLOs from an OpenSLO file (openslo/v1 SLO documents, YAML or JSON; other kinds "
+        "are skipped) or, with --format sloth, a sloth prometheus/v1 spec."
+    )
 
     def add_arguments(self, parser):
-        parser.add_argument("file", metavar="FILE", help="OpenSLO file: YAML (one or more documents) or JSON")
+        parser.add_argument("file", metavar="FILE", help="YAML (one or more documents, or a sequence) or JSON")
+        parser.add_argument(
+            "--format", dest="file_format", choices=["openslo", "sloth"], default="openslo", help="default: openslo"
+        )
 
-    def handle(self, *args, file, **options):
+    def handle(self, *args, file, file_format="openslo", **options):
         try:
             with open(file, encoding="utf-8") as handle:
                 text = handle.read()
@@ -19,12 +25,14 @@ class Command(BaseCommand):
         except UnicodeDecodeError:
             raise CommandError(f"{file}: not UTF-8 text (an OpenSLO file is YAML or JSON)") from None
         try:
-            done = openslo.import_text(text)
+            done = openslo.import_file(text, file_format)
         except ValidationError as exc:
             raise CommandError(f"{file}: nothing imported: {'; '.join(exc.messages)}") from exc
-        for slo, created in done:
+        for slo, created in done.slos:
+            latency = " ".join(f"{key}<={ms:g}ms" for key, ms in slo.latency_objectives().items())
             self.stdout.write(
                 f"{'created' if created else 'updated'} {slo.name}: {slo.service} "
-                f"p95<={slo.p95_ms:g}ms p99<={slo.p99_ms:g}ms budget {slo.error_budget_pct:g}% "
-                f"over {slo.window_days}d"
+                f"{latency or 'availability only'} budget {slo.error_budget_pct:g}% over {slo.window_days}d"
             )
+        for note in done.notes:
+            self.stdout.write(f"note: {note}")

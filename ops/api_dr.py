@@ -1,0 +1,16 @@
+"""GET /api/ops/dr/last: the latest DR drill's report (an analyst key is enough)."""
+
+from rest_framework.decorators import api_view
+from rest_framework.response import Response
+
+from echopilot.errors import error_response
+
+from . import drills
+
+
+@api_view(["GET"])
+def dr_last(request):
+    report = drills.last_report()
+    if report is None:
+        return error_response("no DR drill has run yet: run `manage.py dr_drill`", status_code=404)
+    return Response(report)

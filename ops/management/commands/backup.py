@@ -1,0 +1,10 @@
+from ops import backups, jobs
+
+from ._job import JobCommand
+
+
+class Command(JobCommand):
+    help = "Take a backup: the database (consistent while serving) and LOG_DIR, in one tar.gz under BACKUP_DIR."
+
+    def run_job(self, **_):
+        return jobs.run("backup", backups.take_backup)

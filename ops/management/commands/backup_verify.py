@@ -1,0 +1,10 @@
+from ops import backups, jobs
+
+from ._job import JobCommand
+
+
+class Command(JobCommand):
+    help = "Check every checksum of every kept backup; names each damaged archive and member."
+
+    def run_job(self, **_):
+        return jobs.run("backup_verify", backups.verify_backups)

@@ -1,0 +1,10 @@
+from django.core.management.base import BaseCommand
+
+from ops import tasks
+
+
+class Command(BaseCommand):
+    help = "Probe the uptime checks that are due now, at once (the every-minute job)."
+
+    def handle(self, *args, **options):
+        self.stdout.write(tasks.uptime_probes())
