@@ -233,10 +233,16 @@ def test(extra: list[str]) -> int:
     if pg:
         pg_env = {**base, "DATABASE_URL": pg}
         stages.append(("PostgreSQL", ["-m", "not slow", *extra], pg_env))
-        stages.append(("slow stage (browser, load) on PostgreSQL", ["-m", "slow", *extra], pg_env))
+        stages.append(("slow stage (browser, load) on PostgreSQL", ["-m", "slow and not faults", *extra], pg_env))
     else:
         say("PostgreSQL is not reachable: its stage is left out, the slow stage runs on SQLite")
-        stages.append(("slow stage (browser, load) on SQLite", ["-m", "slow", *extra], base))
+        stages.append(("slow stage (browser, load) on SQLite", ["-m", "slow and not faults", *extra], base))
+    if any(Path("/usr/lib/postgresql").glob("*/bin/initdb")):
+        # Its own PostgreSQL cluster (initdb), gunicorn, qcluster and redis-server: never the shared ones.
+        label = "fault stage (scratch PostgreSQL: crash, freeze; Redis, qcluster kills; full disk)"
+        stages.append((label, ["-m", "faults"], base))
+    else:
+        say("no PostgreSQL server binaries (/usr/lib/postgresql/*/bin): the fault stage is left out")
     ensure_slow_stage_tools()
     failed = [label for label, args, env in stages if not pytest(label, args, env)]
     if failed:

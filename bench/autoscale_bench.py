@@ -4,7 +4,7 @@
     .venv/bin/python bench/autoscale_bench.py              # the four traces in bench/traces, PASS/FAIL
     .venv/bin/python bench/autoscale_bench.py --unseen 6   # also 6 seeds x 4 load levels of each shape
 
-The bar (issue 20): on the daily cycle and the ramp, at most half the violation-minutes of the better
+The bar: on the daily cycle and the ramp, at most half the violation-minutes of the better
 baseline (the one with fewer) at no more than 1.1x its worker-minutes; on the spike, no more
 violation-minutes than either baseline; on flat noise, at most 2 scale actions an hour. The unseen
 traces are the same shapes drawn with other seeds, at other loads and job lengths.

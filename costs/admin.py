@@ -16,6 +16,7 @@ from . import services, state
 from .models import (
     CapAlert,
     CapOverride,
+    CapReservation,
     CostCap,
     DailyCounter,
     ModelFallback,
@@ -170,6 +171,35 @@ class DailyCounterAdmin(ReadOnlyAdmin):
     list_filter = ("scope", "day")
     date_hierarchy = "day"
     search_fields = ("key",)
+
+
+@admin.register(CapReservation)
+class CapReservationAdmin(ReadOnlyAdmin):
+    """The calls allowed near a cap whose usage has not been reported yet: each holds its estimate
+    against the cap until the report settles it or it expires (COST_RESERVATION_TTL_S)."""
+
+    list_display = ("day", "model", "held", "created", "expires", "is_open")
+    list_filter = ("day", "model")
+    search_fields = ("model",)
+    date_hierarchy = "day"
+    actions = ["release"]
+
+    @admin.display(description="held")
+    def held(self, row):
+        return money(row.usd_micros)
+
+    @admin.display(description="still counts", boolean=True)
+    def is_open(self, row):
+        return row.expires > timezone.now()
+
+    def has_release_permission(self, request):
+        return request.user.has_perm("costs.delete_capreservation")
+
+    @admin.action(description="Release the selected holds (their calls will not report)", permissions=["release"])
+    def release(self, request, queryset):
+        released, _ = queryset.delete()
+        append_event("costs", "reservations_released", count=released, by=str(request.user))
+        self.message_user(request, f"Released {released} hold(s).", messages.SUCCESS)
 
 
 @admin.register(CapAlert)

@@ -253,6 +253,10 @@ def _run_prepared(pg, name: bytes, params: list, retry: bool = True):
 
 def _check(result, pg) -> None:
     if result.status not in (pq.ExecStatus.COMMAND_OK, pq.ExecStatus.TUPLES_OK):
+        if pg.pgconn.status == pq.ConnStatus.BAD:
+            # The server went away (crashed, restarted): libpq's result has no SQLSTATE, which psycopg
+            # would make a bare DatabaseError. It is an outage, answered 503 like every other.
+            raise psycopg.OperationalError(pg.pgconn.get_error_message().strip() or "the connection was lost")
         raise psycopg.errors.error_from_result(result, encoding=pg.info.encoding)
 
 

@@ -125,7 +125,7 @@ class ModelFallback(models.Model):
         while nxt and nxt not in chain:
             chain.append(nxt)
             nxt = links.get(nxt)
-        return [*chain, nxt] if nxt == self.model else []
+        return [*chain, self.model] if nxt == self.model else []
 
 
 class CapOverride(models.Model):
@@ -258,3 +258,27 @@ class CapAlert(models.Model):
     @property
     def fingerprint(self) -> str:
         return f"costs:{self.scope}:{self.key or 'all'}:{self.day.isoformat()}:{self.level}"
+
+
+class CapReservation(models.Model):
+    """An AI call allowed near a cap, held against the cap until its usage report settles it (the
+    row is deleted) or it expires. While it is open, every other near-cap decision counts it as
+    spent, so concurrent callers cannot all spend the same remaining headroom."""
+
+    day = models.DateField(help_text="the cost day (COST_TIMEZONE) the call counts to")
+    model = models.CharField(max_length=100)
+    usd_micros = models.BigIntegerField(help_text="the estimate held: est_usd, or the model's typical call")
+    created = models.DateTimeField(default=timezone.now)
+    expires = models.DateTimeField(help_text="after this the hold no longer counts (the call never reported)")
+
+    class Meta:
+        verbose_name = "cap reservation"
+        ordering = ["-created"]
+        indexes = [models.Index(fields=["day", "model", "expires"], name="costs_reservation_open")]
+
+    def __str__(self):
+        return f"{self.day} {self.model} {money(self.usd_micros)} until {self.expires:%H:%M:%S}"
+
+    @property
+    def usd(self) -> Decimal:
+        return micros_to_usd(self.usd_micros)

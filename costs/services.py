@@ -15,15 +15,16 @@ from datetime import timezone as dt_timezone
 from decimal import Decimal
 from typing import NamedTuple
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 
 from echopilot.events import append_event, write_snapshot
 from echopilot.validators import require_non_negative_int, require_usd
 from incidents import raise_incident
 
-from . import ledger, state
+from . import ledger, reservations, state
 from .forecast import forecast
 from .models import CapAlert, CostCap, DailyCounter, SpendEntry, micros_to_usd, money, usd_to_micros
 from .pricing import price_usd
@@ -34,6 +35,7 @@ ALLOW, WARN, DOWNGRADE, THROTTLE = "allow", "warn", "downgrade", "throttle"
 OK_STATE, WARN_STATE, THROTTLE_STATE = "ok", "warn", "throttle"
 MAX_CHAIN = 10
 FUTURE_SLACK = timedelta(minutes=5)
+FAIL_RETRY = timedelta(seconds=30)  # COST_FAIL_MODE=closed: when to ask again
 # No spend of this product predates it; an older ts is a unit or parsing mistake, not a late report.
 EARLIEST_TS = datetime(2000, 1, 1, tzinfo=dt_timezone.utc)
 # Bounds that keep a typo from overflowing a column (a 500) instead of being refused (a 400).
@@ -54,6 +56,8 @@ class Decision(NamedTuple):
     retry_after: datetime | None = None  # on throttle: when the cap resets
     utilization_pct: float = 0.0  # of the cap that decided
     override_until: datetime | None = None
+    reserved_micros: int = 0  # near a cap: the estimate held until the call's usage report settles it
+    checked: bool = True  # False: the database could not be reached, and COST_FAIL_MODE answered
 
     def to_dict(self) -> dict:
         return {
@@ -64,6 +68,8 @@ class Decision(NamedTuple):
             "retry_after": self.retry_after.isoformat() if self.retry_after else None,
             "utilization_pct": round(self.utilization_pct, 2),
             "override_until": self.override_until.isoformat() if self.override_until else None,
+            "reserved_usd": micros_to_usd(self.reserved_micros) if self.reserved_micros else None,
+            "checked": self.checked,
         }
 
 
@@ -113,7 +119,7 @@ def decide(config, totals, model: str, est_micros: int, now) -> Decision:
         return Decision(
             THROTTLE,
             model,
-            f"the global daily cap of {money(overall.cap_micros)} is reached ({overall.utilization_pct:.2f}%)",
+            f"the global daily cap of {money(overall.cap_micros or 0)} is reached ({overall.utilization_pct:.2f}%)",
             model,
             totals.end,
             overall.utilization_pct,
@@ -154,12 +160,37 @@ def _past_model_cap(config, totals, model, own: CapCheck, est_micros, now) -> De
 
 def authorize(model: str, est_usd=None, *, now=None) -> Decision:
     """May the product call `model` now (optionally: a call estimated at `est_usd`)? Answered from
-    the in-process copy of caps and today's counters, without a query on most calls."""
+    the in-process copy of caps and today's counters, without a query on most calls. Near a cap the
+    decision is taken on the shared counters and an allowed call holds its estimate until its usage
+    report (costs.reservations). With the database out of reach, COST_FAIL_MODE answers."""
     # datetime.now(utc) rather than timezone.now(): the same value with USE_TZ, a settings lookup less.
     now = now or datetime.now(dt_timezone.utc)
-    config, totals = state.current(now)
     est_micros = usd_to_micros(est_usd) if est_usd else 0
-    return decide(config, totals, model, est_micros, now)
+    try:
+        config, totals = state.current(now)
+        decision = decide(config, totals, model, est_micros, now)
+        if decision.decision == THROTTLE or not reservations.near_cap(config, totals, decision.model, est_micros, now):
+            return decision  # spend only grows: a throttle on the cached spend stands
+        return reservations.reserve(model, est_micros, now, decide)
+    except DatabaseError:
+        log.warning("authorize could not reach the database; COST_FAIL_MODE=%s answers", settings.COST_FAIL_MODE)
+        return _unchecked(model, now)
+
+
+def standing_decision(model: str, now) -> Decision:
+    """The decision for `model` as the spend stands, holding nothing: what a usage report answers."""
+    config, totals = state.current(now)
+    return decide(config, totals, model, 0, now)
+
+
+def _unchecked(model: str, now) -> Decision:
+    """The answer of COST_FAIL_MODE while the database is out of reach: open allows, closed throttles
+    (try again in a minute); either way it says the caps were not checked."""
+    if settings.COST_FAIL_MODE == "closed":
+        reason = "the database cannot be reached and COST_FAIL_MODE is closed: caps not checked, call refused"
+        return Decision(THROTTLE, model, reason, model, now + FAIL_RETRY, checked=False)
+    reason = "the database cannot be reached and COST_FAIL_MODE is open: caps not checked, call allowed"
+    return Decision(ALLOW, model, reason, model, checked=False)
 
 
 # --- spend in ------------------------------------------------------------------------------------------
@@ -212,7 +243,8 @@ def record_spend(
         return SpendResult(
             entry["request_id"], entry["kind"], "", micros_to_usd(entry["usd_micros"]), entry["day"], False, None
         )
-    decision = authorize(entry["model"], now=now)
+    _settle_reservation(entry["day"], entry["model"], now)
+    decision = standing_decision(entry["model"], now)
     alert_if_due(entry["day"], _spent_on(entry["day"], now), now=now)
     return SpendResult(
         entry["request_id"],
@@ -223,6 +255,16 @@ def record_spend(
         False,
         decision,
     )
+
+
+def _settle_reservation(day, model: str, now) -> None:
+    """Release the hold of the call just reported, once its spend is committed. Only near a cap,
+    where holds are made: far from every cap a report costs no query more. Near one, the day's
+    counters are read again too, so the decision the report answers counts every worker's spend."""
+    config, totals = state.current(now)
+    if totals.day == day and reservations.near_cap(config, totals, model, 0, now):
+        reservations.settle(day, model)
+        state.refresh(now)
 
 
 def _validated(model, usd, input_tokens, output_tokens, kind, request_id, ts, now) -> dict:
@@ -307,7 +349,7 @@ def _previous_result(entry: dict, now) -> SpendResult:
                 )
             }
         )
-    decision = authorize(row.model, now=now) if row.kind == SpendEntry.AI else None
+    decision = standing_decision(row.model, now) if row.kind == SpendEntry.AI else None
     return SpendResult(row.request_id, row.kind, row.model, row.usd, row.day, True, decision)
 
 
@@ -496,6 +538,7 @@ def guardrails_tick(now=None) -> dict:
     current = status(now)
     _, totals = state.current(now)
     new_alerts = alert_if_due(totals.day, dict(totals.spent), now=now)
+    reservations.expire(now)
     retried = [
         a for a in CapAlert.objects.filter(day=totals.day, raised__isnull=True) if raise_alert_incident(a, now=now)
     ]

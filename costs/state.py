@@ -63,6 +63,11 @@ class Config:
     fallbacks: dict  # model -> next cheaper model
     overrides: dict  # (scope, key) -> the latest `until` among its overrides
     prices: dict  # model -> (input, output) Decimal USD per 1M tokens
+    # The reservation margins (costs.reservations), read with the rest: a settings lookup per
+    # decision costs more than the check itself.
+    reserve_calls: int = 0
+    default_call: int = 0  # micro-dollars
+    near_from: dict = field(default_factory=dict)  # (scope, key) -> the spend from which a cap is near
 
 
 @dataclass
@@ -74,6 +79,10 @@ class DayTotals:
     stale_at: float  # time.monotonic() after which the counters are read again
     spent: dict = field(default_factory=dict)  # (scope, key) -> micro-dollars, summed over shards
     shards: dict = field(default_factory=dict)  # (scope, key, shard) -> micro-dollars
+    reports: dict = field(default_factory=dict)  # (scope, key) -> reports counted, as of the last read
+    typical: dict = field(default_factory=dict)  # model -> its mean call today in micro-dollars, likewise
+    epoch: int = 0  # moves whenever `spent` does, so a verdict worked out from it can be remembered
+    near: dict = field(default_factory=dict)  # (model, est) -> (epoch, near a cap?): costs.reservations
 
 
 _lock = threading.Lock()
@@ -118,14 +127,14 @@ def _refresh_sql(vendor: str) -> str:
     q = connection.ops.quote_name
     config, counter = CostConfig._meta.db_table, DailyCounter._meta.db_table
     return (
-        f"SELECT c.{q('version')}, d.{q('scope')}, d.{q('key')}, d.{q('shard')}, d.{q('usd_micros')} "
+        f"SELECT c.{q('version')}, d.{q('scope')}, d.{q('key')}, d.{q('shard')}, d.{q('usd_micros')}, d.{q('reports')} "
         f"FROM {q(config)} c LEFT JOIN {q(counter)} d ON d.{q('day')} = %s "
         f"WHERE c.{q(CostConfig._meta.pk.attname)} = 1 AND c.{q('env_caps_seeded')} IS NOT NULL"
     )
 
 
 def _version_and_counters(day: date) -> tuple[int, list]:
-    """The configuration's version and `day`'s counter rows (scope, key, shard, micros), in one
+    """The configuration's version and `day`'s counter rows (scope, key, shard, micros, reports), in one
     query: every web worker asks every COST_STATE_TTL_S, and through the ORM, as two queries, it
     cost a busy worker milliseconds each time."""
     rows = _read_version_and_counters(day)
@@ -154,6 +163,7 @@ def note_totals(day: date, rows) -> None:
             if micros > before:
                 totals.shards[(scope, key, shard)] = micros
                 add_spent(totals.spent, scope, key, micros - before)
+                totals.epoch += 1
 
 
 def add_spent(spent: dict, scope: str, key: str, micros: int) -> None:
@@ -238,11 +248,20 @@ def load_config(version: int) -> Config:
     for scope, key, until in CapOverride.objects.values_list("scope", "key", "until"):
         overrides[(scope, key)] = max(until, overrides.get((scope, key), until))
     prices = {m: (i, o) for m, i, o in ModelPrice.objects.values_list("model", "input_per_mtok", "output_per_mtok")}
-    return Config(version=version, caps=caps, fallbacks=fallbacks, overrides=overrides, prices=prices)
+    return Config(
+        version=version,
+        caps=caps,
+        fallbacks=fallbacks,
+        overrides=overrides,
+        prices=prices,
+        reserve_calls=settings.COST_RESERVE_CALLS,
+        default_call=usd_to_micros(settings.COST_RESERVE_DEFAULT_USD),
+        near_from={k: cap - cap * settings.COST_RESERVE_HEADROOM_PCT / 100 for k, cap in caps.items()},
+    )
 
 
 def load_totals(day: date) -> DayTotals:
-    rows = DailyCounter.objects.filter(day=day).values_list("scope", "key", "shard", "usd_micros")
+    rows = DailyCounter.objects.filter(day=day).values_list("scope", "key", "shard", "usd_micros", "reports")
     return _day_totals(day, rows)
 
 
@@ -250,9 +269,11 @@ def _day_totals(day: date, counters) -> DayTotals:
     start, end = day_bounds(day)
     shards: dict[tuple[str, str, int], int] = {}
     spent: dict[tuple[str, str], int] = {}
-    for scope, key, shard, micros in counters:
+    reports: dict[tuple[str, str], int] = {}
+    for scope, key, shard, micros, count in counters:
         shards[(scope, key, shard)] = micros
         add_spent(spent, scope, key, micros)
+        reports[(scope, key)] = reports.get((scope, key), 0) + count
     return DayTotals(
         day=day,
         start=start,
@@ -261,6 +282,8 @@ def _day_totals(day: date, counters) -> DayTotals:
         stale_at=time.monotonic() + settings.COST_STATE_TTL_S,
         spent=spent,
         shards=shards,
+        reports=reports,
+        typical={key: spent[(scope, key)] // n for (scope, key), n in reports.items() if n and scope == CostCap.MODEL},
     )
 
 

@@ -1,6 +1,8 @@
 """GET /api/audit/chain?since=&limit=: the audit chain's entries, oldest first (an analyst key is enough)."""
 
 from django.conf import settings
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.decorators import api_view
 from rest_framework.response import Response
@@ -18,6 +20,7 @@ class ChainQuery(serializers.Serializer):
         return value
 
 
+@extend_schema(responses=OpenApiTypes.OBJECT)
 @api_view(["GET"])
 def audit_chain(request):
     query = ChainQuery(data=request.query_params)

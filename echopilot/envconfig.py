@@ -67,6 +67,11 @@ def log_level(name: str, default: str) -> str:
     return _checked(name, default, str.upper, LOG_LEVELS.__contains__, f"one of {', '.join(LOG_LEVELS)}")
 
 
+def choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    """One of `choices`, in env `name` (or `default`), in any case."""
+    return _checked(name, default, str.lower, choices.__contains__, f"one of {', '.join(choices)}")
+
+
 def url(name: str, default: str) -> str:
     """An http(s) URL with a host in env `name` (or `default`; "" when that is "", a channel left off).
     Never echoes the value: webhook URLs carry their secret in the path."""

@@ -1,8 +1,11 @@
 """One JSON error shape for the whole API: {"error": "...", "fields": {...}}."""
 
+import sys
+
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import InterfaceError, OperationalError
 from django.http import JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -70,5 +73,22 @@ def json_404(request, exception=None):
     return JsonResponse(error_body("not found"), status=404)
 
 
+# The database is down, frozen past its timeouts (echopilot.settings) or refusing connections: a
+# dependency is unavailable, not a bug, and a client's retry after a few seconds may well succeed.
+DATABASE_DOWN = (OperationalError, InterfaceError)
+RETRY_AFTER_S = 5
+
+
+def unavailable(what: str) -> JsonResponse:
+    """503 with Retry-After, in the API's error shape: `what` (the database, the broker) is down."""
+    response = JsonResponse(error_body(f"{what} unavailable; try again shortly"), status=503)
+    response["Retry-After"] = str(RETRY_AFTER_S)
+    return response
+
+
 def json_500(request):
+    """Django calls this inside the except block of the failed request: an outage of the database is
+    answered 503, anything else is the 500 it is."""
+    if isinstance(sys.exc_info()[1], DATABASE_DOWN):
+        return unavailable("database")
     return JsonResponse(error_body("internal error"), status=500)

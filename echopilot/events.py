@@ -6,9 +6,15 @@ path still names the file it opened: log rotation renames a file under an exclus
 is never written into a file already rotated away (it goes to the new one).
 
 A snapshot is written to a temporary file and renamed into place, so a reader never sees half of one.
+
+The database is the source of truth and these files are written after its commit: a write that
+fails (the disk is full, LOG_DIR unwritable) is logged and counted in
+`echopilot_log_write_failures_total`, and never changes what the caller answers. Readiness reports
+such a LOG_DIR (the `log_dir` health check).
 """
 
 import fcntl
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -16,6 +22,15 @@ from pathlib import Path
 import orjson
 from django.conf import settings
 from django.utils import timezone
+from prometheus_client import Counter
+
+log = logging.getLogger(__name__)
+WRITE_FAILURES = Counter(
+    "echopilot_log_write_failures_total",
+    "Event lines and snapshots that could not be written under LOG_DIR (the database holds the data)",
+    ["file"],
+)
+PROBE = ".write-probe"
 
 _JSON_OPTIONS = orjson.OPT_NON_STR_KEYS
 ROTATION_RETRIES = 20
@@ -46,9 +61,14 @@ def dumps(data) -> bytes:
 
 
 def append_event(feature: str, event: str, **fields) -> dict:
-    """Append one event line to `<LOG_DIR>/<feature>.ndjson` and return what was written."""
+    """Append one event line to `<LOG_DIR>/<feature>.ndjson` and return the record. A write that
+    fails is logged and counted, not raised: the caller's work is committed already."""
     record = {"ts": timezone.now().isoformat(), "event": event, **fields}
-    append_line(log_dir() / f"{feature}.ndjson", dumps(record) + b"\n")
+    name = f"{feature}.ndjson"
+    try:
+        append_line(log_dir() / name, dumps(record) + b"\n")
+    except OSError as exc:
+        _write_failed(name, exc)
     return record
 
 
@@ -59,7 +79,8 @@ def append_line(path: Path, line: bytes) -> None:
         try:
             fcntl.flock(fd, fcntl.LOCK_SH)
             if _still_named(path, fd):
-                os.write(fd, line)
+                if os.write(fd, line) != len(line):  # a full disk may take part of a line
+                    raise OSError(28, "short write (the disk is full)")
                 return
         finally:
             os.close(fd)  # and with it the lock
@@ -73,8 +94,22 @@ def _still_named(path: Path, fd: int) -> bool:
         return False
 
 
-def write_snapshot(name: str, data) -> Path:
-    """Atomically replace `<LOG_DIR>/<name>` with `data` as indented JSON."""
+def _write_failed(name: str, exc: OSError) -> None:
+    WRITE_FAILURES.labels(name).inc()
+    log.error("could not write %s under LOG_DIR (%s); the database holds the data", name, exc.strerror or exc)
+
+
+def write_snapshot(name: str, data) -> Path | None:
+    """Atomically replace `<LOG_DIR>/<name>` with `data` as indented JSON; its path, or None when the
+    disk refused it (logged and counted; the previous snapshot stays)."""
+    try:
+        return _write_snapshot(name, data)
+    except OSError as exc:
+        _write_failed(name, exc)
+        return None
+
+
+def _write_snapshot(name: str, data) -> Path:
     target = log_dir() / name
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{name}.", suffix=".tmp")
     try:
@@ -96,3 +131,19 @@ def read_snapshot(name: str):
         return orjson.loads((log_dir() / name).read_bytes())
     except (FileNotFoundError, orjson.JSONDecodeError):
         return None
+
+
+def log_dir_problem() -> str | None:
+    """Why LOG_DIR cannot take a write now (full, read-only, missing and not creatable), or None. A
+    real write of a few bytes: free space alone says nothing of permissions or a read-only mount."""
+    try:
+        path = log_dir()
+        fd = os.open(path / PROBE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            if os.write(fd, b"ok\n") != 3:
+                raise OSError(28, "short write (the disk is full)")
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        return f"LOG_DIR {settings.LOG_DIR} is not writable: {exc.strerror or exc}"
+    return None

@@ -40,7 +40,7 @@ from django.utils.log import log_response
 from rest_framework import serializers
 
 from .auth import HEADER, resolve_key
-from .errors import validation_error_body
+from .errors import error_body, validation_error_body
 from .metrics import observe_request
 from .models import DashKey
 from .negotiation import PLAIN_ACCEPTS
@@ -90,6 +90,10 @@ class FastPaths:
         self._frame_options = XFrameOptionsMiddleware(_unreachable)
 
     def __call__(self, environ, start_response):
+        if _chunked(environ):
+            refusal = _read_chunked_body(environ)
+            if refusal is not None:
+                return refusal(environ, start_response)
         route = self._route(environ)
         if route is None:
             return self.django_app(environ, start_response)
@@ -177,6 +181,31 @@ def _fast_routes(resolver: URLResolver, prefix: str = ""):
             view_class = getattr(pattern.callback, "cls")  # noqa: B009  (DRF sets it; the stubs do not know)
             allow = ", ".join(view_class().allowed_methods)  # in DRF's order, which varies by process
             yield "/" + route, _Route(handler, "/" + route, allow)
+
+
+def _chunked(environ) -> bool:
+    return "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower() and not environ.get("CONTENT_LENGTH")
+
+
+def _read_chunked_body(environ):
+    """A body sent with Transfer-Encoding: chunked has no Content-Length, and Django reads no body
+    without one: the request would be acted on as if it were empty (a rebaseline on the default
+    SLO). When the server has decoded the chunks (wsgi.input_terminated: gunicorn does), the body is
+    read here, at most one byte past DATA_UPLOAD_MAX_MEMORY_SIZE (Django then refuses it as too
+    large), and given its length. Otherwise the answer is 411 Length Required. None when the request
+    can go on; else the WSGI application that answers the refusal."""
+    if not environ.get("wsgi.input_terminated"):
+        return _length_required
+    body = environ["wsgi.input"].read(settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1)
+    environ["wsgi.input"] = io.BytesIO(body)
+    environ["CONTENT_LENGTH"] = str(len(body))
+    return None
+
+
+def _length_required(environ, start_response):
+    body = orjson.dumps(error_body("a request body needs Content-Length (or a server that decodes chunked bodies)"))
+    start_response("411 Length Required", [("Content-Type", JSON), ("Content-Length", str(len(body)))])
+    return [body]
 
 
 def _utf8_json(content_type: str) -> bool:

@@ -66,7 +66,16 @@ def cache_check() -> CheckResult:
     return CheckResult(True, type(cache).__name__)
 
 
+def log_dir_check() -> CheckResult:
+    """LOG_DIR takes a write: the event files and snapshots the operator tails land there."""
+    from .events import log_dir_problem
+
+    problem = log_dir_problem()
+    return CheckResult(problem is None, problem or "writable")
+
+
 def register_builtin_checks() -> None:
     register_check("database", database_check)
+    register_check("log_dir", log_dir_check)
     register_check("broker", broker_check)
     register_check("cache", cache_check)

@@ -102,6 +102,19 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"]["ENGINE"] = "echopilot.db.postgresql"
     DATABASES["default"].setdefault("CONN_MAX_AGE", envconfig.integer("CONN_MAX_AGE", 60, 0, DAY_S))
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+    # A database that is down or frozen must not hold a request (and its thread) for long: connecting
+    # gives up after DB_CONNECT_TIMEOUT_S, the server cancels a statement after DB_STATEMENT_TIMEOUT_S,
+    # and a server that answers nothing at all (frozen) is given up DB_CLIENT_GRACE_S after that.
+    # The request then answers 503 with Retry-After (echopilot.errors). A long one-off command
+    # (a migration on a big table) can raise the statement timeout in its own environment.
+    DB_CONNECT_TIMEOUT_S = envconfig.integer("DB_CONNECT_TIMEOUT_S", 5, 1, HOUR_S)
+    DB_STATEMENT_TIMEOUT_S = envconfig.number("DB_STATEMENT_TIMEOUT_S", 15, 0, DAY_S)
+    DB_CLIENT_GRACE_S = envconfig.number("DB_CLIENT_GRACE_S", 5, 0, HOUR_S, low_allowed=False)
+    _db_options = DATABASES["default"].setdefault("OPTIONS", {})
+    _db_options.setdefault("connect_timeout", DB_CONNECT_TIMEOUT_S)
+    if DB_STATEMENT_TIMEOUT_S:  # 0: no limit
+        _db_options.setdefault("options", f"-c statement_timeout={int(DB_STATEMENT_TIMEOUT_S * 1000)}")
+        _db_options.setdefault("client_timeout", DB_STATEMENT_TIMEOUT_S + DB_CLIENT_GRACE_S)
 DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME", default=None)}
 USING_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
 
@@ -195,6 +208,11 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     # The schema and its docs page sit under /api/ and are as private as the rest of it.
     "SERVE_PERMISSIONS": ["echopilot.auth.HasDashRole"],
+    # Every operation's error answers in the one error shape (echopilot/schema.py).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "echopilot.schema.add_error_responses",
+    ],
 }
 
 # Access: DASHBOARD_KEY is an admin key, ROLES_JSON maps further keys to roles ({"key": "role"}).
@@ -332,6 +350,13 @@ PORTAL_LINK_REQUEST_RATE_PER_HOUR = envconfig.integer("PORTAL_LINK_REQUEST_RATE_
 PORTAL_EMAIL_RATE_PER_HOUR = envconfig.integer("PORTAL_EMAIL_RATE_PER_HOUR", 3, 1, 1_000_000)
 PORTAL_WEBHOOK_FAILURES_BEFORE_INCIDENT = envconfig.integer("PORTAL_WEBHOOK_FAILURES_BEFORE_INCIDENT", 5, 1, 1_000_000)
 
+# --- Pages that link back to the console -----------------------------------------------------------
+
+# Pages carry the incident's console URL built on this (never on a request's Host header).
+CONSOLE_BASE_URL = envconfig.url("CONSOLE_BASE_URL", PORTAL_BASE_URL)
+# How long the one-click acknowledge link in an email or webhook page works (once).
+PAGER_ACK_LINK_TTL_HRS = envconfig.number("PAGER_ACK_LINK_TTL_HRS", 24, 0, 7 * 24, low_allowed=False)
+
 # --- Stripe payment reconciliation ------------------------------------------------------------------
 
 # A restricted, read-only key (Events: read). Without it the nightly reconciliation is off.
@@ -363,6 +388,20 @@ COST_TIMEZONE = env.str("COST_TIMEZONE", default="UTC")
 COST_STATE_TTL_S = envconfig.number("COST_STATE_TTL_S", 1.0, 0, HOUR_S)
 # Each web worker adds spend to one of this many counter rows per scope, so workers never queue on one row.
 COST_COUNTER_SHARDS = envconfig.integer("COST_COUNTER_SHARDS", 8, 1, 1_000)
+
+# --- Cost caps under concurrency: reservations near a cap -------------------------------------------
+# A cap is "near" when the cached spend plus a margin reaches it; the margin is the larger of
+# COST_RESERVE_HEADROOM_PCT of the cap and COST_RESERVE_CALLS typical calls (the calls the whole fleet
+# may make before a worker's cached spend catches up). Near a cap, authorize holds the call's estimate
+# against the shared counters in a transaction; the usage report settles it, an unsettled hold expires.
+COST_RESERVE_HEADROOM_PCT = envconfig.number("COST_RESERVE_HEADROOM_PCT", 10, 0, 100)
+COST_RESERVE_CALLS = envconfig.integer("COST_RESERVE_CALLS", 200, 0, 1_000_000)
+# What a call of a model with no spend today is assumed to cost, until its first report.
+COST_RESERVE_DEFAULT_USD = envconfig.number("COST_RESERVE_DEFAULT_USD", 0.05, 0, 1_000_000)
+COST_RESERVATION_TTL_S = envconfig.number("COST_RESERVATION_TTL_S", 300, 1, DAY_S)
+# authorize while the database cannot be reached: "open" allows (the guard only degrades AI calls,
+# never the product; the answer says it was not checked), "closed" throttles.
+COST_FAIL_MODE = envconfig.choice("COST_FAIL_MODE", "open", ("open", "closed"))
 
 # --- Worker scaling -------------------------------------------------------------------------------
 

@@ -27,6 +27,7 @@ urlpatterns = [
     path("api/audit/chain", audit_api.audit_chain, name="audit-chain"),
     path("api/analytics/", include("portal.analytics_urls")),
     path("portal/", include("portal.public_urls")),
+    path("incidents/", include("incidents.public_urls")),
     path("admin/", admin.site.urls),
     path("", include("echopilot.home_urls")),
 ]

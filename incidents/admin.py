@@ -1,6 +1,20 @@
-"""The inbox screen: review, acknowledge, resolve, page again, silence; every delivery attempt inline."""
+"""The inbox screen: review, acknowledge, resolve, page again, silence; every delivery attempt inline.
+
+An incident is handled from its own page (buttons for each step) or in bulk from the list (actions).
+"""
+
+import json
+from datetime import timedelta
+from urllib.parse import urlencode
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import Case, IntegerField, Value, When
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 
@@ -8,9 +22,10 @@ from echopilot.admin import CappedCountPaginator, recent_values_filter
 
 from . import pager, services
 from .channels import HOW_TO_TURN_ON, channel_for, configured_channels
-from .models import ChannelState, Delivery, DeliveryAttempt, FileOffset, Incident, Route, Silence
+from .models import SEVERITIES, ChannelState, Delivery, DeliveryAttempt, FileOffset, Incident, Route, Silence
 
 STATUS_COLORS = {Delivery.SENT: "#1a7f37", Delivery.FAILED: "#cf222e", Delivery.CAPPED: "#9a6700"}
+SEVERITY_COLORS = {"CRITICAL": "#cf222e", "ERROR": "#bc4c00", "WARNING": "#9a6700", "INFO": "#57606a"}
 
 
 def who(request) -> str:
@@ -40,11 +55,62 @@ def colored(status, text=None):
     return format_html('<strong style="color:{}">{}</strong>', color, text) if color else text
 
 
+def link_or_text(key: str, value) -> str:
+    """A meta value as HTML: an http(s) URL is a link ("Runbook" for `runbook_url`), anything else text."""
+    if isinstance(value, str) and value.startswith(("https://", "http://")):
+        label = "Runbook" if key == "runbook_url" else value
+        return format_html('<a href="{}" rel="noopener noreferrer" target="_blank">{}</a>', value, label)
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return format_html("{}", text)
+
+
+def meta_table(meta) -> str:
+    """`meta` as a two-column table, URLs clickable."""
+    if not meta:
+        return "-"
+    rows = format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", ((k, link_or_text(k, v)) for k, v in meta.items()))
+    return format_html('<table class="incident-meta">{}</table>', rows)
+
+
+class StateFilter(admin.SimpleListFilter):
+    """Open or acknowledged by default: the list opens on what still needs someone."""
+
+    title = "state"
+    parameter_name = "state"
+    DEFAULT = "unresolved"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("unresolved", "unresolved (open or acknowledged)"),
+            (Incident.OPEN, "open"),
+            (Incident.ACKNOWLEDGED, "acknowledged"),
+            (Incident.RESOLVED, "resolved"),
+            ("all", "all"),
+        ]
+
+    def choices(self, changelist):
+        current = self.value() or self.DEFAULT
+        for value, label in self.lookup_choices:
+            yield {
+                "selected": current == value,
+                "query_string": changelist.get_query_string({self.parameter_name: value}),
+                "display": label,
+            }
+
+    def queryset(self, request, queryset):
+        value = self.value() or self.DEFAULT
+        if value == "unresolved":
+            return queryset.exclude(status=Incident.RESOLVED)
+        if value == "all":
+            return queryset
+        return queryset.filter(status=value)
+
+
 @admin.register(Incident)
 class IncidentAdmin(admin.ModelAdmin):
     list_display = [
         "id",
-        "severity",
+        "colored_severity",
         "status",
         "source",
         "short_message",
@@ -52,8 +118,9 @@ class IncidentAdmin(admin.ModelAdmin):
         "first_seen",
         "last_seen",
         "page_state",
+        "runbook",
     ]
-    list_filter = ["status", "severity", recent_values_filter("source"), "last_seen"]
+    list_filter = [StateFilter, "severity", recent_values_filter("source"), "last_seen"]
     search_fields = ["message", "source", "fingerprint"]
     # A year of incidents: a count that stops short, and no date hierarchy (a DISTINCT over the table).
     paginator = CappedCountPaginator
@@ -66,7 +133,7 @@ class IncidentAdmin(admin.ModelAdmin):
         "severity",
         "source",
         "message",
-        "meta",
+        "meta_table",
         "status",
         "count",
         "first_seen",
@@ -77,7 +144,7 @@ class IncidentAdmin(admin.ModelAdmin):
         "resolved_by",
         "silenced_by",
     ]
-    fields = readonly_fields + ["resolve_note", "attempts"]  # type: ignore[assignment]
+    fields = readonly_fields + ["attempts", "resolve_note"]  # type: ignore[assignment]
 
     def get_readonly_fields(self, request, obj=None):
         return self.readonly_fields + ["attempts"]
@@ -110,6 +177,90 @@ class IncidentAdmin(admin.ModelAdmin):
     def short_message(self, obj):
         return obj.message[:100]
 
+    @admin.display(description="severity", ordering="severity_rank")
+    def colored_severity(self, obj):
+        return format_html('<strong style="color:{}">{}</strong>', SEVERITY_COLORS[obj.severity], obj.severity)
+
+    @admin.display(description="meta")
+    def meta_table(self, obj):
+        return meta_table(obj.meta)
+
+    @admin.display(description="runbook")
+    def runbook(self, obj):
+        return link_or_text("runbook_url", obj.runbook_url) if obj.runbook_url else ""
+
+    def get_ordering(self, request):
+        # Worst first, newest first within a severity: what needs someone at 3 a.m. is on top.
+        return ["-severity_rank", "-last_seen"]
+
+    # --- handling one incident from its page -----------------------------------------------------
+
+    def get_urls(self):
+        page_again = self.admin_site.admin_view(self.page_again_view)
+        return [
+            path("<int:pk>/page-again/", page_again, name="incidents_incident_page_again"),
+        ] + super().get_urls()
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        incident = self.get_object(request, object_id)
+        extra = {}
+        if incident is not None:
+            extra = {
+                "can_silence": self.has_silence_permission(request),
+                "silence_url": silence_like_this_url(incident),
+                "page_again_url": reverse("admin:incidents_incident_page_again", args=[incident.pk]),
+            }
+        return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})
+
+    def save_model(self, request, obj, form, change):
+        """The page's buttons: Acknowledge, or Resolve with the note typed there."""
+        one = Incident.objects.filter(pk=obj.pk)
+        note = form.cleaned_data.get("resolve_note", "")
+        was_resolved = one.filter(status=Incident.RESOLVED).exists()
+        if "_acknowledge" in request.POST:
+            request._incident_done = (services.acknowledge(one, by=who(request)), "Acknowledged")
+        elif not was_resolved and ("_resolve" in request.POST or note.strip()):
+            # A note typed on an open incident is a resolve note: saving it resolves (it used to stay open).
+            request._incident_done = (services.resolve(one, by=who(request), note=note), "Resolved")
+        elif was_resolved:
+            one.update(resolve_note=note)
+            request._incident_done = (1, "Saved the note of")
+
+    def response_change(self, request, obj):
+        done, verb = getattr(request, "_incident_done", (0, ""))
+        if done:
+            self.message_user(request, f"{verb} incident #{obj.pk}.", messages.SUCCESS)
+        else:
+            obj.refresh_from_db()
+            self.message_user(request, f"Nothing changed: incident #{obj.pk} is {obj.status}.", messages.WARNING)
+        return HttpResponseRedirect(request.path)
+
+    def page_again_view(self, request, pk):
+        """GET: who would be paged, and a button to confirm; POST: page again."""
+        incident = get_object_or_404(Incident, pk=pk)
+        if not self.has_change_permission(request, incident):
+            raise PermissionDenied
+        change_url = reverse("admin:incidents_incident_change", args=[pk])
+        channels = pager.channel_status()
+        on = [c for c in channels if c["configured"]]
+        if request.method == "POST":
+            if not on:
+                self.message_user(request, f"No pager channel is configured: {HOW_TO_TURN_ON}.", messages.ERROR)
+            else:
+                recorded = pager.page_again([incident])
+                self.message_user(request, f"Paged again: {recorded} page(s) recorded.", messages.SUCCESS)
+            return HttpResponseRedirect(change_url)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": incident,
+            "title": f"Page again for incident #{incident.pk}?",
+            "channels": on,
+            "how_to_turn_on": HOW_TO_TURN_ON,
+            "change_url": change_url,
+        }
+        return TemplateResponse(request, "admin/incidents/incident/page_again.html", context)
+
     @admin.display(description="pages")
     def page_state(self, obj):
         states = [d.status for d in obj.deliveries.all()]
@@ -118,7 +269,10 @@ class IncidentAdmin(admin.ModelAdmin):
         return format_html(", ".join("{}" for _ in states), *[colored(s) for s in states])
 
     def get_queryset(self, request):
-        return super().get_queryset(request).prefetch_related("deliveries")
+        rank = Case(*(When(severity=s, then=Value(i)) for i, s in enumerate(SEVERITIES)), output_field=IntegerField())
+        # Annotated before ordering, since the ordering uses the rank (the base method orders first).
+        incidents = self.model._default_manager.annotate(severity_rank=rank).prefetch_related("deliveries")
+        return incidents.order_by(*self.get_ordering(request))
 
     @admin.action(description="Acknowledge selected incidents", permissions=["change"])
     def acknowledge(self, request, queryset):
@@ -157,6 +311,12 @@ class IncidentAdmin(admin.ModelAdmin):
         self.message_user(
             request, f"Silenced {made} fingerprint(s) for {hours} h; incidents are still recorded.", messages.SUCCESS
         )
+
+
+def silence_like_this_url(incident: Incident) -> str:
+    """The new-silence form filled in for this incident's fingerprint (the form is the confirmation)."""
+    fields = {"fingerprint": incident.fingerprint, "source": incident.source, "reason": f"like incident #{incident.pk}"}
+    return f"{reverse('admin:incidents_silence_add')}?{urlencode(fields)}"
 
 
 class AttemptInline(admin.TabularInline):
@@ -218,6 +378,12 @@ class SilenceAdmin(admin.ModelAdmin):
     @admin.display(boolean=True)
     def active(self, obj):
         return obj.is_active()
+
+    def get_changeform_initial_data(self, request):
+        # "Silence like this" fills the matchers in; an hour is the quiet an operator most often wants.
+        initial: dict = dict(super().get_changeform_initial_data(request))
+        initial.setdefault("expires_at", timezone.now() + timedelta(hours=1))
+        return initial
 
     def save_model(self, request, obj, form, change):
         if not change:

@@ -172,7 +172,7 @@ def _occurrence(alert: dict) -> services.Occurrence:
     )
 
 
-@extend_schema(request=EventSerializer, responses=OpenApiTypes.OBJECT)
+@extend_schema(request=EventSerializer, responses={202: OpenApiTypes.OBJECT})  # PagerDuty's Events API answers 202
 @api_view(["POST"])
 @authentication_classes([RoutingKeyAuthentication, SessionAuthentication])
 def events_view(request):

@@ -20,10 +20,12 @@ from echopilot.dbclock import db_now
 from echopilot.events import dumps
 from echopilot.scrub import scrub
 
+from .links import ack_url, console_url
+
 TELEGRAM_MAX_CHARS = 4096
 BOLD_CHARS = 300
 # The lines a page closes with (pager.page_text): what the on-call needs even when the text is cut.
-_FOOTER_LINE = re.compile(r"^(source: |seen: |incident #)")
+_FOOTER_LINE = re.compile(r"^(source: |seen: |runbook: |console: |incident #)")
 HOW_TO_TURN_ON = "set TELEGRAM_BOT_TOKEN and TELEGRAM_CHAT_ID, SMTP_HOST and PAGER_EMAIL_TO, or PAGER_WEBHOOK_URL"
 
 
@@ -223,7 +225,9 @@ class Email(Channel):
         )
         # Header injection guard: a message's newlines must not reach the Subject header.
         subject = " ".join(delivery.subject.split())[:250]
-        message = EmailMessage(subject, delivery.body, settings.SMTP_FROM, self.recipients(), connection=connection)
+        message = EmailMessage(
+            subject, with_ack_link(delivery), settings.SMTP_FROM, self.recipients(), connection=connection
+        )
         try:
             message.send()
         except smtplib.SMTPAuthenticationError as exc:
@@ -244,6 +248,18 @@ class Email(Channel):
         except (smtplib.SMTPException, OSError) as exc:
             raise DeliveryError(f"smtp unreachable: {type(exc).__name__}: {exc}", retryable=True) from None
         return "250 OK"
+
+
+def with_ack_link(delivery) -> str:
+    """The page's text, with its one-click acknowledge link when it pages for an incident."""
+    url = ack_link_of(delivery)
+    return f"{delivery.body}\n\nAcknowledge (asks to confirm): {url}" if url else delivery.body
+
+
+def ack_link_of(delivery) -> str | None:
+    if delivery.incident_id is None or delivery.kind not in ("page", "repage"):
+        return None
+    return ack_url(delivery)
 
 
 def _text(value) -> str:
@@ -298,6 +314,9 @@ def payload_of(delivery) -> dict:
         "subject": delivery.subject,
         "text": delivery.body,
         "incident": incident.to_dict() if incident else None,
+        "console_url": console_url(incident) if incident else None,
+        "runbook_url": (incident.runbook_url or None) if incident else None,
+        "acknowledge_url": ack_link_of(delivery),
     }
 
 

@@ -55,6 +55,12 @@ class Incident(models.Model):
         return f"[{self.severity}] {self.source}: {self.message[:80]}"
 
     @property
+    def runbook_url(self) -> str:
+        """`meta["runbook_url"]` when it is an http(s) URL, else ''."""
+        url = (self.meta or {}).get("runbook_url") if isinstance(self.meta, dict) else None
+        return url if isinstance(url, str) and url.startswith(("https://", "http://")) else ""
+
+    @property
     def is_resolved(self) -> bool:
         return self.status == self.RESOLVED
 
@@ -251,6 +257,9 @@ class Delivery(models.Model):
     last_status = models.CharField(max_length=40, blank=True)
     last_error = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    ack_used_at = models.DateTimeField(
+        null=True, blank=True, help_text="When this page's one-click acknowledge link was used (it works once)."
+    )
     storm = models.ForeignKey(
         "self",
         null=True,

@@ -22,6 +22,7 @@ from echopilot.dbclock import db_now
 from echopilot.events import append_event
 
 from .channels import DeliveryError, channel_for, configured_channels, without_secrets
+from .links import console_url
 from .models import ChannelState, Delivery, DeliveryAttempt, Incident, Route
 
 log = logging.getLogger(__name__)
@@ -156,6 +157,11 @@ def page_text(incident: Incident, kind: str) -> tuple[str, str]:
         f"{prefix}[{incident.severity}] {incident.message}",
         f"source: {incident.source}",
         f"seen: {incident.count}x since {incident.first_seen:%Y-%m-%d %H:%M:%S} UTC",
+    ]
+    if incident.runbook_url:
+        lines.append(f"runbook: {incident.runbook_url}")
+    lines += [
+        f"console: {console_url(incident)}",
         f"incident #{incident.pk} fingerprint {incident.fingerprint[:16]}",
     ]
     return subject, "\n".join(lines)
@@ -211,12 +217,15 @@ def _send_on_commit(ids: list[int]) -> None:
 
 
 def enqueue_send(ids: list[int]) -> None:
-    """Hand deliveries to the send task; if the broker is down the 5-minute job sends them."""
+    """Hand deliveries to the send task. If the broker refuses it, send them here and now: a page
+    must not wait for the 5-minute job because Redis is down (retries are left to that job)."""
 
     try:
         async_task("incidents.tasks.send_deliveries", ids, task_name=f"pager-send-{ids[0]}")
-    except Exception as exc:  # the outbox row is safe; only the prompt send is lost
-        log.warning("could not enqueue pager send for %s: %s", ids, exc)
+    except Exception as exc:  # the broker's client raises its own error types; the outbox rows are safe
+        log.warning("could not enqueue pager send for %s (%s): sending inline", ids, type(exc).__name__)
+        for delivery_id in ids:
+            deliver(delivery_id, inline=False)
 
 
 def send_later(ids: list[int], when) -> None:
@@ -302,6 +311,7 @@ def _attempt(delivery: Delivery, now) -> None:
             delivery, number, DeliveryError(f"channel is off: {channel.off_reason()}", retryable=False), now, off=True
         )
         return
+    _begin_attempt(delivery, number, now)
     try:
         status = channel.send(delivery)
     except DeliveryError as exc:
@@ -313,9 +323,25 @@ def _attempt(delivery: Delivery, now) -> None:
         _record_success(delivery, number, status, now)
 
 
+# What an attempt row says until its outcome is recorded: if the sender is killed mid-send (the page
+# may well have gone out), the row stays so, and the retry after the lease is the next number.
+NO_OUTCOME = "no outcome recorded: the sender stopped during the send (the page may have gone out)"
+
+
+def _begin_attempt(delivery: Delivery, number: int, now) -> None:
+    """Record the attempt before the send: every attempt leaves a row, the one a kill interrupts too."""
+    with transaction.atomic():
+        DeliveryAttempt.objects.create(delivery=delivery, number=number, ok=False, error=NO_OUTCOME, at=now)
+        Delivery.objects.filter(pk=delivery.pk).update(attempts=number)
+
+
+def _attempt_row(delivery: Delivery, number: int, **outcome) -> None:
+    DeliveryAttempt.objects.update_or_create(delivery=delivery, number=number, defaults=outcome)
+
+
 def _record_success(delivery: Delivery, number: int, status: str, now) -> None:
     with transaction.atomic():
-        DeliveryAttempt.objects.create(delivery=delivery, number=number, ok=True, status=status, at=now)
+        _attempt_row(delivery, number, ok=True, status=status, error="", at=now)
         Delivery.objects.filter(pk=delivery.pk).update(
             status=Delivery.SENT,
             attempts=number,
@@ -340,9 +366,7 @@ def _record_failure(delivery: Delivery, number: int, error: DeliveryError, now, 
     else:
         fields.update(status=Delivery.PENDING, next_attempt_at=now + timedelta(seconds=_retry_delay(number, error)))
     with transaction.atomic():
-        DeliveryAttempt.objects.create(
-            delivery=delivery, number=number, ok=False, status=error.status, error=reason[:2000], at=now
-        )
+        _attempt_row(delivery, number, ok=False, status=error.status, error=reason[:2000], at=now)
         Delivery.objects.filter(pk=delivery.pk).update(**fields)
         ChannelState.objects.filter(name=delivery.channel).update(last_failed_at=now, last_failure=reason[:300])
         if not error.retryable and not off:

@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from echopilot.events import append_event, dumps, write_snapshot
 
-from . import pager
+from . import links, pager
 from .models import MAX_SILENCE, SEVERITIES, Delivery, FingerprintLock, Incident, Silence
 from .pager import channel_status
 
@@ -363,6 +363,68 @@ def acknowledge(incidents, *, by="system", now=None) -> int:
     return incidents.filter(status=Incident.OPEN).update(
         status=Incident.ACKNOWLEDGED, acknowledged_at=now, acknowledged_by=str(by)[:150]
     )
+
+
+def acknowledge_by_link(token: str, *, now=None) -> Incident:
+    """Acknowledge the incident of the page whose one-click link `token` is, using the link up.
+
+    `links.AckRefused` when the link is bad, expired or already used (two clicks racing: one wins).
+    An incident already acknowledged or resolved stays as it is.
+    """
+    now = now or timezone.now()
+    delivery = links.delivery_for(token)
+    incident = links.incident_of(delivery)
+    with transaction.atomic():
+        # A conditional update, so that of two clicks racing only one uses the link.
+        used = Delivery.objects.filter(pk=delivery.pk, ack_used_at__isnull=True).update(ack_used_at=now)
+        if not used:
+            raise links.AckRefused("This acknowledge link was already used.")
+        acknowledge(Incident.objects.filter(pk=incident.pk), by=f"{delivery.channel} link", now=now)
+    incident.refresh_from_db()
+    return incident
+
+
+def deescalate(fingerprint: str, severity: str, *, now=None) -> int:
+    """Lower the unresolved incident of `fingerprint` to `severity` when it is above it; pages nobody.
+
+    The other way round is a raise: a more severe repeat escalates and pages. Returns rows changed.
+    """
+    severity = normalize_severity(severity)
+    higher = SEVERITIES[SEVERITIES.index(severity) + 1 :]
+    with transaction.atomic():
+        _lock_fingerprints({fingerprint})
+        lowered = list(
+            Incident.objects.filter(fingerprint=fingerprint, severity__in=higher).exclude(status=Incident.RESOLVED)
+        )
+        Incident.objects.filter(pk__in=[i.pk for i in lowered]).update(severity=severity)
+        for incident in lowered:
+            _log_on_commit("deescalated", incident, to=severity)
+    return len(lowered)
+
+
+def add_note(fingerprint: str, text: str, *, now=None) -> bool:
+    """Record `text` on the unresolved incident of `fingerprint` (in its meta's "notes"), paging nobody.
+
+    Returns False when no incident of `fingerprint` is unresolved: the caller decides what then.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        _lock_fingerprints({fingerprint})
+        incident = (
+            Incident.objects.filter(fingerprint=fingerprint)
+            .exclude(status=Incident.RESOLVED)
+            .order_by("-last_seen")
+            .first()
+        )
+        if incident is None:
+            return False
+        meta = incident.meta if isinstance(incident.meta, dict) else {}
+        earlier = meta.get("notes", [])
+        earlier = earlier if isinstance(earlier, list) else [earlier]
+        notes = [*earlier, {"at": now.isoformat(), "text": str(text)[:MAX_MESSAGE_CHARS]}]
+        incident.meta = {**meta, "notes": notes[-50:]}  # the latest fifty: a note is not a log
+        incident.save(update_fields=["meta"])
+    return True
 
 
 def resolve(incidents, *, by="system", note="", now=None) -> int:

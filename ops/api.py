@@ -27,7 +27,7 @@ def _valid(serializer_class, request) -> dict:
 # --- The ops check and auto-recovery ---------------------------------------------------------------
 
 
-@extend_schema(request=None, responses=OpenApiTypes.OBJECT)
+@extend_schema(request=None, responses={200: OpenApiTypes.OBJECT, 503: OpenApiTypes.OBJECT})  # 503: a check fails
 @api_view(["POST"])
 def check(request):
     """Run every check now: 200 when none fails, 503 (with Retry-After) when one does."""

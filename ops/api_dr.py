@@ -1,5 +1,7 @@
 """GET /api/ops/dr/last: the latest DR drill's report (an analyst key is enough)."""
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
 from rest_framework.decorators import api_view
 from rest_framework.response import Response
 
@@ -8,6 +10,7 @@ from echopilot.errors import error_response
 from . import drills
 
 
+@extend_schema(responses=OpenApiTypes.OBJECT)
 @api_view(["GET"])
 def dr_last(request):
     report = drills.last_report()

@@ -1,4 +1,4 @@
-"""The ops check (seed 003): every named check at once, each with its own timeout, so the whole
+"""The ops check: every named check at once, each with its own timeout, so the whole
 answers within OPS_CHECK_DEADLINE_S even when the broker hangs.
 
 A check is a function returning (verdict, detail). Other parts of the ops app add theirs with

@@ -1,8 +1,8 @@
-"""Auto-recovery (seed 002): requeue the tasks that failed in the last hour, release tasks stuck
+"""Auto-recovery: requeue the tasks that failed in the last hour, release tasks stuck
 past their timeout, restart the worker pool where this console runs one.
 
-Each action and its outcome is kept on a RecoveryRun (linked to the incident that triggered it) and
-in logs/ops.ndjson. A dry run lists the same actions and changes nothing.
+Each action and its outcome is kept on a RecoveryRun (linked to the incident that triggered it), as a
+note on that incident, and in logs/ops.ndjson. A dry run lists the same actions and changes nothing.
 """
 
 from dataclasses import asdict, dataclass
@@ -17,6 +17,7 @@ from django_q.tasks import async_task
 
 from echopilot.events import append_event
 from incidents.models import Incident
+from incidents.services import add_note
 
 from .models import RecoveryRun, RequeuedTask
 
@@ -87,6 +88,9 @@ def recover(*, dry_run: bool = False, trigger: str = "", incident: Incident | No
         incident=incident.pk if incident else None,
         actions=run.actions,
     )
+    if incident is not None:
+        # On the incident itself too, where the on-call person reads what was already tried.
+        add_note(incident.fingerprint, summary(run), now=now)
     return run
 
 

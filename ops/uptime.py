@@ -1,4 +1,4 @@
-"""Uptime probes (seed 003): http(s) and TCP checks, strikes to one CRITICAL incident, and every
+"""Uptime probes: http(s) and TCP checks, strikes to one CRITICAL incident, and every
 result a request sample of the slo app under service `uptime:<name>`, so availability gets an SLO."""
 
 import ipaddress

@@ -1,6 +1,8 @@
 """POST /api/analytics/activity (admin key) and GET /api/analytics/retention?days=30 (analyst)."""
 
 from django.core.exceptions import ValidationError
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.decorators import api_view
 from rest_framework.response import Response
@@ -15,6 +17,14 @@ def _refusal(exc: ValidationError):
     return error_response("invalid input: the batch was refused whole, nothing was stored", fields)
 
 
+class ActivityEvent(serializers.Serializer):
+    """One product user seen active (documents the body; retention.record_activity checks it)."""
+
+    user_id = serializers.CharField(max_length=200)
+    ts = serializers.DateTimeField(help_text="ISO 8601; without an offset, UTC")
+
+
+@extend_schema(request=ActivityEvent(many=True), responses=OpenApiTypes.OBJECT)
 @api_view(["POST"])
 def activity(request):
     """A batch of {user_id, ts}: a JSON array, or {"events": [...]}."""
@@ -30,6 +40,7 @@ class RetentionQuery(serializers.Serializer):
     days = serializers.IntegerField(required=False, default=30, min_value=1, max_value=retention.MAX_BACKFILL_DAYS)
 
 
+@extend_schema(responses=OpenApiTypes.OBJECT)
 @api_view(["GET"])
 def retention_series(request):
     query = RetentionQuery(data=request.query_params)

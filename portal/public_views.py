@@ -4,10 +4,13 @@ No account: the emailed signed link is the key. The answer to "send me my link" 
 every address, so the form does not tell a stranger who is a customer.
 """
 
+import logging
+import threading
 from datetime import timedelta
 
 from django import forms
 from django.conf import settings
+from django.db import connection
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
@@ -17,6 +20,9 @@ from django_q.tasks import async_task
 from . import services, signing
 from .api import visitor_of
 from .models import AccessLog, Customer
+from .tasks import send_receipts_link
+
+log = logging.getLogger(__name__)
 
 
 class LinkRequestForm(forms.Form):
@@ -40,6 +46,26 @@ def _too_many(request, action, visitor):
     )
 
 
+def _send_link_later(email: str) -> None:
+    """The email goes out from the task queue: a slow mail server never slows this page, and the
+    page takes the same time for known and unknown addresses. With the broker down it goes out from
+    a thread of this worker instead, for the same two reasons; the page answers as always."""
+    try:
+        async_task("portal.tasks.send_receipts_link", email, True, task_name="portal: receipts link")
+    except Exception as exc:  # the broker (Redis) refused: its client raises its own error types
+        log.warning("task broker unreachable (%s); sending the receipts link from this worker", type(exc).__name__)
+        threading.Thread(target=_send_link_now, args=(email,), name="portal-link-email", daemon=True).start()
+
+
+def _send_link_now(email: str) -> None:
+    try:
+        send_receipts_link(email, True)
+    except Exception:  # nobody waits on this thread: its failure is logged, the customer can ask again
+        log.exception("could not send the receipts link")
+    finally:
+        connection.close()  # this thread's own connection
+
+
 @require_http_methods(["GET", "POST"])
 def request_link(request):
     """GET: the form. POST: queue the email and answer the same page whatever the address."""
@@ -54,9 +80,7 @@ def request_link(request):
         return _page(request, "request_link.html", {"form": form}, 400)
     email = form.cleaned_data["email"]
     services.record_access("link_request", AccessLog.ALLOWED, 200, visitor, resource="self-service", email=email)
-    # The email goes out from the task queue: a slow mail server never slows this page, and the
-    # page takes the same time for known and unknown addresses.
-    async_task("portal.tasks.send_receipts_link", email, True, task_name="portal: receipts link")
+    _send_link_later(email)
     return _page(
         request,
         "message.html",
@@ -80,9 +104,9 @@ def receipts_page(request):
     try:
         customer = services.open_self_service(token)
     except signing.LinkRefused:
-        customer = services.customer_behind(signing.SELF_SERVICE, token)
+        refused = services.customer_behind(signing.SELF_SERVICE, token)
         services.record_access(
-            "receipts_page", AccessLog.REFUSED, 403, visitor, resource="self-service", customer=customer
+            "receipts_page", AccessLog.REFUSED, 403, visitor, resource="self-service", customer=refused
         )
         return _page(
             request,

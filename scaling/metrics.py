@@ -1,5 +1,6 @@
 """Prometheus series for worker scaling, computed at scrape time from the stored decisions (so every
-gunicorn worker and host answers the same): seed 002's `worker_target` and `autoscale_events_total`."""
+gunicorn worker and host answers the same): `worker_target` and `autoscale_events_total`, the names
+operators' dashboards know."""
 
 import logging
 

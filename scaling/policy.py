@@ -12,7 +12,7 @@ How the number is reached, in order (each step that changes or holds it is named
    The backlog counts only once the running pool cannot start it within the target (depth above
    actual x per-worker rate x target): a few jobs the pool clears in seconds are no reason to grow.
 3. Tolerance: within 10% of the pool as it is, no change (the Kubernetes HPA's).
-4. Seed 002's latency rule: one more when p95 or the queue depth is past its threshold (or the
+4. The latency rule: one more when p95 or the queue depth is past its threshold (or the
    oldest job waits past the queue-time target); fewer only when p95 is low and the queue has been
    empty long enough.
 5. Bounds: SCALE_MIN..SCALE_MAX.

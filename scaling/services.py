@@ -279,7 +279,7 @@ def _status_body(verdict: Verdict, inputs: dict, now, state: ScaleState | None) 
 
 
 def status(now=None) -> dict:
-    """The decision the console would take now, without applying or storing it (seed 002's dry run)."""
+    """The decision the console would take now, without applying or storing it."""
     now = now or timezone.now()
     verdict, inputs = evaluate(now)
     return _status_body(verdict, inputs, now, ScaleState.objects.filter(pk=ScaleState.ROW).first())

@@ -2,7 +2,9 @@
 
 Each rule fires when the burn exceeds its factor over both a long and a short window: the long one
 proves it matters, the short one that it is still happening (so the alert resolves soon after the
-burn stops). Each rule raises and resolves its own incident fingerprint.
+burn stops). The rules of one SLO share one incident, as Alertmanager groups alerts of one cause:
+it opens with the first rule that fires, takes the severity of the worst rule firing (going up pages
+once more, coming down pages nobody) and resolves when none fires.
 """
 
 from dataclasses import dataclass
@@ -13,6 +15,8 @@ from django.utils import timezone
 
 from echopilot.events import append_event
 from incidents import raise_incident, resolve_incident
+from incidents.models import SEVERITIES
+from incidents.services import deescalate
 
 from . import services
 from .models import Slo
@@ -28,7 +32,13 @@ class Rule:
     short: timedelta
 
     def fingerprint(self, slo: Slo) -> str:
+        """The rule's own incident fingerprint, used before the rules shared one: still resolved."""
         return f"slo:{slo.pk}:{self.name}"
+
+
+def incident_fingerprint(slo: Slo) -> str:
+    """The one incident of an SLO's burn: its alerts, and notes such as the deploy gate shutting."""
+    return f"slo:{slo.pk}:burn"
 
 
 RULES = [
@@ -51,40 +61,54 @@ def firing(slo: Slo, rule: Rule, now=None) -> tuple[bool, float, float]:
 
 
 def evaluate(slo: Slo, now=None) -> dict:
-    """Raise the rules that started firing and resolve the ones that stopped; returns {rule: action}."""
+    """Raise the rules that started firing and resolve the ones that stopped; returns {rule: action}.
+
+    All on the SLO's one incident: a rule starting raises it at that rule's severity (opening it, or
+    escalating and paging when it is more severe, or only counting a repeat), a CRITICAL rule stopping
+    while a WARNING one fires lowers it without a page, and the last rule stopping resolves it.
+    """
 
     now = now or timezone.now()
     verdicts = {rule.name: firing(slo, rule, now) for rule in RULES}
+    fingerprint = incident_fingerprint(slo)
     changes = {}
     with transaction.atomic():
         state = lock_state(slo)
         active = set(state.active_alerts)
+        firing_now = {rule.name for rule in RULES if verdicts[rule.name][0]}
         for rule in RULES:
-            fires, long_burn, short_burn = verdicts[rule.name]
-            if fires and rule.name not in active:
+            _, long_burn, short_burn = verdicts[rule.name]
+            if rule.name in firing_now - active:
                 msg = (
                     f"SLO {slo.name} burning {long_burn:.1f}x over {_span(rule.long)} and "
                     f"{short_burn:.1f}x over {_span(rule.short)} (alert above {rule.factor:g}x)"
                 )
-                raise_incident(
-                    rule.severity,
-                    msg,
-                    "slo",
-                    {"slo": slo.name, "rule": rule.name},
-                    fingerprint=rule.fingerprint(slo),
-                    now=now,
-                )
-                active.add(rule.name)
+                meta = {"slo": slo.name, "rule": rule.name}
+                raise_incident(rule.severity, msg, "slo", meta, fingerprint=fingerprint, now=now)
                 changes[rule.name] = "raised"
-            elif not fires and rule.name in active:
+            elif rule.name in active - firing_now:
+                # An incident of the rule's own, opened before the rules shared one, ends with it.
                 resolve_incident(rule.fingerprint(slo), by="slo", note="burn fell back", now=now)
-                active.discard(rule.name)
                 changes[rule.name] = "resolved"
-        state.active_alerts = sorted(active)
+        _follow_worst_rule(fingerprint, active, firing_now, now)
+        state.active_alerts = sorted(firing_now)
         state.save(update_fields=["active_alerts"])
     for name, action in changes.items():
         append_event("slo_budget", f"alert_{action}", slo=slo.name, rule=name)
     return changes
+
+
+def _follow_worst_rule(fingerprint: str, before: set[str], now_firing: set[str], now) -> None:
+    """Resolve the SLO's incident when no rule fires any more; lower it when its worst rule stopped."""
+    if before and not now_firing:
+        resolve_incident(fingerprint, by="slo", note="burn fell back", now=now)
+    elif now_firing and _worst(now_firing) < _worst(before):
+        deescalate(fingerprint, SEVERITIES[_worst(now_firing)], now=now)
+
+
+def _worst(names: set[str]) -> int:
+    """The index in SEVERITIES of the most severe of the named rules (-1 for none)."""
+    return max((SEVERITIES.index(rule.severity) for rule in RULES if rule.name in names), default=-1)
 
 
 def _span(delta: timedelta) -> str:

@@ -2,6 +2,7 @@
 
 import yaml
 from django.core.exceptions import RequestDataTooBig
+from drf_spectacular.plumbing import build_array_type
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
@@ -115,10 +116,17 @@ class YamlRenderer(BaseRenderer):
 
     def render(self, data, accepted_media_type=None, renderer_context=None):
         documents = data if isinstance(data, list) else [data]
-        return yaml.safe_dump_all(documents, sort_keys=False).encode()
+        # No SLO: an empty body would lose its Content-Type (DRF drops it); say so in YAML instead.
+        return yaml.safe_dump_all(documents, sort_keys=False).encode() if documents else b"# no SLOs\n"
 
 
-@extend_schema(responses=OpenApiTypes.OBJECT)
+# JSON: a list of OpenSLO documents; YAML: a stream of them, one per SLO.
+@extend_schema(
+    responses={
+        (200, "application/json"): build_array_type({"type": "object", "additionalProperties": {}}),
+        (200, "application/yaml"): OpenApiTypes.ANY,
+    }
+)
 @api_view(["GET"])
 @renderer_classes([JSONRenderer, YamlRenderer])
 def openslo_export(request):

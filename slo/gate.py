@@ -2,7 +2,8 @@
 
 When the burn over the last hour stays above 2x the budgeted rate for 2 hours of evaluations, the
 gate shuts: a GateShut row is written (the database is the truth across hosts), `deploy_gate.flag`
-is written with the reason on each host, and a CRITICAL incident is raised. It is lifted from the
+is written with the reason on each host, and the shut is noted on the SLO's burn incident (no new
+page), or, when no burn alert is open, raised as a CRITICAL incident of its own. It is lifted from the
 admin (with a note), by `POST /api/deploy/gate/lift`, or by deleting the flag file on a host that
 wrote it, as the product's rollback procedure says.
 """
@@ -20,8 +21,10 @@ from django.utils import timezone
 
 from echopilot.events import append_event, log_dir
 from incidents import raise_incident, resolve_incident
+from incidents.services import add_note
 
 from . import services
+from .alerts import incident_fingerprint
 from .models import GateShut, Slo, SloState
 from .state import lock_state
 
@@ -108,14 +111,16 @@ def _shut(slo: Slo, state: SloState, burn: float, now) -> GateShut:
         f"budget since {state.gate_pending_since:%Y-%m-%d %H:%M} UTC (sustained {SUSTAIN})"
     )
     shut = GateShut.objects.create(slo=slo, shut_at=now, reason=reason, burn=burn)
-    raise_incident(
-        "CRITICAL",
-        f"Deploy gate shut: {reason}",
-        "slo",
-        {"slo": slo.name, "burn": burn},
-        fingerprint=f"slo:{slo.pk}:gate",
-        now=now,
-    )
+    # One cause, one incident: the burn alerts already paged for it, so the shut is a note on theirs.
+    if not add_note(incident_fingerprint(slo), f"Deploy gate shut: {reason}", now=now):
+        raise_incident(
+            "CRITICAL",
+            f"Deploy gate shut: {reason}",
+            "slo",
+            {"slo": slo.name, "burn": burn},
+            fingerprint=f"slo:{slo.pk}:gate",
+            now=now,
+        )
     append_event("slo_budget", "gate_shut", slo=slo.name, burn=round(burn, 4), reason=reason, id=shut.pk)
     return shut
 
@@ -133,6 +138,7 @@ def lift(shut: GateShut, *, by: str, note: str = "", now=None, resync=True) -> b
         # Start counting "sustained" afresh: a lifted gate shuts again only after two more hours.
         SloState.objects.filter(slo_id=shut.slo_id).update(gate_pending_since=None)
         resolve_incident(f"slo:{shut.slo_id}:gate", by=by, note=note or "deploy gate lifted", now=now)
+        add_note(incident_fingerprint(shut.slo), f"Deploy gate lifted by {by}: {note or '(no note)'}", now=now)
         append_event("slo_budget", "gate_lifted", slo=shut.slo.name, id=shut.pk, by=by, note=note)
     if resync:
         sync(now)

@@ -19,6 +19,10 @@ def fresh_cost_state(settings):
     settings.COST_TIMEZONE = "UTC"
     settings.COST_CAP_DAILY_USD = 100
     settings.MODEL_CAPS_JSON = {"gpt-4o": 10, "gpt-4o-mini": 5}
+    # No margin: these tests judge the decision rules one call at a time, so a cap is "near" only
+    # where the call itself reaches it. Reservations, with real margins, are tested in test_reservations.
+    settings.COST_RESERVE_CALLS = 0
+    settings.COST_RESERVE_HEADROOM_PCT = 0
     state.reset()
     yield
     state.reset()

@@ -1,11 +1,13 @@
-"""Races on PostgreSQL with real threads: one send per delivery, the storm cap, pacing across senders, escalation."""
+"""Races on PostgreSQL with real threads: one send per delivery, the storm cap, pacing across senders,
+escalation, an acknowledge link."""
 
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
-from incidents import pager, raise_incident
+from incidents import pager, raise_incident, services
+from incidents.links import AckRefused
 from incidents.models import Delivery, Incident
 from tests.races import race
 
@@ -63,3 +65,19 @@ def test_concurrent_repeats_of_a_long_firing_alert_join_one_incident_with_one_re
     incident = Incident.objects.get()
     assert incident.count == 13
     assert Delivery.objects.filter(kind=Delivery.REPAGE).count() == 1
+
+
+def test_ten_clicks_on_one_acknowledge_link_use_it_once(webhook):
+    raise_incident("CRITICAL", "checkout down", "web")
+    pager.send_due()
+    token = webhook.requests[-1]["json"]["acknowledge_url"].rsplit("/", 1)[1]
+
+    def click(_):
+        try:
+            return services.acknowledge_by_link(token).status
+        except AckRefused:
+            return "refused"
+
+    outcomes = race(click, range(10))
+    assert sorted(outcomes) == ["acknowledged"] + ["refused"] * 9
+    assert Incident.objects.get().acknowledged_by == "webhook link"

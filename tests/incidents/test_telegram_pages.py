@@ -15,7 +15,9 @@ from .telegram_contract import visible_text
 
 pytestmark = pytest.mark.django_db
 
-FOOTER = re.compile(r"\nsource: (.+)\nseen: \d+x since .+ UTC\nincident #(\d+) fingerprint [0-9a-f]+$")
+FOOTER = re.compile(
+    r"\nsource: (.+)\nseen: \d+x since .+ UTC(?:\nrunbook: \S+)?\nconsole: \S+\nincident #(\d+) fingerprint [0-9a-f]+$"
+)
 
 
 def sent_page(telegram, severity, msg, source="checkout") -> tuple[str, Delivery]:

@@ -183,6 +183,8 @@ def test_with_autorecover_the_slo_watchdog_recovers_and_keeps_the_actions_on_its
     assert run.incident == Incident.objects.get(fingerprint=f"slo:{slo.pk}:watchdog")
     assert run.trigger.startswith("slo-watchdog") and RequeuedTask.objects.get().run == run
     assert request.outcome.startswith(f"recovery #{run.pk}") and "requeue" in request.outcome
+    [note] = Incident.objects.get(fingerprint=f"slo:{slo.pk}:watchdog").meta["notes"]
+    assert note["text"].startswith(f"recovery #{run.pk}: requeue") and "(task-a1, a1): queued again" in note["text"]
 
 
 def test_without_autorecover_the_hook_runs_nothing(db, settings):

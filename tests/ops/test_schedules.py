@@ -28,5 +28,5 @@ def test_the_drill_and_the_audit_check_run_weekly_on_sundays():
 
 
 def test_next_utc_is_today_before_the_hour_and_tomorrow_after_it():
-    assert next_utc(0, 30, datetime(2026, 12, 6, 0, 10, tzinfo=UTC)) == datetime(2026, 12, 6, 0, 30, tzinfo=UTC)
-    assert next_utc(0, 30, datetime(2026, 12, 6, 0, 30, tzinfo=UTC)) == datetime(2026, 12, 7, 0, 30, tzinfo=UTC)
+    assert next_utc(0, 30, now=datetime(2026, 12, 6, 0, 10, tzinfo=UTC)) == datetime(2026, 12, 6, 0, 30, tzinfo=UTC)
+    assert next_utc(0, 30, now=datetime(2026, 12, 6, 0, 30, tzinfo=UTC)) == datetime(2026, 12, 7, 0, 30, tzinfo=UTC)

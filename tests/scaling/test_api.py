@@ -1,5 +1,5 @@
 """GET /api/scale/status, POST /api/scale/apply and POST /api/scale/signals: what an operator and a
-script see, seed 001's acceptance line, and bad input refused whole."""
+script see, the autoscaler's acceptance criteria, and bad input refused whole."""
 
 import json
 

@@ -13,6 +13,7 @@ psycopg never prepares a query on its own. An explicit `prepare_threshold` in OP
 
 import select
 
+import psycopg
 from django.db.backends.postgresql import base
 from psycopg import pq
 
@@ -20,11 +21,37 @@ from psycopg import pq
 ONLY_WHEN_ASKED = 2**62
 
 
+class DeadlineConnection(psycopg.Connection):
+    """A connection that gives up on a server that answers nothing (frozen, or a network that drops
+    packets) after `client_timeout` seconds, instead of waiting forever: the server's own
+    statement_timeout cannot fire when the server does not run. The connection is then closed (its
+    state is unknown) and the query raises OperationalError, which the API answers as a 503."""
+
+    client_timeout: float | None = None
+
+    def wait(self, gen, interval=0.1, timeout=None):
+        try:
+            return super().wait(gen, interval, timeout if timeout is not None else self.client_timeout)
+        except psycopg.errors._WaitTimeout:
+            self.pgconn.finish()
+            raise psycopg.OperationalError(f"the database did not answer within {self.client_timeout:g} s") from None
+
+
 class DatabaseWrapper(base.DatabaseWrapper):
+    def get_connection_params(self):
+        params = super().get_connection_params()
+        params.pop("client_timeout", None)  # ours (echopilot.settings), not libpq's
+        return params
+
     def get_new_connection(self, conn_params):
         connection = super().get_new_connection(conn_params)
         if "prepare_threshold" not in self.settings_dict.get("OPTIONS", {}):
             connection.prepare_threshold = ONLY_WHEN_ASKED
+        client_timeout = self.settings_dict.get("OPTIONS", {}).get("client_timeout")
+        if client_timeout:
+            # psycopg makes its own Connection; its wait is the one place every query waits.
+            connection.__class__ = DeadlineConnection
+            connection.client_timeout = client_timeout
         return connection
 
     def is_usable(self):

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('incidents', '0003_channel_last_failure'),
+        ('incidents', '0004_delivery_ack_used_at'),
     ]
 
     operations = [
