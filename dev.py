@@ -157,6 +157,25 @@ def admin_key(rotate: bool) -> str:
     ).strip()
 
 
+def gunicorn_command(host: str, port: int, workers: int) -> list[str]:
+    """The web server: the app preloaded once in gunicorn's master, shared by its workers."""
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "echopilot.wsgi",
+        "--preload",
+        "--config",
+        "python:echopilot.gunicorn_conf",
+        "--bind",
+        f"{host}:{port}",
+        "--workers",
+        str(workers),
+        "--access-logfile",
+        "-",
+    ]
+
+
 def start(port: int, host: str, workers: int, rotate_key: bool = False) -> int:
     url = f"http://{'localhost' if host in ('0.0.0.0', '127.0.0.1') else host}:{port}/"
     written = manage_env_file(url)
@@ -173,18 +192,7 @@ def start(port: int, host: str, workers: int, rotate_key: bool = False) -> int:
     say("loading demo data")
     manage("demo")
     web = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "echopilot.wsgi",
-            "--bind",
-            f"{host}:{port}",
-            "--workers",
-            str(workers),
-            "--access-logfile",
-            "-",
-        ],
+        gunicorn_command(host, port, workers),
         cwd=ROOT,
         env=env,
         start_new_session=True,
@@ -280,7 +288,7 @@ def ensure_slow_stage_tools() -> None:
     if not missing or os.geteuid() != 0 or not Path("/usr/bin/apt-get").exists():
         return
     say(f"installing {', '.join(missing)} for the slow stage (apt-get)")
-    quiet = {"stdout": subprocess.DEVNULL, "env": {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}}
+    quiet: dict = {"stdout": subprocess.DEVNULL, "env": {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}}
     subprocess.run(["apt-get", "update", "-qq"], **quiet)
     subprocess.run(["apt-get", "install", "-y", "-qq", *missing], **quiet)
 

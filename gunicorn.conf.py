@@ -1,5 +1,6 @@
 """gunicorn's configuration, read from the working directory whatever the command line says
-(`gunicorn echopilot.wsgi --workers 4`): Prometheus multi-process metrics across the workers."""
+(`gunicorn echopilot.wsgi --workers 4`): the console's hooks (echopilot/gunicorn_conf.py), so the
+workers share the preloaded app and Prometheus sums their metrics."""
 
 import sys
 from pathlib import Path
@@ -7,14 +8,10 @@ from pathlib import Path
 # Also when named with -c from elsewhere: the console's packages sit beside this file.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from echopilot import multiproc  # noqa: E402
-
-multiproc.prepare_for_master()
-
-
-def child_exit(server, worker):
-    multiproc.worker_exited(worker.pid)
-
-
-def on_exit(server):
-    multiproc.master_exited()
+from echopilot.gunicorn_conf import (  # noqa: E402, F401  (gunicorn reads these names from here)
+    child_exit,
+    on_exit,
+    pre_fork,
+    preload_app,
+    when_ready,
+)

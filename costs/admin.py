@@ -6,12 +6,10 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.paginator import Paginator
 from django.db import models
 from django.utils import timezone
-from django.utils.functional import cached_property
 
-from echopilot.admin import ReadOnlyAdmin
+from echopilot.admin import CappedCountPaginator, ReadOnlyAdmin
 from echopilot.events import append_event
 
 from . import services, state
@@ -145,26 +143,6 @@ class LedgerModelFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         return queryset if self.value() is None else queryset.filter(model=self.value())
-
-
-class CappedCountPaginator(Paginator):
-    """Counts no further than CAP rows: an exact count of a big ledger reads every row on every page
-    view. Rows past the first CAP are reached through the filters (a day, a model)."""
-
-    CAP = 10_000
-
-    @cached_property
-    def counted(self) -> int:
-        return self.object_list[: self.CAP + 1].count()  # type: ignore[attr-defined]  # a QuerySet here
-
-    @cached_property
-    def count(self) -> int:
-        return min(self.counted, self.CAP)
-
-    @property
-    def capped(self) -> bool:
-        """More rows match than the count says (admin/costs/spendentry/pagination.html tells)."""
-        return self.counted > self.CAP
 
 
 @admin.register(SpendEntry)

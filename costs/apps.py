@@ -5,6 +5,7 @@ class CostsConfig(plugins.ConsoleApp):
     name = "costs"
     verbose_name = "Cost guardrails"
     schedules = "costs.schedules.SCHEDULES"
+    prune = "costs.housekeeping.prune"
     demo = "costs.demo.load"
     card = "costs.dashboard.card_context"
 

@@ -2,7 +2,9 @@
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
 from django.utils import timezone
+from django.utils.functional import cached_property
 
 from . import keys
 from .auth import forget_resolved_keys
@@ -22,6 +24,56 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class CappedCountPaginator(Paginator):
+    """Counts no further than CAP rows: an exact count of a big table reads every row on every page
+    view. Rows past the first CAP are reached through the filters (a day, a model)."""
+
+    CAP = 10_000
+
+    @cached_property
+    def counted(self) -> int:
+        return self.object_list[: self.CAP + 1].count()  # type: ignore[attr-defined]  # a QuerySet here
+
+    @cached_property
+    def count(self) -> int:
+        return min(self.counted, self.CAP)
+
+    @property
+    def capped(self) -> bool:
+        """More rows match than the count says (templates/admin/pagination.html tells)."""
+        return self.counted > self.CAP
+
+
+class BigHistoryAdmin(ReadOnlyAdmin):
+    """History lists that grow by the year: a count that stops at CappedCountPaginator.CAP, and no
+    date hierarchy (its year and month links are a DISTINCT over the whole table; use a date
+    filter). Filters on free-text columns use `recent_values_filter`."""
+
+    paginator = CappedCountPaginator
+    show_full_result_count = False
+    list_per_page = 100
+
+
+def recent_values_filter(field: str, title: str = "", recent: int = 1_000) -> type[admin.SimpleListFilter]:
+    """A list filter offering the values of `field` among the newest `recent` rows: the table's
+    distinct values would mean reading the whole table on every page view. Any value can still be
+    filtered on through the URL (?field=value)."""
+
+    class RecentValues(admin.SimpleListFilter):
+        parameter_name = field
+
+        def lookups(self, request, model_admin):
+            newest = model_admin.get_queryset(request).order_by("-pk").values_list(field, flat=True)[:recent]
+            return [(str(value), str(value)) for value in sorted(set(newest), key=str)]
+
+        def queryset(self, request, queryset):
+            return queryset if self.value() is None else queryset.filter(**{field: self.value()})
+
+    RecentValues.title = title or field.replace("_", " ")
+    RecentValues.__name__ = f"Recent{field.title().replace('_', '')}Filter"
+    return RecentValues
 
 
 @admin.register(DashKey)

@@ -40,7 +40,8 @@ def next_utc(hour: int, minute: int, *, weekday: int | None = None, now: datetim
 class ConsoleApp(AppConfig):
     """A console app. `verbose_name` is its one title (the admin's section and the dashboard card);
     the dotted paths name its periodic jobs (a list of `Job`), its demo loader (`load(now) -> str`)
-    and its card's context (`card_context(request) -> dict`, rendered with `<label>/card.html`).
+    its card's context (`card_context(request) -> dict`, rendered with `<label>/card.html`) and its
+    prune (`prune(now) -> {table: rows deleted}`, run daily by the kernel's console_prune job).
     An app's apps.py imports this module rather than the class, so that Django still finds the app's
     own config as its only AppConfig. Adding an app to the console means adding it to INSTALLED_APPS;
     their order is the order of the cards and of the demo data (a later app's demo may rely on an
@@ -49,6 +50,10 @@ class ConsoleApp(AppConfig):
     schedules: str = ""
     demo: str = ""
     card: str = ""
+    prune: str = ""
+
+    def prune_old(self, now: datetime) -> dict[str, int]:
+        return import_string(self.prune)(now) if self.prune else {}
 
     def jobs(self) -> list[Job]:
         return list(import_string(self.schedules)) if self.schedules else []

@@ -4,6 +4,7 @@ Every value comes from the environment (or a `.env` file beside manage.py) throu
 with the names and defaults of the product documents. Code reads `settings.X`, never `os.environ`.
 """
 
+import socket
 from pathlib import Path
 
 import environ
@@ -262,6 +263,13 @@ AXES_CLIENT_IP_CALLABLE = "echopilot.clientip.client_ip"
 
 LOG_DIR = envconfig.writable_directory("LOG_DIR", BASE_DIR / "logs")
 
+# --- Several hosts --------------------------------------------------------------------------------
+
+# Whose LOG_DIR this is: the incident log reader keeps its positions per (this name, file path), so
+# hosts that each keep their own LOG_DIR at the same path never take each other's files for rotated
+# ones. Hosts that share one LOG_DIR (a network mount) set the same name on every host.
+LOG_READER_HOST = env.str("LOG_READER_HOST", default=socket.gethostname())[:200]
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -369,6 +377,20 @@ STRIPE_API_KEY = env.str("STRIPE_API_KEY", default="")
 # Where the Stripe API answers; only tests and proxies change it.
 STRIPE_API_BASE = envconfig.url("STRIPE_API_BASE", "https://api.stripe.com")
 STRIPE_API_TIMEOUT_S = envconfig.number("STRIPE_API_TIMEOUT_S", 30.0, 0, 600, low_allowed=False)
+
+# --- Data kept as long as it is useful (the daily console_prune job, `manage.py prune`) ------------
+
+# Ledger rows (one per AI call) go after this many days; the daily totals (DailyCounter) stay for good.
+COST_LEDGER_RETENTION_DAYS = envconfig.integer("COST_LEDGER_RETENTION_DAYS", 90, 1, 100 * 366)
+# The portal's access audit: 13 months, a year of audit plus a month to take it.
+PORTAL_ACCESS_LOG_RETENTION_DAYS = envconfig.integer("PORTAL_ACCESS_LOG_RETENTION_DAYS", 400, 30, 100 * 366)
+# Stripe keeps events 30 days and retries for 3, so a replay older than this cannot arrive.
+STRIPE_EVENT_RETENTION_DAYS = envconfig.integer("STRIPE_EVENT_RETENTION_DAYS", 400, 31, 100 * 366)
+SLO_TICK_RETENTION_DAYS = envconfig.integer("SLO_TICK_RETENTION_DAYS", 90, 1, 100 * 366)
+# Resolved incidents (with their deliveries and attempts) and deliveries of no incident (digests, notices).
+INCIDENT_RETENTION_DAYS = envconfig.integer("INCIDENT_RETENTION_DAYS", 180, 1, 100 * 366)
+# django-q2's task results, failures included.
+QUEUE_TASK_RETENTION_DAYS = envconfig.integer("QUEUE_TASK_RETENTION_DAYS", 30, 1, 100 * 366)
 
 # --- Cost guardrails ------------------------------------------------------------------------------
 

@@ -18,6 +18,8 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 
+from echopilot.admin import CappedCountPaginator, recent_values_filter
+
 from . import pager, services
 from .channels import HOW_TO_TURN_ON, channel_for, configured_channels
 from .models import SEVERITIES, ChannelState, Delivery, DeliveryAttempt, FileOffset, Incident, Route, Silence
@@ -118,9 +120,11 @@ class IncidentAdmin(admin.ModelAdmin):
         "page_state",
         "runbook",
     ]
-    list_filter = [StateFilter, "severity", "source"]
+    list_filter = [StateFilter, "severity", recent_values_filter("source"), "last_seen"]
     search_fields = ["message", "source", "fingerprint"]
-    date_hierarchy = "last_seen"
+    # A year of incidents: a count that stops short, and no date hierarchy (a DISTINCT over the table).
+    paginator = CappedCountPaginator
+    show_full_result_count = False
     inlines = [DeliveryInline]
     actions = ["acknowledge", "resolve", "page_again", "silence_1h", "silence_24h"]
     # The lifecycle changes through the actions, which record who and when; only the note is typed.
@@ -342,6 +346,8 @@ class DeliveryAdmin(admin.ModelAdmin):
     list_filter = ["status", "channel", "kind", "severity"]
     search_fields = ["subject", "last_error"]
     inlines = [AttemptInline]
+    paginator = CappedCountPaginator
+    show_full_result_count = False
     readonly_fields = [f.name for f in Delivery._meta.fields]
 
     @admin.display(description="status", ordering="status")
@@ -425,8 +431,9 @@ class ChannelStateAdmin(admin.ModelAdmin):
 
 @admin.register(FileOffset)
 class FileOffsetAdmin(admin.ModelAdmin):
-    list_display = ["path", "offset", "inode", "updated_at"]
-    readonly_fields = ["path", "offset", "inode", "head", "updated_at"]
+    list_display = ["path", "host", "offset", "inode", "updated_at"]
+    list_filter = ["host"]
+    readonly_fields = ["host", "path", "offset", "inode", "head", "updated_at"]
 
     def has_add_permission(self, request):
         return False

@@ -5,6 +5,7 @@ class IncidentsConfig(plugins.ConsoleApp):
     name = "incidents"
     verbose_name = "Incidents"
     schedules = "incidents.schedules.SCHEDULES"
+    prune = "incidents.housekeeping.prune"
     demo = "incidents.demo.load"
     card = "incidents.dashboard.card_context"
 

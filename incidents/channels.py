@@ -15,8 +15,8 @@ import time
 import requests
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
-from django.utils import timezone
 
+from echopilot.dbclock import db_now
 from echopilot.events import dumps
 from echopilot.scrub import scrub
 
@@ -74,7 +74,7 @@ def pace(sleep=time.sleep) -> None:
     if settings.TELEGRAM_MIN_INTERVAL_S <= 0:
         return
     slot = ChannelState.reserve_send_slot("telegram", settings.TELEGRAM_MIN_INTERVAL_S)
-    wait = (slot - timezone.now()).total_seconds()
+    wait = (slot - db_now()).total_seconds()
     if wait > 0:
         sleep(wait)
 

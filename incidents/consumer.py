@@ -1,7 +1,8 @@
 """The pager reads the NDJSON event files other processes write (LOG_DIR/*.ndjson).
 
 A line whose `sev`, `severity` or `level` is CRITICAL becomes an incident. Each file's offset is
-persisted with the file's inode and a hash of its first line, so nothing is read twice, and a
+persisted per host (LOG_READER_HOST: hosts may each keep their own LOG_DIR at one path) with the
+file's inode and a hash of its first line, so nothing is read twice, and a
 rotated (new inode, new first line) or truncated (shorter than the offset) file is read from its
 start. When a file was rotated by renaming, the rest of the old file (`<name>.1`) is read first.
 """
@@ -11,6 +12,7 @@ import logging
 from pathlib import Path
 
 import orjson
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -59,10 +61,12 @@ def consume_logs(directory=None, now=None) -> dict:
 def consume_file(path: Path, now=None) -> int:
     """Raise incidents for the CRITICAL lines of `path` not read before; returns how many lines raised."""
     now = now or timezone.now()
+    host = settings.LOG_READER_HOST
     with transaction.atomic():
-        FileOffset.objects.get_or_create(path=str(path))
+        _adopt_offset_of_no_host(host, str(path))
+        FileOffset.objects.get_or_create(host=host, path=str(path))
         # Locked, so two pagers running at once never both read the same bytes.
-        state = FileOffset.objects.select_for_update().get(path=str(path))
+        state = FileOffset.objects.select_for_update().get(host=host, path=str(path))
         raised = 0
         if _rotated(path, state):
             raised += _finish_rotated(path, state, now)
@@ -80,6 +84,13 @@ def consume_file(path: Path, now=None) -> int:
         state.offset, state.inode, state.head, state.updated_at = offset, stat.st_ino, head, now
         state.save()
     return raised
+
+
+def _adopt_offset_of_no_host(host: str, path: str) -> None:
+    # Offsets kept before hosts were told apart have no host: the first host to read the path goes
+    # on from there rather than reading (and paging) the whole file again.
+    if not FileOffset.objects.filter(host=host, path=path).exists():
+        FileOffset.objects.filter(host="", path=path).update(host=host)
 
 
 def _rotated(path: Path, state: FileOffset) -> bool:

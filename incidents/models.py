@@ -10,6 +10,8 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import models, transaction
 from django.utils import timezone
 
+from echopilot.dbclock import db_now
+
 SEVERITIES = ["INFO", "WARNING", "ERROR", "CRITICAL"]
 SEVERITY_CHOICES = [(s, s) for s in SEVERITIES]
 CHANNELS = ["telegram", "email", "webhook"]
@@ -201,8 +203,9 @@ class ChannelState(models.Model):
         """The time this sender may send, spacing every process's sends `interval_s` apart.
 
         The row is locked only to move `next_send_at` on; the wait happens outside the transaction.
+        Slots are reckoned by the database's clock, so a host whose clock runs ahead cannot push them on.
         """
-        now = now or timezone.now()
+        now = now or db_now()
         with transaction.atomic():
             cls.objects.get_or_create(name=name)
             state = cls.objects.select_for_update().get(name=name)
@@ -296,9 +299,14 @@ class DeliveryAttempt(models.Model):
 
 
 class FileOffset(models.Model):
-    """How far the pager has read an NDJSON file; the inode tells a rotated file from the old one."""
+    """How far the pager has read an NDJSON file on one host; the inode tells a rotated file from the old one."""
 
-    path = models.CharField(max_length=500, unique=True)
+    host = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="Whose LOG_DIR (LOG_READER_HOST); blank: kept before hosts were told apart.",
+    )
+    path = models.CharField(max_length=500)
     inode = models.BigIntegerField(default=0)
     head = models.CharField(
         max_length=64, blank=True, help_text="Hash of the file's first line: a new file has another."
@@ -306,8 +314,11 @@ class FileOffset(models.Model):
     offset = models.BigIntegerField(default=0)
     updated_at = models.DateTimeField(default=timezone.now)
 
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["host", "path"], name="fileoffset_one_per_host_and_path")]
+
     def __str__(self):
-        return f"{self.path} @ {self.offset}"
+        return f"{self.host}:{self.path} @ {self.offset}"
 
 
 class DigestRun(models.Model):

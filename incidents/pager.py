@@ -18,6 +18,7 @@ from django.utils import timezone
 from django_q.models import Schedule
 from django_q.tasks import async_task, schedule
 
+from echopilot.dbclock import db_now
 from echopilot.events import append_event
 
 from .channels import DeliveryError, channel_for, configured_channels, without_secrets
@@ -55,6 +56,10 @@ def plan_pages_for(incidents, *, now=None, kind=Delivery.PAGE, routed=False) -> 
         for incident in incidents
     }
     deliveries = [delivery for pages in planned.values() for delivery in pages]
+    # Due at once by the database's clock: a host whose clock runs ahead must not date pages later.
+    due = min(now, db_now()) if deliveries else now
+    for delivery in deliveries:
+        delivery.next_attempt_at = due
     Delivery.objects.bulk_create(deliveries, batch_size=1000)
     _send_on_commit([d.pk for d in deliveries if d.status == Delivery.PENDING])
     return planned
@@ -241,8 +246,9 @@ def backoff_delay(attempt: int, rng=random.random) -> float:
 
 
 def claim(delivery_id: int, now=None) -> Delivery | None:
-    """Take a due delivery for sending (a lease, not a lock held over the network), or None."""
-    now = now or timezone.now()
+    """Take a due delivery for sending (a lease, not a lock held over the network), or None.
+    Leases are reckoned by the database's clock, the one every host shares."""
+    now = now or db_now()
     claimed = Delivery.objects.filter(_due_q(now), pk=delivery_id).update(
         status=Delivery.SENDING, lease_until=now + timedelta(seconds=settings.PAGER_LEASE_S)
     )
@@ -255,11 +261,11 @@ def _due_q(now):
 
 def due_ids(now=None) -> list[int]:
     """Deliveries waiting to be sent now (including any whose sender died mid-send)."""
-    now = now or timezone.now()
+    now = now or db_now()
     return list(Delivery.objects.filter(_due_q(now)).order_by("next_attempt_at").values_list("pk", flat=True))
 
 
-def deliver(delivery_id: int, *, now=None, inline=True, sleep=time.sleep, clock=timezone.now) -> Delivery | None:
+def deliver(delivery_id: int, *, now=None, inline=True, sleep=time.sleep, clock=db_now) -> Delivery | None:
     """Send one delivery, retrying in place while the next try is due soon; returns it, or None if not due.
 
     Waiting in place stops once the waits add up to PAGER_INLINE_WAIT_MAX_S (or at once when
@@ -284,7 +290,7 @@ def deliver(delivery_id: int, *, now=None, inline=True, sleep=time.sleep, clock=
         when = delivery.next_attempt_at if now else max(clock(), delivery.next_attempt_at)
 
 
-def send_due(*, now=None, inline=False, sleep=time.sleep, clock=timezone.now) -> dict:
+def send_due(*, now=None, inline=False, sleep=time.sleep, clock=db_now) -> dict:
     """Send every due delivery once (retries wait for a later run unless `inline`); returns counts by status."""
     outcome: dict[str, int] = {}
     for delivery_id in due_ids(now or clock()):

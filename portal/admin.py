@@ -7,7 +7,7 @@ from django.urls import path
 from django.utils.html import format_html, format_html_join
 from django_q.tasks import async_task
 
-from echopilot.admin import ReadOnlyAdmin
+from echopilot.admin import BigHistoryAdmin, CappedCountPaginator, ReadOnlyAdmin, recent_values_filter
 
 from . import mail, reconcile, services
 from .models import AccessLog, Customer, Purchase, ReconcileRun, RetentionDay, StripeEvent
@@ -153,18 +153,20 @@ class PurchaseAdmin(admin.ModelAdmin):
 
 
 @admin.register(AccessLog)
-class AccessLogAdmin(ReadOnlyAdmin):
+class AccessLogAdmin(BigHistoryAdmin):
     list_display = ("ts", "action", "outcome", "status", "email", "ip", "resource", "user_agent")
-    list_filter = ("outcome", "action", "status", "ts")
+    list_filter = ("outcome", recent_values_filter("action"), recent_values_filter("status"), "ts")
     search_fields = ("email", "ip", "resource", "user_agent")
-    date_hierarchy = "ts"
 
 
 @admin.register(StripeEvent)
 class StripeEventAdmin(admin.ModelAdmin):
     list_display = ("received", "type", "event_id", "livemode", "purchase", "outcome")
-    list_filter = ("type", "livemode", "received")
+    list_filter = (recent_values_filter("type"), "livemode", "received")
     search_fields = ("event_id", "outcome")
+    list_select_related = ("purchase",)
+    paginator = CappedCountPaginator
+    show_full_result_count = False
 
     def has_add_permission(self, request):
         return False

@@ -19,7 +19,7 @@ from echopilot.errors import error_response
 from echopilot.models import DashKey
 from echopilot.openapi import error
 
-from . import openapi_docs, pages, pdf, services, signing, stripe_events
+from . import openapi_docs, pages, services, signing, stripe_events
 from .models import AccessLog, Purchase
 
 log = logging.getLogger(__name__)
@@ -138,6 +138,10 @@ def download(request):
         if browser:
             return pages.dead_link_page(request)
         return error_response(REFUSED, status_code=403)
+    # Imported here, not at the top: fpdf2 and its fonts (~19 MB, 0.2-0.4 s) would otherwise load in
+    # every web and cluster process, for the one view that draws a PDF.
+    from . import pdf
+
     document = pdf.render(purchase)
     services.record_access(
         "download",

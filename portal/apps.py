@@ -5,6 +5,7 @@ class PortalConfig(plugins.ConsoleApp):
     name = "portal"
     verbose_name = "Customer Portal"
     schedules = "portal.schedules.SCHEDULES"
+    prune = "portal.housekeeping.prune"
     demo = "portal.demo.load"
     card = "portal.dashboard.card_context"
 

@@ -6,7 +6,7 @@ from django.contrib.auth import get_permission_codename
 from django.template.response import TemplateResponse
 from django.utils.html import format_html
 
-from echopilot.admin import ReadOnlyAdmin
+from echopilot.admin import BigHistoryAdmin, ReadOnlyAdmin, recent_values_filter
 
 from . import gate, services
 from .models import GateShut, IngestCursor, RecoveryRequest, Slo, SloTick
@@ -58,7 +58,7 @@ class SloAdmin(admin.ModelAdmin):
 
 
 @admin.register(SloTick)
-class SloTickAdmin(ReadOnlyAdmin):
+class SloTickAdmin(BigHistoryAdmin):
     list_display = [
         "at",
         "slo",
@@ -71,8 +71,7 @@ class SloTickAdmin(ReadOnlyAdmin):
         "remaining_budget_pct",
         "requests",
     ]
-    list_filter = ["slo", "burn_alert"]
-    date_hierarchy = "at"
+    list_filter = ["slo", recent_values_filter("burn_alert", "state"), "at"]
     list_select_related = ["slo"]
 
     @admin.display(description="state", ordering="burn_alert")

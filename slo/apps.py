@@ -5,6 +5,7 @@ class SloConfig(plugins.ConsoleApp):
     name = "slo"
     verbose_name = "SLO & Error Budget"
     schedules = "slo.schedules.SCHEDULES"
+    prune = "slo.housekeeping.prune"
     demo = "slo.demo.load"
     card = "slo.dashboard.card_context"
 

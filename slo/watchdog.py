@@ -23,18 +23,25 @@ WINDOW = timedelta(minutes=5)
 IN_A_ROW = 3
 SPAN = timedelta(minutes=10)
 COOLDOWN = timedelta(minutes=30)
+# The watch is due every 2 minutes; runs closer together than half that (several clusters taking the
+# same due time, a manual run) are one look, whichever of them locks the state first.
+SAME_LOOK = timedelta(minutes=1)
 
 
 def check(slo: Slo, now=None) -> RecoveryRequest | None:
-    """Record one evaluation; returns the recovery request if this one asked for recovery."""
+    """Record one evaluation; returns the recovery request if this one asked for recovery.
+
+    A run within a minute of a recorded look is that same look and records nothing."""
 
     now = now or timezone.now()
     recent = services.window(slo, WINDOW, now)
     breached = recent.requests >= slo.min_events and recent.burn(slo) > 1.0
     with transaction.atomic():
         state = lock_state(slo)
-        # A second run at the same moment (two clusters, a manual run) is the same look, not a new one.
-        history = [h for h in state.watch_history if timedelta(0) < now - datetime.fromisoformat(h["at"]) <= SPAN]
+        looks = [(datetime.fromisoformat(h["at"]), h) for h in state.watch_history]
+        if any(abs(now - at) < SAME_LOOK for at, _h in looks):
+            return None
+        history = [h for at, h in looks if timedelta(0) < now - at <= SPAN]
         history.append({"at": now.isoformat(), "breach": breached, "burn": round(recent.burn(slo), 3)})
         state.watch_history = history[-IN_A_ROW * 2 :]
         run = history[-IN_A_ROW:]

@@ -54,3 +54,18 @@ def test_demo_runs_twice_without_error(capsys):
     call_command("demo")
     out = capsys.readouterr().out
     assert out.strip(), "at least one app contributes demo data"
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_setup_schedules_on_several_hosts_at_once_makes_one_row_per_job():
+    from tests.races import race
+
+    jobs = declared_jobs()
+    for _trial in range(3):
+        Schedule.objects.all().delete()
+        outcomes = race(lambda _host: sync_schedules(), range(4))
+        names = list(Schedule.objects.values_list("name", flat=True))
+        assert sorted(names) == sorted(job.name for job in jobs), "one row per job, none twice"
+        created = [name for outcome in outcomes for name, was_created in outcome if was_created]
+        assert sorted(created) == sorted(job.name for job in jobs), "each row created by one host only"

@@ -162,3 +162,39 @@ def test_the_consoles_own_event_files_are_not_read_back(logs, name):
     write(logs / "uptime.ndjson", line(1))
     assert consume_logs() == {"uptime.ndjson": 1}
     assert counts() == {"fp-1": 1}
+
+
+def test_hosts_with_their_own_log_dir_at_one_path_never_reread_each_others_files(logs, tmp_path, settings):
+    # Two hosts, each with its own LOG_DIR at the same path: here the two files take turns at that
+    # path (a rename keeps each file's inode), as each host sees its own.
+    path, parked = logs / "uptime.ndjson", {"a": tmp_path / "a.ndjson", "b": tmp_path / "b.ndjson"}
+    write(parked["a"], line(1), line(2))
+    write(parked["b"], line(3))
+
+    def run_on(host):
+        settings.LOG_READER_HOST = host
+        os.rename(parked[host], path)
+        try:
+            return consume_logs()
+        finally:
+            os.rename(path, parked[host])
+
+    assert run_on("a") == {"uptime.ndjson": 2}
+    assert run_on("b") == {"uptime.ndjson": 1}
+    write(parked["a"], line(4))
+    assert run_on("a") == {"uptime.ndjson": 1}, "host a reads on from where it stopped"
+    assert run_on("b") == {"uptime.ndjson": 0}
+    assert counts() == {"fp-1": 1, "fp-2": 1, "fp-3": 1, "fp-4": 1}
+    assert sorted(FileOffset.objects.values_list("host", flat=True)) == ["a", "b"]
+
+
+def test_an_offset_kept_before_hosts_were_told_apart_is_taken_over_not_reread(logs, settings):
+    path = logs / "uptime.ndjson"
+    write(path, line(1))
+    consume_logs()
+    FileOffset.objects.update(host="")  # as the upgrade leaves the rows it had
+    settings.LOG_READER_HOST = "web-1"
+    write(path, line(2))
+    assert consume_logs() == {"uptime.ndjson": 1}
+    assert counts() == {"fp-1": 1, "fp-2": 1}
+    assert list(FileOffset.objects.values_list("host", flat=True)) == ["web-1"]

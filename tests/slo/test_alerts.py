@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from incidents.models import Incident
 from slo import alerts, ticks, watchdog
-from slo.models import RecoveryRequest, SloTick
+from slo.models import RecoveryRequest, SloState, SloTick
 
 from .conftest import NOW
 
@@ -130,3 +130,15 @@ def test_two_watchdog_runs_at_the_same_moment_are_one_look(slo, feed):
     for _ in range(3):
         assert watchdog.check(slo, NOW) is None
     assert not RecoveryRequest.objects.exists()
+
+
+def test_three_clusters_running_the_watch_for_one_due_time_are_one_look(slo, feed):
+    # Three qclusters took the same 2-minute due time and ran 87 ms apart: one look, not three.
+    feed(NOW - timedelta(minutes=10), 30, per_minute=60, error_share=0.05)
+    for i in range(3):
+        assert watchdog.check(slo, NOW + timedelta(milliseconds=87 * i)) is None
+    assert not RecoveryRequest.objects.exists()
+    assert len(SloState.objects.get(slo=slo).watch_history) == 1
+    # The next due times are new looks: the third in a row, within ten minutes, asks for recovery.
+    assert watchdog.check(slo, NOW + timedelta(minutes=2)) is None
+    assert watchdog.check(slo, NOW + timedelta(minutes=4)) is not None

@@ -53,6 +53,18 @@ def test_concurrent_alert_runs_page_once():
     assert incident.fingerprint == f"slo:{slo.pk}:burn" and incident.count == len(alerts.RULES)
 
 
+def test_watchdog_runs_of_three_clusters_for_one_due_time_count_one_look():
+    from slo import watchdog
+    from slo.models import RecoveryRequest, SloState
+
+    slo = _slo()
+    ingest.ingest(traffic("api", NOW - timedelta(minutes=10), 30, per_minute=60, error_share=0.05))
+    race(lambda i: watchdog.check(slo, NOW + timedelta(milliseconds=87 * i)), range(3))
+    assert not RecoveryRequest.objects.exists()
+    assert not Incident.objects.filter(fingerprint=f"slo:{slo.pk}:watchdog").exists()
+    assert len(SloState.objects.get(slo=slo).watch_history) == 1
+
+
 def test_two_readers_of_one_log_never_count_a_line_twice(tmp_path):
     import orjson
     from django.utils import timezone

@@ -1,0 +1,16 @@
+"""How long the ledger is kept (COST_LEDGER_RETENTION_DAYS)."""
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
+
+from echopilot.housekeeping import delete_in_batches
+
+from .models import SpendEntry
+
+
+def prune(now: datetime) -> dict[str, int]:
+    """Delete ledger rows of cost days older than the retention; the daily totals (DailyCounter
+    rows, what caps, reports and forecasts read) are kept, so every day's total stays exact."""
+    first_kept = (now - timedelta(days=settings.COST_LEDGER_RETENTION_DAYS)).date()
+    return {"costs.spendentry": delete_in_batches(SpendEntry.objects.filter(day__lt=first_kept))}
