@@ -1,13 +1,13 @@
 """GET /api/audit/chain?since=&limit=: the audit chain's entries, oldest first (an analyst key is enough)."""
 
 from django.conf import settings
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.decorators import api_view
 from rest_framework.response import Response
 
 from . import audit
+from .openapi import AUDIT_CHAIN
 
 
 class ChainQuery(serializers.Serializer):
@@ -20,7 +20,7 @@ class ChainQuery(serializers.Serializer):
         return value
 
 
-@extend_schema(responses=OpenApiTypes.OBJECT)
+@extend_schema(responses={200: AUDIT_CHAIN})
 @api_view(["GET"])
 def audit_chain(request):
     query = ChainQuery(data=request.query_params)

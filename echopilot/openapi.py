@@ -56,6 +56,31 @@ def documented(example, description: str = "", nullable: tuple[str, ...] = ()) -
     )
 
 
+AUDIT_CHAIN = documented(
+    {
+        "entries": [
+            {
+                "seq": 1042,
+                "at": "2026-12-06T09:14:22.180000+00:00",
+                "actor": "key:ci-deploy",
+                "address": "203.0.113.7",
+                "action": "update",
+                "app": "costs",
+                "model": "costcap",
+                "object_id": "3",
+                "fields": ["usd_cap"],
+                "prev_hash": "9f2c1e0b5a7d4c3e8f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f70",
+                "hash": "4b1d6e2f9a0c3b5d7e8f9a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f",
+            }
+        ],
+        "next_since": 1042,
+        "head": {"seq": 1042, "hash": "4b1d6e2f9a0c3b5d7e8f9a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f"},
+    },
+    "Entries after `since`, oldest first; ask again with `since=next_since` for the next page.",
+    nullable=("address",),
+)
+
+
 def error(description: str, example: dict | None = None) -> OpenApiResponse:
     """The API's one error shape: {"error": ..., "fields": {field: message}}."""
     body = example or ERROR_EXAMPLE

@@ -59,3 +59,21 @@ PROBED = documented(
     "One probe's result; nothing is stored.",
     ("status_code",),
 )
+
+DR_LAST = documented(
+    {
+        "started": "2026-12-06T01:00:03+00:00",
+        "ok": True,
+        "summary": "echopilot-20261206-003000Z.tar.gz: 41 tables match, RTO 2.4 s, RPO 12 s",
+        "backup": "echopilot-20261206-003000Z.tar.gz",
+        "backup_created": "2026-12-06T00:30:00+00:00",
+        "engine": "postgresql",
+        "rto_s": 2.417,
+        "rpo_s": 12.0,
+        "newest_row": "2026-12-06T00:29:48+00:00",
+        "tables": {"costs_costcap": {"manifest": 3, "restored": 3, "ok": True}},
+        "mismatches": [],
+    },
+    "The latest drill: the backup restored into a scratch database, each table's rows compared.",
+    nullable=("rpo_s", "newest_row", "restored"),
+)

@@ -1,7 +1,6 @@
 """POST /api/analytics/activity (admin key) and GET /api/analytics/retention?days=30 (analyst)."""
 
 from django.core.exceptions import ValidationError
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.decorators import api_view
@@ -9,7 +8,7 @@ from rest_framework.response import Response
 
 from echopilot.errors import error_response
 
-from . import retention
+from . import openapi_docs, retention
 
 
 def _refusal(exc: ValidationError):
@@ -24,7 +23,7 @@ class ActivityEvent(serializers.Serializer):
     ts = serializers.DateTimeField(help_text="ISO 8601; without an offset, UTC")
 
 
-@extend_schema(request=ActivityEvent(many=True), responses=OpenApiTypes.OBJECT)
+@extend_schema(request=ActivityEvent(many=True), responses={200: openapi_docs.ACTIVITY_STORED})
 @api_view(["POST"])
 def activity(request):
     """A batch of {user_id, ts}: a JSON array, or {"events": [...]}."""
@@ -40,7 +39,7 @@ class RetentionQuery(serializers.Serializer):
     days = serializers.IntegerField(required=False, default=30, min_value=1, max_value=retention.MAX_BACKFILL_DAYS)
 
 
-@extend_schema(responses=OpenApiTypes.OBJECT)
+@extend_schema(responses={200: openapi_docs.RETENTION})
 @api_view(["GET"])
 def retention_series(request):
     query = RetentionQuery(data=request.query_params)

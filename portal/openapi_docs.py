@@ -63,3 +63,16 @@ STRIPE_RECEIVED = documented(
     },
     "Applied once: a redelivered event answers duplicate true and changes nothing.",
 )
+
+ACTIVITY_STORED = documented(
+    {"accepted": 3, "user_days": 2, "late_days": ["2026-12-04"], "stale": 1},
+    "The batch was stored whole: events, distinct user-days, and earlier days now marked for a recount.",
+)
+
+RETENTION = documented(
+    {
+        "days": 30,
+        "series": [{"day": "2026-12-05", "dau": 412, "wau": 1630, "mau": 4877, "stale": False}],
+    },
+    "DAU, WAU and MAU per day, oldest first.",
+)

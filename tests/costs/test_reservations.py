@@ -8,7 +8,7 @@ import pytest
 from django.db import connection
 
 from costs import authorize, state
-from costs.models import CapReservation, SpendEntry
+from costs.models import CapReservation, ModelPrice, SpendEntry
 from costs.services import guardrails_tick, record_spend, set_cap
 from tests.loopback import free_port
 from tests.races import race
@@ -28,6 +28,8 @@ def margins(settings):
 
 @pytest.fixture
 def one_dollar_cap(caps, margins, now):
+    # Priced, so authorize may judge a call of it without an estimate (an unpriced model needs est_usd).
+    ModelPrice.objects.update_or_create(model=MODEL, defaults={"input_per_mtok": 1, "output_per_mtok": 5})
     set_cap("model", "1.00", MODEL, now=now)
 
 

@@ -32,12 +32,13 @@ def test_a_few_bad_signatures_raise_nothing(post_event, settings):
     assert summarize()["groups"] == []
 
 
-def test_the_cards_test_incident_call_works_with_the_staff_session(django_user_model):
-    """The card POSTs to /api/incidents/raise with the session cookie and the csrftoken as X-CSRFToken."""
+def test_the_test_incident_call_works_with_the_staff_session(django_user_model):
+    """The incidents card POSTs to /api/incidents/raise with the session cookie and the csrftoken as
+    X-CSRFToken."""
     browser = Client(enforce_csrf_checks=True)
     browser.force_login(django_user_model.objects.create_superuser("ops", "ops@example.com", "pw"))
     page = browser.get("/admin/")
-    assert "raiseTestIncident()" in page.content.decode()
+    assert "incidentsRaiseTest()" in page.content.decode()
     token = browser.cookies["csrftoken"].value
     body = {"severity": "WARNING", "msg": "Test incident from the Customer Portal card", "source": "portal"}
     assert browser.post("/api/incidents/raise", body, content_type="application/json").status_code == 403
