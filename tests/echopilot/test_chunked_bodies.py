@@ -5,6 +5,8 @@ import io
 import json
 
 import pytest
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 from django.test import RequestFactory
 
 from slo.models import Slo
@@ -30,12 +32,20 @@ def chunked_call(path: str, body: bytes, key: str, *, decoded_by_server: bool) -
     if decoded_by_server:
         environ["wsgi.input_terminated"] = True
     started = {}
-    chunks = application(environ, lambda status, headers, exc_info=None: started.update(status=status))
+    # As Django's test client does: the request signals would close the test's connection, which
+    # sits in the test's transaction (on PostgreSQL, a connection out of autocommit is closed).
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
     try:
-        answer = b"".join(chunks)
+        chunks = application(environ, lambda status, headers, exc_info=None: started.update(status=status))
+        try:
+            answer = b"".join(chunks)
+        finally:
+            if hasattr(chunks, "close"):
+                chunks.close()
     finally:
-        if hasattr(chunks, "close"):
-            chunks.close()
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
     return started["status"], json.loads(answer)
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import orjson
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
 from django.utils import timezone
 
 from echopilot.events import append_event
@@ -38,7 +39,8 @@ def test_backup_holds_the_database_the_logs_and_a_manifest_of_checksums(backup_d
     manifest = manifest_of(archive)
     assert manifest["row_counts"]["echopilot_dashkey"] == 3
     assert ["ops", "0002_backups_and_drills"] in manifest["migrations"]
-    assert set(manifest["files"]) == {"database/db.sqlite3", "logs/slo_budget.ndjson"}
+    dump = "database/db.dump" if connection.vendor == "postgresql" else "database/db.sqlite3"
+    assert set(manifest["files"]) == {dump, "logs/slo_budget.ndjson"}
     with tarfile.open(archive) as tar:
         logged = tar.extractfile("logs/slo_budget.ndjson").read()
     assert b'"p95_ms":12' in logged
