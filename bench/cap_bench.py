@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 from costs_bench import drive
-from harness import ROOT, fresh_database, stop
+from harness import ROOT, fresh_database, print_table, stop
 
 CAPPED = "capped-model"
 CALL_USD = 0.05
@@ -334,18 +334,6 @@ def report_rows(throughput: dict, races: dict, args) -> list[tuple]:
         else:
             rows.append((f"{args.clients} clients race to a $1.00 cap, {label}", figure, "for comparison", "-"))
     return rows
-
-
-def print_table(rows) -> None:
-    header = ("measure", "figure", "bar", "result")
-    widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(4)]
-    line = "  ".join("{:<%d}" % w for w in widths)
-    print()
-    print(line.format(*header))
-    print(line.format(*("-" * w for w in widths)))
-    for r in rows:
-        print(line.format(*r))
-    print()
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ import tempfile
 import time
 from decimal import Decimal
 
-from harness import ROOT, free_port, fresh_database, manage, start_gunicorn, stop
+from harness import ROOT, free_port, fresh_database, manage, print_table, start_gunicorn, stop
 
 DB_NAME = "ep_costs_bench"
 DB_URL = f"postgres://postgres@127.0.0.1:5432/{DB_NAME}"
@@ -286,18 +286,6 @@ def report_rows(inproc, results, ledger, reports, statements, counters) -> list[
         counters == ledger + 1_500_000 * len(MODELS),
     )
     return rows
-
-
-def print_table(rows) -> None:
-    header = ("measure", "figure", "bar", "result")
-    widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(4)]
-    line = "  ".join("{:<%d}" % w for w in widths)
-    print()
-    print(line.format(*header))
-    print(line.format(*("-" * w for w in widths)))
-    for r in rows:
-        print(line.format(*r))
-    print()
 
 
 if __name__ == "__main__":

@@ -86,3 +86,16 @@ def stop(process: subprocess.Popen) -> None:
             process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
+
+
+def print_table(rows) -> None:
+    """A benchmark's rows of (measure, figure, bar, result), as an aligned table."""
+    header = ("measure", "figure", "bar", "result")
+    widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(4)]
+    line = "  ".join("{:<%d}" % w for w in widths)
+    print()
+    print(line.format(*header))
+    print(line.format(*("-" * w for w in widths)))
+    for r in rows:
+        print(line.format(*r))
+    print()

@@ -38,6 +38,18 @@ def pool_env(log_dir):
     return env
 
 
+def start_pool(log_dir) -> subprocess.Popen:
+    """`manage.py qcluster_pool` on the test database, as dev.py start runs it."""
+    return subprocess.Popen(
+        [sys.executable, "manage.py", "qcluster_pool"],
+        cwd=ROOT,
+        env=pool_env(log_dir),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
 def wait_for(predicate, seconds):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -88,14 +100,7 @@ def test_scale_in_stops_a_cluster_gracefully_and_its_long_job_finishes(api, push
     settings.SCALE_IDLE_BEFORE_DOWN_MIN = 0
     ScaleState.objects.create(pk=ScaleState.ROW, applied_workers=1)
     log_dir.mkdir(parents=True, exist_ok=True)
-    pool = subprocess.Popen(
-        [sys.executable, "manage.py", "qcluster_pool"],
-        cwd=ROOT,
-        env=pool_env(log_dir),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    pool = start_pool(log_dir)
     try:
         assert wait_for(lambda: pool_status(log_dir).get("running") == 1, 30)
         first = pool_status(log_dir)["pids"][0]
@@ -169,14 +174,7 @@ def test_ops_recovery_restarts_the_clusters_of_a_running_pool(settings, log_dir)
     ScaleState.objects.create(pk=ScaleState.ROW, applied_workers=1)
     log_dir.mkdir(parents=True, exist_ok=True)
     settings.SCALE_POOL_POLL_S = 0.5
-    supervisor = subprocess.Popen(
-        [sys.executable, "manage.py", "qcluster_pool"],
-        cwd=ROOT,
-        env=pool_env(log_dir),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    supervisor = start_pool(log_dir)
     try:
         assert wait_for(lambda: pool_status(log_dir).get("running") == 1, 30)
         first = pool_status(log_dir)["pids"]
