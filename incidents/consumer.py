@@ -80,6 +80,11 @@ def consume_file(path: Path, now=None) -> int:
         if stat.st_ino != state.inode or head != state.head or stat.st_size < state.offset:
             state.offset = 0
         offset, lines = _read_lines(path, state.offset)
+        if not head and offset:
+            # The first line was still being written when its hash was taken and is complete now (we
+            # read past it): keep its hash, or the next run would take the file for a new one and
+            # read it again from the start.
+            head = _head_of_same_file(path, stat.st_ino)
         raised += sum(_raise_line(line, path.stem, now) for line in lines)
         state.offset, state.inode, state.head, state.updated_at = offset, stat.st_ino, head, now
         state.save()
@@ -113,6 +118,14 @@ def _finish_rotated(path: Path, state: FileOffset, now) -> int:
         return 0
     _, lines = _read_lines(old, state.offset)
     return sum(_raise_line(line, path.stem, now) for line in lines)
+
+
+def _head_of_same_file(path: Path, inode: int) -> str:
+    """The head hash of `path` while it is still the file `inode` (a rotation may rename it meanwhile)."""
+    try:
+        return _head_hash(path) if path.stat().st_ino == inode else ""
+    except FileNotFoundError:
+        return ""
 
 
 def _head_hash(path: Path) -> str:

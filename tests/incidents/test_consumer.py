@@ -5,6 +5,7 @@ import os
 import orjson
 import pytest
 
+from incidents import consumer
 from incidents.consumer import consume_logs
 from incidents.models import FileOffset, Incident
 
@@ -198,3 +199,21 @@ def test_an_offset_kept_before_hosts_were_told_apart_is_taken_over_not_reread(lo
     assert consume_logs() == {"uptime.ndjson": 1}
     assert counts() == {"fp-1": 1, "fp-2": 1}
     assert list(FileOffset.objects.values_list("host", flat=True)) == ["web-1"]
+
+
+def test_a_first_line_that_completes_while_the_pager_reads_is_not_read_twice(logs, monkeypatch):
+    """The file's first line was half written when the pager took its head, and whole when it read:
+    the stored head must be the whole line's, or the next run takes the file for a new one."""
+    path = logs / "uptime.ndjson"
+    write(path, partial=orjson.dumps(line(1))[:20])  # the writer is mid-line as the run starts
+    read_lines = consumer._read_lines
+
+    def finished_meanwhile(target, offset):
+        path.write_bytes(orjson.dumps(line(1)) + b"\n")  # the same line, now whole
+        return read_lines(target, offset)
+
+    monkeypatch.setattr(consumer, "_read_lines", finished_meanwhile)
+    consume_logs()
+    monkeypatch.setattr(consumer, "_read_lines", read_lines)
+    consume_logs()
+    assert counts() == {"fp-1": 1}
