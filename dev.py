@@ -320,11 +320,14 @@ def test(extra: list[str]) -> int:
         return 1
     base = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "DASHBOARD_KEY")}
     base["ECHOPILOT_TEST_REDIS_URL"] = redis_url() or ""
-    stages = [("SQLite", ["-m", "not slow", *extra], base)]
+    # The fast stages on both cores (pytest-xdist: each worker its own test database); the slow and
+    # fault stages one test at a time, since they start servers and browsers of their own.
+    fast = ["-m", "not slow", "-n", "2", *extra]
+    stages = [("SQLite", fast, base)]
     pg = postgres_url()
     if pg:
         pg_env = {**base, "DATABASE_URL": pg}
-        stages.append(("PostgreSQL", ["-m", "not slow", *extra], pg_env))
+        stages.append(("PostgreSQL", fast, pg_env))
         stages.append(("slow stage (browser, load) on PostgreSQL", ["-m", "slow and not faults", *extra], pg_env))
     else:
         say("PostgreSQL is not reachable: its stage is left out, the slow stage runs on SQLite")
