@@ -338,6 +338,8 @@ def stage():
             "LOG_DIR": str(disk.path),
             "DASHBOARD_KEY": KEY,
             "PAGER_WEBHOOK_URL": f"http://127.0.0.1:{receiver.server_address[1]}/hook",
+            # Email is set up (to the log): without it the self-service form says so and offers none.
+            "EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend",
             "PAGER_LEASE_S": "5",
             "PAGER_BACKOFF_BASE_S": "1",
             "DB_CONNECT_TIMEOUT_S": "2",
