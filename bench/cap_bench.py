@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 from costs_bench import drive
-from harness import ROOT, fresh_database, print_table, stop
+from harness import ROOT, free_port_in, fresh_database, print_table, stop, wait_for_health
 
 CAPPED = "capped-model"
 CALL_USD = 0.05
@@ -69,22 +69,6 @@ def tree_env(tree: Path, db_name: str, key: str) -> dict:
     return env
 
 
-def free_bench_port(taken: set) -> int:
-    import socket
-
-    for port in PORTS:
-        if port in taken:
-            continue
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        taken.add(port)
-        return port
-    raise SystemExit("no free port in 18500-18599")
-
-
 def serve(tree: Path, env: dict, port: int, workers: int) -> subprocess.Popen:
     """gunicorn (sync workers) serving `tree` on 127.0.0.1:`port`, once /health answers."""
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=tree, env=env, check=True)
@@ -97,17 +81,7 @@ def serve(tree: Path, env: dict, port: int, workers: int) -> subprocess.Popen:
         stdout=subprocess.DEVNULL,
         stderr=open(Path(env["LOG_DIR"]) / "gunicorn.log", "ab"),  # noqa: SIM115 (the server's, for its life)
     )
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/health")
-            if conn.getresponse().status == 200:
-                return process
-        except OSError:
-            time.sleep(0.2)
-    stop(process)
-    raise SystemExit(f"gunicorn for {tree} did not answer /health within 90 s")
+    return wait_for_health(process, port, f"gunicorn for {tree}")
 
 
 # --- in process -------------------------------------------------------------------------------------------
@@ -237,7 +211,7 @@ def main() -> int:
             env = tree_env(tree, dbs[name], key)
             say(f"{name}: gunicorn's log in {env['LOG_DIR']}/gunicorn.log")
             fresh_database(dbs[name])
-            ports[name] = free_bench_port(taken)
+            ports[name] = free_port_in(PORTS, taken)
             servers[name] = serve(tree, env, ports[name], args.workers)
         throughput = measure_throughput(ports, key, args)
         say("in-process decisions, alternating")

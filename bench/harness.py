@@ -66,6 +66,11 @@ def start_gunicorn(env: dict, port: int, workers: int, threads: int = 1) -> subp
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    return wait_for_health(process, port, "gunicorn")
+
+
+def wait_for_health(process: subprocess.Popen, port: int, what: str) -> subprocess.Popen:
+    """`process` once /health answers 200 on `port`; stopped, and the run ended, if it never does."""
     deadline = time.monotonic() + 90  # a loaded machine can take a while to import Django
     while time.monotonic() < deadline and process.poll() is None:  # no waiting on one that died
         try:
@@ -76,7 +81,22 @@ def start_gunicorn(env: dict, port: int, workers: int, threads: int = 1) -> subp
         except OSError:
             time.sleep(0.2)
     stop(process)
-    raise SystemExit(f"gunicorn did not answer /health (exit code {process.returncode}) within 90 s")
+    raise SystemExit(f"{what} did not answer /health (exit code {process.returncode}) within 90 s")
+
+
+def free_port_in(ports: range, taken: set) -> int:
+    """The first of `ports` not in `taken` that binds on loopback, then added to `taken`."""
+    for port in ports:
+        if port in taken:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        taken.add(port)
+        return port
+    raise RuntimeError(f"no free port in {ports.start}-{ports.stop - 1}")
 
 
 def stop(process: subprocess.Popen) -> None:

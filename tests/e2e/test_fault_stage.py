@@ -10,7 +10,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,6 +21,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from bench.harness import free_port_in
+
 ROOT = Path(__file__).resolve().parents[2]
 PG_BIN = next(iter(sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)), None)
 REDIS_SERVER = shutil.which("redis-server")
@@ -29,20 +30,6 @@ KEY = "ep_fault_stage_admin_key_0123456789abcdef"
 PORTS = range(18500, 18600)
 
 pytestmark = [pytest.mark.slow, pytest.mark.faults]
-
-
-def bench_port(taken: set) -> int:
-    for port in PORTS:
-        if port in taken:
-            continue
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        taken.add(port)
-        return port
-    raise RuntimeError("no free port in 18500-18599")
 
 
 # --- the scratch PostgreSQL cluster -------------------------------------------------------------------------
@@ -324,9 +311,9 @@ def stage():
     if PG_BIN is None:
         pytest.fail("the fault stage needs PostgreSQL's server binaries (Debian: /usr/lib/postgresql/*/bin)")
     taken: set = set()
-    pg = ScratchPostgres(bench_port(taken))
+    pg = ScratchPostgres(free_port_in(PORTS, taken))
     disk = LogDisk()
-    receiver = Receiver(bench_port(taken))
+    receiver = Receiver(free_port_in(PORTS, taken))
     threading.Thread(target=receiver.serve_forever, daemon=True).start()
     redis = None
     fault_dir = Path(tempfile.mkdtemp(prefix="ep-fault-run-"))
@@ -350,11 +337,11 @@ def stage():
             "PYTHONPATH": str(ROOT),
         }
     )
-    redis_port = bench_port(taken)
+    redis_port = free_port_in(PORTS, taken)
     if REDIS_SERVER:
         redis = start_redis(redis_port)
         env["REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
-    console = Console(env, bench_port(taken))
+    console = Console(env, free_port_in(PORTS, taken))
     run = {"pg": pg, "disk": disk, "receiver": receiver, "redis": redis, "redis_port": redis_port, "console": console}
     try:
         pg.start()
