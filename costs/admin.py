@@ -12,7 +12,7 @@ from django.utils import timezone
 from echopilot.admin import CappedCountPaginator, ReadOnlyAdmin
 from echopilot.events import append_event
 
-from . import services, state
+from . import services, spend_cache
 from .models import (
     CapAlert,
     CapOverride,
@@ -42,7 +42,7 @@ USD_FIELDS: dict[type[models.Field], dict[str, Any]] = {models.DecimalField: {"f
 
 
 def _today_spent(scope: str, key: str) -> int:
-    _, totals = state.current(timezone.now())
+    _, totals = spend_cache.current(timezone.now())
     return totals.spent.get((scope, key), 0)
 
 
@@ -94,7 +94,7 @@ class ModelFallbackAdmin(admin.ModelAdmin):
 
     @admin.display(description="whole chain")
     def chain(self, row):
-        config, _ = state.current(timezone.now())
+        config, _ = spend_cache.current(timezone.now())
         return " -> ".join([row.model, *services.fallback_chain(config.fallbacks, row.model)])
 
 

@@ -16,7 +16,7 @@ class CostsConfig(plugins.ConsoleApp):
         from echopilot.health import register_check
         from echopilot.metrics import register_collector
 
-        from . import metrics, state
+        from . import metrics, spend_cache
         from .models import CapOverride, CostCap, ModelFallback, ModelPrice
 
         # Every edit, from the admin, the API or a shell, tells all web workers to reload the caps.
@@ -25,13 +25,13 @@ class CostsConfig(plugins.ConsoleApp):
             post_delete.connect(_config_changed, sender=model, dispatch_uid=f"costs-config-delete-{model.__name__}")
         register_collector(metrics.cost_metrics)
         register_check("costs", _health)
-        setting_changed.connect(state.on_setting_changed, dispatch_uid="costs-setting-changed")
+        setting_changed.connect(spend_cache.on_setting_changed, dispatch_uid="costs-setting-changed")
 
 
 def _config_changed(sender, **kwargs):
-    from . import state
+    from . import spend_cache
 
-    state.bump_version()
+    spend_cache.bump_version()
 
 
 def _health():
@@ -39,7 +39,7 @@ def _health():
 
     from echopilot.health import CheckResult
 
-    from . import state
+    from . import spend_cache
 
-    problem = state.zone_problem()
+    problem = spend_cache.zone_problem()
     return CheckResult(problem is None, problem or f"cost days in {settings.COST_TIMEZONE}")

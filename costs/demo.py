@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 
-from . import state
+from . import spend_cache
 from .models import CostCap, money
 from .services import record_spend
 
@@ -21,8 +21,8 @@ NEAR_CAP = Decimal("0.92")
 
 
 def load(now) -> str:
-    config, _ = state.current(now)
-    today = state.cost_day(now)
+    config, _ = spend_cache.current(now)
+    today = spend_cache.cost_day(now)
     hot = _model_near_cap(config)
     reports = 0
     for back in range(DAYS - 1, -1, -1):
@@ -47,7 +47,7 @@ def _standing(model: str | None, now) -> str:
     an earlier load) moves it away from the share the demo aimed at."""
     if model is None:
         return "no model cap to bring near"
-    config, totals = state.refresh(now)
+    config, totals = spend_cache.refresh(now)
     cap = config.caps.get((CostCap.MODEL, model))
     if not cap:
         return f"{model} has no cap"
@@ -91,5 +91,5 @@ def _record(**report) -> int:
 
 
 def _at(day, hour, now):
-    start, _ = state.day_bounds(day)
+    start, _ = spend_cache.day_bounds(day)
     return min(start + timedelta(hours=hour), now)

@@ -8,7 +8,7 @@ from datetime import date, timedelta
 
 from django.utils import timezone
 
-from . import state
+from . import spend_cache
 from .models import CostCap, DailyCounter, SpendEntry, micros_to_usd
 
 HISTORY_DAYS = 30
@@ -63,17 +63,17 @@ def _outlook(by_day: dict, start: date, today: date) -> dict:
 def forecast(now=None) -> dict:
     """The next 30 days (tomorrow on) of AI spend in total and per model, Stripe fees, and the budget."""
     now = now or timezone.now()
-    today = state.cost_day(now)
+    today = spend_cache.cost_day(now)
     start = today - timedelta(days=HISTORY_DAYS)
     spent_by_day: defaultdict[date, dict] = defaultdict(dict)
     rows = DailyCounter.objects.filter(day__gte=start, day__lt=today).values_list("day", "scope", "key", "usd_micros")
     for day, scope, key, micros in rows:  # a scope's day is the sum of its shards
-        state.add_spent(spent_by_day[day], scope, key, micros)  # all AI spend is the models' sum
+        spend_cache.add_spent(spent_by_day[day], scope, key, micros)  # all AI spend is the models' sum
     series: defaultdict[tuple, dict] = defaultdict(dict)
     for day, spent in spent_by_day.items():
         for scope_key, micros in spent.items():
             series[scope_key][day] = micros / 1_000_000
-    total = _outlook(series.get(state.DAILY_KEY, {}), start, today)
+    total = _outlook(series.get(spend_cache.DAILY_KEY, {}), start, today)
     models = [
         {"model": key, **_outlook(by_day, start, today)}
         for (scope, key), by_day in sorted(series.items())
@@ -88,7 +88,7 @@ def forecast(now=None) -> dict:
         "total": total,
         "models": sorted(models, key=lambda m: -m["next_30_days_usd"]),
         "stripe_fees": {k: fees[k] for k in ("history_days", "trend_usd_per_day", "next_30_days_usd")},
-        "budget": month_budget(today, total["daily_usd"], state.current(now)[0].caps.get(state.DAILY_KEY)),
+        "budget": month_budget(today, total["daily_usd"], spend_cache.current(now)[0].caps.get(spend_cache.DAILY_KEY)),
     }
 
 

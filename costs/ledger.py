@@ -24,7 +24,7 @@ from django.db import DEFAULT_DB_ALIAS, DatabaseError, DataError, connection, co
 from django.utils import timezone
 from psycopg import pq
 
-from . import state
+from . import spend_cache
 from .models import CostCap, DailyCounter, SpendEntry
 
 # Enough to absorb every thread of a worker at once; a bound keeps one statement's size sane.
@@ -61,7 +61,7 @@ def _in_transaction(db) -> bool:
 def write_batch(entries: list[dict]) -> list[bool]:
     """Write `entries` in one transaction on this thread's connection; per entry, True when it was
     counted, False when its request_id was already counted (before, or earlier in the batch).
-    Folds the counters' new totals into this process's copy of the day (costs.state)."""
+    Folds the counters' new totals into this process's copy of the day (costs.spend_cache)."""
     first: dict[str, int] = {}
     for i, entry in enumerate(entries):
         first.setdefault(entry["request_id"], i)
@@ -78,7 +78,7 @@ def write_batch(entries: list[dict]) -> list[bool]:
     else:
         inserted, totals = _write_in_a_transaction(unique)
     for day, rows in totals.items():
-        state.note_totals(day, rows)
+        spend_cache.note_totals(day, rows)
     return [first[e["request_id"]] == i and e["request_id"] in inserted for i, e in enumerate(entries)]
 
 
@@ -178,7 +178,7 @@ def _write_in_one_statement(db, entries) -> tuple[set, dict]:
     """PostgreSQL: the whole batch in one statement (one round trip; outside a transaction of the
     caller's it is also its own commit). The request_ids inserted, and day -> the counters' new
     shard totals as (scope, key, shard, micros)."""
-    shard = state.counter_shard()
+    shard = spend_cache.counter_shard()
     with db.wrap_database_errors:
         if _in_transaction(db):
             answer = _run_in_callers_transaction(db, _as_json(entries), shard)
@@ -324,7 +324,7 @@ def _counter_sql(vendor: str) -> str:
 
 def _add_to_counters(sums: dict) -> dict:
     """Add (day, scope, key) -> [micros, reports] to this process's shards, in one key order."""
-    shard, totals = state.counter_shard(), defaultdict(list)
+    shard, totals = spend_cache.counter_shard(), defaultdict(list)
     with connection.cursor() as cursor:
         for (day, scope, key), (micros, reports) in sorted(sums.items()):
             cursor.execute(

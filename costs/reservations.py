@@ -1,6 +1,6 @@
 """Caps that hold under concurrency: reservations near a cap.
 
-Far from every cap, `authorize` decides from the worker's cached spend (costs.state) without a query.
+Far from every cap, `authorize` decides from the worker's cached spend (costs.spend_cache) without a query.
 That copy lags the shared counters by up to COST_STATE_TTL_S, so near a cap each worker would spend
 the remaining headroom on its own. Near a cap, the decision is therefore taken again in a
 transaction that locks the caps involved (their CostCap rows, in one order), reads the day's
@@ -16,7 +16,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Q, Sum
 
-from . import state
+from . import spend_cache
 from .models import CapReservation, CostCap
 
 MAX_REMEMBERED = 10_000  # verdicts kept per cached day (per model and estimate): bounded memory
@@ -39,7 +39,7 @@ def near_cap(config, totals, model: str, est_micros: int, now) -> bool:
 def _near_cap(config, totals, model: str, est_micros: int, now) -> bool:
     calls = config.reserve_calls * (est_micros or totals.typical.get(model) or config.default_call)
     caps, near_from, spent = config.caps, config.near_from, totals.spent
-    for scope_key in (state.DAILY_KEY, (CostCap.MODEL, model)):
+    for scope_key in (spend_cache.DAILY_KEY, (CostCap.MODEL, model)):
         cap = caps.get(scope_key)
         if cap is None:
             continue
@@ -64,7 +64,7 @@ def reserve(model: str, est_micros: int, now, decide):
     the model it is to use. `decide(config, totals, model, est_micros, now)` is the rule itself."""
     from .services import THROTTLE
 
-    config, cached = state.current(now)
+    config, cached = spend_cache.current(now)
     with transaction.atomic():
         _lock_caps(config, model)
         totals, typical = _live_totals(cached.day, now)
@@ -95,13 +95,13 @@ def _lock_caps(config, model: str) -> None:
 def _live_totals(day, now) -> tuple:
     """The day's spend read fresh, with every open reservation added as if spent; and each model's
     typical call today (micro-dollars per report)."""
-    totals = state.load_totals(day)
+    totals = spend_cache.load_totals(day)
     typical = {key: totals.spent.get((scope, key), 0) // n for (scope, key), n in totals.reports.items() if n}
     open_holds = (
         CapReservation.objects.filter(day=day, expires__gt=now).values("model").annotate(micros=Sum("usd_micros"))
     )
     for hold in open_holds:
-        state.add_spent(totals.spent, CostCap.MODEL, hold["model"], hold["micros"])
+        spend_cache.add_spent(totals.spent, CostCap.MODEL, hold["model"], hold["micros"])
     return totals, typical
 
 

@@ -24,7 +24,7 @@ from echopilot.events import append_event, write_snapshot
 from echopilot.validators import require_non_negative_int, require_usd
 from incidents import raise_incident
 
-from . import ledger, reservations, state
+from . import ledger, reservations, spend_cache
 from .forecast import forecast
 from .models import CapAlert, CostCap, DailyCounter, SpendEntry, micros_to_usd, money, usd_to_micros
 from .pricing import price_usd
@@ -113,7 +113,7 @@ def decide(config, totals, model: str, est_micros: int, now) -> Decision:
     """The rules: the global cap reached throttles everything; a model at its cap downgrades to the
     first fallback under its own cap, else throttles; 90% of any cap that applies warns."""
     spent = totals.spent
-    overall = check_cap(config, spent, state.DAILY_KEY, est_micros, now)
+    overall = check_cap(config, spent, spend_cache.DAILY_KEY, est_micros, now)
     if overall.level == 100:
         assert overall.cap_micros is not None, "only a cap is reached"
         return Decision(
@@ -167,7 +167,7 @@ def authorize(model: str, est_usd=None, *, now=None) -> Decision:
     now = now or datetime.now(dt_timezone.utc)
     est_micros = usd_to_micros(est_usd) if est_usd else 0
     try:
-        config, totals = state.current(now)
+        config, totals = spend_cache.current(now)
         if est_usd is None and model not in config.prices:
             raise unpriced(model)
         decision = decide(config, totals, model, est_micros, now)
@@ -181,7 +181,7 @@ def authorize(model: str, est_usd=None, *, now=None) -> Decision:
 
 def standing_decision(model: str, now) -> Decision:
     """The decision for `model` as the spend stands, holding nothing: what a usage report answers."""
-    config, totals = state.current(now)
+    config, totals = spend_cache.current(now)
     return decide(config, totals, model, 0, now)
 
 
@@ -274,10 +274,10 @@ def _settle_reservation(day, model: str, now) -> None:
     """Release the hold of the call just reported, once its spend is committed. Only near a cap,
     where holds are made: far from every cap a report costs no query more. Near one, the day's
     counters are read again too, so the decision the report answers counts every worker's spend."""
-    config, totals = state.current(now)
+    config, totals = spend_cache.current(now)
     if totals.day == day and reservations.near_cap(config, totals, model, 0, now):
         reservations.settle(day, model)
-        state.refresh(now)
+        spend_cache.refresh(now)
 
 
 def _validated(model, usd, input_tokens, output_tokens, kind, request_id, ts, now) -> dict:
@@ -354,7 +354,7 @@ def _amount(kind, model, usd, input_tokens, output_tokens, now) -> Decimal:
     if kind == SpendEntry.STRIPE_FEE and usd is None:
         raise ValidationError({"usd": "a Stripe fee needs usd"})
     if usd is None:
-        config, _ = state.current(now)
+        config, _ = spend_cache.current(now)
         usd = price_usd(config.prices, model, input_tokens, output_tokens)
     amount = require_usd(usd, "usd")
     if amount > MAX_REPORT_USD:
@@ -364,7 +364,7 @@ def _amount(kind, model, usd, input_tokens, output_tokens, now) -> Decimal:
 
 def _cost_day(ts) -> date:
     try:
-        return state.cost_day(ts)
+        return spend_cache.cost_day(ts)
     except OverflowError:  # e.g. 0001-01-01T00:00+14:00, before the first day a date holds in UTC
         raise ValidationError({"ts": "is out of range"}) from None
 
@@ -378,8 +378,8 @@ def _tokens(value, field: str) -> int:
 
 def _spent_on(day, now) -> dict:
     """(scope, key) -> micro-dollars of `day`: the cached copy for today, a read for another day."""
-    _, totals = state.current(now)
-    return dict(totals.spent) if totals.day == day else state.load_totals(day).spent
+    _, totals = spend_cache.current(now)
+    return dict(totals.spent) if totals.day == day else spend_cache.load_totals(day).spent
 
 
 def _previous_result(entry: dict, now) -> SpendResult:
@@ -413,14 +413,14 @@ def _what_was_reported(report: dict) -> tuple:
 
 def alert_if_due(day, spent: dict, *, now=None) -> list[CapAlert]:
     """Record and raise the 90% / 100% crossings of `day`'s caps that have not been raised yet."""
-    config, _ = state.current(now or timezone.now())
+    config, _ = spend_cache.current(now or timezone.now())
     raised = []
     for scope_key, spent_micros in spent.items():
         cap = config.caps.get(scope_key)
         if cap is None:
             continue
         for level in (CapAlert.WARN, CapAlert.CRITICAL):
-            if spent_micros * 100 >= cap * level and not state.already_alerted(day, scope_key, level):
+            if spent_micros * 100 >= cap * level and not spend_cache.already_alerted(day, scope_key, level):
                 alert = _record_alert(day, scope_key, level, spent_micros, cap, now)
                 if alert is not None:
                     raised.append(alert)
@@ -442,9 +442,9 @@ def _record_alert(day, scope_key, level, spent_micros, cap_micros, now) -> CapAl
                 created=now or timezone.now(),
             )
     except IntegrityError:
-        state.mark_alerted(day, scope_key, level)
+        spend_cache.mark_alerted(day, scope_key, level)
         return None
-    state.mark_alerted(day, scope_key, level)
+    spend_cache.mark_alerted(day, scope_key, level)
     append_event(
         "costs",
         "cap_warn" if level == CapAlert.WARN else "cap_reached",
@@ -513,7 +513,7 @@ def set_cap(scope: str, usd_cap, key: str = "", *, by: str = "", now=None) -> Co
     amount = require_usd(usd_cap, "usd_cap")
     if amount > CostCap.MAX_USD:
         raise ValidationError({"usd_cap": f"must be at most {CostCap.MAX_USD:,} per day"})
-    state.current_version()  # seed env caps first, so they cannot overwrite this edit later
+    spend_cache.current_version()  # seed env caps first, so they cannot overwrite this edit later
     cap, _ = CostCap.objects.update_or_create(scope=scope, key=key, defaults={"usd_cap": amount, "updated_by": by})
     cap_saved(cap, by=by, now=now)
     return cap
@@ -524,7 +524,7 @@ def cap_warnings(cap: CostCap, now=None) -> list[str]:
     reports must carry usd), or one no spend was ever reported for (a misspelt name caps nothing)."""
     if cap.scope != CostCap.MODEL:
         return []
-    config, _ = state.current(now or timezone.now())
+    config, _ = spend_cache.current(now or timezone.now())
     warnings = []
     if cap.key not in config.prices:
         warnings.append(f"no price for {cap.key} in the price table: its usage reports must send usd")
@@ -538,7 +538,7 @@ def cap_saved(cap: CostCap, *, by: str = "", now=None) -> None:
     the 90% / 100% crossings a lower cap makes, rather than at the next report or hourly check."""
     append_event("costs", "cap_set", scope=cap.scope, key=cap.key, usd_cap=cap.usd_cap, by=by)
     now = now or timezone.now()
-    _, totals = state.current(now)
+    _, totals = spend_cache.current(now)
     alert_if_due(totals.day, dict(totals.spent), now=now)
 
 
@@ -549,7 +549,7 @@ def status(now=None) -> dict:
     """Every cap with today's spend, utilization and state, the fallback in force, Stripe fees today
     and the active overrides; read fresh from the database."""
     now = now or timezone.now()
-    config, totals = state.refresh(now)
+    config, totals = spend_cache.refresh(now)
     spent = totals.spent
     caps = [_cap_status(config, totals, scope_key, cap, now) for scope_key, cap in sorted(config.caps.items())]
     models = sorted(((k, m) for (s, k), m in spent.items() if s == CostCap.MODEL), key=lambda x: -x[1])
@@ -558,7 +558,7 @@ def status(now=None) -> dict:
         "timezone": totals.zone,
         "as_of": now.isoformat(),
         "resets_at": totals.end.isoformat(),
-        "spend_today_usd": micros_to_usd(spent.get(state.DAILY_KEY, 0)),
+        "spend_today_usd": micros_to_usd(spent.get(spend_cache.DAILY_KEY, 0)),
         "stripe_fees_today_usd": micros_to_usd(spent.get((DailyCounter.KIND, SpendEntry.STRIPE_FEE), 0)),
         "caps": caps,
         "models": [{"model": k, "spent_usd": micros_to_usd(m)} for k, m in models],
@@ -603,7 +603,7 @@ def guardrails_tick(now=None) -> dict:
 
     now = now or timezone.now()
     current = status(now)
-    _, totals = state.current(now)
+    _, totals = spend_cache.current(now)
     new_alerts = alert_if_due(totals.day, dict(totals.spent), now=now)
     reservations.expire(now)
     retried = [

@@ -17,7 +17,8 @@ class IncidentsConfig(plugins.ConsoleApp):
         from echopilot.health import register_check
         from echopilot.metrics import register_collector
 
-        from .health import collect_metrics, pager_check
+        from .health import pager_check
+        from .metrics import collect_metrics
 
         register_check("pager", pager_check)
         register_collector(collect_metrics)

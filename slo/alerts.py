@@ -19,8 +19,8 @@ from incidents.models import SEVERITIES
 from incidents.services import deescalate
 
 from . import services
+from .locks import lock_state
 from .models import Slo
-from .state import lock_state
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,9 @@ class SloConfig(plugins.ConsoleApp):
         from echopilot.health import register_check
         from echopilot.metrics import register_collector
 
-        from . import checks, health, middleware
+        from . import checks, health, metrics, middleware
 
         register(checks.recovery_hook_check)
         fastpath.on_answered(middleware.record_request)
         register_check("slo", health.slo_check)
-        register_collector(health.slo_metrics)
+        register_collector(metrics.slo_metrics)

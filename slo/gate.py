@@ -25,8 +25,8 @@ from incidents.services import add_note
 
 from . import services
 from .alerts import incident_fingerprint
+from .locks import lock_state
 from .models import GateShut, Slo, SloState
-from .state import lock_state
 
 FLAG_NAME = "deploy_gate.flag"
 MAX_LIFT_NOTE = 2000  # characters; the API and the admin refuse a longer note

@@ -16,8 +16,8 @@ from echopilot.events import append_event
 from incidents import raise_incident, resolve_incident
 
 from . import services
+from .locks import lock_state
 from .models import RecoveryRequest, Slo
-from .state import lock_state
 
 WINDOW = timedelta(minutes=5)
 IN_A_ROW = 3

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from costs import state
+from costs import spend_cache
 from costs.models import CostCap, ModelFallback, ModelPrice
 
 # A fixed moment, so a test never straddles midnight.
@@ -23,9 +23,9 @@ def fresh_cost_state(settings):
     # where the call itself reaches it. Reservations, with real margins, are tested in test_reservations.
     settings.COST_RESERVE_CALLS = 0
     settings.COST_RESERVE_HEADROOM_PCT = 0
-    state.reset()
+    spend_cache.reset()
     yield
-    state.reset()
+    spend_cache.reset()
 
 
 @pytest.fixture
@@ -49,7 +49,7 @@ def prices(db):
 @pytest.fixture
 def caps(db):
     """Global $100/day, gpt-4o $10, gpt-4o-mini $5; chain gpt-4o -> gpt-4o-mini -> gpt-4.1-nano."""
-    state.seed_env_caps()
+    spend_cache.seed_env_caps()
     ModelFallback.objects.all().delete()
     ModelFallback.objects.create(model="gpt-4o", fallback="gpt-4o-mini")
     ModelFallback.objects.create(model="gpt-4o-mini", fallback="gpt-4.1-nano")

@@ -6,7 +6,7 @@ from decimal import Decimal
 import orjson
 import pytest
 
-from costs import authorize, record_spend, state
+from costs import authorize, record_spend, spend_cache
 from costs.models import CapAlert
 from costs.services import set_cap
 from incidents.models import Incident
@@ -58,7 +58,7 @@ def test_each_threshold_alerts_once_per_cap_per_day(caps, now, log_dir):
     assert CapAlert.objects.filter(scope="model", key="gpt-4o").count() == 2
     assert len(events(log_dir, "cap_warn")) == 1
     assert len(events(log_dir, "cap_reached")) == 1
-    state.reset()  # another process, with no memory of the alerts, still alerts nothing new
+    spend_cache.reset()  # another process, with no memory of the alerts, still alerts nothing new
     spend("1", now)
     assert CapAlert.objects.filter(scope="model", key="gpt-4o").count() == 2
 

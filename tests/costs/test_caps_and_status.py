@@ -4,7 +4,7 @@ from decimal import Decimal
 
 import pytest
 
-from costs import authorize, record_spend, state
+from costs import authorize, record_spend, spend_cache
 from costs.models import CostCap
 
 pytestmark = pytest.mark.django_db
@@ -44,7 +44,7 @@ def test_set_cap_wins_over_env_from_then_on(api, settings):
     assert response.status_code == 200, response.content
     assert response.json()["usd_cap"] == 30.0
     settings.COST_CAP_DAILY_USD = 999
-    state.reset()
+    spend_cache.reset()
     authorize("gpt-4o")
     assert CostCap.objects.get(scope="daily").usd_cap == Decimal(30)
 
@@ -52,7 +52,7 @@ def test_set_cap_wins_over_env_from_then_on(api, settings):
 def test_a_deleted_env_cap_stays_deleted(settings):
     authorize("gpt-4o")
     CostCap.objects.filter(key="gpt-4o-mini").delete()
-    state.reset()
+    spend_cache.reset()
     authorize("gpt-4o")
     assert not CostCap.objects.filter(key="gpt-4o-mini").exists()
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from django.db.models import F
 
-from costs import authorize, state
+from costs import authorize, spend_cache
 from costs.models import CapOverride, CostCap, CostConfig
 from costs.services import record_spend, set_cap
 
@@ -80,7 +80,7 @@ def test_a_loop_in_the_fallbacks_ends_in_throttle_not_a_hang(caps, now):
     from costs.models import ModelFallback
 
     ModelFallback.objects.filter(model="gpt-4o-mini").update(fallback="gpt-4o")
-    state.bump_version()
+    spend_cache.bump_version()
     spend("gpt-4o", "10", now)
     spend("gpt-4o-mini", "5", now)
     assert authorize("gpt-4o", now=now).decision == "throttle"

@@ -10,7 +10,7 @@ import pytest
 from django.db import DataError, connection, transaction
 from django.db.models import Sum
 
-from costs import ledger, record_spend, state
+from costs import ledger, record_spend, spend_cache
 from costs.models import DailyCounter, SpendEntry
 from costs.services import _validated
 from tests.races import race
@@ -73,9 +73,9 @@ def test_a_batch_over_two_days_and_a_stripe_fee_adds_to_the_right_counters(caps,
 
 @pytest.mark.django_db
 def test_the_batch_updates_this_processes_copy_of_today(caps, now):
-    state.current(now)  # load today's copy
+    spend_cache.current(now)  # load today's copy
     ledger.write_batch([entry("x", "2.5", now=now), entry("y", "1", "embeddings", now=now)])
-    _, totals = state.current(now)
+    _, totals = spend_cache.current(now)
     assert totals.spent[("daily", "")] == 3_500_000
     assert totals.spent[("model", "embeddings")] == 1_000_000
 
@@ -97,7 +97,7 @@ def test_the_batch_statement_runs_prepared_on_postgresql(caps, now):
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_a_lone_report_takes_the_one_row_statement_and_counts_as_a_batch_would(caps, now):
-    state.current(now)  # load today's copy
+    spend_cache.current(now)  # load today's copy
     yesterday = now - timedelta(days=1)
     assert ledger.write_batch([entry("one", "2.5", now=now)]) == [True]
     assert ledger.write_batch([entry("one", "2.5", now=now)]) == [False]  # a repeat adds nothing
@@ -110,7 +110,7 @@ def test_a_lone_report_takes_the_one_row_statement_and_counts_as_a_batch_would(c
     assert counter("model", "embeddings", day=yesterday.date()) == {"total": 1_500_000, "reports": 1}
     row = SpendEntry.objects.get(request_id="late")
     assert (row.ts, row.day, row.priced, row.usd) == (yesterday, yesterday.date(), False, Decimal("1.5"))
-    _, totals = state.current(now)
+    _, totals = spend_cache.current(now)
     assert totals.spent[("daily", "")] == 2_500_000  # yesterday's report is not today's spend
     assert totals.spent[("kind", "stripe_fee")] == 590_000
     with connection.cursor() as cursor:
@@ -161,7 +161,7 @@ def lock_model_counter(day, model):
     other = psycopg.connect(**{k: v for k, v in params.items() if k != "cursor_factory"})
     other.execute(
         "SELECT 1 FROM costs_dailycounter WHERE day = %s AND scope = 'model' AND key = %s AND shard = %s FOR UPDATE",
-        [day, model, state.counter_shard()],
+        [day, model, spend_cache.counter_shard()],
     )
     return other
 

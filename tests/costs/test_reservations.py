@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 
-from costs import authorize, state
+from costs import authorize, spend_cache
 from costs.models import CapReservation, ModelPrice, SpendEntry
 from costs.services import guardrails_tick, record_spend, set_cap
 from tests.loopback import free_port
@@ -23,7 +23,7 @@ def margins(settings):
     settings.COST_RESERVE_HEADROOM_PCT = 10
     settings.COST_RESERVE_DEFAULT_USD = 0.05
     settings.COST_RESERVATION_TTL_S = 300
-    state.reset()
+    spend_cache.reset()
 
 
 @pytest.fixture
@@ -66,7 +66,7 @@ def test_without_an_estimate_the_models_typical_call_today_is_held(one_dollar_ca
 @pytest.mark.django_db
 def test_a_model_never_reported_today_holds_the_default_estimate(one_dollar_cap, now, settings):
     settings.COST_RESERVE_DEFAULT_USD = 0.07
-    state.reset()
+    spend_cache.reset()
     authorize(MODEL, now=now)
     assert CapReservation.objects.get().usd_micros == 70_000
 
@@ -132,7 +132,7 @@ def test_a_downgraded_call_holds_against_its_fallback(caps, margins, now):
 @pytest.mark.parametrize(("mode", "answer"), [("open", "allow"), ("closed", "throttle")])
 def test_during_a_database_outage_the_fail_mode_answers_and_says_it_did_not_check(settings, mode, answer, now):
     settings.COST_FAIL_MODE = mode
-    state.reset()
+    spend_cache.reset()
     port = connection.settings_dict["PORT"]
     connection.close()
     connection.settings_dict["PORT"] = str(free_port())  # nothing listens there: the server is down
@@ -159,8 +159,8 @@ def test_clients_racing_to_a_cap_end_at_most_one_call_over(one_dollar_cap, now, 
     # A worker re-reads the shared counters only every COST_STATE_TTL_S: here never during the race,
     # so only the reservations stand between the racing clients and the cap.
     settings.COST_STATE_TTL_S = 3600
-    state.reset()
-    state.current(now)  # the cached copy, loaded once before the race
+    spend_cache.reset()
+    spend_cache.current(now)  # the cached copy, loaded once before the race
 
     def client(n):
         calls = 0

@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import ValidationError
 
-from costs import authorize, record_spend, state
+from costs import authorize, record_spend, spend_cache
 from costs.models import DailyCounter, ModelPrice, SpendEntry
 from costs.services import status
 
@@ -138,7 +138,7 @@ def test_a_report_that_would_overflow_the_days_counter_is_a_400_and_writes_nothi
     assert not SpendEntry.objects.filter(request_id="fee-1").exists()
     assert DailyCounter.objects.get().usd_micros == 2**63 - 1_000_000_000_000_000
     # The ledger goes on counting what fits.
-    state.reset()
+    spend_cache.reset()
     ok = api.post(
         "/api/costs/usage", {"kind": "stripe_fee", "usd": 1, "request_id": "fee-2"}, content_type="application/json"
     )
@@ -207,6 +207,6 @@ def test_a_request_id_reused_for_another_report_is_a_400_not_a_silent_duplicate(
 def test_a_priced_report_repeated_after_a_price_change_is_still_a_duplicate(caps, prices, now):
     first = record_spend(model="gpt-4o", input_tokens=1_000_000, request_id="r-8", now=now, ts=now)
     ModelPrice.objects.filter(model="gpt-4o").update(input_per_mtok=Decimal("5.00"))
-    state.reset()
+    spend_cache.reset()
     again = record_spend(model="gpt-4o", input_tokens=1_000_000, request_id="r-8", now=now, ts=now)
     assert again.duplicate and again.usd == first.usd == Decimal("2.5")

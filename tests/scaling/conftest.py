@@ -2,7 +2,7 @@
 
 import pytest
 
-from costs import state as cost_state
+from costs import spend_cache as cost_state
 
 
 @pytest.fixture(autouse=True)

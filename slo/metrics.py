@@ -1,0 +1,29 @@
+"""The SLOs' Prometheus series, computed from the database at scrape time."""
+
+import logging
+
+from prometheus_client.core import GaugeMetricFamily
+
+from . import gate, services
+from .models import Slo
+
+log = logging.getLogger(__name__)
+
+
+def slo_metrics():
+    try:
+        families = list(_families())
+    except Exception as exc:  # a scrape before migrate, or with the database away, skips ours only
+        log.warning("SLO metrics skipped: %s", exc)
+        return
+    yield from families
+
+
+def _families():
+    burn = GaugeMetricFamily("echopilot_slo_burn", "Error-budget burn over the last 24h", labels=["slo"])
+    for slo in Slo.objects.filter(enabled=True):
+        burn.add_metric([slo.name], services.window(slo, services.PERIODS["24h"]).burn(slo))
+    yield burn
+    shut = GaugeMetricFamily("echopilot_deploy_gate_shut", "1 while the deploy gate is shut")
+    shut.add_metric([], 1.0 if gate.GateShut.objects.filter(lifted_at__isnull=True).exists() else 0.0)
+    yield shut
