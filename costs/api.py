@@ -1,10 +1,5 @@
 """The cost guardrails' JSON API: thin views over costs.services and costs.forecast."""
 
-from datetime import timezone as dt_timezone
-
-from django.core.exceptions import ValidationError
-from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.decorators import api_view
@@ -12,25 +7,29 @@ from rest_framework.response import Response
 
 from echopilot.fastpath import json_fast_path
 from echopilot.openapi import error
-from echopilot.validators import NonNegativeIntField, UsdField, require_non_negative_int, require_usd
+from echopilot.validators import NonNegativeIntField, UsdField
 
-from . import openapi_docs, services
+from . import openapi_docs, rules, services
 from .forecast import forecast as forecast_outlook
 from .models import CostCap, SpendEntry
 
 
+# The two hot bodies are checked by costs.rules (on the fast path and here alike); these serializers
+# only document them for the schema, with the limits read from there.
 class UsageSerializer(serializers.Serializer):
-    model = serializers.CharField(required=False, allow_blank=True, default="", max_length=100)
+    model = serializers.CharField(required=False, allow_blank=True, default="", max_length=rules.MODEL_MAX_LENGTH)
     input_tokens = NonNegativeIntField(required=False, default=0)
     output_tokens = NonNegativeIntField(required=False, default=0)
     usd = UsdField(required=False, allow_null=True, default=None)
-    request_id = serializers.CharField(required=False, allow_null=True, allow_blank=True, default=None, max_length=200)
+    request_id = serializers.CharField(
+        required=False, allow_null=True, allow_blank=True, default=None, max_length=rules.REQUEST_ID_MAX_LENGTH
+    )
     ts = serializers.DateTimeField(required=False, allow_null=True, default=None)
-    kind = serializers.ChoiceField(choices=[k for k, _ in SpendEntry.KINDS], required=False, default=SpendEntry.AI)
+    kind = serializers.ChoiceField(choices=rules.KINDS, required=False, default=SpendEntry.AI)
 
 
 class AuthorizeSerializer(serializers.Serializer):
-    model = serializers.CharField(max_length=100)
+    model = serializers.CharField(max_length=rules.MODEL_MAX_LENGTH)
     est_usd = UsdField(required=False, allow_null=True, default=None)
 
 
@@ -48,93 +47,12 @@ def _valid(serializer_class, request) -> dict:
     return serializer.validated_data
 
 
-def _fields(data, fields: dict) -> dict:
-    """The hot endpoints (every AI call asks and reports) check their few fields by hand: a DRF
-    serializer costs more than the decision itself. Same rules and the same 400 shape as the
-    serializers above, which still document the body for the schema."""
-    if not isinstance(data, dict):
-        raise serializers.ValidationError({"non_field_errors": "expected a JSON object"})
-    values: dict = {}
-    errors: dict = {}
-    for name, check in fields.items():
-        try:
-            values[name] = check(data.get(name), name)
-        except (
-            serializers.ValidationError,
-            ValidationError,
-        ) as exc:  # every bad field at once, as /api/slo/ingest does
-            errors.update(serializers.as_serializer_error(exc))
-    if errors:
-        raise serializers.ValidationError(errors)
-    return values
-
-
-def _model(value, field):
-    if value is None or value == "":
-        return ""
-    if not isinstance(value, str) or len(value) > 100:
-        raise serializers.ValidationError({field: "must be a model name of at most 100 characters"})
-    return value.strip()
-
-
-def _optional_usd(value, field):
-    return None if value is None else require_usd(value, field)
-
-
-def _tokens(value, field):
-    return 0 if value is None else require_non_negative_int(value, field)
-
-
-def _request_id(value, field):
-    if value is None or value == "":
-        return None
-    if not isinstance(value, (str, int)) or isinstance(value, bool) or len(str(value)) > 200:
-        raise serializers.ValidationError({field: "must be a string of at most 200 characters"})
-    return str(value)
-
-
-def _timestamp(value, field):
-    if value is None or value == "":
-        return None
-    try:
-        # isprintable: Python's ISO parser stops at a NUL and would take "2026-11-24T10:00\x00junk".
-        parsed = parse_datetime(value) if isinstance(value, str) and value.isprintable() else None
-    except ValueError:  # well-formed but impossible, e.g. February 30th
-        parsed = None
-    if parsed is None:
-        raise serializers.ValidationError({field: "must be an ISO 8601 date and time"})
-    return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed, dt_timezone.utc)
-
-
-def _kind(value, field):
-    if value is None:
-        return SpendEntry.AI
-    if value not in (SpendEntry.AI, SpendEntry.STRIPE_FEE):
-        raise serializers.ValidationError({field: "must be 'ai' or 'stripe_fee'"})
-    return value
-
-
-USAGE_FIELDS = {
-    "model": _model,
-    "input_tokens": _tokens,
-    "output_tokens": _tokens,
-    "usd": _optional_usd,
-    "request_id": _request_id,
-    "ts": _timestamp,
-    "kind": _kind,
-}
-AUTHORIZE_FIELDS = {"model": _model, "est_usd": _optional_usd}
-
-
 def _usage(data) -> dict:
-    return services.record_spend(**_fields(data, USAGE_FIELDS)).to_dict()
+    return services.record_report(data).to_dict()
 
 
 def _authorize(data) -> dict:
-    fields = _fields(data, AUTHORIZE_FIELDS)
-    if not fields["model"]:
-        raise serializers.ValidationError({"model": "this field is required"})
-    return services.authorize(fields["model"], fields["est_usd"]).to_dict()
+    return services.authorize(*rules.authorize_request(data)).to_dict()
 
 
 # Both are asked on every AI call the product makes: scripts' calls are answered in front of Django

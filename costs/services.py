@@ -8,7 +8,6 @@ on all AI spend.
 """
 
 import logging
-import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from datetime import timezone as dt_timezone
@@ -21,26 +20,19 @@ from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 
 from echopilot.events import append_event, write_snapshot
-from echopilot.validators import require_non_negative_int, require_usd
+from echopilot.validators import require_usd
 from incidents import raise_incident
 
-from . import ledger, reservations, spend_cache
+from . import ledger, reservations, rules, spend_cache
 from .forecast import forecast
 from .models import CapAlert, CostCap, DailyCounter, SpendEntry, micros_to_usd, money, usd_to_micros
-from .pricing import price_usd
 
 log = logging.getLogger(__name__)
 
 ALLOW, WARN, DOWNGRADE, THROTTLE = "allow", "warn", "downgrade", "throttle"
 OK_STATE, WARN_STATE, THROTTLE_STATE = "ok", "warn", "throttle"
 MAX_CHAIN = 10
-FUTURE_SLACK = timedelta(minutes=5)
 FAIL_RETRY = timedelta(seconds=30)  # COST_FAIL_MODE=closed: when to ask again
-# No spend of this product predates it; an older ts is a unit or parsing mistake, not a late report.
-EARLIEST_TS = datetime(2000, 1, 1, tzinfo=dt_timezone.utc)
-# Bounds that keep a typo from overflowing a column (a 500) instead of being refused (a 400).
-MAX_REPORT_USD = Decimal(1_000_000_000)
-MAX_TOKENS = 10**12
 
 
 # --- the decision ----------------------------------------------------------------------------------
@@ -239,8 +231,23 @@ def record_spend(
     Bad input raises a ValidationError naming the field, before anything is written. A repeated
     report adds nothing and answers the model's decision as it stands. Returns once the spend is
     committed (see costs.ledger)."""
+    report = {
+        "model": model,
+        "usd": usd,
+        "input_tokens": input_tokens,
+        "output_tokens": output_tokens,
+        "kind": kind,
+        "request_id": request_id,
+        "ts": ts,
+    }
+    return record_report(report, now=now)
+
+
+def record_report(report, *, now=None) -> SpendResult:
+    """`record_spend` of a usage report as a script sends it (a JSON object; costs.rules says what it
+    may hold)."""
     now = now or timezone.now()
-    entry = _validated(model, usd, input_tokens, output_tokens, kind, request_id, ts or now, now)
+    entry = rules.usage_entry(report, now)
     try:
         counted = ledger.count(entry)
     except ledger.DayTotalOverflow:
@@ -278,102 +285,6 @@ def _settle_reservation(day, model: str, now) -> None:
     if totals.day == day and reservations.near_cap(config, totals, model, 0, now):
         reservations.settle(day, model)
         spend_cache.refresh(now)
-
-
-def _validated(model, usd, input_tokens, output_tokens, kind, request_id, ts, now) -> dict:
-    """The report checked whole: a ValidationError names every bad field at once."""
-    errors: dict = {}
-    if timezone.is_naive(ts):
-        ts = timezone.make_aware(ts, dt_timezone.utc)
-    model = (model or "").strip()
-    # A blank id is no id: stored as "", it would make every later blank-id report a "duplicate".
-    request_id = (str(request_id).strip() if request_id is not None else "") or f"auto:{uuid.uuid4().hex}"
-    _note(errors, "kind", None if kind in (SpendEntry.AI, SpendEntry.STRIPE_FEE) else "must be 'ai' or 'stripe_fee'")
-    _note(errors, "model", _model_problem(model, kind))
-    _note(errors, "ts", _ts_problem(ts, now))
-    _note(errors, "request_id", _text_problem(request_id, 200))
-    input_tokens = _collect(errors, _tokens, input_tokens, "input_tokens")
-    output_tokens = _collect(errors, _tokens, output_tokens, "output_tokens")
-    priced = usd is None
-    # Pricing needs the model and the token counts: without them, only a given amount is checked.
-    can_price = not priced or not errors.keys() & {"model", "input_tokens", "output_tokens"}
-    amount = _collect(errors, _amount, kind, model, usd, input_tokens, output_tokens, now) if can_price else None
-    day = _collect(errors, _cost_day, ts) if "ts" not in errors else None
-    if errors:
-        raise ValidationError(errors)
-    return {
-        "request_id": request_id,
-        "day": day,
-        "ts": ts,
-        "kind": kind,
-        "model": model,
-        "input_tokens": input_tokens,
-        "output_tokens": output_tokens,
-        "usd_micros": usd_to_micros(amount),
-        "priced": priced,
-    }
-
-
-def _note(errors: dict, field: str, problem: str | None) -> None:
-    if problem:
-        errors[field] = problem
-
-
-def _collect(errors: dict, check, *args):
-    """`check(*args)`, or None with its ValidationError's fields added to `errors`."""
-    try:
-        return check(*args)
-    except ValidationError as exc:
-        errors.update(exc.message_dict)
-        return None
-
-
-def _model_problem(model: str, kind: str) -> str | None:
-    if kind == SpendEntry.AI and not model:
-        return "an AI spend needs the model"
-    # No database text column takes a NUL; refused here, not by a failed write.
-    return _text_problem(model, 100)
-
-
-def _text_problem(text: str, limit: int) -> str | None:
-    if len(text) > limit:
-        return f"must be at most {limit} characters"
-    return "must not contain a NUL character" if "\x00" in text else None
-
-
-def _ts_problem(ts, now) -> str | None:
-    if ts > now + FUTURE_SLACK:
-        return "must not be in the future"
-    if ts < EARLIEST_TS:
-        return "must not be before 2000-01-01 (seconds sent as a date?)"
-    return None
-
-
-def _amount(kind, model, usd, input_tokens, output_tokens, now) -> Decimal:
-    """The report's amount: as given, or priced from the price table when absent."""
-    if kind == SpendEntry.STRIPE_FEE and usd is None:
-        raise ValidationError({"usd": "a Stripe fee needs usd"})
-    if usd is None:
-        config, _ = spend_cache.current(now)
-        usd = price_usd(config.prices, model, input_tokens, output_tokens)
-    amount = require_usd(usd, "usd")
-    if amount > MAX_REPORT_USD:
-        raise ValidationError({"usd": f"must be at most {MAX_REPORT_USD:,} for one report"})
-    return amount
-
-
-def _cost_day(ts) -> date:
-    try:
-        return spend_cache.cost_day(ts)
-    except OverflowError:  # e.g. 0001-01-01T00:00+14:00, before the first day a date holds in UTC
-        raise ValidationError({"ts": "is out of range"}) from None
-
-
-def _tokens(value, field: str) -> int:
-    count = require_non_negative_int(value, field)
-    if count > MAX_TOKENS:
-        raise ValidationError({field: f"must be at most {MAX_TOKENS:,}"})
-    return count
 
 
 def _spent_on(day, now) -> dict:

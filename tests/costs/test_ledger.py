@@ -10,15 +10,16 @@ import pytest
 from django.db import DataError, connection, transaction
 from django.db.models import Sum
 
-from costs import ledger, record_spend, spend_cache
+from costs import ledger, record_spend, rules, spend_cache
 from costs.models import DailyCounter, SpendEntry
-from costs.services import _validated
 from tests.races import race
 
 
 def entry(request_id, usd="1.25", model="gpt-4o", kind="ai", ts=None, now=None):
     now = now or ts
-    return _validated(model, Decimal(usd), 0, 0, kind, request_id, ts or now, now)
+    return rules.usage_entry(
+        {"model": model, "usd": Decimal(usd), "kind": kind, "request_id": request_id, "ts": ts}, now
+    )
 
 
 def counter(scope, key="", day=None):

@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 
 from costs import authorize, record_spend
-from costs.models import CapAlert, CostCap
+from costs.models import CapAlert, CostCap, SpendEntry
 from incidents.models import Incident
 
 pytestmark = pytest.mark.django_db
@@ -98,5 +98,14 @@ def test_a_report_breaking_several_rules_names_every_one(caps, prices, now):
     from datetime import timedelta
 
     with pytest.raises(ValidationError) as refused:
-        record_spend(model="", input_tokens=10**12 + 1, ts=now + timedelta(days=2), request_id="x" * 201, now=now)
+        record_spend(model="", input_tokens=10**12 + 1, ts=now + timedelta(days=2), request_id="x\x00", now=now)
     assert set(refused.value.message_dict) == {"model", "input_tokens", "ts", "request_id"}
+
+
+def test_a_report_from_python_is_held_to_the_apis_field_rules(caps, prices, now):
+    """The same rules as a body sent to /api/costs/usage (costs.rules): a field out of its form is
+    named alone, before the report as a whole is judged."""
+    with pytest.raises(ValidationError) as refused:
+        record_spend(model="", input_tokens=10**12 + 1, request_id="x" * 201, now=now)
+    assert refused.value.message_dict == {"request_id": ["must be a string of at most 200 characters"]}
+    assert not SpendEntry.objects.exists()
