@@ -16,13 +16,13 @@ API_ADMIN_PERMISSION = "echopilot.api_admin"
 class ReadOnlyAdmin(admin.ModelAdmin):
     """History screens: nothing typed in, nothing deleted by hand."""
 
-    def has_add_permission(self, request):
+    def has_add_permission(self, request) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None):
+    def has_change_permission(self, request, obj=None) -> bool:
         return False
 
-    def has_delete_permission(self, request, obj=None):
+    def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
 
@@ -111,7 +111,7 @@ class DashKeyAdmin(admin.ModelAdmin):
             said.append(f"Renamed from {form.initial.get('name')!r} to {form.cleaned_data['name']!r}.")
         return " ".join(said)
 
-    def save_model(self, request, obj, form, change):
+    def save_model(self, request, obj, form, change) -> None:
         if change:
             self._keep_revocation_and_role(request, obj)
         if not change:
@@ -134,7 +134,7 @@ class DashKeyAdmin(admin.ModelAdmin):
             raise PermissionDenied("changing a key's role needs the API admin permission")
 
     @admin.action(description="Revoke the selected keys", permissions=["change"])
-    def revoke(self, request, queryset):
+    def revoke(self, request, queryset) -> None:
         now = timezone.now()
         keys = list(queryset.filter(revoked__isnull=True))
         count = DashKey.objects.filter(pk__in=[k.pk for k in keys], revoked__isnull=True).update(revoked=now)
@@ -144,7 +144,7 @@ class DashKeyAdmin(admin.ModelAdmin):
         self.message_user(request, f"Revoked {count} key(s).", messages.SUCCESS)
 
     @admin.action(description="Rotate the selected keys (the old ones work 7 more days)", permissions=["change"])
-    def rotate(self, request, queryset):
+    def rotate(self, request, queryset) -> None:
         for name in sorted(set(queryset.values_list("name", flat=True))):
             try:
                 successor, raw = keys.rotate(name, overlap_days=7)
@@ -165,7 +165,7 @@ class JobRunAdmin(ReadOnlyAdmin):
     date_hierarchy = "started"
 
     @admin.display(description="seconds")
-    def duration(self, run):
+    def duration(self, run) -> str:
         return f"{run.duration_s:.1f}"
 
 

@@ -7,7 +7,7 @@ class EchopilotConfig(AppConfig):
     name = "echopilot"
     verbose_name = "Access and kernel"
 
-    def ready(self):
+    def ready(self) -> None:
         from . import audit, health, openapi  # noqa: F401  (openapi registers the X-Dash-Key scheme)
 
         health.register_builtin_checks()

@@ -128,7 +128,7 @@ def append_on_commit(**entry) -> None:
     """Append when the current transaction commits (at once outside one); a failure is logged, never
     turned into an error for a write that has already committed."""
 
-    def write():
+    def write() -> None:
         try:
             append(**entry)
         except Exception:
@@ -157,7 +157,7 @@ def address_of(request) -> str:
 class AuditMiddleware:
     """Marks write requests to the admin and the API, so the model signals record their writes."""
 
-    def __init__(self, get_response):
+    def __init__(self, get_response) -> None:
         self.get_response = get_response
 
     def __call__(self, request):

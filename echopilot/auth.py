@@ -44,7 +44,7 @@ class KeyHolder:
     def is_admin(self) -> bool:
         return self.role == DashKey.ADMIN
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"key:{self.name}"
 
 
@@ -100,7 +100,7 @@ class _ResolvedKeys:
 
     MAX_ENTRIES = 1024
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._entries: dict[str, tuple[float, KeyHolder]] = {}
         self._lock = threading.Lock()
 
@@ -149,7 +149,7 @@ class DashKeyAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("unknown or revoked X-Dash-Key")
         return holder, None
 
-    def authenticate_header(self, request):
+    def authenticate_header(self, request) -> str:
         # Any value here makes DRF answer 401 (not 403) to a request without credentials.
         return "X-Dash-Key"
 

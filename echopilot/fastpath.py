@@ -73,7 +73,7 @@ def json_fast_path(handler):
 class _Route:
     __slots__ = ("handler", "name", "allow")
 
-    def __init__(self, handler, name: str, allow: str):
+    def __init__(self, handler, name: str, allow: str) -> None:
         self.handler = handler
         self.name = name  # the metrics' and SLO samples' route, as echopilot.metrics.route_of gives it
         self.allow = allow
@@ -82,9 +82,9 @@ class _Route:
 class FastPaths:
     """WSGI: `django_app` with the views marked by `json_fast_path` answered in front of it."""
 
-    def __init__(self, django_app):
+    def __init__(self, django_app) -> None:
         self.django_app = django_app
-        self._routes = None  # path -> _Route, read from the URLconf on the first request
+        self._routes: dict[str, _Route] | None = None  # path -> _Route, read from the URLconf on the first request
         # Django's own middleware, for the same redirect and headers as an answer through Django.
         self._security = SecurityMiddleware(_unreachable)
         self._frame_options = XFrameOptionsMiddleware(_unreachable)

@@ -19,7 +19,7 @@ preload_app = True
 multiproc.prepare_for_master()
 
 
-def when_ready(server):
+def when_ready(server) -> None:
     # In the master, after the app is loaded and before any worker is forked. Django imports the
     # URLconf (every view module, DRF, the admin's pages) on the first request: import it here, once,
     # so the workers share it too; then freeze what is loaded, so a worker's garbage collector does not
@@ -28,16 +28,16 @@ def when_ready(server):
     gc.freeze()
 
 
-def pre_fork(server, worker):
+def pre_fork(server, worker) -> None:
     # Nothing opens a database connection while the app loads today; should something do so, the
     # workers must not all inherit one socket to the database.
     connections.close_all()
 
 
-def child_exit(server, worker):
+def child_exit(server, worker) -> None:
     # The live gauges of a worker that exited must not be summed into /metrics any more.
     multiproc.worker_exited(worker.pid)
 
 
-def on_exit(server):
+def on_exit(server) -> None:
     multiproc.master_exited()

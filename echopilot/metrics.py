@@ -84,7 +84,7 @@ def observe_request(route: str, method: str, status: int, elapsed_s: float) -> N
 
 
 class RequestMetricsMiddleware:
-    def __init__(self, get_response):
+    def __init__(self, get_response) -> None:
         self.get_response = get_response
 
     def __call__(self, request):

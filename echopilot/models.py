@@ -41,7 +41,7 @@ class DashKey(models.Model):
             ("api_analyst", "Can read the API and the dashboard's cards as an analyst"),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.name} ({self.role}, {self.prefix}…)"
 
     @property
@@ -84,7 +84,7 @@ class JobRun(models.Model):
         ordering = ["-started"]
         indexes = [models.Index(fields=["name", "-started"])]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.name} {self.started:%Y-%m-%d %H:%M} {self.outcome}"
 
     @property
@@ -115,7 +115,7 @@ class AuditEntry(models.Model):
         verbose_name_plural = "audit chain"
         ordering = ["-seq"]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"#{self.seq} {self.actor} {self.action} {self.app_label}.{self.model} {self.object_id}"
 
 

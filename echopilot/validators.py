@@ -29,7 +29,7 @@ def _reject_lookalike(value, field_name):
 
 
 class NonNegativeIntField(serializers.IntegerField):
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs) -> None:
         kwargs.setdefault("min_value", 0)
         super().__init__(**kwargs)
 
@@ -44,7 +44,7 @@ class MillisecondsField(serializers.FloatField):
 
     default_error_messages = {"not_finite": "must be a finite number of milliseconds"}
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs) -> None:
         kwargs.setdefault("min_value", 0)
         super().__init__(**kwargs)
 
@@ -60,7 +60,7 @@ class MillisecondsField(serializers.FloatField):
 class UsdField(serializers.DecimalField):
     """An amount in US dollars, kept as Decimal to the micro-dollar, >= 0."""
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs) -> None:
         kwargs.setdefault("max_digits", USD_DIGITS)
         kwargs.setdefault("decimal_places", USD_PLACES)
         kwargs.setdefault("min_value", Decimal(0))

@@ -14,7 +14,7 @@ from echopilot.validators import storable_name
 class Command(BaseCommand):
     help = "Create, list or revoke X-Dash-Key keys. A new key is printed once and stored hashed."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser) -> None:
         sub = parser.add_subparsers(dest="action", required=True)
         create = sub.add_parser("create", help="issue a key and print it once")
         create.add_argument("--name", required=True, help="who or what uses the key, e.g. ci or grafana")
@@ -43,7 +43,7 @@ class Command(BaseCommand):
         rotate.add_argument("--overlap-days", type=float, default=7, help="how long the old key keeps working (7)")
         rotate.add_argument("--quiet", action="store_true", help="print the new key alone")
 
-    def handle(self, *args, action, **options):
+    def handle(self, *args, action, **options) -> None:
         getattr(self, f"do_{action}")(**options)
 
     def do_create(self, name, role, quiet, expires_days=None, if_missing=False, replace=False, **_):
@@ -72,7 +72,7 @@ class Command(BaseCommand):
         self.stdout.write(f"Created {role} key '{name}' (prefix {key.prefix}). Copy it now, it is shown only once:")
         self.stdout.write(raw)
 
-    def do_list(self, **_):
+    def do_list(self, **_) -> None:
         keys = DashKey.objects.all()
         for key in keys:
             state = f"revoked {key.revoked:%Y-%m-%d %H:%M}" if key.revoked else "active"
