@@ -44,7 +44,7 @@ class DeliveryInline(admin.TabularInline):
     def colored_status(self, obj):
         return colored(obj.status)
 
-    def has_add_permission(self, request, obj=None):
+    def has_add_permission(self, request, obj=None) -> bool:
         return False
 
 
@@ -170,7 +170,7 @@ class IncidentAdmin(admin.ModelAdmin):
             ),
         )
 
-    def has_add_permission(self, request):
+    def has_add_permission(self, request) -> bool:
         return False
 
     @admin.display(description="message")
@@ -212,7 +212,7 @@ class IncidentAdmin(admin.ModelAdmin):
             }
         return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})
 
-    def save_model(self, request, obj, form, change):
+    def save_model(self, request, obj, form, change) -> None:
         """The page's buttons: Acknowledge, or Resolve with the note typed there."""
         one = Incident.objects.filter(pk=obj.pk)
         note = form.cleaned_data.get("resolve_note", "")
@@ -275,17 +275,17 @@ class IncidentAdmin(admin.ModelAdmin):
         return incidents.order_by(*self.get_ordering(request))
 
     @admin.action(description="Acknowledge selected incidents", permissions=["change"])
-    def acknowledge(self, request, queryset):
+    def acknowledge(self, request, queryset) -> None:
         done = services.acknowledge(queryset, by=who(request))
         self.message_user(request, f"Acknowledged {done} incident(s).", messages.SUCCESS)
 
     @admin.action(description="Resolve selected incidents", permissions=["change"])
-    def resolve(self, request, queryset):
+    def resolve(self, request, queryset) -> None:
         done = services.resolve(queryset, by=who(request))
         self.message_user(request, f"Resolved {done} incident(s).", messages.SUCCESS)
 
     @admin.action(description="Page again on every configured channel", permissions=["change"])
-    def page_again(self, request, queryset):
+    def page_again(self, request, queryset) -> None:
         if not configured_channels():
             self.message_user(
                 request, f"No pager channel is configured, so nobody was paged: {HOW_TO_TURN_ON}.", messages.ERROR
@@ -295,18 +295,18 @@ class IncidentAdmin(admin.ModelAdmin):
         self.message_user(request, f"Recorded {recorded} page(s); they are sent by the task queue.", messages.SUCCESS)
 
     @admin.action(description="Silence these fingerprints for 1 hour", permissions=["silence"])
-    def silence_1h(self, request, queryset):
+    def silence_1h(self, request, queryset) -> None:
         self._silence(request, queryset, 1)
 
     @admin.action(description="Silence these fingerprints for 24 hours", permissions=["silence"])
-    def silence_24h(self, request, queryset):
+    def silence_24h(self, request, queryset) -> None:
         self._silence(request, queryset, 24)
 
     def has_silence_permission(self, request):
         # Silencing writes Silence rows, not incidents: it takes the right to add those.
         return request.user.has_perm("incidents.add_silence")
 
-    def _silence(self, request, queryset, hours):
+    def _silence(self, request, queryset, hours) -> None:
         made = services.silence_incidents(queryset, hours=hours, by=who(request))
         self.message_user(
             request, f"Silenced {made} fingerprint(s) for {hours} h; incidents are still recorded.", messages.SUCCESS
@@ -326,7 +326,7 @@ class AttemptInline(admin.TabularInline):
     fields = ["number", "at", "ok", "status", "error"]
     readonly_fields = fields  # type: ignore[assignment]  # the stubs type the two differently
 
-    def has_add_permission(self, request, obj=None):
+    def has_add_permission(self, request, obj=None) -> bool:
         return False
 
 
@@ -354,7 +354,7 @@ class DeliveryAdmin(admin.ModelAdmin):
     def colored_status(self, obj):
         return colored(obj.status)
 
-    def has_add_permission(self, request):
+    def has_add_permission(self, request) -> bool:
         return False
 
 
@@ -385,7 +385,7 @@ class SilenceAdmin(admin.ModelAdmin):
         initial.setdefault("expires_at", timezone.now() + timedelta(hours=1))
         return initial
 
-    def save_model(self, request, obj, form, change):
+    def save_model(self, request, obj, form, change) -> None:
         if not change:
             obj.created_by = who(request)
         super().save_model(request, obj, form, change)
@@ -420,11 +420,11 @@ class ChannelStateAdmin(admin.ModelAdmin):
         text = Truncator(obj.last_attempt()).chars(160)
         return colored(Delivery.FAILED, text) if obj.last_attempt_failed() else text
 
-    def has_add_permission(self, request):
+    def has_add_permission(self, request) -> bool:
         return False
 
     @admin.action(description="Mark repaired (settings fixed): send to this channel again", permissions=["change"])
-    def repair(self, request, queryset):
+    def repair(self, request, queryset) -> None:
         fixed = sum(pager.repair_channel(state.name) for state in queryset)
         self.message_user(request, f"Marked {fixed} channel(s) repaired.", messages.SUCCESS)
 
@@ -435,5 +435,5 @@ class FileOffsetAdmin(admin.ModelAdmin):
     list_filter = ["host"]
     readonly_fields = ["host", "path", "offset", "inode", "head", "updated_at"]
 
-    def has_add_permission(self, request):
+    def has_add_permission(self, request) -> bool:
         return False

@@ -38,7 +38,7 @@ class WebhookKeyAuthentication(BaseAuthentication):
             raise exceptions.AuthenticationFailed("unknown or revoked key")
         return holder, None
 
-    def authenticate_header(self, request):
+    def authenticate_header(self, request) -> str:
         return "X-Dash-Key"
 
     @staticmethod

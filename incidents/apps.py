@@ -9,7 +9,7 @@ class IncidentsConfig(plugins.ConsoleApp):
     demo = "incidents.demo.load"
     card = "incidents.dashboard.card_context"
 
-    def ready(self):
+    def ready(self) -> None:
         import logging
 
         # urllib3 logs request paths at DEBUG, and the Telegram path carries the bot token.

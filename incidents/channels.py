@@ -41,7 +41,9 @@ def without_secrets(text: str) -> str:
 class DeliveryError(Exception):
     """A failed send. `retryable` says whether trying again later can help."""
 
-    def __init__(self, message: str, *, retryable: bool = True, status: str = "", retry_after: float | None = None):
+    def __init__(
+        self, message: str, *, retryable: bool = True, status: str = "", retry_after: float | None = None
+    ) -> None:
         super().__init__(message)
         self.retryable = retryable
         self.status = str(status or "")

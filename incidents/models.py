@@ -51,7 +51,7 @@ class Incident(models.Model):
         ordering = ["-last_seen"]
         indexes = [models.Index(fields=["fingerprint", "status", "last_seen"])]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"[{self.severity}] {self.source}: {self.message[:80]}"
 
     @property
@@ -102,7 +102,7 @@ class Silence(models.Model):
     class Meta:
         ordering = ["-expires_at"]
 
-    def __str__(self):
+    def __str__(self) -> str:
         scope = ", ".join(
             f"{k}={v}"
             for k, v in [("source", self.source), ("severity", self.severity), ("fingerprint", self.fingerprint)]
@@ -113,7 +113,7 @@ class Silence(models.Model):
     def is_active(self, now=None) -> bool:
         return self.expires_at > (now or timezone.now())
 
-    def clean(self):
+    def clean(self) -> None:
         self.validate_at(timezone.now())
 
     def validate_at(self, now) -> None:
@@ -152,7 +152,7 @@ class Route(models.Model):
     class Meta:
         ordering = ["severity"]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.severity}: {'page ' + (self.channels or 'all channels') if self.page_now else 'digest only'}"
 
     def clean(self):
@@ -178,7 +178,7 @@ class ChannelState(models.Model):
     )
     next_send_at = models.DateTimeField(null=True, blank=True, help_text="Earliest time the next message may go out.")
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.name} ({'broken' if self.broken_at else 'ok'})"
 
     def last_attempt_failed(self) -> bool:
@@ -273,7 +273,7 @@ class Delivery(models.Model):
         ordering = ["-created_at"]
         verbose_name_plural = "deliveries"
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.kind} via {self.channel}: {self.status}"
 
     def is_due(self, now) -> bool:
@@ -294,7 +294,7 @@ class DeliveryAttempt(models.Model):
     class Meta:
         ordering = ["delivery", "number"]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"attempt {self.number}: {'ok' if self.ok else self.error[:60]}"
 
 
@@ -317,7 +317,7 @@ class FileOffset(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["host", "path"], name="fileoffset_one_per_host_and_path")]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.host}:{self.path} @ {self.offset}"
 
 
@@ -328,5 +328,5 @@ class DigestRun(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     incidents = models.PositiveIntegerField(default=0)
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"digest {self.day}"

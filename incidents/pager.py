@@ -101,7 +101,7 @@ def _deliveries(incident: Incident, channels: list, kind: str, now) -> list[Deli
 class _PlannedChannel:
     """A channel while pages are planned for it: its row locked, and what is left of its storm budget."""
 
-    def __init__(self, name: str, now):
+    def __init__(self, name: str, now) -> None:
         self.name, self.now = name, now
         # Locking the channel row makes the storm count exact when several raises page at once.
         self.state = _locked_channel(name)

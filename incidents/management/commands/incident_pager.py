@@ -6,7 +6,7 @@ from incidents import digest, tasks
 class Command(BaseCommand):
     help = "Run the pager once: send due pages, read logs/*.ndjson, rewrite logs/incident_summary.json."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser) -> None:
         parser.add_argument("--digest", action="store_true", help="also send today's digest if it is due")
         parser.add_argument(
             "--preview", action="store_true", help="with --digest: print the digest that would go out; send nothing"
