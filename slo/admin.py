@@ -49,7 +49,7 @@ class SloAdmin(admin.ModelAdmin):
         return colored_state(state.burn_alert) if state and state.last_tick_at else "-"
 
     @admin.action(description="Rebaseline: start the rolling windows anew from now", permissions=["change"])
-    def rebaseline(self, request, queryset):
+    def rebaseline(self, request, queryset) -> None:
         for slo in queryset:
             services.rebaseline(slo)
         self.message_user(

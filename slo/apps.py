@@ -9,7 +9,7 @@ class SloConfig(plugins.ConsoleApp):
     demo = "slo.demo.load"
     card = "slo.dashboard.card_context"
 
-    def ready(self):
+    def ready(self) -> None:
         from django.core.checks import register
 
         from echopilot import fastpath

@@ -40,7 +40,7 @@ _SECONDS = {Rollup.MINUTE: 60, Rollup.HOUR: 3600, Rollup.DAY: 86400}
 class BatchError(ValidationError):
     """A batch refused whole; `fields` names each bad line or sample and field."""
 
-    def __init__(self, message: str, fields: dict):
+    def __init__(self, message: str, fields: dict) -> None:
         super().__init__(message)
         self.fields = fields
 
@@ -55,7 +55,7 @@ class Samples:
     stream: np.ndarray
     streams: list = field(default_factory=list)
 
-    def __len__(self):
+    def __len__(self) -> int:
         return int(self.epoch_s.size)
 
 

@@ -32,11 +32,11 @@ SKIPPED_PREFIXES = ("/health", "/readyz", "/metrics", "/static/", "/favicon.ico"
 class SampleBuffer:
     """Thread-safe in-process buffer of (epoch, latency_ms, status, route)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._lock = threading.Lock()
         self._rows: list = []
         self._last_flush = time.monotonic()
-        self._flusher = None
+        self._flusher: threading.Thread | None = None
         self._stopping = threading.Event()
 
     def add(self, epoch: float, latency_ms: float, status: int, route: str) -> None:
@@ -51,7 +51,7 @@ class SampleBuffer:
         if due:
             self.flush()
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self._rows)
 
     def _start_flusher(self) -> None:
@@ -138,7 +138,7 @@ def _add(route: str, status: int, elapsed_ms: float) -> None:
 
 
 class ConsoleSamplesMiddleware:
-    def __init__(self, get_response):
+    def __init__(self, get_response) -> None:
         self.get_response = get_response
 
     def __call__(self, request):

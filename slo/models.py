@@ -86,7 +86,7 @@ class Slo(models.Model):
         ordering = ["name"]
         verbose_name = "SLO"
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.name
 
     def latency_objectives(self) -> dict[str, float]:
@@ -149,7 +149,7 @@ class Rollup(models.Model):
         ]
         indexes = [models.Index(fields=["resolution", "start"], name="slo_rollup_expiry")]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.service}{self.route} {self.get_resolution_display()} {self.start:%Y-%m-%d %H:%M}"
 
 
@@ -165,7 +165,7 @@ class SloState(models.Model):
     watch_history = models.JSONField(default=list, blank=True)
     last_recovery_at = models.DateTimeField(null=True, blank=True)
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"state of {self.slo}"
 
 
@@ -210,7 +210,7 @@ class GateShut(models.Model):
             )
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"gate shut by {self.slo} at {self.shut_at:%Y-%m-%d %H:%M}"
 
     @property
@@ -242,5 +242,5 @@ class IngestCursor(models.Model):
     rejected = models.BigIntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.path} @ {self.offset}"

@@ -6,7 +6,7 @@ from slo import ticks
 class Command(BaseCommand):
     help = "Judge every SLO now: slo_tick events and slo_status.json under LOG_DIR, alerts and the deploy gate."
 
-    def handle(self, *args, **options):
+    def handle(self, *args, **options) -> None:
         snapshot = ticks.budget_tick()
         for report in snapshot["slos"]:
             left = report["remaining_budget_pct"]

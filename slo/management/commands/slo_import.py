@@ -10,7 +10,7 @@ class Command(BaseCommand):
         "are skipped) or, with --format sloth, a sloth prometheus/v1 spec."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser) -> None:
         parser.add_argument("file", metavar="FILE", help="YAML (one or more documents, or a sequence) or JSON")
         parser.add_argument(
             "--format", dest="file_format", choices=["openslo", "sloth"], default="openslo", help="default: openslo"

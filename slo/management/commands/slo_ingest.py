@@ -21,7 +21,7 @@ def _interval(text: str) -> float:
 class Command(BaseCommand):
     help = "Read NDJSON access logs (ts, latency_ms, status, route, service) into the SLO rollups."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser) -> None:
         parser.add_argument("paths", nargs="+", metavar="PATH")
         parser.add_argument("--service", help="service for lines that do not name one")
         parser.add_argument("--follow", action="store_true", help="keep reading as the file grows or rotates")
@@ -68,7 +68,7 @@ class Command(BaseCommand):
             raise CommandError(f"nothing stored: none of the {lines:,} lines read was accepted (problems above)")
 
     def _progress(self, started):
-        def show(run):
+        def show(run) -> None:
             done = 100 * run.offset / run.size if run.size else 100
             rate = run.lines / max(time.monotonic() - started, 1e-9)
             self.stderr.write(f"\r{run.path}: {done:5.1f}%  {run.lines:,} lines  {rate:,.0f} lines/s", ending="")
@@ -83,7 +83,7 @@ class Command(BaseCommand):
         self.stderr.write("")
         raise CommandError(f"{path}: interrupted; {stored}; run it again to resume", returncode=130)
 
-    def _report(self, run, elapsed):
+    def _report(self, run, elapsed) -> None:
         self.stderr.write("")
         if run.restarted:
             self.stdout.write(f"{run.path}: {run.restarted}, read from the start")
