@@ -68,7 +68,7 @@ class CostCapAdmin(admin.ModelAdmin):
             return "100%" if spent else "0%"
         return f"{spent * 100 / cap_usd:.1f}%"
 
-    def save_model(self, request, obj, form, change):
+    def save_model(self, request, obj, form, change) -> None:
         obj.updated_by = request.user.get_username()
         super().save_model(request, obj, form, change)
         services.cap_saved(obj, by=obj.updated_by)
@@ -111,7 +111,7 @@ class CapOverrideAdmin(admin.ModelAdmin):
     def active(self, row):
         return row.is_active()
 
-    def save_model(self, request, obj, form, change):
+    def save_model(self, request, obj, form, change) -> None:
         if not change:
             obj.created_by = request.user.get_username()
         super().save_model(request, obj, form, change)
@@ -120,7 +120,7 @@ class CapOverrideAdmin(admin.ModelAdmin):
         )
 
     @admin.action(description="End the selected overrides now (the caps apply again)", permissions=["change"])
-    def end_now(self, request, queryset):
+    def end_now(self, request, queryset) -> None:
         now = timezone.now()
         ended = 0
         for override in queryset.filter(until__gt=now):
@@ -198,7 +198,7 @@ class CapReservationAdmin(ReadOnlyAdmin):
         return request.user.has_perm("costs.delete_capreservation")
 
     @admin.action(description="Release the selected holds (their calls will not report)", permissions=["release"])
-    def release(self, request, queryset):
+    def release(self, request, queryset) -> None:
         released, _ = queryset.delete()
         append_event("costs", "reservations_released", count=released, by=str(request.user))
         self.message_user(request, f"Released {released} hold(s).", messages.SUCCESS)
@@ -224,6 +224,6 @@ class CapAlertAdmin(ReadOnlyAdmin):
         return request.user.has_perm("costs.change_capalert")
 
     @admin.action(description="Raise the incident again for alerts whose incident failed", permissions=["raise"])
-    def raise_again(self, request, queryset):
+    def raise_again(self, request, queryset) -> None:
         done = sum(services.raise_alert_incident(alert) for alert in queryset.filter(raised__isnull=True))
         self.message_user(request, f"Raised {done} incident(s).", messages.SUCCESS)

@@ -9,7 +9,7 @@ class CostsConfig(plugins.ConsoleApp):
     demo = "costs.demo.load"
     card = "costs.dashboard.card_context"
 
-    def ready(self):
+    def ready(self) -> None:
         from django.core.signals import setting_changed
         from django.db.models.signals import post_delete, post_save
 
@@ -28,7 +28,7 @@ class CostsConfig(plugins.ConsoleApp):
         setting_changed.connect(spend_cache.on_setting_changed, dispatch_uid="costs-setting-changed")
 
 
-def _config_changed(sender, **kwargs):
+def _config_changed(sender, **kwargs) -> None:
     from . import spend_cache
 
     spend_cache.bump_version()

@@ -344,7 +344,7 @@ def _add_to_counters(sums: dict) -> dict:
 class _Waiter:
     __slots__ = ("entry", "woken", "leads", "outcome")
 
-    def __init__(self, entry):
+    def __init__(self, entry) -> None:
         self.entry = entry
         # Released once, when the waiter's batch is written or it is handed the lead. A bare lock:
         # an Event's Python-level condition costs a busy worker more than it is worth here.
@@ -357,7 +357,7 @@ class _Waiter:
 class GroupCommit:
     """Leader/follower batching of `write(entries) -> outcomes` across the threads of one process."""
 
-    def __init__(self, write, max_batch: int = MAX_BATCH):
+    def __init__(self, write, max_batch: int = MAX_BATCH) -> None:
         self._write = write
         self._max_batch = max_batch
         self._lock = threading.Lock()

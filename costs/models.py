@@ -59,7 +59,7 @@ class CostCap(models.Model):
         ordering = ["scope", "key"]
         constraints = [models.UniqueConstraint(fields=["scope", "key"], name="costs_cap_scope_key_unique")]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.label}: {money(usd_to_micros(self.usd_cap))}/day"  # not "$1E+5" for a cap typed as 1e5
 
     @property
@@ -86,7 +86,7 @@ class ModelPrice(models.Model):
     class Meta:
         ordering = ["model"]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.model}: ${self.input_per_mtok} in / ${self.output_per_mtok} out per 1M tokens"
 
     def clean(self):
@@ -106,7 +106,7 @@ class ModelFallback(models.Model):
     class Meta:
         ordering = ["model"]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.model} -> {self.fallback}"
 
     def clean(self):
@@ -141,7 +141,7 @@ class CapOverride(models.Model):
     class Meta:
         ordering = ["-until"]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.scope}:{self.key or 'all'} ignored until {self.until:%Y-%m-%d %H:%M}"
 
     def is_active(self, now=None) -> bool:
@@ -190,7 +190,7 @@ class SpendEntry(models.Model):
         indexes = [models.Index(fields=["day", "kind", "model"], name="costs_spend_day_kind_model")]
         constraints = [models.UniqueConstraint(fields=["request_id"], name="costs_spend_request_id_unique")]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.day} {self.kind} {self.model or '-'} ${self.usd}"
 
     @property
@@ -220,7 +220,7 @@ class DailyCounter(models.Model):
             models.UniqueConstraint(fields=["day", "scope", "key", "shard"], name="costs_counter_day_scope_key_shard")
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.day} {self.scope}:{self.key or 'all'} ${self.usd}"
 
     @property
@@ -252,7 +252,7 @@ class CapAlert(models.Model):
             models.UniqueConstraint(fields=["day", "scope", "key", "level"], name="costs_alert_once_per_day")
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.day} {self.scope}:{self.key or 'all'} reached {self.level}%"
 
     @property
@@ -276,7 +276,7 @@ class CapReservation(models.Model):
         ordering = ["-created"]
         indexes = [models.Index(fields=["day", "model", "expires"], name="costs_reservation_open")]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.day} {self.model} {money(self.usd_micros)} until {self.expires:%H:%M:%S}"
 
     @property
