@@ -20,7 +20,7 @@ class StrictBooleanField(serializers.BooleanField):
 
 
 class FiniteFloatField(serializers.FloatField):
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs) -> None:
         kwargs.setdefault("min_value", 0)
         kwargs.setdefault("allow_null", True)
         kwargs.setdefault("required", False)

@@ -8,7 +8,7 @@ class ScalingConfig(plugins.ConsoleApp):
     card = "scaling.dashboard.card_context"
     demo = "scaling.demo.load"
 
-    def ready(self):
+    def ready(self) -> None:
         from django.core.checks import register
 
         from echopilot.metrics import register_collector

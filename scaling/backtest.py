@@ -85,7 +85,7 @@ def _row(record: dict, line: int) -> Minute:
 class FluidQueue:
     """Waiting jobs as cohorts (arrival time, how many), oldest first."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.cohorts: deque = deque()
         self.depth = 0.0
 
@@ -117,7 +117,7 @@ class FluidQueue:
 class Pool:
     """Workers by the time each can take jobs; scale-in removes the newest first."""
 
-    def __init__(self, size: int):
+    def __init__(self, size: int) -> None:
         self.ready_at: list[float] = [0.0] * size
 
     @property
@@ -151,7 +151,7 @@ class Observation:
 class Predictive:
     """The console's decision, with the forecast kept up to date incrementally."""
 
-    def __init__(self, limits: Limits):
+    def __init__(self, limits: Limits) -> None:
         self.limits = limits
         self.model: fc.HoltWinters | None = None
         self.buckets_seen = 0
@@ -198,7 +198,7 @@ class Predictive:
 class Hpa:
     """The HPA formula on the oldest job's wait."""
 
-    def __init__(self, limits: Limits):
+    def __init__(self, limits: Limits) -> None:
         self.limits = limits
         self.recommendations: deque = deque()
 
@@ -220,7 +220,7 @@ class Hpa:
 class Step:
     """+1 past the target at most every 3 minutes; -1 after 10 idle minutes."""
 
-    def __init__(self, limits: Limits):
+    def __init__(self, limits: Limits) -> None:
         self.limits = limits
         self.last_up: int | None = None
         self.last_down: int | None = None

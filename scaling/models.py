@@ -23,7 +23,7 @@ class SignalSample(models.Model):
     class Meta:
         ordering = ["-at"]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} depth {self.queue_depth}"
 
     def to_dict(self) -> dict:
@@ -65,7 +65,7 @@ class Decision(models.Model):
     class Meta:
         ordering = ["-at", "-pk"]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.outcome} {self.actual}->{self.desired}"
 
     def to_dict(self) -> dict:
@@ -96,5 +96,5 @@ class ScaleState(models.Model):
     # Set by ops recovery (scaling.pool.restart); a qcluster pool that sees it change restarts its clusters.
     pool_restart_requested_at = models.DateTimeField(null=True, blank=True)
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"applied {self.applied_workers}"

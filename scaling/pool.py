@@ -62,7 +62,7 @@ def restart(dry_run: bool) -> str:
 
 
 class Pool:
-    def __init__(self, command: list[str] | None = None):
+    def __init__(self, command: list[str] | None = None) -> None:
         self.command = command or [sys.executable, str(ROOT / "manage.py"), "qcluster"]
         self.running: list[subprocess.Popen] = []  # oldest first
         self.stopping: list[subprocess.Popen] = []

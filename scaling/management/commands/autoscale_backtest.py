@@ -15,7 +15,7 @@ class Command(BaseCommand):
         "HPA-like one and a queue-time step policy, with the same cadence, start-up delay and bounds."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser) -> None:
         parser.add_argument("trace", help="CSV with the header minute,arrivals,mean_job_s")
         parser.add_argument("--json", action="store_true", help='print {"policies": {...}} as JSON')
         parser.add_argument("--tick-min", type=int, default=1, help="minutes between decisions (default 1)")

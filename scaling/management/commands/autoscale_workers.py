@@ -13,7 +13,7 @@ class Command(BaseCommand):
         "--apply applies even while SCALE_DRY_RUN is true; --dry-run never applies."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser) -> None:
         parser.add_argument("--apply", action="store_true", help="apply even while SCALE_DRY_RUN=true")
         parser.add_argument("--dry-run", action="store_true", help="decide and log, never apply")
         parser.add_argument("--json", action="store_true", help="print the whole decision as JSON")

@@ -16,10 +16,10 @@ class Command(BaseCommand):
         "SCALE_ACTUATOR=qcluster); scale-in stops the oldest cluster gracefully. Ctrl-C stops them all."
     )
 
-    def handle(self, *args, **options):
+    def handle(self, *args, **options) -> None:
         stop = {"now": False}
 
-        def on_signal(signum, frame):
+        def on_signal(signum, frame) -> None:
             stop["now"] = True
 
         signal.signal(signal.SIGINT, on_signal)
