@@ -21,7 +21,7 @@ class PurchaseInline(admin.TabularInline):
     show_change_link = True
     can_delete = False
 
-    def has_add_permission(self, request, obj=None):
+    def has_add_permission(self, request, obj=None) -> bool:
         return False
 
 
@@ -57,7 +57,7 @@ class CustomerAdmin(admin.ModelAdmin):
         return obj._purchases
 
     @admin.display(description="gets email", boolean=True, ordering="unsubscribed_at")
-    def subscribed(self, obj):
+    def subscribed(self, obj) -> bool:
         return not obj.is_unsubscribed
 
     @admin.display(description="receipt links (fresh, valid 24 h; right-click to copy)")
@@ -86,7 +86,7 @@ class CustomerAdmin(admin.ModelAdmin):
     @admin.action(
         description="Revoke this customer's links (every link issued so far stops working)", permissions=["change"]
     )
-    def revoke_links(self, request, queryset):
+    def revoke_links(self, request, queryset) -> None:
         customers = list(queryset)
         for customer in customers:
             services.revoke_links(customer)
@@ -98,7 +98,7 @@ class CustomerAdmin(admin.ModelAdmin):
         )
 
     @admin.action(description="Email the receipts link (skips unsubscribed customers)", permissions=["change"])
-    def email_receipts_link(self, request, queryset):
+    def email_receipts_link(self, request, queryset) -> None:
         if not mail.email_is_set_up():
             self.message_user(request, f"Nothing queued: {mail.NOT_SET_UP}.", messages.ERROR)
             return
@@ -141,7 +141,7 @@ class PurchaseAdmin(admin.ModelAdmin):
     )
 
     @admin.display(description="amount", ordering="amount")
-    def amount_shown(self, obj):
+    def amount_shown(self, obj) -> str:
         return f"{obj.amount_display} {obj.currency.upper()}"
 
     @admin.display(description="signed download link (fresh, valid 24 h)")
@@ -168,10 +168,10 @@ class StripeEventAdmin(admin.ModelAdmin):
     paginator = CappedCountPaginator
     show_full_result_count = False
 
-    def has_add_permission(self, request):
+    def has_add_permission(self, request) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None):
+    def has_change_permission(self, request, obj=None) -> bool:
         return False
 
 

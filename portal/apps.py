@@ -9,7 +9,7 @@ class PortalConfig(plugins.ConsoleApp):
     demo = "portal.demo.load"
     card = "portal.dashboard.card_context"
 
-    def ready(self):
+    def ready(self) -> None:
         from echopilot.metrics import register_collector
 
         from . import redact

@@ -66,10 +66,10 @@ class Customer(models.Model):
         ordering = ["email"]
         constraints = [models.UniqueConstraint(Lower("email"), name="portal_customer_email_ci_unique")]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.email
 
-    def save(self, *args, **kwargs):
+    def save(self, *args, **kwargs) -> None:
         self.email = normalize_email(self.email)
         super().save(*args, **kwargs)
 
@@ -110,10 +110,10 @@ class Purchase(models.Model):
         ordering = ["-purchased_at", "-id"]
         indexes = [models.Index(fields=["customer", "-purchased_at"])]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.document_title} {self.reference} ({self.customer_id})"
 
-    def save(self, *args, **kwargs):
+    def save(self, *args, **kwargs) -> None:
         self.currency = (self.currency or "usd").lower()
         # Empty strings from the admin would collide on the unique Stripe id columns.
         for field in ("stripe_payment_intent", "stripe_charge", "stripe_checkout_session", "stripe_invoice"):
@@ -156,7 +156,7 @@ class StripeEvent(models.Model):
     class Meta:
         ordering = ["-received"]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.type} {self.event_id}"
 
 
@@ -184,7 +184,7 @@ class AccessLog(models.Model):
         verbose_name = "access log entry"
         verbose_name_plural = "access log"
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.ts:%Y-%m-%d %H:%M:%S} {self.action} {self.outcome} {self.resource}"
 
 
@@ -228,7 +228,7 @@ class ReconcileRun(models.Model):
         ordering = ["-started", "-id"]
         verbose_name = "Stripe reconciliation run"
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"reconciliation {self.started:%Y-%m-%d %H:%M} {self.status}"
 
     @property
@@ -249,7 +249,7 @@ class ActiveDay(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["day", "user_id"], name="portal_activeday_once_per_day")]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.user_id} on {self.day}"
 
 
@@ -268,5 +268,5 @@ class RetentionDay(models.Model):
         ordering = ["-day"]
         verbose_name = "retention day"
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.day}: DAU {self.dau}, WAU {self.wau}, MAU {self.mau}"

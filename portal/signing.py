@@ -33,7 +33,7 @@ class SignedLink:
 class _ClockedSigner(signing.TimestampSigner):
     """A TimestampSigner whose clock is `now`, so expiry is judged against a time we control."""
 
-    def __init__(self, *, now: datetime, **kwargs):
+    def __init__(self, *, now: datetime, **kwargs) -> None:
         super().__init__(**kwargs)
         self.now = now
 

@@ -12,7 +12,7 @@ from portal import mail, services
 class Command(BaseCommand):
     help = "Customer portal: receipts EMAIL | revoke EMAIL | send-link EMAIL | prune"
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser) -> None:
         sub = parser.add_subparsers(dest="action", required=True)
         receipts = sub.add_parser("receipts", help="list the customer's purchases with signed download links")
         receipts.add_argument("email")
@@ -57,7 +57,7 @@ class Command(BaseCommand):
             )
         self.stdout.write(f"{email}: {outcome}")
 
-    def _receipts(self, customer):
+    def _receipts(self, customer) -> None:
         rows = services.receipts_with_links(customer)
         if not rows:
             self.stdout.write(f"{customer.email}: no purchases")

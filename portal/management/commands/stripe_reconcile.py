@@ -14,7 +14,7 @@ class Command(BaseCommand):
         "(or the last --since DAYS, at most 30). Needs STRIPE_API_KEY."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser) -> None:
         parser.add_argument("--since", type=int, metavar="DAYS", help="ask for the events of the last DAYS days (1-30)")
 
     def handle(self, *args, since=None, **options):
