@@ -14,10 +14,10 @@ from .models import Backup, DrillReport, OpsCheckRun, RecoveryRun, RequeuedTask,
 class ReadOnlyHistory(admin.ModelAdmin):
     """History rows: shown, searched, never edited by hand."""
 
-    def has_add_permission(self, request):
+    def has_add_permission(self, request) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None):
+    def has_change_permission(self, request, obj=None) -> bool:
         return False
 
 
@@ -44,7 +44,7 @@ class OpsCheckRunAdmin(ReadOnlyHistory):
         return format_html("<table>{}</table>", rows)
 
     @admin.action(description="Run the ops check now")
-    def run_now(self, request, queryset):
+    def run_now(self, request, queryset) -> None:
         report = checks.ops_check(by=request.user.get_username())
         level = (
             messages.ERROR
@@ -62,7 +62,7 @@ class RequeuedInline(admin.TabularInline):
     can_delete = False
     readonly_fields = ("failed_task_id", "new_task_id", "func", "at")
 
-    def has_add_permission(self, request, obj=None):
+    def has_add_permission(self, request, obj=None) -> bool:
         return False
 
 
@@ -89,7 +89,7 @@ class RecoveryRunAdmin(ReadOnlyHistory):
         return format_html("<ul>{}</ul>", items)
 
     @admin.action(description="Dry run a recovery now (changes nothing)")
-    def dry_run_now(self, request, queryset):
+    def dry_run_now(self, request, queryset) -> None:
         run = recovery.recover(dry_run=True, trigger=f"admin ({request.user.get_username()})")
         self.message_user(request, f"recovery #{run.pk} (dry run): {len(run.actions)} action(s) listed")
 
@@ -171,7 +171,7 @@ class UptimeCheckAdmin(admin.ModelAdmin):
         return super().response_add(request, obj, post_url_continue)
 
     @admin.action(description="Probe the selected checks now")
-    def probe_now(self, request, queryset):
+    def probe_now(self, request, queryset) -> None:
         results = [uptime.record(check, uptime.probe_check(check)) for check in queryset]
         summary = ", ".join(f"{r['check']}: {'up' if r['ok'] else 'down (' + r['error'] + ')'}" for r in results)
         self.message_user(request, summary or "nothing selected")

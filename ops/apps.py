@@ -9,7 +9,7 @@ class OpsConfig(plugins.ConsoleApp):
     card = "ops.dashboard.card_context"
     demo = "ops.demo.load"
 
-    def ready(self):
+    def ready(self) -> None:
         from django.core.checks import register
 
         from echopilot.metrics import register_collector

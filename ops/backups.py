@@ -244,7 +244,7 @@ def _add_file(archive: tarfile.TarFile, path: Path, member: str, files: dict, si
 
 
 class _HashingReader:
-    def __init__(self, handle, digest, limit: int):
+    def __init__(self, handle, digest, limit: int) -> None:
         self.handle, self.digest, self.left = handle, digest, limit
 
     def read(self, size: int = -1) -> bytes:

@@ -88,7 +88,7 @@ _CHECKS: dict[str, Check] = {}
 
 def register(
     name: str, func: Callable[[], tuple[str, str]], timeout_s: float | Callable[[], float] = DEFAULT_TIMEOUT_S
-):
+) -> None:
     """Add (or replace) a named check: `func()` returns (ok|warn|fail, detail) and may raise."""
     _CHECKS[name] = Check(name, func, timeout_s)
 

@@ -29,7 +29,7 @@ class OpsCheckRun(models.Model):
         ordering = ["-at"]
         verbose_name = "ops check run"
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"ops check {self.at:%Y-%m-%d %H:%M:%S} {self.worst}"
 
 
@@ -48,7 +48,7 @@ class RecoveryRun(models.Model):
     class Meta:
         ordering = ["-at"]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"recovery {self.at:%Y-%m-%d %H:%M:%S}{' (dry run)' if self.dry_run else ''}"
 
 
@@ -61,7 +61,7 @@ class RequeuedTask(models.Model):
     run = models.ForeignKey(RecoveryRun, on_delete=models.CASCADE, related_name="requeued")
     at = models.DateTimeField(default=timezone.now)
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.func} {self.failed_task_id} -> {self.new_task_id}"
 
 
@@ -126,7 +126,7 @@ class UptimeCheck(models.Model):
     class Meta:
         ordering = ["name"]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.name
 
     @property
@@ -137,7 +137,7 @@ class UptimeCheck(models.Model):
     def fingerprint(self) -> str:
         return f"uptime:{self.name}:down"
 
-    def clean(self):
+    def clean(self) -> None:
         from .uptime import validate_probe
 
         validate_probe(self.target or "", self.method, self.keyword, target_field="target")
@@ -158,7 +158,7 @@ class UptimeResult(models.Model):
         # Availability reads one check's window; retention deletes by age across all checks.
         indexes = [models.Index(fields=["check_ref", "at"]), models.Index(fields=["at"])]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.check_ref} {'up' if self.ok else 'down'} {self.at:%Y-%m-%d %H:%M:%S}"
 
 
@@ -185,7 +185,7 @@ class Backup(models.Model):
     class Meta:
         ordering = ["-created"]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.name
 
 
@@ -208,5 +208,5 @@ class DrillReport(models.Model):
     class Meta:
         ordering = ["-started"]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"drill {self.started:%Y-%m-%d %H:%M} {self.outcome}"

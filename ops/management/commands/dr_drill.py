@@ -8,7 +8,7 @@ from ._job import JobCommand
 class Command(JobCommand):
     help = "Restore the latest backup into a scratch database, migrate, compare row counts; report RTO and RPO."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser) -> None:
         parser.add_argument("--backup", help="drill this archive instead of the latest")
 
     def run_job(self, backup=None, **_):

@@ -9,10 +9,10 @@ from ops import checks
 class Command(BaseCommand):
     help = "Run every ops check at once (within 10 s); exit 0 ok, 1 warn, 2 fail."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser) -> None:
         parser.add_argument("--json", action="store_true", help="print the report as JSON")
 
-    def handle(self, *args, **options):
+    def handle(self, *args, **options) -> None:
         report = checks.ops_check(by="manage.py ops_check")
         if options["json"]:
             self.stdout.write(json.dumps(report.to_dict(), indent=2))

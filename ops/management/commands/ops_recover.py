@@ -9,10 +9,10 @@ class Command(BaseCommand):
         "their timeout, restart the worker pool where this console runs one."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser) -> None:
         parser.add_argument("--dry-run", action="store_true", help="list what would happen; change nothing")
 
-    def handle(self, *args, **options):
+    def handle(self, *args, **options) -> None:
         run = recovery.recover(dry_run=options["dry_run"], trigger="manage.py ops_recover")
         for action in run.actions:
             self.stdout.write(f"{action['action']:<8} {action['target']}: {action['outcome']}")

@@ -13,7 +13,7 @@ class Command(BaseCommand):
         "or whose migrations are newer than the code. Stop the web workers and the qcluster first."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser) -> None:
         parser.add_argument("backup", help="path to the .tar.gz (its .sha256 must sit beside it)")
         parser.add_argument("--yes", action="store_true", help="really replace the live database")
 

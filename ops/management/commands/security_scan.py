@@ -11,6 +11,6 @@ class Command(BaseCommand):
         "console's own rules (secrets, admin key age, public endpoints). Findings become WARNING incidents."
     )
 
-    def handle(self, *args, **options):
+    def handle(self, *args, **options) -> None:
         result = security_scan.run_scan()
         self.stdout.write(security_scan.summary(result))

@@ -6,5 +6,5 @@ from ops import tasks
 class Command(BaseCommand):
     help = "Probe the uptime checks that are due now, at once (the every-minute job)."
 
-    def handle(self, *args, **options):
+    def handle(self, *args, **options) -> None:
         self.stdout.write(tasks.uptime_probes())
