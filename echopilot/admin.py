@@ -64,7 +64,7 @@ def recent_values_filter(field: str, title: str = "", recent: int = 1_000) -> ty
     class RecentValues(admin.SimpleListFilter):
         parameter_name = field
 
-        def lookups(self, request, model_admin):
+        def lookups(self, request, model_admin) -> list:
             newest = model_admin.get_queryset(request).order_by("-pk").values_list(field, flat=True)[:recent]
             return [(str(value), str(value)) for value in sorted(set(newest), key=str)]
 

@@ -22,7 +22,7 @@ class ChainQuery(serializers.Serializer):
 
 @extend_schema(responses={200: AUDIT_CHAIN})
 @api_view(["GET"])
-def audit_chain(request):
+def audit_chain(request) -> Response:
     query = ChainQuery(data=request.query_params)
     query.is_valid(raise_exception=True)
     entries = audit.entries_since(query.validated_data["since"], query.validated_data["limit"])

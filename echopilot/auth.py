@@ -160,7 +160,7 @@ class DashKeyScheme(OpenApiAuthenticationExtension):
     target_class = "echopilot.auth.DashKeyAuthentication"
     name = "dashKey"
 
-    def get_security_definition(self, auto_schema):
+    def get_security_definition(self, auto_schema) -> dict:
         return {"type": "apiKey", "in": "header", "name": "X-Dash-Key"}
 
 

@@ -54,12 +54,12 @@ def json_exception_handler(exc, context):
     return response
 
 
-def error_response(message: str, fields: dict | None = None, status_code=status.HTTP_400_BAD_REQUEST):
+def error_response(message: str, fields: dict | None = None, status_code=status.HTTP_400_BAD_REQUEST) -> Response:
     """A DRF response in the shared error shape, for views that refuse without raising."""
     return Response(error_body(message, fields), status=status_code)
 
 
-def json_400(request, exception=None):
+def json_400(request, exception=None) -> JsonResponse:
     """Django's own refusals (SuspiciousOperation), in the API's shape. Only the size is explained:
     the other messages quote the request's headers back, and add nothing a caller can act on."""
     if isinstance(exception, RequestDataTooBig):
@@ -69,7 +69,7 @@ def json_400(request, exception=None):
     return JsonResponse(error_body(message), status=400)
 
 
-def json_404(request, exception=None):
+def json_404(request, exception=None) -> JsonResponse:
     return JsonResponse(error_body("not found"), status=404)
 
 
@@ -86,7 +86,7 @@ def unavailable(what: str) -> JsonResponse:
     return response
 
 
-def json_500(request):
+def json_500(request) -> JsonResponse:
     """Django calls this inside the except block of the failed request: an outage of the database is
     answered 503, anything else is the 500 it is."""
     if isinstance(sys.exc_info()[1], DATABASE_DOWN):

@@ -202,7 +202,7 @@ def _read_chunked_body(environ):
     return None
 
 
-def _length_required(environ, start_response):
+def _length_required(environ, start_response) -> list:
     body = orjson.dumps(error_body("a request body needs Content-Length (or a server that decodes chunked bodies)"))
     start_response("411 Length Required", [("Content-Type", JSON), ("Content-Length", str(len(body)))])
     return [body]

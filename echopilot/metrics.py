@@ -35,7 +35,7 @@ def register_collector(collect: Callable[[], Iterable]) -> None:
 
 
 class _ScrapeTimeCollector(Collector):
-    def describe(self):
+    def describe(self) -> list:
         # Without describe(), registering calls collect() to learn the names: a database query
         # while Django is still loading its apps (and on every manage.py command).
         return []

@@ -14,14 +14,14 @@ from . import health, metrics, openapi, queue
 # not the CSRF failure page.
 @csrf_exempt
 @require_safe
-def liveness(request):
+def liveness(request) -> JsonResponse:
     """Alive: the process answers. Touches nothing else, so a sick database never kills the pod."""
     return JsonResponse({"status": "ok"})
 
 
 @csrf_exempt
 @require_safe
-def strict_health(request):
+def strict_health(request) -> JsonResponse:
     """Every check, the apps' included (the SLOs in HEALTHZ_STRICT_SLOS): 500 naming what fails,
     for an uptime monitor."""
     body, failing = _checked(health.run_checks())
@@ -53,7 +53,7 @@ def _checked(results: dict[str, health.CheckResult]) -> tuple[dict, list[str]]:
 
 @csrf_exempt
 @require_safe
-def prometheus_metrics(request):
+def prometheus_metrics(request) -> HttpResponse:
     return HttpResponse(metrics.render_latest(), content_type=CONTENT_TYPE_LATEST)
 
 
@@ -89,7 +89,7 @@ def prometheus_metrics(request):
     }
 )
 @api_view(["GET"])
-def queue_status(request):
+def queue_status(request) -> Response:
     """django-q2 queue depth, running clusters and recent failures."""
     return Response(queue.queue_status())
 
