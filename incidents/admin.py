@@ -79,7 +79,7 @@ class StateFilter(admin.SimpleListFilter):
     parameter_name = "state"
     DEFAULT = "unresolved"
 
-    def lookups(self, request, model_admin):
+    def lookups(self, request, model_admin) -> list:
         return [
             ("unresolved", "unresolved (open or acknowledged)"),
             (Incident.OPEN, "open"),
@@ -178,7 +178,7 @@ class IncidentAdmin(admin.ModelAdmin):
         return obj.message[:100]
 
     @admin.display(description="severity", ordering="severity_rank")
-    def colored_severity(self, obj):
+    def colored_severity(self, obj) -> str:
         return format_html('<strong style="color:{}">{}</strong>', SEVERITY_COLORS[obj.severity], obj.severity)
 
     @admin.display(description="meta")
@@ -189,7 +189,7 @@ class IncidentAdmin(admin.ModelAdmin):
     def runbook(self, obj):
         return link_or_text("runbook_url", obj.runbook_url) if obj.runbook_url else ""
 
-    def get_ordering(self, request):
+    def get_ordering(self, request) -> list:
         # Worst first, newest first within a severity: what needs someone at 3 a.m. is on top.
         return ["-severity_rank", "-last_seen"]
 
@@ -226,7 +226,7 @@ class IncidentAdmin(admin.ModelAdmin):
             one.update(resolve_note=note)
             request._incident_done = (1, "Saved the note of")
 
-    def response_change(self, request, obj):
+    def response_change(self, request, obj) -> HttpResponseRedirect:
         done, verb = getattr(request, "_incident_done", (0, ""))
         if done:
             self.message_user(request, f"{verb} incident #{obj.pk}.", messages.SUCCESS)

@@ -77,10 +77,10 @@ class WebhookKeyScheme(OpenApiAuthenticationExtension):
     target_class = "incidents.api.WebhookKeyAuthentication"
     name = "webhookKey"
 
-    def get_security_definition(self, auto_schema):
+    def get_security_definition(self, auto_schema) -> dict:
         return {"type": "http", "scheme": "bearer", "description": "a dash key, as Bearer or X-Dash-Key"}
 
-    def get_security_requirement(self, auto_schema):
+    def get_security_requirement(self, auto_schema) -> list:
         return [{self.name: []}, {"dashKey": []}]
 
 
@@ -88,14 +88,14 @@ class RoutingKeyScheme(OpenApiAuthenticationExtension):
     target_class = "incidents.api.RoutingKeyAuthentication"
     name = "routingKey"
 
-    def get_security_definition(self, auto_schema):
+    def get_security_definition(self, auto_schema) -> dict:
         return {
             "type": "http",
             "scheme": "bearer",
             "description": "a dash key, as Bearer, X-Dash-Key or the body's routing_key",
         }
 
-    def get_security_requirement(self, auto_schema):
+    def get_security_requirement(self, auto_schema) -> list:
         return [{self.name: []}, {"dashKey": []}]
 
 
@@ -128,7 +128,7 @@ def raise_answer(result) -> dict:
     responses={200: openapi_docs.INCIDENT_LIST, 400: error("a filter or the page is out of range")},
 )
 @api_view(["GET"])
-def list_view(request):
+def list_view(request) -> Response:
     """Incidents, newest first: filter by status, severity and since; page with limit and offset."""
     query = IncidentQuerySerializer(data=request.query_params)
     query.is_valid(raise_exception=True)
@@ -146,7 +146,7 @@ def list_view(request):
     operation_id="incidents_detail", responses={200: openapi_docs.INCIDENT_DETAIL, 404: error("no such incident")}
 )
 @api_view(["GET"])
-def detail_view(request, pk):
+def detail_view(request, pk) -> Response:
     """One incident with its meta, who acknowledged or resolved it, and every page sent for it."""
     incident = Incident.objects.filter(pk=pk).first()
     if incident is None:
@@ -160,7 +160,7 @@ def detail_view(request, pk):
     responses={200: openapi_docs.RAISED, 201: openapi_docs.RAISED, 400: error("a field is missing or invalid")},
 )
 @api_view(["POST"])
-def raise_view(request):
+def raise_view(request) -> Response:
     """Raise an incident: `{severity, msg, source, meta}`; a repeat joins the open incident of its fingerprint."""
     data = RaiseSerializer(data=request.data)
     data.is_valid(raise_exception=True)
@@ -171,7 +171,7 @@ def raise_view(request):
 
 @extend_schema(parameters=[SummaryQuerySerializer], request=None, responses={200: openapi_docs.SUMMARY})
 @api_view(["GET", "POST"])
-def summarize_view(request):
+def summarize_view(request) -> Response:
     """The last 24 h (or `?hours=`) grouped by fingerprint, with totals by severity."""
     query = SummaryQuerySerializer(data=request.query_params)
     query.is_valid(raise_exception=True)
@@ -180,7 +180,7 @@ def summarize_view(request):
 
 @extend_schema(responses={200: openapi_docs.PAGER_STATUS})
 @api_view(["GET"])
-def status_view(request):
+def status_view(request) -> Response:
     """Open incidents by severity, each channel's state (off, ok, broken) and recent deliveries."""
     return Response(services.pager_status())
 
@@ -190,7 +190,7 @@ def status_view(request):
 )
 @api_view(["POST"])
 @authentication_classes([WebhookKeyAuthentication, SessionAuthentication])
-def alertmanager_view(request):
+def alertmanager_view(request) -> Response:
     """Prometheus Alertmanager (webhook version 4) and Grafana Alerting (webhook version 1, the same
     alerts): firing alerts raise, resolved alerts resolve."""
     body = AlertmanagerSerializer(data=request.data)
@@ -222,7 +222,7 @@ def _occurrence(alert: dict) -> services.Occurrence:
 )
 @api_view(["POST"])
 @authentication_classes([RoutingKeyAuthentication, SessionAuthentication])
-def events_view(request):
+def events_view(request) -> Response:
     """PagerDuty Events API v2: trigger raises, acknowledge acknowledges, resolve resolves (by dedup_key).
 
     Also answered at `/v2/enqueue`, where PagerDuty's client libraries post, so pointing their base
@@ -253,7 +253,7 @@ def events_view(request):
 
 @extend_schema(request=None, responses={200: openapi_docs.INCIDENT_ROW, 404: error("no such incident")})
 @api_view(["POST"])
-def acknowledge_view(request, pk):
+def acknowledge_view(request, pk) -> Response:
     """Acknowledge one incident (who = the key's name or the staff user)."""
     incidents = Incident.objects.filter(pk=pk)
     if not incidents.exists():
@@ -268,7 +268,7 @@ def acknowledge_view(request, pk):
     responses={200: openapi_docs.INCIDENT_ROW, 404: error("no such incident")},
 )
 @api_view(["POST"])
-def resolve_view(request, pk):
+def resolve_view(request, pk) -> Response:
     """Resolve one incident, with an optional `note`."""
     incidents = Incident.objects.filter(pk=pk)
     if not incidents.exists():

@@ -8,7 +8,7 @@ def send_deliveries(ids):
     return {delivery_id: getattr(pager.deliver(delivery_id), "status", "not due") for delivery_id in ids}
 
 
-def pager_tick():
+def pager_tick() -> dict:
     """Every 5 minutes: remind of unacknowledged incidents, send what is due, read the NDJSON files,
     rewrite incident_summary.json."""
     reminded = services.remind_unacknowledged()
