@@ -18,7 +18,7 @@ def who(request) -> str:
     return f"admin:{request.user.get_username()}" if request.user.is_authenticated else "admin"
 
 
-def colored_state(state: str):
+def colored_state(state: str) -> str:
     return format_html('<strong style="color:{}">{}</strong>', STATE_COLORS.get(state, "#777"), state)
 
 

@@ -48,7 +48,7 @@ def _pick_slo(name: str | None) -> Slo:
 
 @extend_schema(parameters=[StatusQuery], responses={200: openapi_docs.STATUS, 400: error("unknown slo or period")})
 @api_view(["GET"])
-def slo_status(request):
+def slo_status(request) -> Response:
     """p95, p99, error rate, burn and budget left of one SLO over ?period= (1h, 24h, 7d, 30d...)."""
     query = StatusQuery(data=request.query_params)
     query.is_valid(raise_exception=True)
@@ -60,7 +60,7 @@ def slo_status(request):
 
 @extend_schema(parameters=[StatusQuery], responses={200: openapi_docs.BUDGET, 400: error("unknown slo or period")})
 @api_view(["GET"])
-def slo_budget(request):
+def slo_budget(request) -> Response:
     """The 24h status with the budget of each objective over the SLO window and its daily graph."""
     query = StatusQuery(data=request.query_params)
     query.is_valid(raise_exception=True)
@@ -72,7 +72,7 @@ def slo_budget(request):
 
 @extend_schema(request=RebaselineBody, responses={200: openapi_docs.REBASELINED, 400: error("unknown slo")})
 @api_view(["POST"])
-def rebaseline(request):
+def rebaseline(request) -> Response:
     """Start the SLO's rolling windows anew from now (older data is kept, no longer counted)."""
     body = RebaselineBody(data=request.data)
     body.is_valid(raise_exception=True)
@@ -96,7 +96,7 @@ class JSONOnly(DefaultContentNegotiation):
 @parser_classes([])  # the body is read raw: NDJSON, and JSON checked sample by sample
 @renderer_classes([JSONRenderer])
 @content_negotiation_class(JSONOnly)
-def ingest_samples(request):
+def ingest_samples(request) -> Response:
     """A batch of up to 10,000 request samples (JSON or NDJSON); all stored, or none and a 400."""
     try:
         body = request.body
@@ -131,14 +131,14 @@ class YamlRenderer(BaseRenderer):
 )
 @api_view(["GET"])
 @renderer_classes([JSONRenderer, YamlRenderer])
-def openslo_export(request):
+def openslo_export(request) -> Response:
     """Every SLO as OpenSLO documents: JSON by default, YAML with ?format=yaml or Accept: application/yaml."""
     return Response(openslo.export_all())
 
 
 @extend_schema(responses={200: openapi_docs.GATE, 423: openapi_docs.GATE_SHUT})
 @api_view(["GET"])
-def deploy_gate(request):
+def deploy_gate(request) -> Response:
     """For CI before a deploy: 200 while the gate is open, 423 with the reason while it is shut."""
     state = gate.current()
     return Response(state.to_dict(), status=status.HTTP_423_LOCKED if state.shut else status.HTTP_200_OK)
@@ -146,7 +146,7 @@ def deploy_gate(request):
 
 @extend_schema(request=LiftBody, examples=[openapi_docs.LIFT_REQUEST], responses={200: openapi_docs.LIFTED})
 @api_view(["POST"])
-def lift_gate(request):
+def lift_gate(request) -> Response:
     """Lift the deploy gate, with a note saying why it is safe (admin only)."""
     body = LiftBody(data=request.data)
     body.is_valid(raise_exception=True)

@@ -3,7 +3,7 @@
 from . import ticks
 
 
-def slo_budget_tick():
+def slo_budget_tick() -> dict:
     """Every 15 minutes: the budget tick (slo_tick events, slo_status.json, alerts, gate)."""
     snapshot = ticks.budget_tick()
     return {"slos": len(snapshot["slos"]), "gate": snapshot["gate"]["gate"]}
