@@ -137,7 +137,7 @@ class LedgerModelFilter(admin.SimpleListFilter):
     title = "model"
     parameter_name = "model"
 
-    def lookups(self, request, model_admin):
+    def lookups(self, request, model_admin) -> list:
         keys = DailyCounter.objects.filter(scope=CostCap.MODEL).order_by("key").values_list("key", flat=True)
         return [(key, key) for key in keys.distinct()]
 

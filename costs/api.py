@@ -64,7 +64,7 @@ def _authorize(data) -> dict:
     responses={200: openapi_docs.USAGE_REPORTED, 400: error("every bad field named at once")},
 )
 @api_view(["POST"])
-def usage(request):
+def usage(request) -> Response:
     """Report one spend (AI call or Stripe fee); answers the model's decision after it."""
     return Response(_usage(request.data))
 
@@ -76,14 +76,14 @@ def usage(request):
     responses={200: openapi_docs.AUTHORIZED, 400: error("no model, or a model with no price and no usd")},
 )
 @api_view(["POST"])
-def authorize(request):
+def authorize(request) -> Response:
     """May the caller use `model` now? allow | warn | downgrade (to `model`) | throttle (until `retry_after`)."""
     return Response(_authorize(request.data))
 
 
 @extend_schema(responses={200: openapi_docs.STATUS})
 @api_view(["GET"])
-def status(request):
+def status(request) -> Response:
     """Every cap with today's spend, utilization %, state and the fallback in force."""
     return Response(services.status())
 
@@ -94,7 +94,7 @@ def status(request):
     responses={200: openapi_docs.CAP_SET, 400: error("scope, key or usd_cap invalid")},
 )
 @api_view(["POST"])
-def set_cap(request):
+def set_cap(request) -> Response:
     """Create or change the global daily cap or a model's daily cap."""
     data = _valid(SetCapSerializer, request)
     cap = services.set_cap(data["scope"], data["usd_cap"], data.get("key") or "", by=str(request.user))
@@ -104,6 +104,6 @@ def set_cap(request):
 
 @extend_schema(responses={200: openapi_docs.FORECAST})
 @api_view(["GET"])
-def forecast(request):
+def forecast(request) -> Response:
     """The next 30 days of spend by linear trend + 20%, and when the month's budget runs out."""
     return Response(forecast_outlook())
