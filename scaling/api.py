@@ -72,14 +72,14 @@ def _by(request) -> str:
 
 @extend_schema(responses={200: openapi_docs.STATUS})
 @api_view(["GET"])
-def status(request):
+def status(request) -> Response:
     """Desired vs actual workers now, why, and every signal read; nothing is applied."""
     return Response(services.status())
 
 
 @extend_schema(request=ApplySerializer, responses={200: openapi_docs.APPLIED})
 @api_view(["POST"])
-def apply(request):
+def apply(request) -> Response:
     """Decide now and apply unless dry (`dry_run` absent: SCALE_DRY_RUN) or held by a constraint."""
     data = _valid(ApplySerializer, request)
     return Response(services.apply(dry_run=data.get("dry_run"), by=_by(request)))
@@ -87,7 +87,7 @@ def apply(request):
 
 @extend_schema(request=SignalsSerializer, responses={201: openapi_docs.RECORDED})
 @api_view(["POST"])
-def signals(request):
+def signals(request) -> Response:
     """A reading of the load pushed by another system (its workers need not be django-q2)."""
     data = _valid(SignalsSerializer, request)
     sample = services.record_signals(data)  # a ValidationError is the kernel handler's 400
