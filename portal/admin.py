@@ -2,6 +2,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count
+from django.http import HttpResponseRedirect
 from django.shortcuts import redirect
 from django.urls import path
 from django.utils.html import format_html, format_html_join
@@ -192,7 +193,7 @@ class ReconcileRunAdmin(ReadOnlyAdmin):
     readonly_fields = [field.name for field in ReconcileRun._meta.fields]
     change_list_template = "admin/portal/reconcilerun/change_list.html"
 
-    def get_urls(self):
+    def get_urls(self) -> list:
         run_now = path("run/", self.admin_site.admin_view(self.run_now), name="portal_reconcilerun_run")
         return [run_now, *super().get_urls()]
 
@@ -200,7 +201,7 @@ class ReconcileRunAdmin(ReadOnlyAdmin):
         extra_context = {**(extra_context or {}), "reconcile_on": reconcile.is_enabled()}
         return super().changelist_view(request, extra_context)
 
-    def run_now(self, request):
+    def run_now(self, request) -> HttpResponseRedirect:
         """Queue a run now, as the nightly schedule would (POST; needs the change permission)."""
         if request.method != "POST" or not request.user.has_perm("portal.change_reconcilerun"):
             raise PermissionDenied

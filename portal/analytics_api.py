@@ -11,7 +11,7 @@ from echopilot.errors import error_response
 from . import openapi_docs, retention
 
 
-def _refusal(exc: ValidationError):
+def _refusal(exc: ValidationError) -> Response:
     fields = {name: " ".join(messages) for name, messages in exc.message_dict.items()}
     return error_response("invalid input: the batch was refused whole, nothing was stored", fields)
 
@@ -41,7 +41,7 @@ class RetentionQuery(serializers.Serializer):
 
 @extend_schema(responses={200: openapi_docs.RETENTION})
 @api_view(["GET"])
-def retention_series(request):
+def retention_series(request) -> Response:
     query = RetentionQuery(data=request.query_params)
     query.is_valid(raise_exception=True)
     days = query.validated_data["days"]

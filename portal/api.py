@@ -64,7 +64,7 @@ class EmailQuery(serializers.Serializer):
     responses={200: openapi_docs.RECEIPTS, 400: error("the email is missing or malformed")},
 )
 @api_view(["GET"])
-def receipts(request):
+def receipts(request) -> Response:
     """A customer's recent purchases, newest first, each with a signed download link and its expiry
     (an analyst gets the list, with null links: minting one hands out the customer's document)."""
     query = EmailQuery(data=request.query_params)
@@ -92,7 +92,7 @@ def receipts(request):
     responses={200: openapi_docs.REVOKED, 404: error("no customer with this email")},
 )
 @api_view(["POST"])
-def revoke(request):
+def revoke(request) -> Response:
     """Make every link issued so far to this customer fail (admin)."""
     query = EmailQuery(data=request.data)
     query.is_valid(raise_exception=True)
