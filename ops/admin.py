@@ -36,7 +36,7 @@ class OpsCheckRunAdmin(ReadOnlyHistory):
         return ", ".join(f"{c['name']} ({c['status']})" for c in run.checks if c["status"] != "ok") or "-"
 
     @admin.display(description="checks")
-    def check_table(self, run):
+    def check_table(self, run) -> str:
         rows = format_html_join(
             "", "<tr><td>{}</td><td>{}</td><td>{} ms</td><td>{}</td></tr>",
             ((c["name"], c["status"], c["duration_ms"], c["detail"]) for c in run.checks),
@@ -82,7 +82,7 @@ class RecoveryRunAdmin(ReadOnlyHistory):
         return len(run.actions)
 
     @admin.display(description="actions and outcomes")
-    def action_list(self, run):
+    def action_list(self, run) -> str:
         items = format_html_join(
             "", "<li>{}: {} — {}</li>", ((a["action"], a["target"], a["outcome"]) for a in run.actions)
         )

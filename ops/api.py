@@ -28,7 +28,7 @@ def _valid(serializer_class, request) -> dict:
 
 @extend_schema(request=None, responses={200: openapi_docs.OPS_CHECK, 503: openapi_docs.OPS_CHECK})
 @api_view(["POST"])
-def check(request):
+def check(request) -> Response:
     """Run every check now: 200 when none fails, 503 (with Retry-After) when one does."""
     report = checks.ops_check(by=_who(request))
     if report.worst == Verdict.FAIL:
@@ -42,7 +42,7 @@ class RecoverBody(serializers.Serializer):
 
 @extend_schema(request=RecoverBody, responses={200: openapi_docs.RECOVERED})
 @api_view(["POST"])
-def recover(request):
+def recover(request) -> Response:
     """Requeue the last hour's failed tasks, release stuck ones, restart the pool; dry_run lists only."""
     body = _valid(RecoverBody, request) if request.body else {"dry_run": False}
     run = recovery.recover(dry_run=body["dry_run"], trigger=f"api ({_who(request)})")
@@ -59,7 +59,7 @@ class ProbeBody(serializers.Serializer):
     keyword = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     timeout_s = serializers.FloatField(min_value=0.1, max_value=30, default=10.0)
 
-    def validate(self, attrs):
+    def validate(self, attrs) -> dict:
         try:
             uptime.validate_probe(attrs["url"], attrs["method"], attrs["keyword"])
         except ValidationError as exc:
@@ -69,7 +69,7 @@ class ProbeBody(serializers.Serializer):
 
 @extend_schema(request=ProbeBody, responses={200: openapi_docs.PROBED})
 @api_view(["POST"])
-def uptime_test(request):
+def uptime_test(request) -> Response:
     """Probe a URL or host:port once and answer the result (nothing is stored)."""
     body = _valid(ProbeBody, request)
     result = uptime.probe(
@@ -84,6 +84,6 @@ def uptime_test(request):
 
 @extend_schema(responses={200: openapi_docs.UPTIME})
 @api_view(["GET"])
-def uptime_status(request):
+def uptime_status(request) -> Response:
     """The uptime checks with their state, last latency and 24 h / 30 d availability."""
     return Response({"checks": uptime.status()})

@@ -11,7 +11,7 @@ from . import drills, openapi_docs
 
 @extend_schema(responses={200: openapi_docs.DR_LAST})
 @api_view(["GET"])
-def dr_last(request):
+def dr_last(request) -> Response:
     report = drills.last_report()
     if report is None:
         return error_response("no DR drill has run yet: run `manage.py dr_drill`", status_code=404)
