@@ -22,6 +22,7 @@ import io
 import time
 from collections.abc import Callable
 from decimal import Decimal
+from typing import Never
 
 import orjson
 from django.conf import settings
@@ -215,7 +216,7 @@ def _utf8_json(content_type: str) -> bool:
     return main == JSON and params.get("charset", "utf-8").lower() in ("utf-8", "utf8")
 
 
-def _unreachable(request):
+def _unreachable(request) -> Never:
     raise AssertionError("only the middleware's process_request / process_response are called")
 
 

@@ -23,7 +23,7 @@ def _is_lookalike(value) -> bool:
     return isinstance(value, bool) or (isinstance(value, str) and (not value.isascii() or "_" in value))
 
 
-def _reject_lookalike(value, field_name):
+def _reject_lookalike(value, field_name) -> None:
     if _is_lookalike(value):
         raise ValidationError({field_name: "must be a number written with the digits 0-9"})
 

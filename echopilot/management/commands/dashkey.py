@@ -46,7 +46,7 @@ class Command(BaseCommand):
     def handle(self, *args, action, **options) -> None:
         getattr(self, f"do_{action}")(**options)
 
-    def do_create(self, name, role, quiet, expires_days=None, if_missing=False, replace=False, **_):
+    def do_create(self, name, role, quiet, expires_days=None, if_missing=False, replace=False, **_) -> None:
         limit = DashKey._meta.get_field("name").max_length
         assert limit is not None
         if not storable_name(name, limit):
@@ -88,7 +88,7 @@ class Command(BaseCommand):
             origin = "DASHBOARD_KEY" if env_key == settings.DASHBOARD_KEY else "ROLES_JSON"
             self.stdout.write(f"(env)     {role:8} set in {origin}; change the environment to revoke it")
 
-    def do_revoke(self, prefix, **_):
+    def do_revoke(self, prefix, **_) -> None:
         # A pasted whole key is taken for its prefix; the message shows only the prefix.
         prefix = (DashKey.prefix_of(prefix.strip()) or prefix.strip()).lower()
         updated = DashKey.objects.filter(prefix=prefix, revoked__isnull=True).update(revoked=timezone.now())
@@ -97,7 +97,7 @@ class Command(BaseCommand):
         # Running web workers remember a resolved key for a few seconds (echopilot.auth).
         self.stdout.write(f"Revoked key {prefix}; running workers refuse it within {settings.DASH_KEY_CACHE_S:g} s.")
 
-    def do_rotate(self, name, overlap_days, quiet, **_):
+    def do_rotate(self, name, overlap_days, quiet, **_) -> None:
         try:
             key, raw = keys.rotate(name, overlap_days)
         except ValidationError as exc:
