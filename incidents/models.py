@@ -155,7 +155,7 @@ class Route(models.Model):
     def __str__(self) -> str:
         return f"{self.severity}: {'page ' + (self.channels or 'all channels') if self.page_now else 'digest only'}"
 
-    def clean(self):
+    def clean(self) -> None:
         unknown = [c.strip() for c in self.channels.split(",") if c.strip() and c.strip() not in CHANNELS]
         if unknown:
             raise ValidationError({"channels": f"unknown channel(s) {', '.join(unknown)}; use {', '.join(CHANNELS)}"})

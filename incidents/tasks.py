@@ -18,7 +18,7 @@ def pager_tick() -> dict:
     return {"reminded": reminded, "sent": sent, "raised": raised, "open": summary["open"]}
 
 
-def digest_tick():
+def digest_tick() -> str:
     """Sends the daily digest once per local day, at or after PAGER_DIGEST_HOUR."""
     result = digest.send_digest_if_due()
     return "digest recorded" if result else ("email off" if result is False else "not due")

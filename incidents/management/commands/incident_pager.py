@@ -12,7 +12,7 @@ class Command(BaseCommand):
             "--preview", action="store_true", help="with --digest: print the digest that would go out; send nothing"
         )
 
-    def handle(self, *args, **options):
+    def handle(self, *args, **options) -> None:
         if options["preview"]:
             if not options["digest"]:
                 raise CommandError("--preview applies to --digest: incident_pager --digest --preview")
