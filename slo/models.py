@@ -103,7 +103,7 @@ class Slo(models.Model):
         # Lenient: a row saved before the validator existed still answers with the parts it can read.
         return set().union(*map(_codes_of, self.error_statuses.split(",")))
 
-    def clean(self):
+    def clean(self) -> None:
         # Either may be missing here: a blank form field is reported by its own check, not as a crash.
         if self.p95_ms is not None and self.p99_ms is not None and self.p99_ms < self.p95_ms:
             raise ValidationError({"p99_ms": "the p99 objective cannot be below the p95 objective"})

@@ -16,7 +16,7 @@ class Command(BaseCommand):
             "--format", dest="file_format", choices=["openslo", "sloth"], default="openslo", help="default: openslo"
         )
 
-    def handle(self, *args, file, file_format="openslo", **options):
+    def handle(self, *args, file, file_format="openslo", **options) -> None:
         try:
             with open(file, encoding="utf-8") as handle:
                 text = handle.read()

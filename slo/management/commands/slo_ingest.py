@@ -2,6 +2,7 @@ import argparse
 import math
 import os
 import time
+from typing import Never
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -34,7 +35,7 @@ class Command(BaseCommand):
             help="read the files from their first line again, though read before (their samples count again)",
         )
 
-    def handle(self, *args, paths, service, follow, interval, from_start, **options):
+    def handle(self, *args, paths, service, follow, interval, from_start, **options) -> None:
         started = time.monotonic()
         if interval is not None and not follow:
             raise CommandError("--interval only applies with --follow")
@@ -76,7 +77,7 @@ class Command(BaseCommand):
 
         return show
 
-    def _interrupted(self, path):
+    def _interrupted(self, path) -> Never:
         # Each chunk is committed with its offset, so the cursor says exactly what a rerun skips.
         cursor = logfile.committed(path)
         stored = f"its first {cursor.lines:,} lines are stored (offset {cursor.offset:,})" if cursor else "none stored"
