@@ -62,7 +62,7 @@ class CostCapAdmin(admin.ModelAdmin):
         return money(_today_spent(cap.scope, cap.key))
 
     @admin.display(description="utilization")
-    def utilization(self, cap):
+    def utilization(self, cap) -> str:
         spent, cap_usd = micros_to_usd(_today_spent(cap.scope, cap.key)), cap.usd_cap
         if not cap_usd:
             return "100%" if spent else "0%"

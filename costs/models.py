@@ -66,7 +66,7 @@ class CostCap(models.Model):
     def label(self) -> str:
         return "all AI spend" if self.scope == self.DAILY else self.key
 
-    def clean(self):
+    def clean(self) -> None:
         if self.scope == self.MODEL and not self.key:
             raise ValidationError({"key": "a model cap needs the model name"})
         if self.scope == self.DAILY:
@@ -89,7 +89,7 @@ class ModelPrice(models.Model):
     def __str__(self) -> str:
         return f"{self.model}: ${self.input_per_mtok} in / ${self.output_per_mtok} out per 1M tokens"
 
-    def clean(self):
+    def clean(self) -> None:
         for field in ("input_per_mtok", "output_per_mtok"):
             if getattr(self, field) is not None and getattr(self, field) < 0:
                 raise ValidationError({field: "must not be negative"})
@@ -109,7 +109,7 @@ class ModelFallback(models.Model):
     def __str__(self) -> str:
         return f"{self.model} -> {self.fallback}"
 
-    def clean(self):
+    def clean(self) -> None:
         if self.model and self.model == self.fallback:
             raise ValidationError({"fallback": "a model cannot fall back to itself"})
         loop = self._chain_back_to_model()
@@ -150,7 +150,7 @@ class CapOverride(models.Model):
     # Temporary: a cap that should not apply for longer wants raising, not overriding.
     MAX_LENGTH = timedelta(days=31)
 
-    def clean(self):
+    def clean(self) -> None:
         if self.scope == CostCap.MODEL and not self.key:
             raise ValidationError({"key": "a model override needs the model name"})
         if self.scope == CostCap.DAILY and self.key:
