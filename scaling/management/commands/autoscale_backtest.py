@@ -21,7 +21,7 @@ class Command(BaseCommand):
         parser.add_argument("--tick-min", type=int, default=1, help="minutes between decisions (default 1)")
         parser.add_argument("--startup-min", type=float, default=2, help="minutes a new worker takes to start")
 
-    def handle(self, *args, **options):
+    def handle(self, *args, **options) -> None:
         if options["tick_min"] < 1:
             raise CommandError("--tick-min must be a whole number of minutes, at least 1")
         if not 0 <= options["startup_min"] <= 24 * 60:

@@ -18,7 +18,7 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="decide and log, never apply")
         parser.add_argument("--json", action="store_true", help="print the whole decision as JSON")
 
-    def handle(self, *args, **options):
+    def handle(self, *args, **options) -> None:
         if options["apply"] and options["dry_run"]:
             raise CommandError("--apply and --dry-run contradict each other: give one")
         dry_run = True if options["dry_run"] else (False if options["apply"] else None)
