@@ -22,7 +22,7 @@ class Command(BaseCommand):
         send.add_argument("email")
         sub.add_parser("prune", help="delete rate-limit counters of windows long gone")
 
-    def handle(self, *args, action, **options):
+    def handle(self, *args, action, **options) -> None:
         if action == "prune":
             self.stdout.write(f"deleted {services.prune_rate_buckets()} old rate counters")
             return
@@ -39,7 +39,7 @@ class Command(BaseCommand):
             return
         self._receipts(customer)
 
-    def _send_link(self, email):
+    def _send_link(self, email) -> None:
         try:
             # Asked for by an operator on the customer's behalf: counts as requested.
             outcome = mail.send_receipts_link(email, requested=True)

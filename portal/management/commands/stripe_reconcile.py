@@ -17,7 +17,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         parser.add_argument("--since", type=int, metavar="DAYS", help="ask for the events of the last DAYS days (1-30)")
 
-    def handle(self, *args, since=None, **options):
+    def handle(self, *args, since=None, **options) -> None:
         if since is not None and not 1 <= since <= reconcile.STRIPE_RETENTION_DAYS:
             raise CommandError(f"--since must be between 1 and {reconcile.STRIPE_RETENTION_DAYS} days")
         try:
