@@ -126,11 +126,11 @@ class UptimeCheckAdmin(admin.ModelAdmin):
         return uptime.shown(check.target)
 
     @admin.display(description="last latency")
-    def last_latency(self, check):
+    def last_latency(self, check) -> str:
         return f"{check.last_latency_ms:.0f} ms" if check.last_latency_ms is not None else "-"
 
     @admin.display(description="24 h")
-    def avail_24h(self, check):
+    def avail_24h(self, check) -> str:
         from datetime import timedelta
 
         pct = uptime.availability(check, timedelta(hours=24))

@@ -12,7 +12,7 @@ class JobCommand(BaseCommand):
     def run_job(self) -> JobRun:
         raise NotImplementedError
 
-    def handle(self, *args, **options):
+    def handle(self, *args, **options) -> None:
         run = self.run_job(**options)
         if run.outcome != JobRun.Outcome.OK:
             raise CommandError(run.summary)

@@ -17,7 +17,7 @@ class Command(BaseCommand):
         parser.add_argument("backup", help="path to the .tar.gz (its .sha256 must sit beside it)")
         parser.add_argument("--yes", action="store_true", help="really replace the live database")
 
-    def handle(self, *args, backup, yes, **options):
+    def handle(self, *args, backup, yes, **options) -> None:
         if not yes:
             raise CommandError("this replaces the live database: run again with --yes")
         try:
