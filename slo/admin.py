@@ -44,7 +44,7 @@ class SloAdmin(admin.ModelAdmin):
     actions = ["rebaseline"]
 
     @admin.display(description="last tick")
-    def last_state(self, obj):
+    def last_state(self, obj) -> str:
         state = getattr(obj, "state", None)
         return colored_state(state.burn_alert) if state and state.last_tick_at else "-"
 
@@ -75,7 +75,7 @@ class SloTickAdmin(BigHistoryAdmin):
     list_select_related = ["slo"]
 
     @admin.display(description="state", ordering="burn_alert")
-    def state(self, obj):
+    def state(self, obj) -> str:
         return colored_state(obj.burn_alert)
 
 
@@ -89,19 +89,19 @@ class GateShutAdmin(ReadOnlyAdmin):
     actions = ["lift"]
 
     @admin.display(description="gate")
-    def gate_state(self, obj):
+    def gate_state(self, obj) -> str:
         return colored_state("CRITICAL") if obj.lifted_at is None else "lifted"
 
     @admin.display(description="reason")
-    def short_reason(self, obj):
+    def short_reason(self, obj) -> str:
         return obj.reason[:120]
 
-    def has_lift_permission(self, request):
+    def has_lift_permission(self, request) -> bool:
         # The screen is read-only (has_change_permission is False), yet lifting writes the shut row.
         return request.user.has_perm(f"{self.opts.app_label}.{get_permission_codename('change', self.opts)}")
 
     @admin.action(description="Lift the deploy gate (asks for a note)", permissions=["lift"])
-    def lift(self, request, queryset):
+    def lift(self, request, queryset) -> TemplateResponse | None:
         open_shuts = queryset.filter(lifted_at__isnull=True)
         note = request.POST.get("note", "").strip()
         problem = _note_problem(note)
