@@ -39,19 +39,19 @@ class DecisionAdmin(ReadOnlyAdmin):
     readonly_fields = fields
 
     @admin.display(description="workers", ordering="desired")
-    def change(self, obj):
+    def change(self, obj) -> str:
         return f"{obj.actual} → {obj.desired}" if obj.desired != obj.actual else str(obj.actual)
 
     @admin.display(description="reason")
-    def short_reason(self, obj):
+    def short_reason(self, obj) -> str:
         return Truncator(obj.reason).chars(140)
 
     @admin.display(description="constraints")
-    def held_by(self, obj):
+    def held_by(self, obj) -> str:
         return ", ".join(obj.constraints) or "-"
 
     @admin.display(description="inputs (signals, context, limits, formula, forecast)")
-    def pretty_inputs(self, obj):
+    def pretty_inputs(self, obj) -> str:
         return _pretty(obj.inputs)
 
 
