@@ -3,6 +3,7 @@
 Shared by the customer's pages and the public download, which answers a browser in HTML.
 """
 
+from django.http import HttpResponse
 from django.shortcuts import render
 
 # A page whose URL holds a token keeps it out of Referer headers. A form page must not: under
@@ -11,7 +12,7 @@ TOKEN_PAGE_POLICY = "no-referrer"
 FORM_PAGE_POLICY = "same-origin"
 
 
-def page(request, template, context=None, status=200, referrer_policy=TOKEN_PAGE_POLICY):
+def page(request, template, context=None, status=200, referrer_policy=TOKEN_PAGE_POLICY) -> HttpResponse:
     """A public page, kept out of shared caches; by default it may carry a token in its URL."""
     context = {**(context or {}), "referrer_policy": referrer_policy}
     response = render(request, f"portal/{template}", context, status=status)
@@ -20,12 +21,12 @@ def page(request, template, context=None, status=200, referrer_policy=TOKEN_PAGE
     return response
 
 
-def form_page(request, template, context=None, status=200):
+def form_page(request, template, context=None, status=200) -> HttpResponse:
     """A page without a token in its URL (the self-service form and its answers)."""
     return page(request, template, context, status, FORM_PAGE_POLICY)
 
 
-def dead_link_page(request, status=403):
+def dead_link_page(request, status=403) -> HttpResponse:
     """What a person sees for a revoked, expired or tampered link; like the API's 403, it never
     says which check failed."""
     context = {
@@ -36,5 +37,5 @@ def dead_link_page(request, status=403):
     return page(request, "message.html", context, status)
 
 
-def too_many_page(request, text="Please wait a minute and try again."):
+def too_many_page(request, text="Please wait a minute and try again.") -> HttpResponse:
     return page(request, "message.html", {"heading": "Too many requests", "text": text}, 429)
