@@ -34,17 +34,17 @@ def uptime_probes() -> str:
 # --- Backups and DR drills ---------------------------------------------------------------
 
 
-def backup():
+def backup() -> str:
     """Daily 00:30 UTC: take a backup of the database and LOG_DIR."""
     return jobs.run("backup", backups.take_backup).summary
 
 
-def backup_verify():
+def backup_verify() -> str:
     """Daily 02:30 UTC: check every checksum of every kept backup."""
     return jobs.run("backup_verify", backups.verify_backups).summary
 
 
-def dr_drill():
+def dr_drill() -> str:
     """Restore the latest backup into a scratch database and compare it with its manifest."""
     return jobs.run("dr_drill", drills.run_drill).summary
 
@@ -52,7 +52,7 @@ def dr_drill():
 # --- The audit chain's weekly check -----------------------
 
 
-def audit_verify():
+def audit_verify() -> str:
     """Weekly: walk the audit chain; a break is named and paged."""
     return jobs.run("audit_verify", jobs.check_audit_chain).summary
 
@@ -60,7 +60,7 @@ def audit_verify():
 # --- Dash key rotation check ----------------------------------------------------------------
 
 
-def dashkey_check():
+def dashkey_check() -> str:
     """Daily 00:10 UTC: an incident for each dash key too old or about to expire."""
     return jobs.run("dashkey_check", jobs.check_dash_keys).summary
 
@@ -68,6 +68,6 @@ def dashkey_check():
 # --- Log rotation ------------------------------------------------------------------------------
 
 
-def rotate_logs():
+def rotate_logs() -> str:
     """Daily 00:15 UTC: rotate each NDJSON file holding lines from before today to a dated gzip."""
     return jobs.run("log_rotation", logrotate.rotate_logs).summary
