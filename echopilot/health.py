@@ -14,6 +14,7 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django_q.brokers import get_broker
 
+from .events import log_dir_problem
 from .scrub import scrub
 
 log = logging.getLogger(__name__)
@@ -81,7 +82,6 @@ def cache_check() -> CheckResult:
 
 def log_dir_check() -> CheckResult:
     """LOG_DIR takes a write: the event files and snapshots the operator tails land there."""
-    from .events import log_dir_problem
 
     problem = log_dir_problem()
     return CheckResult(problem is None, problem or "writable")
