@@ -1,4 +1,7 @@
+import logging
+
 from echopilot import plugins
+from echopilot.health import register_check
 
 
 class IncidentsConfig(plugins.ConsoleApp):
@@ -10,11 +13,9 @@ class IncidentsConfig(plugins.ConsoleApp):
     card = "incidents.dashboard.card_context"
 
     def ready(self) -> None:
-        import logging
 
         # urllib3 logs request paths at DEBUG, and the Telegram path carries the bot token.
         logging.getLogger("urllib3.connectionpool").setLevel(logging.INFO)
-        from echopilot.health import register_check
         from echopilot.metrics import register_collector
 
         from .health import pager_check

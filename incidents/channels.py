@@ -21,6 +21,7 @@ from echopilot.events import dumps
 from echopilot.scrub import scrub
 
 from .links import ack_url, console_url
+from .models import ChannelState
 
 TELEGRAM_MAX_CHARS = 4096
 BOLD_CHARS = 300
@@ -71,7 +72,6 @@ class Channel:
 def pace(sleep=time.sleep) -> None:
     """Wait for the chat's next send slot: Telegram allows about one message a second per chat,
     and every qcluster worker process shares the slot through the database."""
-    from .models import ChannelState
 
     if settings.TELEGRAM_MIN_INTERVAL_S <= 0:
         return
