@@ -1,4 +1,7 @@
+from django.core.checks import register
+
 from echopilot import plugins
+from echopilot.health import register_check
 
 
 class SloConfig(plugins.ConsoleApp):
@@ -10,10 +13,9 @@ class SloConfig(plugins.ConsoleApp):
     card = "slo.dashboard.card_context"
 
     def ready(self) -> None:
-        from django.core.checks import register
-
+        # Here rather than at the top: these reach models (echopilot.metrics through django_q's), and
+        # models load only after every app's apps.py.
         from echopilot import fastpath
-        from echopilot.health import register_check
         from echopilot.metrics import register_collector
 
         from . import checks, health, metrics, middleware
