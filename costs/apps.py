@@ -1,4 +1,9 @@
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.db.models.signals import post_delete, post_save
+
 from echopilot import plugins
+from echopilot.health import CheckResult, register_check
 
 
 class CostsConfig(plugins.ConsoleApp):
@@ -10,10 +15,8 @@ class CostsConfig(plugins.ConsoleApp):
     card = "costs.dashboard.card_context"
 
     def ready(self) -> None:
-        from django.core.signals import setting_changed
-        from django.db.models.signals import post_delete, post_save
-
-        from echopilot.health import register_check
+        # Here rather than at the top: these reach models (echopilot.metrics through django_q's), and
+        # models load only after every app's apps.py.
         from echopilot.metrics import register_collector
 
         from . import metrics, spend_cache
@@ -29,17 +32,13 @@ class CostsConfig(plugins.ConsoleApp):
 
 
 def _config_changed(sender, **kwargs) -> None:
-    from . import spend_cache
+    from . import spend_cache  # imports the models: not at the top of apps.py, loaded before them
 
     spend_cache.bump_version()
 
 
 def _health():
-    from django.conf import settings
-
-    from echopilot.health import CheckResult
-
-    from . import spend_cache
+    from . import spend_cache  # imports the models: not at the top of apps.py, loaded before them
 
     problem = spend_cache.zone_problem()
     return CheckResult(problem is None, problem or f"cost days in {settings.COST_TIMEZONE}")

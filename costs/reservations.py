@@ -62,7 +62,7 @@ def reserve(model: str, est_micros: int, now, decide):
     """The decision for `model` taken on the shared counters plus every open reservation, under the
     lock of the caps involved; an allowed call (allow, warn or downgrade) holds its estimate against
     the model it is to use. `decide(config, totals, model, est_micros, now)` is the rule itself."""
-    from .services import THROTTLE
+    from .services import THROTTLE  # costs.services imports this module at its top: a cycle
 
     config, cached = spend_cache.current(now)
     with transaction.atomic():
@@ -85,7 +85,7 @@ def reserve(model: str, est_micros: int, now, decide):
 def _lock_caps(config, model: str) -> None:
     """Lock the cap rows a decision for `model` reads (the global cap, the model's and its fallbacks'),
     always in (scope, key) order, so two reservations never wait on each other in a cycle."""
-    from .services import fallback_chain
+    from .services import fallback_chain  # costs.services imports this module at its top: a cycle
 
     models = [model, *fallback_chain(config.fallbacks, model)]
     wanted = Q(scope=CostCap.DAILY) | Q(scope=CostCap.MODEL, key__in=models)
