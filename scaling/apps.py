@@ -1,3 +1,5 @@
+from django.core.checks import register
+
 from echopilot import plugins
 
 
@@ -9,8 +11,8 @@ class ScalingConfig(plugins.ConsoleApp):
     demo = "scaling.demo.load"
 
     def ready(self) -> None:
-        from django.core.checks import register
-
+        # Here rather than at the top: these reach models (echopilot.metrics through django_q's), and
+        # models load only after every app's apps.py.
         from echopilot.metrics import register_collector
 
         from . import checks, metrics

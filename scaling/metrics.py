@@ -7,11 +7,12 @@ import logging
 from django.db.models import F
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
+from .models import Decision
+
 log = logging.getLogger(__name__)
 
 
 def scaling_metrics():
-    from .models import Decision
 
     try:
         latest = Decision.objects.order_by("-at", "-pk").first()

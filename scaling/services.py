@@ -15,7 +15,10 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from costs import services as cost_services
 from echopilot.events import append_event, write_snapshot
+from incidents.services import raise_incident
+from slo import gate
 
 from . import actuators
 from . import forecast as fc
@@ -182,7 +185,6 @@ def actual_workers(actuator, latest_pushed: int | None = None) -> tuple[int, str
 
 
 def gate_state(now) -> tuple[bool, str]:
-    from slo import gate
 
     state = gate.current(now)
     return state.shut, state.reason
@@ -190,7 +192,6 @@ def gate_state(now) -> tuple[bool, str]:
 
 def spend_state(now) -> tuple[bool, float | None]:
     """(frozen, % of the daily cap spent): frozen at or above SCALE_SPEND_FREEZE_PCT."""
-    from costs import services as cost_services
 
     daily = [c for c in cost_services.status(now)["caps"] if c["scope"] == "daily"]
     if not daily:
@@ -352,7 +353,6 @@ def _actuate(verdict: Verdict, inputs: dict, state: ScaleState, actuator, now) -
 
 
 def _raise_failure_incident(failures: int, error: str, verdict: Verdict) -> None:
-    from incidents.services import raise_incident
 
     try:
         raise_incident(

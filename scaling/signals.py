@@ -20,6 +20,8 @@ from django_q.brokers.orm import ORM
 from django_q.models import OrmQ, Task
 from django_q.signing import SignedPackage
 
+from slo import services as slo_services
+
 from .models import SignalSample
 
 log = logging.getLogger(__name__)
@@ -82,7 +84,6 @@ def arrivals_per_min(now, depth: int) -> float:
 
 def latency(now) -> tuple[float | None, float | None]:
     """(p95 ms, error rate) over the last 10 minutes of the first SLO, or (None, None) without requests."""
-    from slo import services as slo_services
 
     slo = slo_services.default_slo()
     if slo is None:
