@@ -10,6 +10,8 @@ class PortalConfig(plugins.ConsoleApp):
     card = "portal.dashboard.card_context"
 
     def ready(self) -> None:
+        # Here rather than at the top: these reach models (echopilot.metrics through django_q's), and
+        # models load only after every app's apps.py.
         from echopilot.metrics import register_collector
 
         from . import redact
