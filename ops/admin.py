@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
@@ -131,7 +133,6 @@ class UptimeCheckAdmin(admin.ModelAdmin):
 
     @admin.display(description="24 h")
     def avail_24h(self, check) -> str:
-        from datetime import timedelta
 
         pct = uptime.availability(check, timedelta(hours=24))
         return "-" if pct is None else f"{pct}%"

@@ -1,3 +1,5 @@
+from django.core.checks import register
+
 from echopilot import plugins
 
 
@@ -10,8 +12,8 @@ class OpsConfig(plugins.ConsoleApp):
     demo = "ops.demo.load"
 
     def ready(self) -> None:
-        from django.core.checks import register
-
+        # Here rather than at the top: these reach models (echopilot.metrics through django_q's), and
+        # models load only after every app's apps.py.
         from echopilot.metrics import register_collector
 
         from . import checks, dr_card, metrics, system_checks

@@ -138,7 +138,7 @@ class UptimeCheck(models.Model):
         return f"uptime:{self.name}:down"
 
     def clean(self) -> None:
-        from .uptime import validate_probe
+        from .uptime import validate_probe  # ops.uptime imports these models: a cycle
 
         validate_probe(self.target or "", self.method, self.keyword, target_field="target")
 
