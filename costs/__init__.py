@@ -4,8 +4,15 @@ The imports sit inside the functions so that importing `costs` (e.g. from anothe
 load time) never touches models before the app registry is ready.
 """
 
+from typing import TYPE_CHECKING
 
-def record_spend(*, model="", usd=None, input_tokens=0, output_tokens=0, kind="ai", request_id=None, ts=None, now=None):
+if TYPE_CHECKING:
+    from .services import Decision, SpendResult
+
+
+def record_spend(
+    *, model="", usd=None, input_tokens=0, output_tokens=0, kind="ai", request_id=None, ts=None, now=None
+) -> "SpendResult":
     """Count one spend once per `request_id` (kind "ai" or "stripe_fee"); see costs.services."""
     from .services import record_spend as _record_spend
 
@@ -21,7 +28,7 @@ def record_spend(*, model="", usd=None, input_tokens=0, output_tokens=0, kind="a
     )
 
 
-def authorize(model, est_usd=None, *, now=None):
+def authorize(model, est_usd=None, *, now=None) -> "Decision":
     """allow | warn | downgrade | throttle for a call of `model`; see costs.services."""
     global _authorize
     if _authorize is None:  # resolved once: the import machinery would cost more than the decision

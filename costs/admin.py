@@ -7,6 +7,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.db import models
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from echopilot.admin import CappedCountPaginator, ReadOnlyAdmin
@@ -31,7 +32,7 @@ class UsdFormField(forms.DecimalField):
     """Shows an amount as typed, at least to the cent: 21.3425 and 25.00, not the column's 21.342500,
     25.000000 or (for a cap typed as 1e5) 1E+5."""
 
-    def prepare_value(self, value):
+    def prepare_value(self, value) -> Any:
         if not isinstance(value, Decimal) or not value.is_finite():
             return value
         value = value.normalize()
@@ -58,7 +59,7 @@ class CostCapAdmin(admin.ModelAdmin):
     formfield_overrides = USD_FIELDS
 
     @admin.display(description="spent today")
-    def spent_today(self, cap):
+    def spent_today(self, cap) -> str:
         return money(_today_spent(cap.scope, cap.key))
 
     @admin.display(description="utilization")
@@ -93,7 +94,7 @@ class ModelFallbackAdmin(admin.ModelAdmin):
     readonly_fields = ("updated",)
 
     @admin.display(description="whole chain")
-    def chain(self, row):
+    def chain(self, row) -> str:
         config, _ = spend_cache.current(timezone.now())
         return " -> ".join([row.model, *services.fallback_chain(config.fallbacks, row.model)])
 
@@ -108,7 +109,7 @@ class CapOverrideAdmin(admin.ModelAdmin):
     actions = ["end_now"]
 
     @admin.display(boolean=True)
-    def active(self, row):
+    def active(self, row) -> bool:
         return row.is_active()
 
     def save_model(self, request, obj, form, change) -> None:
@@ -141,7 +142,7 @@ class LedgerModelFilter(admin.SimpleListFilter):
         keys = DailyCounter.objects.filter(scope=CostCap.MODEL).order_by("key").values_list("key", flat=True)
         return [(key, key) for key in keys.distinct()]
 
-    def queryset(self, request, queryset):
+    def queryset(self, request, queryset) -> QuerySet:
         return queryset if self.value() is None else queryset.filter(model=self.value())
 
 
@@ -162,7 +163,7 @@ class SpendEntryAdmin(ReadOnlyAdmin):
     paginator = CappedCountPaginator
     show_full_result_count = False  # counting a big ledger on every page view is slow on PostgreSQL
 
-    def get_search_results(self, request, queryset, search_term):
+    def get_search_results(self, request, queryset, search_term) -> tuple[QuerySet, bool]:
         term = search_term.strip()
         return (queryset.filter(request_id=term) if term else queryset), False
 
@@ -187,14 +188,14 @@ class CapReservationAdmin(ReadOnlyAdmin):
     actions = ["release"]
 
     @admin.display(description="held")
-    def held(self, row):
+    def held(self, row) -> str:
         return money(row.usd_micros)
 
     @admin.display(description="still counts", boolean=True)
-    def is_open(self, row):
+    def is_open(self, row) -> bool:
         return row.expires > timezone.now()
 
-    def has_release_permission(self, request):
+    def has_release_permission(self, request) -> bool:
         return request.user.has_perm("costs.delete_capreservation")
 
     @admin.action(description="Release the selected holds (their calls will not report)", permissions=["release"])
@@ -212,14 +213,14 @@ class CapAlertAdmin(ReadOnlyAdmin):
     actions = ["raise_again"]
 
     @admin.display(description="spent")
-    def spent(self, row):
+    def spent(self, row) -> str:
         return money(row.spent_micros)
 
     @admin.display(description="cap")
-    def cap(self, row):
+    def cap(self, row) -> str:
         return money(row.cap_micros)
 
-    def has_raise_permission(self, request):
+    def has_raise_permission(self, request) -> bool:
         # The rows stay read-only; raising their incident again is what changing an alert means.
         return request.user.has_perm("costs.change_capalert")
 

@@ -37,7 +37,7 @@ def _config_changed(sender, **kwargs) -> None:
     spend_cache.bump_version()
 
 
-def _health():
+def _health() -> CheckResult:
     from . import spend_cache  # imports the models: not at the top of apps.py, loaded before them
 
     problem = spend_cache.zone_problem()

@@ -4,7 +4,7 @@ Every report has a fixed request_id, so loading twice counts nothing twice.
 """
 
 import random
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
@@ -90,6 +90,6 @@ def _record(**report) -> int:
         raise
 
 
-def _at(day, hour, now):
+def _at(day, hour, now) -> datetime:
     start, _ = spend_cache.day_bounds(day)
     return min(start + timedelta(hours=hour), now)

@@ -5,9 +5,10 @@ ratio from 0 to 1 of each cap on the current cost day.
 """
 
 import logging
+from collections.abc import Iterator
 
 from django.db.models import Sum
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from . import services
 from .models import CostCap, DailyCounter
@@ -17,7 +18,7 @@ log = logging.getLogger(__name__)
 ALL_KEYS = "*"
 
 
-def cost_metrics():
+def cost_metrics() -> Iterator[Metric]:
 
     try:
         current = services.status()

@@ -11,6 +11,7 @@ so the call is never counted as neither) or it expires.
 """
 
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import transaction
@@ -18,6 +19,9 @@ from django.db.models import Q, Sum
 
 from . import spend_cache
 from .models import CapReservation, CostCap
+
+if TYPE_CHECKING:  # costs.services imports this module: a cycle at run time
+    from .services import Decision
 
 MAX_REMEMBERED = 10_000  # verdicts kept per cached day (per model and estimate): bounded memory
 
@@ -58,7 +62,7 @@ def _typical(config, totals, model: str) -> int:
     return totals.typical.get(model) or config.default_call
 
 
-def reserve(model: str, est_micros: int, now, decide):
+def reserve(model: str, est_micros: int, now, decide) -> "Decision":
     """The decision for `model` taken on the shared counters plus every open reservation, under the
     lock of the caps involved; an allowed call (allow, warn or downgrade) holds its estimate against
     the model it is to use. `decide(config, totals, model, est_micros, now)` is the rule itself."""

@@ -3,6 +3,6 @@
 from . import services
 
 
-def cost_guardrails_tick():
+def cost_guardrails_tick() -> dict:
     """Hourly: recompute, log, snapshot, raise what is due."""
     return services.guardrails_tick()
