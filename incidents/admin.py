@@ -41,7 +41,7 @@ class DeliveryInline(admin.TabularInline):
     readonly_fields = fields  # type: ignore[assignment]  # the stubs type the two differently
 
     @admin.display(description="status")
-    def colored_status(self, obj):
+    def colored_status(self, obj) -> str:
         return colored(obj.status)
 
     def has_add_permission(self, request, obj=None) -> bool:
@@ -150,7 +150,7 @@ class IncidentAdmin(admin.ModelAdmin):
         return self.readonly_fields + ["attempts"]
 
     @admin.display(description="delivery attempts")
-    def attempts(self, obj):
+    def attempts(self, obj) -> str:
         rows = DeliveryAttempt.objects.filter(delivery__incident=obj).select_related("delivery").order_by("at", "pk")
         if not rows:
             return "none"
@@ -174,7 +174,7 @@ class IncidentAdmin(admin.ModelAdmin):
         return False
 
     @admin.display(description="message")
-    def short_message(self, obj):
+    def short_message(self, obj) -> str:
         return obj.message[:100]
 
     @admin.display(description="severity", ordering="severity_rank")
@@ -186,7 +186,7 @@ class IncidentAdmin(admin.ModelAdmin):
         return meta_table(obj.meta)
 
     @admin.display(description="runbook")
-    def runbook(self, obj):
+    def runbook(self, obj) -> str:
         return link_or_text("runbook_url", obj.runbook_url) if obj.runbook_url else ""
 
     def get_ordering(self, request) -> list:
@@ -262,7 +262,7 @@ class IncidentAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/incidents/incident/page_again.html", context)
 
     @admin.display(description="pages")
-    def page_state(self, obj):
+    def page_state(self, obj) -> str:
         states = [d.status for d in obj.deliveries.all()]
         if not states:
             return "silenced" if obj.silenced_by_id else "-"
@@ -302,7 +302,7 @@ class IncidentAdmin(admin.ModelAdmin):
     def silence_24h(self, request, queryset) -> None:
         self._silence(request, queryset, 24)
 
-    def has_silence_permission(self, request):
+    def has_silence_permission(self, request) -> bool:
         # Silencing writes Silence rows, not incidents: it takes the right to add those.
         return request.user.has_perm("incidents.add_silence")
 
@@ -351,7 +351,7 @@ class DeliveryAdmin(admin.ModelAdmin):
     readonly_fields = [f.name for f in Delivery._meta.fields]
 
     @admin.display(description="status", ordering="status")
-    def colored_status(self, obj):
+    def colored_status(self, obj) -> str:
         return colored(obj.status)
 
     def has_add_permission(self, request) -> bool:
@@ -376,7 +376,7 @@ class SilenceAdmin(admin.ModelAdmin):
     readonly_fields = ["created_by", "created_at"]
 
     @admin.display(boolean=True)
-    def active(self, obj):
+    def active(self, obj) -> bool:
         return obj.is_active()
 
     def get_changeform_initial_data(self, request):
@@ -416,7 +416,7 @@ class ChannelStateAdmin(admin.ModelAdmin):
         return channel_for(obj.name).is_configured()
 
     @admin.display(description="last attempt")
-    def last_attempt(self, obj):
+    def last_attempt(self, obj) -> str:
         text = Truncator(obj.last_attempt()).chars(160)
         return colored(Delivery.FAILED, text) if obj.last_attempt_failed() else text
 
