@@ -34,7 +34,7 @@ class OpsCheckRunAdmin(ReadOnlyHistory):
     actions = ["run_now"]
 
     @admin.display(description="not ok")
-    def failed_checks(self, run):
+    def failed_checks(self, run) -> str:
         return ", ".join(f"{c['name']} ({c['status']})" for c in run.checks if c["status"] != "ok") or "-"
 
     @admin.display(description="checks")
@@ -80,7 +80,7 @@ class RecoveryRunAdmin(ReadOnlyHistory):
     actions = ["dry_run_now"]
 
     @admin.display(description="actions")
-    def action_count(self, run):
+    def action_count(self, run) -> int:
         return len(run.actions)
 
     @admin.display(description="actions and outcomes")
@@ -138,7 +138,7 @@ class UptimeCheckAdmin(admin.ModelAdmin):
         return "-" if pct is None else f"{pct}%"
 
     @admin.display(description="SLO")
-    def slo(self, check):
+    def slo(self, check) -> str:
         if not check.pk:
             return "-"
         slo = Slo.objects.filter(service=check.service).order_by("pk").first()
@@ -147,7 +147,7 @@ class UptimeCheckAdmin(admin.ModelAdmin):
         return format_html('none yet: <a href="{}">create it</a> (default objectives)', uptime.offered_slo_url(check))
 
     @admin.display(description="last 20 probes")
-    def recent(self, check):
+    def recent(self, check) -> str:
         rows = format_html_join(
             "", "<tr><td>{}</td><td>{}</td><td>{} ms</td><td>{}</td><td>{}</td></tr>",
             (
