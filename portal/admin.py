@@ -54,7 +54,7 @@ class CustomerAdmin(admin.ModelAdmin):
         return super().get_queryset(request).annotate(_purchases=Count("purchases"))
 
     @admin.display(description="purchases", ordering="_purchases")
-    def purchase_count(self, obj):
+    def purchase_count(self, obj) -> int:
         return obj._purchases
 
     @admin.display(description="gets email", boolean=True, ordering="unsubscribed_at")
@@ -62,7 +62,7 @@ class CustomerAdmin(admin.ModelAdmin):
         return not obj.is_unsubscribed
 
     @admin.display(description="receipt links (fresh, valid 24 h; right-click to copy)")
-    def receipt_links(self, obj):
+    def receipt_links(self, obj) -> str:
         if obj.pk is None:
             return "-"
         rows = services.receipts_with_links(obj)
@@ -146,7 +146,7 @@ class PurchaseAdmin(admin.ModelAdmin):
         return f"{obj.amount_display} {obj.currency.upper()}"
 
     @admin.display(description="signed download link (fresh, valid 24 h)")
-    def download_link(self, obj):
+    def download_link(self, obj) -> str:
         if obj.pk is None:
             return "-"
         url = services.download_url(services.download_link(obj))
@@ -215,15 +215,15 @@ class ReconcileRunAdmin(ReadOnlyAdmin):
         return redirect("admin:portal_reconcilerun_changelist")
 
     @admin.display(description="recovered")
-    def recovered_shown(self, obj):
+    def recovered_shown(self, obj) -> str:
         return ", ".join(f"{kind} {count}" for kind, count in obj.recovered_by_type.items()) or "-"
 
     @admin.display(description="purchases created")
-    def created_count(self, obj):
+    def created_count(self, obj) -> int:
         return len(obj.purchases_created)
 
     @admin.display(description="not applied")
-    def unapplied_count(self, obj):
+    def unapplied_count(self, obj) -> int:
         return len(obj.unapplied)
 
 
