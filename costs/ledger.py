@@ -22,7 +22,7 @@ import orjson
 import psycopg
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, DataError, connection, connections, transaction
 from django.utils import timezone
-from psycopg import pq
+from psycopg import generators, pq
 
 from . import spend_cache
 from .models import CostCap, DailyCounter, SpendEntry
@@ -231,17 +231,19 @@ INVALID_STATEMENT_NAME = b"26000"  # the SQLSTATE of running a statement the ses
 
 def _run_prepared(pg, name: bytes, params: list, retry: bool = True):
     """Run the statement `name` (prepared on its first use on this connection) straight through
-    libpq (the GIL is released while it runs): on a batch of one, psycopg's cursor machinery cost as
-    much as PostgreSQL's own work. Only in autocommit, where there is no transaction of psycopg's to
+    libpq (psycopg's C wait releases the GIL while it runs): on a batch of one, psycopg's cursor
+    machinery cost as much as PostgreSQL's own work. Only in autocommit, where there is no transaction of psycopg's to
     open first. The libpq result."""
     pgconn = pg.pgconn
     prepared = getattr(pg, "echopilot_prepared", None)
     if prepared is None:
         prepared = pg.echopilot_prepared = set()
     if name not in prepared:
-        _check(pgconn.prepare(name, STATEMENTS[name]().encode()), pg)
+        pgconn.send_prepare(name, STATEMENTS[name]().encode())
+        _check(_result_within_deadline(pg), pg)
         prepared.add(name)
-    result = pgconn.exec_prepared(name, params)
+    pgconn.send_query_prepared(name, params)
+    result = _result_within_deadline(pg)
     if result.status != pq.ExecStatus.TUPLES_OK:
         if retry and result.error_field(pq.DiagnosticField.SQLSTATE) == INVALID_STATEMENT_NAME:
             # A pooler discarded the session's prepared statements: prepare them again.
@@ -249,6 +251,17 @@ def _run_prepared(pg, name: bytes, params: list, retry: bool = True):
             return _run_prepared(pg, name, params, retry=False)
         _check(result, pg)
     return result
+
+
+def _result_within_deadline(pg):
+    """The result of the statement just sent, waited for through psycopg's connection: on the
+    console's connections (echopilot.db.postgresql) that wait gives up on a server that answers
+    nothing (frozen, partitioned) after DB_STATEMENT_TIMEOUT_S plus a grace, closes the connection
+    and raises OperationalError (answered 503), where libpq's own blocking call would wait as long as
+    the server stays frozen. A report that timed out may or may not have committed: its retry,
+    with the same request_id, is counted once either way."""
+    results = pg.wait(generators.execute(pg.pgconn))
+    return results[-1]
 
 
 def _check(result, pg) -> None:

@@ -402,9 +402,16 @@ def test_faults_lose_no_acknowledged_write_and_every_page_goes_out(stage):
         started = time.monotonic()
         status, _ = console.request("GET", "/api/costs/status", timeout=30)
         frozen_answer_s = time.monotonic() - started
+        # The ledger's write goes through libpq itself: it keeps the same deadline.
+        report = {"model": "gpt-4o-mini", "usd": "0.001", "request_id": "fault:frozen-report"}
+        started = time.monotonic()
+        usage_status, usage_body = console.request("POST", "/api/costs/usage", report, timeout=30)
+        frozen_usage_s = time.monotonic() - started
     finally:
         pg.signal_all(signal.SIGCONT)
     assert status == 503 and frozen_answer_s < 10
+    assert usage_status == 503 and frozen_usage_s < 10, (usage_status, frozen_usage_s)
+    assert json.loads(usage_body)["error"] == "database unavailable; try again shortly"
     time.sleep(3)
 
     # 3. Redis is killed: the portal form and the queue status answer, a CRITICAL pages at once.

@@ -4,7 +4,7 @@ seconds, never a 500 or a hang (PostgreSQL: the faults are made with real socket
 import time
 
 import pytest
-from django.db import connection
+from django.db import close_old_connections, connection
 
 from tests.faults import FreezableProxy, database_at, silent_listener
 from tests.loopback import free_port
@@ -67,3 +67,31 @@ def test_the_statement_timeout_comes_from_the_environment(settings):
     with connection.cursor() as cursor:
         cursor.execute("SHOW statement_timeout")
         assert cursor.fetchone()[0] == f"{int(live.DB_STATEMENT_TIMEOUT_S)}s"
+
+
+def test_a_usage_report_to_a_frozen_database_answers_503_in_time_and_its_retry_counts_once(caller):
+    """The ledger writes through libpq itself, past psycopg's cursor: it must keep the same deadline."""
+    from costs.models import SpendEntry
+
+    db = connection.settings_dict
+    proxy = FreezableProxy((db["HOST"] or "127.0.0.1", int(db["PORT"] or 5432)))
+    report = {"model": "gpt-4o-mini", "usd": "0.01", "request_id": "frozen-report-1"}
+    try:
+        with database_at(proxy.port, client_timeout=1.5):
+            warm = {**report, "request_id": "warm"}
+            assert caller.post("/api/costs/usage", warm, "application/json").status_code == 200
+            proxy.freeze()
+            started = time.monotonic()
+            response = caller.post("/api/costs/usage", report, "application/json")
+            elapsed = time.monotonic() - started
+            proxy.thaw()
+            close_old_connections()  # as the server does when a request ends (the test client does not)
+            # The report sent before the freeze may have committed once the server answered again:
+            # the client's retry, with the same request_id, is counted once either way.
+            retried = caller.post("/api/costs/usage", report, "application/json")
+    finally:
+        proxy.close()
+    assert_unavailable(response)
+    assert elapsed < 5
+    assert retried.status_code == 200
+    assert SpendEntry.objects.filter(request_id="frozen-report-1").count() == 1
