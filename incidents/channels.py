@@ -26,7 +26,10 @@ from .models import ChannelState
 TELEGRAM_MAX_CHARS = 4096
 BOLD_CHARS = 300
 # The lines a page closes with (pager.page_text): what the on-call needs even when the text is cut.
-_FOOTER_LINE = re.compile(r"^(source: |seen: |runbook: |console: |incident #)")
+_FOOTER_LINE = re.compile(r"^(source: |seen: |runbook: |console: |incident #|delivery: )")
+# Delivery is at least once (a sender killed after the send but before recording it sends again):
+# every message carries its delivery's id, the same on each attempt, so a receiver can drop repeats.
+DELIVERY_HEADER = "X-EchoPilot-Delivery"
 HOW_TO_TURN_ON = "set TELEGRAM_BOT_TOKEN and TELEGRAM_CHAT_ID, SMTP_HOST and PAGER_EMAIL_TO, or PAGER_WEBHOOK_URL"
 
 
@@ -148,12 +151,13 @@ class Telegram(Channel):
         return f"{' and '.join(missing)} not set" if missing else ""
 
     def send(self, delivery) -> str:
-        formatted = {"text": telegram_html(delivery.body), "parse_mode": "HTML"}
+        text = with_delivery_line(delivery.body, delivery)
+        formatted = {"text": telegram_html(text), "parse_mode": "HTML"}
         try:
             return self._post(formatted)
         except _ParseRefused:
             # Telegram refused our markup; the words matter more than the bold.
-            return self._post({"text": plain_cut(delivery.body)})
+            return self._post({"text": plain_cut(text)})
 
     def _post(self, fields: dict) -> str:
         chat_id = settings.TELEGRAM_CHAT_ID
@@ -228,7 +232,12 @@ class Email(Channel):
         # Header injection guard: a message's newlines must not reach the Subject header.
         subject = " ".join(delivery.subject.split())[:250]
         message = EmailMessage(
-            subject, with_ack_link(delivery), settings.SMTP_FROM, self.recipients(), connection=connection
+            subject,
+            with_delivery_line(with_ack_link(delivery), delivery),
+            settings.SMTP_FROM,
+            self.recipients(),
+            connection=connection,
+            headers={DELIVERY_HEADER: str(delivery.pk)},
         )
         try:
             message.send()
@@ -250,6 +259,11 @@ class Email(Channel):
         except (smtplib.SMTPException, OSError) as exc:
             raise DeliveryError(f"smtp unreachable: {type(exc).__name__}: {exc}", retryable=True) from None
         return "250 OK"
+
+
+def with_delivery_line(text: str, delivery) -> str:
+    """`text` closing with the line naming its delivery (kept whole when Telegram's limit cuts the body)."""
+    return f"{text}\ndelivery: {delivery.pk}"
 
 
 def with_ack_link(delivery) -> str:
@@ -290,7 +304,7 @@ class Webhook(Channel):
 
     def send(self, delivery) -> str:
         body = dumps(payload_of(delivery))
-        headers = {"Content-Type": "application/json", "X-EchoPilot-Delivery": str(delivery.pk)}
+        headers = {"Content-Type": "application/json", DELIVERY_HEADER: str(delivery.pk)}
         if settings.PAGER_WEBHOOK_SECRET:
             headers[SIGNATURE_HEADER] = sign(settings.PAGER_WEBHOOK_SECRET, body)
         try:

@@ -263,3 +263,34 @@ def test_smtp_login_is_used_and_bad_credentials_break_email_at_once(smtp_with_lo
     assert notice.channel == "telegram"
     pager.deliver(notice.pk)
     assert "Pager channel email is broken" in telegram.requests[-1]["json"]["text"]
+
+
+def test_every_try_of_a_telegram_page_names_the_same_delivery_so_a_receiver_can_drop_repeats(telegram):
+    telegram.script = [SERVER_ERROR]
+    raise_incident("CRITICAL", "payments down", "billing")
+    delivery = pager.deliver(only_delivery("telegram").pk)
+    texts = [r["json"]["text"] for r in telegram.requests]
+    assert len(texts) == 2 and all(t.endswith(f"\ndelivery: {delivery.pk}") for t in texts)
+
+
+def test_a_long_telegram_page_is_cut_before_its_delivery_line(telegram):
+    raise_incident("CRITICAL", "disk full " + "word " * 2000, "host-1")
+    delivery = pager.deliver(only_delivery("telegram").pk)
+    text = telegram.requests[0]["json"]["text"]
+    assert len(text) <= 4096 + 20 and text.endswith(f"\ndelivery: {delivery.pk}")  # + the <b></b> tags
+
+
+def test_an_email_page_carries_its_delivery_in_a_header_and_a_body_line(smtp):
+    raise_incident("CRITICAL", "disk full", "host-1")
+    delivery = pager.deliver(only_delivery("email").pk)
+    content = smtp.messages[0].content.decode()
+    assert f"X-EchoPilot-Delivery: {delivery.pk}" in content
+    assert f"\ndelivery: {delivery.pk}" in content.replace("\r\n", "\n")
+
+
+def test_a_webhook_page_carries_its_delivery_in_a_header_and_a_field(webhook):
+    raise_incident("CRITICAL", "queue stuck", "worker")
+    delivery = pager.deliver(only_delivery("webhook").pk)
+    request = webhook.requests[0]
+    assert request["headers"]["X-EchoPilot-Delivery"] == str(delivery.pk)
+    assert request["json"]["delivery_id"] == delivery.pk

@@ -1,6 +1,7 @@
 """A sender killed mid-send: the page is delivered again after the lease (at-least-once), and every
 attempt has its row, the one the kill interrupted too (PostgreSQL: the sender is a real process)."""
 
+import json
 import os
 import signal
 import subprocess
@@ -83,6 +84,8 @@ def test_a_sender_killed_mid_send_leaves_its_attempt_and_the_page_goes_out_again
     pager.deliver(delivery.pk, now=after_lease, inline=False)
 
     assert len(webhook.pages) == 2  # at least once: the kill came after the page arrived
+    # Both carry the same delivery id: the receiver can tell the second is a repeat and drop it.
+    assert [json.loads(page)["delivery_id"] for page in webhook.pages] == [delivery.pk, delivery.pk]
     delivery.refresh_from_db()
     assert delivery.status == Delivery.SENT and delivery.attempts == 2
     attempts = list(DeliveryAttempt.objects.filter(delivery=delivery).values_list("number", "ok", "error"))

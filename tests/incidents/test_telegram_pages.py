@@ -16,7 +16,8 @@ from .telegram_contract import visible_text
 pytestmark = pytest.mark.django_db
 
 FOOTER = re.compile(
-    r"\nsource: (.+)\nseen: \d+x since .+ UTC(?:\nrunbook: \S+)?\nconsole: \S+\nincident #(\d+) fingerprint [0-9a-f]+$"
+    r"\nsource: (.+)\nseen: \d+x since .+ UTC(?:\nrunbook: \S+)?\nconsole: \S+"
+    r"\nincident #(\d+) fingerprint [0-9a-f]+\ndelivery: \d+$"
 )
 
 
@@ -39,7 +40,7 @@ def test_a_page_full_of_ampersands_keeps_its_incident_and_source_lines(telegram)
 def test_a_page_of_angle_brackets_uses_almost_all_of_the_limit(telegram):
     text, _ = sent_page(telegram, "CRITICAL", "if a<b and c>d then " * 400)
     assert 4000 < len(text) <= 4096
-    assert "incident #" in text.splitlines()[-1]
+    assert "incident #" in text.splitlines()[-2] and text.splitlines()[-1].startswith("delivery: ")
 
 
 def test_the_body_is_cut_at_a_word_never_inside_one(telegram):
@@ -54,7 +55,8 @@ def test_the_body_is_cut_at_a_word_never_inside_one(telegram):
 def test_a_short_page_is_sent_whole(telegram):
     text, delivery = sent_page(telegram, "CRITICAL", "p99 <1200ms> & rising")
     assert text.splitlines()[0] == "[CRITICAL] p99 <1200ms> & rising"
-    assert "…" not in text and text.endswith(f"fingerprint {delivery.incident.fingerprint[:16]}")
+    closing = f"fingerprint {delivery.incident.fingerprint[:16]}\ndelivery: {delivery.pk}"
+    assert "…" not in text and text.endswith(closing)
 
 
 def test_link_previews_are_turned_off_with_link_preview_options(telegram):
