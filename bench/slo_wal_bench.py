@@ -80,7 +80,7 @@ def lsn() -> str:
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_current_wal_lsn()")
+        cursor.execute("SELECT pg_current_wal_flush_lsn()")  # pg_walinspect reads only flushed WAL
         return cursor.fetchone()[0]
 
 
@@ -139,6 +139,8 @@ class WalMeter:
 
     def look(self) -> None:
         now = lsn()
+        if now == self.position:  # pg_walinspect refuses a start at the flush position itself
+            return
         for name, value in wal_bytes(self.position, now).items():
             self.totals[name] += value
         self.position = now
