@@ -441,14 +441,18 @@ def fold(samples: Samples) -> dict:
 def store(deltas: dict) -> int:
     """Merge the deltas into their rollup rows (creating them as needed); returns rows touched.
 
-    Rows are created or locked in key order, then updated, so two batches for the same minute add
-    up instead of one overwriting the other, and never deadlock.
+    Each row is written once per batch: a missing row is inserted with the batch's figures, an
+    existing one is locked (without being written), read and updated with the merged figures. Rows
+    are created or locked in key order in one statement, so two batches for the same minute add up
+    instead of one overwriting the other, and never deadlock.
     """
     if not deltas:
         return 0
+    ordered = sorted(deltas, key=_lock_order)
+    existing = _insert_or_lock(ordered, deltas)
     updates = []
-    for pk, service, route, res, start, count, errors, latency_sum, statuses, data in _locked_rows(deltas):
-        delta = deltas[(service, route, res, start)]
+    for key, (pk, count, errors, latency_sum, statuses, data) in existing.items():
+        delta = deltas[key]
         merged = Counter(statuses if isinstance(statuses, dict) else orjson.loads(statuses or "{}"))
         merged.update(delta.statuses)
         updates.append(
@@ -462,7 +466,7 @@ def store(deltas: dict) -> int:
             )
         )
     _write_rows(updates)
-    return len(updates)
+    return len(ordered)
 
 
 def _lock_order(key: tuple) -> tuple:
@@ -470,46 +474,94 @@ def _lock_order(key: tuple) -> tuple:
     return service, res, route, start
 
 
+def _insert_or_lock(ordered: list, deltas: dict) -> dict:
+    """Insert the rows that are missing with their deltas; {key: (pk, count, errors, latency_sum_ms,
+    statuses, sketch)} of the rows that were there, locked for this transaction."""
+    if connection.vendor == "postgresql":
+        created = _insert_missing_postgres(ordered, deltas)
+        return _read_rows([key for key in ordered if key not in created])
+    # SQLite: the transaction already holds the database's write lock (IMMEDIATE), so read, then write.
+    existing = _read_rows(ordered)
+    _insert_missing_sqlite([key for key in ordered if key not in existing], deltas)
+    return existing
+
+
 # One statement per step however many series a batch holds (a query per series made a batch of
-# 10,000 services take minutes). The keys go in as one JSON list of [service, route, resolution,
-# start epoch]; the upsert finds each row through the unique key, so no planner guess can turn the
-# lookups into index scans over every series of a minute.
-_UPSERT = {
+# 10,000 services take minutes). The rows go in as one JSON list; the upsert finds each row through
+# the unique key, so no planner guess can turn the lookups into index scans over every series of a
+# minute. "DO UPDATE ... WHERE false" locks a row that is already there without writing a new version
+# of it (DO NOTHING would not lock it): rewriting the 1-2 KB hour and day rows just to lock them
+# doubled the WAL of every batch.
+_INSERT_OR_LOCK = (
+    "INSERT INTO {table} AS r (service, route, resolution, start, count, errors, latency_sum_ms, statuses, sketch)"
+    " SELECT v->>0, v->>1, v->>2, to_timestamp((v->>3)::bigint), (v->>4)::bigint, (v->>5)::bigint,"
+    " (v->>6)::float8, (v->7)::jsonb, decode(v->>8, 'hex')"
+    " FROM json_array_elements(%s::json) WITH ORDINALITY AS k(v, n) ORDER BY n"
+    " ON CONFLICT (service, route, resolution, start) DO UPDATE SET count = r.count WHERE false"
+    " RETURNING service, route, resolution, extract(epoch FROM start)::bigint"
+)
+
+_READ_ROWS = {
     "postgresql": (
-        "INSERT INTO {table} AS r (service, route, resolution, start, count, errors, latency_sum_ms, statuses, sketch)"
-        " SELECT v->>0, v->>1, v->>2, to_timestamp((v->>3)::bigint), 0, 0, 0, '{{}}', ''::bytea"
-        " FROM json_array_elements(%s::json) WITH ORDINALITY AS k(v, n) ORDER BY n"
-        " ON CONFLICT (service, route, resolution, start) DO UPDATE SET count = r.count"
-        " RETURNING id, service, route, resolution, extract(epoch FROM start)::bigint,"
-        " count, errors, latency_sum_ms, statuses, sketch"
+        # LATERAL ... LIMIT 1: one unique-index lookup per key, whatever the planner guesses of the list.
+        "SELECT k.n, r.id, r.count, r.errors, r.latency_sum_ms, r.statuses, r.sketch"
+        " FROM json_array_elements(%s::json) WITH ORDINALITY AS k(v, n) CROSS JOIN LATERAL"
+        " (SELECT * FROM {table} WHERE service = v->>0 AND route = v->>1 AND resolution = v->>2"
+        " AND start = to_timestamp((v->>3)::bigint) LIMIT 1) r"
     ),
     "sqlite": (
-        "INSERT INTO {table} AS r (service, route, resolution, start, count, errors, latency_sum_ms, statuses, sketch)"
-        " SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'),"
-        " datetime(json_extract(value, '$[3]'), 'unixepoch'), 0, 0, 0, '{{}}', X''"
-        " FROM json_each(%s) WHERE true ORDER BY key"  # WHERE: SQLite's rule for an upsert from a SELECT
-        " ON CONFLICT (service, route, resolution, start) DO UPDATE SET count = r.count"
-        " RETURNING id, service, route, resolution, CAST(strftime('%%s', start) AS INTEGER),"
-        " count, errors, latency_sum_ms, statuses, sketch"
+        "SELECT CAST(k.key AS INTEGER) + 1, r.id, r.count, r.errors, r.latency_sum_ms, r.statuses, r.sketch"
+        " FROM json_each(%s) AS k JOIN {table} r ON r.service = json_extract(k.value, '$[0]')"
+        " AND r.route = json_extract(k.value, '$[1]') AND r.resolution = json_extract(k.value, '$[2]')"
+        " AND r.start = datetime(json_extract(k.value, '$[3]'), 'unixepoch')"
     ),
 }
 
 
-def _locked_rows(deltas: dict) -> list:
-    """(pk, service, route, resolution, start epoch, count, errors, latency_sum_ms, statuses, sketch)
-    of each key's row, created if missing and locked (a no-op update) in the order every batch uses.
-    """
-    ordered = sorted(deltas, key=_lock_order)
-    table = connection.ops.quote_name(Rollup._meta.db_table)
+def _table() -> str:
+    return connection.ops.quote_name(Rollup._meta.db_table)
+
+
+def _delta_row(key: tuple, delta: Delta) -> list:
+    statuses = dict(delta.statuses)
+    return [*key, delta.count, delta.errors, delta.latency_sum_ms, statuses, sketch.encode(delta.counts).hex()]
+
+
+def _insert_missing_postgres(ordered: list, deltas: dict) -> set:
+    rows = [_delta_row(key, deltas[key]) for key in ordered]
     with connection.cursor() as cursor:
-        cursor.execute(_UPSERT[connection.vendor].format(table=table), [orjson.dumps(ordered).decode()])
-        return cursor.fetchall()
+        cursor.execute(_INSERT_OR_LOCK.format(table=_table()), [orjson.dumps(rows).decode()])
+        return set(cursor.fetchall())
+
+
+def _read_rows(keys: list) -> dict:
+    if not keys:
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(_READ_ROWS[connection.vendor].format(table=_table()), [orjson.dumps(keys).decode()])
+        return {keys[n - 1]: tuple(rest) for n, *rest in cursor.fetchall()}
+
+
+def _insert_missing_sqlite(keys: list, deltas: dict) -> None:
+    rows = []
+    for key in keys:
+        delta = deltas[key]
+        statuses = orjson.dumps(dict(delta.statuses)).decode()
+        rows.append((*key, delta.count, delta.errors, delta.latency_sum_ms, statuses, sketch.encode(delta.counts)))
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"INSERT INTO {_table()} (service, route, resolution, start, count, errors, latency_sum_ms, statuses,"
+            " sketch) VALUES (%s, %s, %s, datetime(%s, 'unixepoch'), %s, %s, %s, %s, %s)",
+            rows,
+        )
 
 
 def _write_rows(updates: list) -> None:
     # Not bulk_update: Django builds a CASE expression per field and row, and resolving those cost
     # ten times more than the database work itself.
-    table = connection.ops.quote_name(Rollup._meta.db_table)
+    if not updates:
+        return
+    table = _table()
     with connection.cursor() as cursor:
         if connection.vendor == "sqlite":  # SQLite's executemany is one C loop with no round trips
             cursor.executemany(
