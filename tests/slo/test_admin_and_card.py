@@ -103,18 +103,6 @@ def test_demo_loads_a_day_with_a_bad_hour_quickly_and_twice_safely(db):
     assert Rollup.objects.filter(service="shop", resolution="d").count() <= 2 * 6
 
 
-def test_sparkline_breaks_at_hours_without_traffic_and_dots_lone_points():
-    from slo.dashboard import HEIGHT, PAD, svg_dots, svg_polylines
-
-    lines = svg_polylines([10, 20, None, 5, None, None])
-    assert len(lines) == 2 and len(lines[0].split()) == 2
-    assert lines[0].split()[1].endswith(f",{PAD:.1f}")  # the highest value touches the top margin
-    assert [d["y"] for d in svg_dots([10, 20, None, 5, None, None])] == [
-        round(HEIGHT - PAD - (HEIGHT - 2 * PAD) * 5 / 20, 1)
-    ]
-    assert svg_polylines([None, None]) == [] and svg_dots([]) == []
-
-
 @pytest.mark.parametrize("p95, p99", [("-5", "800"), ("300", "abc"), ("900", "800")])
 def test_a_bad_objective_on_the_add_form_is_a_form_error(staff, p95, p99):
     response = staff.post(
