@@ -68,10 +68,11 @@ def utc(moment: datetime) -> datetime:
     return moment.astimezone(dt_timezone.utc)
 
 
-def when(moment: datetime, step: timedelta | None = None) -> str:
-    """The hover text of a time: the day alone for daily points, else the minute, in UTC."""
+def when(moment: datetime, step: timedelta | None = None, zone: str = "UTC") -> str:
+    """The hover text of a time: the day alone for daily points, else the minute, in UTC. Daily
+    points may stand for calendar days of another `zone` (placed at midnight UTC of their date)."""
     if step is not None and step >= timedelta(days=1):
-        return f"{utc(moment):%Y-%m-%d} UTC"
+        return f"{utc(moment):%Y-%m-%d} {zone}"
     return f"{utc(moment):%Y-%m-%d %H:%M} UTC"
 
 
@@ -145,7 +146,7 @@ def _y_axis(frame: Frame, unit: str) -> list[str]:
     return parts
 
 
-def _x_axis(frame: Frame) -> list[str]:
+def _x_axis(frame: Frame, caption: str = "time (UTC)") -> list[str]:
     bottom = frame.height - BOTTOM
     parts = [f'<line x1="{LEFT}" x2="{frame.width - RIGHT}" y1="{bottom}" y2="{bottom}" stroke="{AXIS}"/>']
     ticks, step = _time_ticks(frame.start, frame.end)
@@ -155,9 +156,8 @@ def _x_axis(frame: Frame) -> list[str]:
         parts.append(f'<line x1="{x}" x2="{x}" y1="{bottom}" y2="{bottom + 3}" stroke="{AXIS}"/>')
         text = f"{utc(moment):{label}}"
         parts.append(f'<text x="{x}" y="{bottom + 13}" text-anchor="middle" fill="{MUTED}">{text}</text>')
-    parts.append(
-        f'<text x="{frame.width - RIGHT}" y="{frame.height - 3}" text-anchor="end" fill="{MUTED}">time (UTC)</text>'
-    )
+    right, caption = frame.width - RIGHT, escape(caption)
+    parts.append(f'<text x="{right}" y="{frame.height - 3}" text-anchor="end" fill="{MUTED}">{caption}</text>')
     return parts
 
 
@@ -172,7 +172,7 @@ def _runs(points: list[tuple[datetime, float | None]]) -> list[list[tuple[dateti
     return [run for run in runs if run]
 
 
-def _series(frame: Frame, s: Series, step: timedelta | None) -> list[str]:
+def _series(frame: Frame, s: Series, step: timedelta | None, zone: str) -> list[str]:
     dash = ' stroke-dasharray="5 4"' if s.dashed else ""
     parts = []
     for run in _runs(s.points):
@@ -182,7 +182,7 @@ def _series(frame: Frame, s: Series, step: timedelta | None) -> list[str]:
     for moment, value in s.points:
         if value is None:
             continue
-        tip = f"{name}, {escape(when(moment, step))}: {escape(figure(value, s.unit))}"
+        tip = f"{name}, {escape(when(moment, step, zone))}: {escape(figure(value, s.unit))}"
         parts.append(
             f'<circle class="ep-point" cx="{frame.x(moment)}" cy="{frame.y(value)}" r="2.6" fill="{s.colour}">'
             f"<title>{tip}</title></circle>"
@@ -241,20 +241,23 @@ def line_chart(
     lines: list[Line] | None = None,
     step: timedelta | None = None,
     empty: str = "no data yet",
+    day_zone: str = "UTC",
 ) -> SafeString:
     """A line chart of `series` over [start, end] with a value axis, UTC time labels, the
     horizontal `lines` and a hover title on every point. `step` (the spacing of the points) picks
-    how the hover titles name a time (days alone from one day on)."""
+    how the hover titles name a time (days alone from one day on); `day_zone` names the zone of
+    daily points that are calendar days somewhere else than UTC."""
     lines = lines or []
     if not any(v is not None for s in series for _t, v in s.points):
         return _empty(title, WIDTH, HEIGHT, "line", empty)
     frame = _frame(series, lines, start, end)
     unit = next((s.unit for s in series), "")
-    body = _y_axis(frame, unit) + _x_axis(frame)
+    daily = step is not None and step >= timedelta(days=1)
+    body = _y_axis(frame, unit) + _x_axis(frame, f"day ({day_zone})" if daily else "time (UTC)")
     for line in lines:
         body += _line(frame, line, unit)
     for s in series:
-        body += _series(frame, s, step)
+        body += _series(frame, s, step, day_zone)
     body += _legend([(s.name, s.colour, s.dashed) for s in series], WIDTH)
     return _svg(body, title, WIDTH, HEIGHT, "line")
 
