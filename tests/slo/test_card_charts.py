@@ -29,7 +29,7 @@ def month_of_traffic(slo):
 
 
 def charts_of(html: str, slo_name: str) -> dict[str, ET.Element]:
-    row = html.split(f'data-slo="{slo_name}"', 1)[1].split('class="slo-row"', 1)[0]
+    row = re.split(r'class="slo-row"|<section', html.split(f'data-slo="{slo_name}"', 1)[1])[0]
     found = {}
     for svg in re.findall(r"<svg class=\"ep-chart.*?</svg>", row, re.S):
         root = ET.fromstring(svg.replace("<svg ", '<svg xmlns="http://www.w3.org/2000/svg" ', 1))
