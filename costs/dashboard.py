@@ -39,7 +39,7 @@ def month_chart(today: date, daily_forecast: list[float], daily_cap_usd: float |
     days = [month_start + timedelta(days=i) for i in range(today.day)]
     actual = Series("spent", [(_midnight(d), spent.get(d, 0.0)) for d in days], SPEND_COLOUR, unit="$")
     ahead = [today + timedelta(days=i) for i in range(1, (last - today).days + 1)]
-    trend: list[tuple[datetime, float | None]] = [(_midnight(today), spent.get(today, 0.0))] + [
+    trend = [(_midnight(today), spent.get(today, 0.0))] + [
         (_midnight(d), usd) for d, usd in zip(ahead, daily_forecast, strict=False)
     ]
     lines = [Line(daily_cap_usd, "daily cap", CAP_COLOUR)] if daily_cap_usd is not None else []

@@ -7,6 +7,7 @@ is escaped here, so callers may pass text from the database.
 """
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
@@ -27,7 +28,7 @@ class Series:
     """One line: (time, value) points, oldest first; a None value breaks the line."""
 
     name: str
-    points: list[tuple[datetime, float | None]]
+    points: Sequence[tuple[datetime, float | None]]
     colour: str = "#1a73e8"
     dashed: bool = False
     unit: str = ""
@@ -161,7 +162,7 @@ def _x_axis(frame: Frame, caption: str = "time (UTC)") -> list[str]:
     return parts
 
 
-def _runs(points: list[tuple[datetime, float | None]]) -> list[list[tuple[datetime, float]]]:
+def _runs(points: Sequence[tuple[datetime, float | None]]) -> list[list[tuple[datetime, float]]]:
     """The unbroken stretches of a series (a None value ends one)."""
     runs: list[list[tuple[datetime, float]]] = [[]]
     for moment, value in points:
