@@ -15,9 +15,10 @@ from datetime import timezone as dt_timezone
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
-WIDTH, HEIGHT = 360, 170
-LEFT, RIGHT, TOP, BOTTOM = 44, 10, 24, 30
-FONT = 'font-family="system-ui,sans-serif" font-size="10"'
+WIDTH, HEIGHT = 360, 200
+LEFT, RIGHT, TOP, BOTTOM = 50, 10, 40, 30  # room for the value labels, the title and legend, the times
+FONT = 'font-family="system-ui,sans-serif" font-size="11"'
+CHAR = 6.2  # the average width of a character at that size, to lay out the legend
 AXIS, GRID, MUTED = "#5f6368", "#e8eaed", "#5f6368"
 TICK_STEPS = [timedelta(hours=h) for h in (1, 2, 3, 6, 12)] + [timedelta(days=d) for d in (1, 2, 5, 7, 14, 30)]
 MAX_X_TICKS = 6
@@ -130,6 +131,8 @@ def _time_ticks(start: datetime, end: datetime) -> tuple[list[datetime], timedel
 def tick_label(value: float, step: float, unit: str) -> str:
     """An axis label with as many decimals as the ticks' spacing needs, and no more."""
     places = next((p for p in range(4) if abs(round(step, p) - step) < 1e-9), 4)
+    if unit == " ms" and step >= 500:  # "1.5 s" fits the margin where "1,500 ms" would not
+        return f"{value / 1000:g} s"
     if unit == "$":
         return f"${value:,.{places}f}"
     return f"{value:,.{places}f}{unit}"
@@ -207,10 +210,10 @@ def _legend(items: list[tuple[str, str, bool]], width: int) -> list[str]:
     for name, colour, dashed in items:
         dash = ' stroke-dasharray="4 3"' if dashed else ""
         parts.append(
-            f'<line x1="{x}" x2="{x + 14}" y1="{TOP - 7}" y2="{TOP - 7}" stroke="{colour}" stroke-width="2.5"{dash}/>'
+            f'<line x1="{x}" x2="{x + 14}" y1="{TOP - 13}" y2="{TOP - 13}" stroke="{colour}" stroke-width="2.5"{dash}/>'
         )
-        parts.append(f'<text x="{x + 18}" y="{TOP - 4}" fill="{MUTED}">{escape(name)}</text>')
-        x += 26 + 6 * len(name)
+        parts.append(f'<text x="{x + 18}" y="{TOP - 9}" fill="{MUTED}">{escape(name)}</text>')
+        x += 30 + CHAR * len(name)
         if x > width - 60:
             break
     return parts
@@ -221,7 +224,10 @@ def _svg(body: list[str], title: str, width: int, height: int, kind: str) -> Saf
     return mark_safe(
         f'<svg class="ep-chart ep-chart-{kind}" viewBox="0 0 {width} {height}" width="100%" '
         f'preserveAspectRatio="xMidYMid meet" role="img" aria-label="{label}" {FONT} '
-        f'style="max-width:{width * 2}px;height:auto;display:block"><title>{label}</title>' + "".join(body) + "</svg>"
+        f'style="max-width:{width * 2}px;height:auto;display:block"><title>{label}</title>'
+        f'<text class="ep-chart-title" x="2" y="12" font-weight="600" fill="#202124">{label}</text>'
+        + "".join(body)
+        + "</svg>"
     )
 
 

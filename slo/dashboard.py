@@ -44,20 +44,28 @@ def _p95_chart(slo, points: list[dict], label: str, step: timedelta) -> str:
 
 def _burn_chart(slo, points: list[dict], label: str, step: timedelta) -> str:
     burn = Series("burn", [(p["t"], p["burn"]) for p in points], BURN_COLOUR, unit="x")
-    on_budget = Line(1.0, "1x spends the budget in its window", OBJECTIVE_COLOUR)
+    on_budget = Line(1.0, "budget pace", OBJECTIVE_COLOUR)
     return line_chart(f"{slo.name}: burn rate, {label}", [burn], *span(points), lines=[on_budget], step=step)
 
 
 def _burn_down_chart(slo, points: list[dict]) -> str:
-    left = Series("budget left", [(p["t"], p["remaining_pct"]) for p in points], BUDGET_COLOUR, unit="%")
-    title = f"{slo.name}: error budget left over its {slo.window_days}-day window"
+    # The first point is the window's start at 100%: alone, it says nothing about the budget.
+    shown = [(p["t"], p["remaining_pct"]) for p in points] if len(points) > 1 else []
+    left = Series("budget left", shown, BUDGET_COLOUR, unit="%")
+    title = f"{slo.name}: error budget left, {slo.window_days}-day window"
     end = max(points[-1]["t"], points[0]["t"] + timedelta(days=1))
-    return line_chart(title, [left], points[0]["t"], end, lines=[Line(0, "budget spent", OBJECTIVE_COLOUR)])
+    empty = "no requests in the window yet"
+    return line_chart(
+        title, [left], points[0]["t"], end, lines=[Line(0, "budget spent", OBJECTIVE_COLOUR)], empty=empty
+    )
 
 
 def charts(slo, series: dict) -> dict:
-    """The card's charts of one SLO: the burn-down, then p95 and burn over 24 h and 30 days."""
+    """The card's charts of one SLO: the burn-down, then p95 and burn over 24 h and 30 days (none
+    of those while the SLO has had no request in 30 days)."""
     hour, day = timedelta(hours=1), timedelta(days=1)
+    if not any(p["requests"] for p in series["days"]):
+        return {"burn_down": _burn_down_chart(slo, series["budget"]), "more": []}
     return {
         "burn_down": _burn_down_chart(slo, series["budget"]),
         "more": [

@@ -60,7 +60,7 @@ def test_the_card_draws_each_chart_with_axes_titles_and_the_objective(staff, mon
     html = staff.get("/admin/").content.decode()
     charts = charts_of(html, "api")
     assert set(charts) == {
-        "api: error budget left over its 30-day window",
+        "api: error budget left, 30-day window",
         "api: p95 latency, 24 h",
         "api: burn rate, 24 h",
         "api: p95 latency, 30 days",
@@ -78,7 +78,7 @@ def test_the_card_draws_each_chart_with_axes_titles_and_the_objective(staff, mon
 
 def test_the_burn_down_starts_full_and_ends_at_the_budget_the_card_states(staff, month_of_traffic):
     html = staff.get("/admin/").content.decode()
-    burn_down = charts_of(html, "api")["api: error budget left over its 30-day window"]
+    burn_down = charts_of(html, "api")["api: error budget left, 30-day window"]
     values = [float(t.rsplit(": ", 1)[1].rstrip("%").replace(",", "")) for t in point_titles(burn_down)]
     assert values[0] == 100.0 and values[-1] < 0  # the bad hour spent more than the month's budget
     assert burn_down.find(f"{SVG}line[@class='ep-hline']").get("data-value") == "0"
@@ -104,12 +104,21 @@ def test_the_worst_slo_is_listed_first(staff, month_of_traffic):
     assert order.index("api") < order.index(calm.name)
 
 
-def test_an_slo_without_traffic_draws_empty_charts_that_say_so(staff, slo):
+def test_an_slo_without_traffic_draws_one_empty_chart_that_says_so(staff, slo):
     html = staff.get("/admin/").content.decode()
     charts = charts_of(html, "api")
-    assert all(
-        "no data yet" in "".join(t.text or "" for t in c.iter(f"{SVG}text")) for k, c in charts.items() if "p95" in k
+    assert list(charts) == ["api: error budget left, 30-day window"]
+    texts = [t.text for t in charts["api: error budget left, 30-day window"].iter(f"{SVG}text")]
+    assert "no requests in the window yet" in texts and "slo-more-charts" not in html
+
+
+def test_hours_without_traffic_are_gaps_in_the_24_hour_charts(month_of_traffic):
+    charts = series.chart_series([month_of_traffic])[month_of_traffic.pk]
+    p95_24h = ET.fromstring(
+        dashboard.charts(month_of_traffic, charts)["more"][0].replace("<svg ", f'<svg xmlns="{SVG[1:-1]}" ', 1)
     )
+    with_traffic = sum(1 for p in charts["hours"] if p["p95_ms"] is not None)
+    assert 0 < len(point_titles(p95_24h)) == with_traffic < 24
 
 
 def test_the_series_of_every_slo_are_one_query(month_of_traffic):
