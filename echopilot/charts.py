@@ -206,7 +206,7 @@ def _line(frame: Frame, line: Line, unit: str) -> list[str]:
 
 
 def _legend(items: list[tuple[str, str, bool]], width: int) -> list[str]:
-    parts, x = [], LEFT
+    parts, x = [], float(LEFT)
     for name, colour, dashed in items:
         dash = ' stroke-dasharray="4 3"' if dashed else ""
         parts.append(
