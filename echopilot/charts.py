@@ -18,7 +18,7 @@ from django.utils.safestring import SafeString, mark_safe
 WIDTH, HEIGHT = 360, 200
 LEFT, RIGHT, TOP, BOTTOM = 50, 10, 40, 30  # room for the value labels, the title and legend, the times
 FONT = 'font-family="system-ui,sans-serif" font-size="11"'
-CHAR = 6.2  # the average width of a character at that size, to lay out the legend
+CHAR = 7.0  # the average width of a character at that size, to lay out the legend
 AXIS, GRID, MUTED = "#5f6368", "#e8eaed", "#5f6368"
 TICK_STEPS = [timedelta(hours=h) for h in (1, 2, 3, 6, 12)] + [timedelta(days=d) for d in (1, 2, 5, 7, 14, 30)]
 MAX_X_TICKS = 6
@@ -157,6 +157,8 @@ def _x_axis(frame: Frame, caption: str = "time (UTC)") -> list[str]:
     label = "%m-%d" if step >= timedelta(days=1) else "%H:%M"
     for moment in ticks:
         x = frame.x(moment)
+        if x > frame.width - RIGHT - 12:  # a label there would be cut off at the edge
+            continue
         parts.append(f'<line x1="{x}" x2="{x}" y1="{bottom}" y2="{bottom + 3}" stroke="{AXIS}"/>')
         text = f"{utc(moment):{label}}"
         parts.append(f'<text x="{x}" y="{bottom + 13}" text-anchor="middle" fill="{MUTED}">{text}</text>')
