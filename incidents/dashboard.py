@@ -1,11 +1,22 @@
 """Context for the "Incidents" card on the admin index."""
 
+from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
+
+from django.db.models import Count
+from django.db.models.functions import TruncHour
+from django.utils import timezone
+
+from echopilot.charts import stacked_bars
+
 from .channels import HOW_TO_TURN_ON
-from .models import Delivery
+from .models import SEVERITIES, Delivery, Incident
 from .pager import route_for
 from .services import pager_status
 
 TEST_SEVERITY = "CRITICAL"
+SEVERITY_COLOURS = {"CRITICAL": "#c5221f", "ERROR": "#e8710a", "WARNING": "#f9ab00", "INFO": "#8ab4f8"}
+HOURS_SHOWN = 24
 
 
 def card_context(request) -> dict:
@@ -22,7 +33,39 @@ def card_context(request) -> dict:
         "silences": status["active_silences"],
         "test_severity": TEST_SEVERITY,
         "test_channels": channels_paged_for(TEST_SEVERITY, status["channels"]),
+        "per_hour_chart": per_hour_chart(),
     }
+
+
+def new_per_hour(now: datetime) -> tuple[list[datetime], dict[str, list[int]]]:
+    """The last 24 hours (the current one last) and, per severity, how many incidents began in
+    each, worst severity first; one grouped query."""
+    hour = timedelta(hours=1)
+    last = now.astimezone(dt_timezone.utc).replace(minute=0, second=0, microsecond=0)
+    starts = [last - (HOURS_SHOWN - 1 - i) * hour for i in range(HOURS_SHOWN)]
+    counts = {severity: [0] * HOURS_SHOWN for severity in reversed(SEVERITIES)}
+    rows = (
+        Incident.objects.filter(first_seen__gte=starts[0], first_seen__lt=last + hour)
+        .annotate(hour=TruncHour("first_seen", tzinfo=dt_timezone.utc))
+        .values_list("hour", "severity")
+        .annotate(n=Count("pk"))
+    )
+    for began, severity, n in rows:
+        counts.setdefault(severity, [0] * HOURS_SHOWN)[starts.index(began.astimezone(dt_timezone.utc))] += n
+    return starts, counts
+
+
+def per_hour_chart(now: datetime | None = None) -> str:
+    """Stacked bars of the incidents that began in each of the last 24 hours, by severity."""
+    starts, counts = new_per_hour(now or timezone.now())
+    return stacked_bars(
+        "New incidents per hour, last 24 h, by severity",
+        starts,
+        timedelta(hours=1),
+        counts,
+        SEVERITY_COLOURS,
+        empty="no incidents in the last 24 h",
+    )
 
 
 def channels_paged_for(severity: str, channels: list[dict]) -> list[str]:
