@@ -81,7 +81,7 @@ class SloTickAdmin(BigHistoryAdmin):
 
 @admin.register(GateShut)
 class GateShutAdmin(ReadOnlyAdmin):
-    list_display = ["shut_at", "slo", "gate_state", "burn", "short_reason", "lifted_at", "lifted_by", "lift_note"]
+    list_display = ["shut_at", "slo", "gate_state", "burn_x", "short_reason", "lifted_at", "lifted_by", "lift_note"]
     list_filter = ["slo", ("lifted_at", admin.EmptyFieldListFilter)]
     search_fields = ["reason", "lift_note", "lifted_by"]
     date_hierarchy = "shut_at"
@@ -90,7 +90,13 @@ class GateShutAdmin(ReadOnlyAdmin):
 
     @admin.display(description="gate")
     def gate_state(self, obj):
-        return colored_state("CRITICAL") if obj.lifted_at is None else "lifted"
+        if obj.lifted_at is None:
+            return format_html('<strong style="color:{}">shut</strong>', STATE_COLORS["CRITICAL"])
+        return "lifted"
+
+    @admin.display(description="burn (1 h)", ordering="burn")
+    def burn_x(self, obj):
+        return f"{obj.burn:.2f}x"
 
     @admin.display(description="reason")
     def short_reason(self, obj):

@@ -41,6 +41,13 @@ def test_lifting_from_the_admin_asks_for_a_note_then_lifts(staff, shut):
     assert not gate.flag_path().exists()
 
 
+def test_the_gate_list_says_shut_and_shows_burn_to_two_places(staff, slo):
+    GateShut.objects.create(slo=slo, shut_at=timezone.now(), reason="SLO api: burn 3.14159x", burn=3.14159)
+    html = staff.get("/admin/slo/gateshut/").content.decode()
+    assert ">shut</strong>" in html and "3.14x" in html
+    assert "CRITICAL" not in html and "3.14159</td>" not in html
+
+
 def test_lift_without_a_note_is_refused(staff, shut):
     staff.post("/admin/slo/gateshut/", {"action": "lift", "_selected_action": [shut.pk], "apply": "1", "note": " "})
     shut.refresh_from_db()
