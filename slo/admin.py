@@ -3,7 +3,10 @@
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.auth import get_permission_codename
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import redirect
 from django.template.response import TemplateResponse
+from django.urls import path
 from django.utils.html import format_html
 
 from echopilot.admin import BigHistoryAdmin, ReadOnlyAdmin, recent_values_filter
@@ -101,6 +104,19 @@ class GateShutAdmin(ReadOnlyAdmin):
     @admin.display(description="reason")
     def short_reason(self, obj):
         return obj.reason[:120]
+
+    def get_urls(self):
+        lift = self.admin_site.admin_view(self.lift_view)
+        return [path("lift/", lift, name="slo_gateshut_lift"), *super().get_urls()]
+
+    def lift_view(self, request):
+        """The lift form for every open shut, where the dashboard card's "Lift" link leads."""
+        if not self.has_lift_permission(request):
+            raise PermissionDenied
+        shuts = GateShut.objects.filter(lifted_at__isnull=True)
+        if request.method == "POST":
+            shuts = shuts.filter(pk__in=request.POST.getlist(helpers.ACTION_CHECKBOX_NAME))
+        return self.lift(request, shuts) or redirect("admin:index")
 
     def has_lift_permission(self, request):
         # The screen is read-only (has_change_permission is False), yet lifting writes the shut row.

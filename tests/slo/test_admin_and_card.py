@@ -48,6 +48,17 @@ def test_the_gate_list_says_shut_and_shows_burn_to_two_places(staff, slo):
     assert "CRITICAL" not in html and "3.14159</td>" not in html
 
 
+def test_the_lift_form_opens_by_link_and_lifts_every_open_shut_with_its_note(staff, shut):
+    form = staff.get("/admin/slo/gateshut/lift/")
+    assert form.status_code == 200 and b"Note (required)" in form.content and b"burn 3.1x" in form.content
+    done = staff.post(
+        "/admin/slo/gateshut/lift/", {"_selected_action": [shut.pk], "apply": "1", "note": "rolled back"}, follow=True
+    )
+    assert b"Lifted 1 gate shut" in done.content and b"Deploy gate: open" in done.content
+    shut.refresh_from_db()
+    assert shut.lift_note == "rolled back" and shut.lifted_by == "admin:ops"
+
+
 def test_lift_without_a_note_is_refused(staff, shut):
     staff.post("/admin/slo/gateshut/", {"action": "lift", "_selected_action": [shut.pk], "apply": "1", "note": " "})
     shut.refresh_from_db()
