@@ -59,6 +59,14 @@ def test_the_lift_form_opens_by_link_and_lifts_every_open_shut_with_its_note(sta
     assert shut.lift_note == "rolled back" and shut.lifted_by == "admin:ops"
 
 
+def test_an_slo_below_its_min_events_shows_no_burn_only_that_it_waits_for_data(staff, slo, feed):
+    feed(timezone.now() - timedelta(minutes=5), 1, per_minute=6, error_share=1.0)  # six cold-start errors
+    html = staff.get("/admin/").content.decode()
+    row = html[html.index('data-slo="api"') :]
+    row = row[: row.index("budget left")]
+    assert "waiting for data" in row and "x /" not in row
+
+
 def test_lift_without_a_note_is_refused(staff, shut):
     staff.post("/admin/slo/gateshut/", {"action": "lift", "_selected_action": [shut.pk], "apply": "1", "note": " "})
     shut.refresh_from_db()
