@@ -1,5 +1,6 @@
 """The SLO screens: definitions, tick history, gate history (with the lift action), recoveries."""
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.auth import get_permission_codename
@@ -45,6 +46,18 @@ class SloAdmin(admin.ModelAdmin):
     readonly_fields = ["baseline_at", "created_at", "updated_at"]
     list_select_related = ["state"]
     actions = ["rebaseline"]
+
+    def get_changeform_initial_data(self, request):
+        # A new SLO starts with the README's defaults (the settings); a link's query (an uptime
+        # check's offer) still wins.
+        defaults = {
+            "p95_ms": settings.SLO_LAT_P95_MS,
+            "p99_ms": settings.SLO_LAT_P99_MS,
+            "error_budget_pct": settings.SLO_ERR_BUDGET_DAILY_PCT,
+            "window_days": settings.SLO_WINDOW_DAYS,
+            "min_events": settings.SLO_MIN_EVENTS,
+        }
+        return {**defaults, **super().get_changeform_initial_data(request)}
 
     @admin.display(description="last tick")
     def last_state(self, obj):

@@ -67,6 +67,18 @@ def test_an_slo_below_its_min_events_shows_no_burn_only_that_it_waits_for_data(s
     assert "waiting for data" in row and "x /" not in row
 
 
+def test_the_new_slo_form_starts_with_the_readmes_defaults(staff):
+    form = staff.get("/admin/slo/slo/add/").context["adminform"].form
+    assert {name: form[name].value() for name in ("p95_ms", "p99_ms", "error_budget_pct", "window_days")} == {
+        "p95_ms": 800,
+        "p99_ms": 1200,
+        "error_budget_pct": 1.0,
+        "window_days": 30,
+    }
+    assert form["min_events"].value() == 100
+    assert staff.get("/admin/slo/slo/add/?min_events=15").context["adminform"].form["min_events"].value() == "15"
+
+
 def test_lift_without_a_note_is_refused(staff, shut):
     staff.post("/admin/slo/gateshut/", {"action": "lift", "_selected_action": [shut.pk], "apply": "1", "note": " "})
     shut.refresh_from_db()
