@@ -45,6 +45,7 @@ def test_the_gate_list_says_shut_and_shows_burn_to_two_places(staff, slo):
     GateShut.objects.create(slo=slo, shut_at=timezone.now(), reason="SLO api: burn 3.14159x", burn=3.14159)
     html = staff.get("/admin/slo/gateshut/").content.decode()
     assert ">shut</strong>" in html and "3.14x" in html
+    assert re.search(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC</", html)  # the time says its zone
     assert "CRITICAL" not in html and "3.14159</td>" not in html
 
 
