@@ -175,6 +175,8 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = False
 USE_TZ = True
+# Dates and times in the admin say their zone (echopilot/formats/en/formats.py).
+FORMAT_MODULE_PATH = ["echopilot.formats"]
 
 # --- The API --------------------------------------------------------------------------------------
 

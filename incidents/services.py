@@ -402,6 +402,18 @@ def deescalate(fingerprint: str, severity: str, *, now=None) -> int:
     return len(lowered)
 
 
+def unresolved_severity(fingerprint: str) -> str | None:
+    """The severity of the newest unresolved incident of `fingerprint`, or None when none is."""
+    incident = (
+        Incident.objects.filter(fingerprint=fingerprint)
+        .exclude(status=Incident.RESOLVED)
+        .order_by("-last_seen")
+        .only("severity")
+        .first()
+    )
+    return incident.severity if incident else None
+
+
 def add_note(fingerprint: str, text: str, *, now=None) -> bool:
     """Record `text` on the unresolved incident of `fingerprint` (in its meta's "notes"), paging nobody.
 

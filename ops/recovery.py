@@ -18,6 +18,7 @@ from django_q.tasks import async_task
 from echopilot.events import append_event
 from incidents.models import Incident
 from incidents.services import add_note
+from slo.alerts import incident_fingerprint
 
 from .models import RecoveryRun, RequeuedTask
 
@@ -182,13 +183,14 @@ def to_dict(run: RecoveryRun) -> dict:
 
 
 def watchdog_hook(*, slo, reason: str, now=None) -> str:
-    """SLO_RECOVERY_HOOK with INCIDENT_AUTORECOVER=true: recover, keeping the actions on the
-    watchdog's incident. The watchdog already limits this to once per 30 minutes."""
+    """SLO_RECOVERY_HOOK with INCIDENT_AUTORECOVER=true: recover, keeping the actions on the SLO's
+    burn incident (which the watchdog's finding joined). The watchdog already limits this to once per
+    30 minutes."""
     if not settings.INCIDENT_AUTORECOVER:
         append_event("ops", "recovery_skipped", slo=slo.name, reason="INCIDENT_AUTORECOVER is off")
         return "not run: INCIDENT_AUTORECOVER is off"
     incident = (
-        Incident.objects.filter(fingerprint=f"slo:{slo.pk}:watchdog")
+        Incident.objects.filter(fingerprint=incident_fingerprint(slo))
         .exclude(status=Incident.RESOLVED)
         .order_by("-last_seen")
         .first()

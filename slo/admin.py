@@ -1,11 +1,17 @@
 """The SLO screens: definitions, tick history, gate history (with the lift action), recoveries."""
 
+from typing import Any
+
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.auth import get_permission_codename
+from django.core.exceptions import PermissionDenied
 from django.db.models import OuterRef, QuerySet, Subquery
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
 from django.template.response import TemplateResponse
+from django.urls import URLPattern, path
 from django.utils.html import format_html
 
 from echopilot.admin import BigHistoryAdmin, ReadOnlyAdmin, recent_values_filter
@@ -62,7 +68,7 @@ class SloAdmin(admin.ModelAdmin):
         )
 
     @admin.display(description="state (last tick, UTC)", ordering="tick_state")
-    def current_state(self, obj: Slo) -> str:
+    def current_state(self, obj: Any) -> str:
         if obj.tick_at is None:
             return format_html('<span style="color:#777">{}</span>', "no tick yet")
         at = f"{obj.tick_at:%H:%M} UTC"
@@ -71,11 +77,23 @@ class SloAdmin(admin.ModelAdmin):
         return format_html("{} <small>{}</small>", colored_state(obj.tick_state), at)
 
     @admin.display(description="budget left", ordering="tick_budget")
-    def budget_left(self, obj: Slo) -> str:
+    def budget_left(self, obj: Any) -> str:
         if obj.tick_budget is None:
             return format_html('<span style="color:#777">{}</span>', WAITING if obj.tick_at else "-")
         colour = "#c5221f" if obj.tick_budget <= 0 else "#b06000" if obj.tick_budget < 25 else "#137333"
         return format_html('<strong style="color:{}">{}%</strong>', colour, f"{obj.tick_budget:.1f}")
+
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
+        # A new SLO starts with the README's defaults (the settings); a link's query (an uptime
+        # check's offer) still wins.
+        defaults = {
+            "p95_ms": settings.SLO_LAT_P95_MS,
+            "p99_ms": settings.SLO_LAT_P99_MS,
+            "error_budget_pct": settings.SLO_ERR_BUDGET_DAILY_PCT,
+            "window_days": settings.SLO_WINDOW_DAYS,
+            "min_events": settings.SLO_MIN_EVENTS,
+        }
+        return {**defaults, **super().get_changeform_initial_data(request)}
 
     @admin.action(description="Rebaseline: start the rolling windows anew from now", permissions=["change"])
     def rebaseline(self, request, queryset) -> None:
@@ -110,7 +128,7 @@ class SloTickAdmin(BigHistoryAdmin):
 
 @admin.register(GateShut)
 class GateShutAdmin(ReadOnlyAdmin):
-    list_display = ["shut_at", "slo", "gate_state", "burn", "short_reason", "lifted_at", "lifted_by", "lift_note"]
+    list_display = ["shut_at", "slo", "gate_state", "burn_x", "short_reason", "lifted_at", "lifted_by", "lift_note"]
     list_filter = ["slo", ("lifted_at", admin.EmptyFieldListFilter)]
     search_fields = ["reason", "lift_note", "lifted_by"]
     date_hierarchy = "shut_at"
@@ -118,12 +136,31 @@ class GateShutAdmin(ReadOnlyAdmin):
     actions = ["lift"]
 
     @admin.display(description="gate")
-    def gate_state(self, obj) -> str:
-        return colored_state("CRITICAL") if obj.lifted_at is None else "lifted"
+    def gate_state(self, obj: GateShut) -> str:
+        if obj.lifted_at is None:
+            return format_html('<strong style="color:{}">shut</strong>', STATE_COLORS["CRITICAL"])
+        return "lifted"
+
+    @admin.display(description="burn (1 h)", ordering="burn")
+    def burn_x(self, obj: GateShut) -> str:
+        return f"{obj.burn:.2f}x"
 
     @admin.display(description="reason")
     def short_reason(self, obj) -> str:
         return obj.reason[:120]
+
+    def get_urls(self) -> list[URLPattern]:
+        lift = self.admin_site.admin_view(self.lift_view)
+        return [path("lift/", lift, name="slo_gateshut_lift"), *super().get_urls()]
+
+    def lift_view(self, request: HttpRequest) -> HttpResponse:
+        """The lift form for every open shut, where the dashboard card's "Lift" link leads."""
+        if not self.has_lift_permission(request):
+            raise PermissionDenied
+        shuts = GateShut.objects.filter(lifted_at__isnull=True)
+        if request.method == "POST":
+            shuts = shuts.filter(pk__in=request.POST.getlist(helpers.ACTION_CHECKBOX_NAME))
+        return self.lift(request, shuts) or redirect("admin:index")
 
     def has_lift_permission(self, request) -> bool:
         # The screen is read-only (has_change_permission is False), yet lifting writes the shut row.

@@ -4,7 +4,8 @@ Each rule fires when the burn exceeds its factor over both a long and a short wi
 proves it matters, the short one that it is still happening (so the alert resolves soon after the
 burn stops). The rules of one SLO share one incident, as Alertmanager groups alerts of one cause:
 it opens with the first rule that fires, takes the severity of the worst rule firing (going up pages
-once more, coming down pages nobody) and resolves when none fires.
+once more, coming down pages nobody) and resolves when none fires. The 2-minute watchdog's finding
+(slo.watchdog) is one more cause of that same incident, held at CRITICAL while it lasts.
 """
 
 from dataclasses import dataclass
@@ -46,6 +47,9 @@ RULES = [
     Rule("page-slow", "CRITICAL", 6.0, timedelta(hours=6), timedelta(minutes=30)),
     Rule("warn-slow", "WARNING", 1.0, timedelta(days=3), timedelta(hours=6)),
 ]
+# The watchdog's finding, kept among the state's active alerts beside the rules while it lasts.
+WATCHDOG = "watchdog"
+CAUSE_SEVERITY = {**{rule.name: rule.severity for rule in RULES}, WATCHDOG: "CRITICAL"}
 
 
 def firing(slo: Slo, rule: Rule, now=None) -> tuple[bool, float, float]:
@@ -75,7 +79,8 @@ def evaluate(slo: Slo, now=None) -> dict:
     with transaction.atomic():
         state = lock_state(slo)
         active = set(state.active_alerts)
-        firing_now = {rule.name for rule in RULES if verdicts[rule.name][0]}
+        # The watchdog's finding is the watchdog's to end: the rules keep it as they found it.
+        firing_now = {rule.name for rule in RULES if verdicts[rule.name][0]} | (active & {WATCHDOG})
         for rule in RULES:
             _, long_burn, short_burn = verdicts[rule.name]
             if rule.name in firing_now - active:
@@ -90,7 +95,7 @@ def evaluate(slo: Slo, now=None) -> dict:
                 # An incident of the rule's own, opened before the rules shared one, ends with it.
                 resolve_incident(rule.fingerprint(slo), by="slo", note="burn fell back", now=now)
                 changes[rule.name] = "resolved"
-        _follow_worst_rule(fingerprint, active, firing_now, now)
+        follow_causes(slo, active, firing_now, note="burn fell back", now=now)
         state.active_alerts = sorted(firing_now)
         state.save(update_fields=["active_alerts"])
     for name, action in changes.items():
@@ -98,17 +103,19 @@ def evaluate(slo: Slo, now=None) -> dict:
     return changes
 
 
-def _follow_worst_rule(fingerprint: str, before: set[str], now_firing: set[str], now) -> None:
-    """Resolve the SLO's incident when no rule fires any more; lower it when its worst rule stopped."""
-    if before and not now_firing:
-        resolve_incident(fingerprint, by="slo", note="burn fell back", now=now)
-    elif now_firing and _worst(now_firing) < _worst(before):
-        deescalate(fingerprint, SEVERITIES[_worst(now_firing)], now=now)
+def follow_causes(slo: Slo, before: set[str], after: set[str], *, note: str, now) -> None:
+    """Move the SLO's incident from the causes (rules, the watchdog) active `before` to those `after`:
+    resolved with `note` when none is left, lowered without a page when its worst cause ended."""
+    fingerprint = incident_fingerprint(slo)
+    if before and not after:
+        resolve_incident(fingerprint, by="slo", note=note, now=now)
+    elif after and worst_severity(after) < worst_severity(before):
+        deescalate(fingerprint, SEVERITIES[worst_severity(after)], now=now)
 
 
-def _worst(names: set[str]) -> int:
-    """The index in SEVERITIES of the most severe of the named rules (-1 for none)."""
-    return max((SEVERITIES.index(rule.severity) for rule in RULES if rule.name in names), default=-1)
+def worst_severity(names: set[str]) -> int:
+    """The index in SEVERITIES of the most severe of the named causes (-1 for none)."""
+    return max((SEVERITIES.index(CAUSE_SEVERITY[name]) for name in names if name in CAUSE_SEVERITY), default=-1)
 
 
 def _span(delta: timedelta) -> str:

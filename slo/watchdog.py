@@ -1,8 +1,11 @@
 """The SLO watchdog: three breaches in a row within 10 minutes ask for recovery.
 
 A breach is an evaluation whose last 5 minutes burn above 1x (enough requests to judge). On the
-third in a row, within 10 minutes, one CRITICAL incident is raised and the recovery hook
-(settings.SLO_RECOVERY_HOOK, a dotted path) is called, at most once per 30 minutes.
+third in a row, within 10 minutes, the recovery hook (settings.SLO_RECOVERY_HOOK, a dotted path) is
+called, at most once per 30 minutes, and the finding joins the SLO's one burn incident (the burn
+alerts' own): a note on it, escalating it to CRITICAL (one page) when it is less severe, opening it
+when none is open. The first look without a breach ends the finding; the incident then follows the
+burn alerts still firing (lowered without a page, or resolved when none fires).
 """
 
 from datetime import datetime, timedelta
@@ -14,8 +17,9 @@ from django.utils.module_loading import import_string
 
 from echopilot.events import append_event
 from incidents import raise_incident, resolve_incident
+from incidents.services import add_note, unresolved_severity
 
-from . import services
+from . import alerts, services
 from .locks import lock_state
 from .models import RecoveryRequest, Slo
 
@@ -53,24 +57,39 @@ def check(slo: Slo, now=None) -> RecoveryRequest | None:
                 f"SLO {slo.name} breached {IN_A_ROW} times in a row within {SPAN} "
                 f"(burn {', '.join(str(h['burn']) for h in run)} over {WINDOW})"
             )
-            raise_incident(
-                "CRITICAL",
-                f"SLO watchdog: {reason}",
-                "slo-watchdog",
-                {"slo": slo.name},
-                fingerprint=f"slo:{slo.pk}:watchdog",
-                now=now,
-            )
+            _join_burn_incident(slo, f"SLO watchdog: {reason}", now)
             state.last_recovery_at = now
-            state.active_alerts = sorted({*state.active_alerts, "watchdog"})
+            state.active_alerts = sorted({*state.active_alerts, alerts.WATCHDOG})
             request = RecoveryRequest.objects.create(slo=slo, at=now, reason=reason, hook=settings.SLO_RECOVERY_HOOK)
-        elif not breached and "watchdog" in state.active_alerts:
-            resolve_incident(f"slo:{slo.pk}:watchdog", by="slo-watchdog", note="no longer breached", now=now)
-            state.active_alerts = [a for a in state.active_alerts if a != "watchdog"]
+        elif not breached and alerts.WATCHDOG in state.active_alerts:
+            _end_finding(slo, state, now)
         state.save(update_fields=["watch_history", "last_recovery_at", "active_alerts"])
     if request is not None:
         _call_hook(request, slo, now)
     return request
+
+
+def _join_burn_incident(slo: Slo, text: str, now) -> None:
+    """The finding on the SLO's burn incident: a note, and a CRITICAL raise only where it changes the
+    incident (opening it, or escalating a WARNING one, which pages once); an incident already
+    CRITICAL was paged for this burn and is not paged again."""
+    fingerprint = alerts.incident_fingerprint(slo)
+    severity = unresolved_severity(fingerprint)
+    if severity == "CRITICAL":
+        add_note(fingerprint, text, now=now)
+        return
+    meta = {"slo": slo.name, "rule": alerts.WATCHDOG}
+    raise_incident("CRITICAL", text, "slo", meta, fingerprint=fingerprint, now=now)
+    add_note(fingerprint, text, now=now)
+
+
+def _end_finding(slo: Slo, state, now) -> None:
+    before = set(state.active_alerts)
+    after = before - {alerts.WATCHDOG}
+    alerts.follow_causes(slo, before, after, note="the watchdog no longer sees a breach", now=now)
+    # An incident of the watchdog's own, opened before it joined the burn incident, ends with it.
+    resolve_incident(f"slo:{slo.pk}:watchdog", by="slo-watchdog", note="no longer breached", now=now)
+    state.active_alerts = sorted(after)
 
 
 def _call_hook(request: RecoveryRequest, slo: Slo, now) -> None:

@@ -180,10 +180,11 @@ def test_with_autorecover_the_slo_watchdog_recovers_and_keeps_the_actions_on_its
         watchdog.check(slo, at)
     request = RecoveryRequest.objects.get()
     run = RecoveryRun.objects.get()
-    assert run.incident == Incident.objects.get(fingerprint=f"slo:{slo.pk}:watchdog")
+    assert run.incident == Incident.objects.get(fingerprint=f"slo:{slo.pk}:burn")
     assert run.trigger.startswith("slo-watchdog") and RequeuedTask.objects.get().run == run
     assert request.outcome.startswith(f"recovery #{run.pk}") and "requeue" in request.outcome
-    [note] = Incident.objects.get(fingerprint=f"slo:{slo.pk}:watchdog").meta["notes"]
+    finding, note = Incident.objects.get(fingerprint=f"slo:{slo.pk}:burn").meta["notes"]
+    assert finding["text"].startswith("SLO watchdog:")
     assert note["text"].startswith(f"recovery #{run.pk}: requeue") and "(task-a1, a1): queued again" in note["text"]
 
 

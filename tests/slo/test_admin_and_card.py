@@ -41,6 +41,45 @@ def test_lifting_from_the_admin_asks_for_a_note_then_lifts(staff, shut):
     assert not gate.flag_path().exists()
 
 
+def test_the_gate_list_says_shut_and_shows_burn_to_two_places(staff, slo):
+    GateShut.objects.create(slo=slo, shut_at=timezone.now(), reason="SLO api: burn 3.14159x", burn=3.14159)
+    html = staff.get("/admin/slo/gateshut/").content.decode()
+    assert ">shut</strong>" in html and "3.14x" in html
+    assert re.search(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC</", html)  # the time says its zone
+    assert "CRITICAL" not in html and "3.14159</td>" not in html
+
+
+def test_the_lift_form_opens_by_link_and_lifts_every_open_shut_with_its_note(staff, shut):
+    form = staff.get("/admin/slo/gateshut/lift/")
+    assert form.status_code == 200 and b"Note (required)" in form.content and b"burn 3.1x" in form.content
+    done = staff.post(
+        "/admin/slo/gateshut/lift/", {"_selected_action": [shut.pk], "apply": "1", "note": "rolled back"}, follow=True
+    )
+    assert b"Lifted 1 gate shut" in done.content and b"Deploy gate: open" in done.content
+    shut.refresh_from_db()
+    assert shut.lift_note == "rolled back" and shut.lifted_by == "admin:ops"
+
+
+def test_an_slo_below_its_min_events_shows_no_burn_only_that_it_waits_for_data(staff, slo, feed):
+    feed(timezone.now() - timedelta(minutes=5), 1, per_minute=6, error_share=1.0)  # six cold-start errors
+    html = staff.get("/admin/").content.decode()
+    row = html[html.index('data-slo="api"') :]
+    row = row[: row.index("budget left")]
+    assert "waiting for data" in row and "x /" not in row
+
+
+def test_the_new_slo_form_starts_with_the_readmes_defaults(staff):
+    form = staff.get("/admin/slo/slo/add/").context["adminform"].form
+    assert {name: form[name].value() for name in ("p95_ms", "p99_ms", "error_budget_pct", "window_days")} == {
+        "p95_ms": 800,
+        "p99_ms": 1200,
+        "error_budget_pct": 1.0,
+        "window_days": 30,
+    }
+    assert form["min_events"].value() == 100
+    assert staff.get("/admin/slo/slo/add/?min_events=15").context["adminform"].form["min_events"].value() == "15"
+
+
 def test_lift_without_a_note_is_refused(staff, shut):
     staff.post("/admin/slo/gateshut/", {"action": "lift", "_selected_action": [shut.pk], "apply": "1", "note": " "})
     shut.refresh_from_db()

@@ -64,7 +64,9 @@ def test_watchdog_asks_for_recovery_once_after_three_breaches_in_ten_minutes(slo
     assert watchdog.check(slo, NOW + timedelta(minutes=4)) is None
     request = watchdog.check(slo, NOW + timedelta(minutes=8))
     assert request is not None and request.outcome.startswith("recorded")
-    assert Incident.objects.get(fingerprint=f"slo:{slo.pk}:watchdog").severity == "CRITICAL"
+    incident = Incident.objects.get()  # the SLO's burn incident, opened by the watchdog's finding
+    assert incident.fingerprint == f"slo:{slo.pk}:burn" and incident.severity == "CRITICAL"
+    assert incident.meta["notes"][0]["text"].startswith("SLO watchdog: SLO api breached 3 times")
     lines = [json.loads(x) for x in (log_dir / "slo_budget.ndjson").read_text().splitlines()]
     assert [x["event"] for x in lines] == ["recovery_requested"]
     # Still breaching, but within the 30-minute cooldown: no second recovery, no second incident.

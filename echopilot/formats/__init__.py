@@ -1,0 +1,1 @@
+"""The console's date formats: every time it shows says its zone."""
