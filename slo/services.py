@@ -407,38 +407,6 @@ def budget_series(slo: Slo, start: int, end: int, whole: Window) -> list[dict]:
     return series
 
 
-def sparkline(slo: Slo, hours: int, step: int, now=None) -> list[dict]:
-    """p95 and burn per `step` seconds (3600 or 86400) over the last `hours`, oldest first."""
-    now = now or timezone.now()
-    end = _floor(_epoch(now), step) + step
-    start = end - hours * HOUR
-    res = Rollup.HOUR if step == HOUR else Rollup.DAY
-    rows = Rollup.objects.filter(
-        service=slo.service,
-        route=slo.rollup_route,
-        resolution=res,
-        start__gte=_at(start),
-        start__lt=_at(end),
-    ).values_list("start", "count", "errors", "latency_sum_ms", "statuses", "sketch")
-    by_start = {_epoch(r[0]): r for r in rows}
-    points = []
-    for t in range(start, end, step):
-        w = Window(t, t + step)
-        if t in by_start:
-            _s, w.requests, errors, w.latency_sum_ms, statuses, data = by_start[t]
-            w.errors = _errors_of(slo, errors, statuses)
-            sketch.decode_into(data, w.counts)
-        points.append(
-            {
-                "t": _at(t).isoformat(),
-                "requests": w.requests,
-                "p95_ms": _r(w.percentile(0.95), 2),
-                "burn": _r(w.burn(slo)),
-            }
-        )
-    return points
-
-
 @transaction.atomic
 def rebaseline(slo: Slo, now=None) -> Slo:
     """Start the SLO's rolling windows anew from now; older data is kept but no longer counted."""
