@@ -82,7 +82,6 @@ def cache_check() -> CheckResult:
 
 def log_dir_check() -> CheckResult:
     """LOG_DIR takes a write: the event files and snapshots the operator tails land there."""
-
     problem = log_dir_problem()
     return CheckResult(problem is None, problem or "writable")
 

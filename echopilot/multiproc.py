@@ -22,8 +22,6 @@ import shutil
 import sys
 import tempfile
 
-from prometheus_client import multiprocess
-
 ENV = "PROMETHEUS_MULTIPROC_DIR"
 _PID_OF_FILE = re.compile(r"_(\d+)\.db$")
 _made_for_master: list[str] = []  # the directory prepare_for_master made, removed when the master exits
@@ -53,6 +51,8 @@ def master_exited() -> None:
 def worker_exited(pid: int) -> None:
     """A worker is gone: drop its live-gauge files (its counters stay, so sums never go back)."""
     if os.environ.get(ENV):
+        from prometheus_client import multiprocess  # only once ENV is set: see the module's docstring
+
         multiprocess.mark_process_dead(pid)
 
 
@@ -71,6 +71,7 @@ def prepare_for_worker() -> str | None:
 
 def clean_dead(directory: str) -> list[int]:
     """Mark every process with files in `directory` that no longer runs as dead; returns their pids."""
+    from prometheus_client import multiprocess  # only once ENV is set: see the module's docstring
 
     dead = sorted({pid for pid in _pids_with_files(directory) if not _running(pid)})
     for pid in dead:

@@ -122,6 +122,14 @@ def test_the_readme_recipe_scrapes_monotonic_counters_across_four_workers(migrat
         assert not list(tmp_path.glob("echopilot-prometheus-*"))
 
 
+def test_the_multiproc_module_leaves_prometheus_client_unimported():
+    # gunicorn.conf.py imports it before the directory is set; prometheus_client imported then
+    # picks single-process counters for good, and each scrape sees one worker's share.
+    probe = "import sys, echopilot.multiproc; print('prometheus_client' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
+
+
 def test_a_dead_workers_live_files_are_cleaned_and_its_counters_kept(tmp_path):
     directory = tmp_path / "prom"
     directory.mkdir()
