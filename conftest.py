@@ -1,14 +1,18 @@
 """Fixtures shared by every app's tests."""
 
+from collections.abc import Callable
+from pathlib import Path
+
 import pytest
 from django.conf import settings as django_settings
+from django.test import Client
 
 from echopilot.models import DashKey
 
 pytest_plugins = ["tests.browser"]
 
 
-def pytest_collection_modifyitems(config, items):
+def pytest_collection_modifyitems(config, items) -> None:
     if django_settings.USING_POSTGRES:
         return
     skip = pytest.mark.skip(reason="needs PostgreSQL; runs in the PostgreSQL stage of dev.py test")
@@ -18,7 +22,7 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(autouse=True)
-def log_dir(tmp_path, settings):
+def log_dir(tmp_path, settings) -> Path:
     """Every test writes its NDJSON and snapshots into its own folder."""
     settings.LOG_DIR = tmp_path / "logs"
     settings.DASHBOARD_KEY = ""
@@ -27,36 +31,36 @@ def log_dir(tmp_path, settings):
 
 
 @pytest.fixture
-def admin_key(db):
+def admin_key(db) -> str:
     return DashKey.issue("test-admin", DashKey.ADMIN)[1]
 
 
 @pytest.fixture
-def analyst_key(db):
+def analyst_key(db) -> str:
     return DashKey.issue("test-analyst", DashKey.ANALYST)[1]
 
 
 @pytest.fixture
-def api(client, admin_key):
+def api(client, admin_key) -> Client:
     """A Django test client that sends an admin X-Dash-Key with every request."""
     client.defaults["HTTP_X_DASH_KEY"] = admin_key
     return client
 
 
 @pytest.fixture
-def analyst_api(client, analyst_key):
+def analyst_api(client, analyst_key) -> Client:
     client.defaults["HTTP_X_DASH_KEY"] = analyst_key
     return client
 
 
 @pytest.fixture
-def staff_with(client, django_user_model):
+def staff_with(client, django_user_model) -> Callable[..., Client]:
     """`staff_with("costs.view_capalert", "slo.view_*")`: the test client, signed in as a staff user
     holding just those permissions (a trailing * takes every codename that starts so)."""
     from django.contrib.auth.models import Permission
     from django.db.models import Q
 
-    def sign_in(*perms):
+    def sign_in(*perms) -> Client:
         wanted = Q(pk__in=[])
         for perm in perms:
             app_label, codename = perm.split(".")

@@ -229,7 +229,7 @@ def supervise(processes: list[subprocess.Popen]) -> int:
     """Wait until Ctrl-C or until one process dies, then stop them all."""
     stop = {"now": False}
 
-    def on_signal(signum, frame):
+    def on_signal(signum, frame) -> None:
         stop["now"] = True
 
     signal.signal(signal.SIGINT, on_signal)

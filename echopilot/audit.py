@@ -13,15 +13,19 @@ one entry for the request itself.
 
 import hmac
 import logging
+from collections.abc import Iterator
 from contextlib import nullcontext
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 from datetime import timezone as dt_timezone
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models.signals import post_delete, post_save, pre_save
+from django.db.transaction import Atomic
+from django.http import HttpResponseBase
 from django.utils import timezone
 
 from .models import AuditEntry, AuditHead
@@ -93,7 +97,9 @@ def _key() -> bytes:
 # --- appending -----------------------------------------------------------------------------------------
 
 
-def append(actor: str, action: str, *, address="", app_label="", model="", object_id="", fields="", now=None):
+def append(
+    actor: str, action: str, *, address="", app_label="", model="", object_id="", fields="", now=None
+) -> AuditEntry:
     """Append one entry to the chain now (in its own transaction, under the head's lock)."""
     values = {
         "actor": actor[:200],
@@ -160,7 +166,7 @@ class AuditMiddleware:
     def __init__(self, get_response) -> None:
         self.get_response = get_response
 
-    def __call__(self, request):
+    def __call__(self, request) -> HttpResponseBase:
         if request.method in SAFE_METHODS or not request.path.startswith(AUDITED_PREFIXES):
             return self.get_response(request)
         context = RequestContext(request)
@@ -290,11 +296,11 @@ def verify_chain(rows=None, head: tuple[int, str] | None = None) -> dict:
     return _verified(rows, head)
 
 
-def _read_transaction():
+def _read_transaction() -> Atomic | nullcontext[None]:
     return transaction.atomic() if settings.USING_POSTGRES else nullcontext()
 
 
-def _stored_rows(cursor, up_to: int):
+def _stored_rows(cursor, up_to: int) -> Iterator[tuple[Any, ...]]:
     """Entries up to the head read before (later ones are being appended now), in seq order, straight
     from a server-side cursor in batches: verifying a million entries should not build a million
     model rows, nor parse a million dates on SQLite."""
@@ -321,7 +327,7 @@ def _result(found, checked: int) -> dict:
     return result
 
 
-def _walk(rows, key: bytes):
+def _walk(rows, key: bytes) -> tuple[Break | None, int, tuple[Any, ...] | None]:
     """Checks each entry's own HMAC and its link to the one before; looks one entry ahead to tell an
     inserted entry (the next one links past it) from a changed one."""
     previous = None

@@ -14,7 +14,7 @@ class ChainQuery(serializers.Serializer):
     since = serializers.IntegerField(required=False, default=0, min_value=0, help_text="list entries after this seq")
     limit = serializers.IntegerField(required=False, default=100, min_value=1)
 
-    def validate_limit(self, value):
+    def validate_limit(self, value) -> int:
         if value > settings.AUDIT_CHAIN_PAGE_MAX:
             raise serializers.ValidationError(f"at most {settings.AUDIT_CHAIN_PAGE_MAX}")
         return value

@@ -140,7 +140,7 @@ def _touch(key: DashKey, now) -> None:
 
 
 class DashKeyAuthentication(authentication.BaseAuthentication):
-    def authenticate(self, request):
+    def authenticate(self, request) -> tuple[KeyHolder, None] | None:
         raw = request.META.get(HEADER)
         if raw is None:
             return None
@@ -186,7 +186,7 @@ class HasDashRole(permissions.BasePermission):
 
     message = "this key's role may only read (analyst); writing needs an admin key"
 
-    def has_permission(self, request, view):
+    def has_permission(self, request, view) -> bool:
         role = role_of(request.user)
         if role is None:
             if request.user is not None and getattr(request.user, "is_authenticated", False):

@@ -2,6 +2,7 @@
 
 from django.contrib import admin
 from django.template.loader import TemplateDoesNotExist, get_template
+from django.template.response import TemplateResponse
 
 from .auth import role_of
 from .models import DashKey
@@ -32,6 +33,6 @@ class ConsoleAdminSite(admin.AdminSite):
     site_title = "EchoPilot Ops"
     index_title = "Production at a glance"
 
-    def index(self, request, extra_context=None):
+    def index(self, request, extra_context=None) -> TemplateResponse:
         extra_context = {**(extra_context or {}), "cards": cards(request)}
         return super().index(request, extra_context)

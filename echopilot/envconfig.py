@@ -13,13 +13,16 @@ import math
 import os
 import secrets
 import warnings
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 
 _env = environ.Env()
+_T = TypeVar("_T")
 
 MINUTE_S = 60
 HOUR_S = 60 * MINUTE_S
@@ -39,7 +42,7 @@ def number(name: str, default: float, low: float, high: float, *, low_allowed: b
         f"a number {'from' if low_allowed else 'above'} {low:,g} {'to' if low_allowed else 'and at most'} {high:,g}"
     )
 
-    def in_range(value):
+    def in_range(value) -> bool:
         return math.isfinite(value) and (low <= value if low_allowed else low < value) and value <= high
 
     return _checked(name, default, float, in_range, wanted)
@@ -220,7 +223,7 @@ def require(ok: bool, message: str) -> None:
         raise ImproperlyConfigured(message)
 
 
-def _checked(name: str, default, parse, ok, wanted: str):
+def _checked(name: str, default: _T, parse: Callable[[str], _T], ok: Callable[[_T], bool], wanted: str) -> _T:
     """`parse` of env `name` (stripped) when `ok` says it is usable, else ImproperlyConfigured naming
     the variable and `wanted`; `default` when it is unset or empty."""
     raw = _env.str(name, default=None)

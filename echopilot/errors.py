@@ -1,6 +1,7 @@
 """One JSON error shape for the whole API: {"error": "...", "fields": {...}}."""
 
 import sys
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
@@ -17,7 +18,7 @@ def error_body(message: str, fields: dict | None = None) -> dict:
     return {"error": message, "fields": fields or {}}
 
 
-def _flatten(detail):
+def _flatten(detail) -> dict[str, Any] | list[Any] | str:
     """DRF's nested ErrorDetail lists, as plain strings (one message per field where possible)."""
     if isinstance(detail, dict):
         return {str(k): _flatten(v) for k, v in detail.items()}
@@ -37,7 +38,7 @@ def validation_error_body(exc: exceptions.ValidationError | DjangoValidationErro
     return error_body("invalid input", fields)
 
 
-def json_exception_handler(exc, context):
+def json_exception_handler(exc, context) -> Response | None:
     """DRF's handler, reshaped; anything DRF does not know stays a 500 (and is logged by Django).
     A service's ValidationError (Django's) is a 400 like a serializer's."""
     if isinstance(exc, DjangoValidationError):

@@ -18,6 +18,7 @@ import logging
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import orjson
 from django.conf import settings
@@ -51,7 +52,7 @@ def log_dir() -> Path:
     return path
 
 
-def _default(value):
+def _default(value) -> str:
     # Decimals, dates and model enums show up in event payloads; give them a readable form.
     return str(value)
 
@@ -125,7 +126,7 @@ def _write_snapshot(name: str, data) -> Path:
     return target
 
 
-def read_snapshot(name: str):
+def read_snapshot(name: str) -> Any:
     """The last snapshot written under `name`, or None."""
     try:
         return orjson.loads((log_dir() / name).read_bytes())

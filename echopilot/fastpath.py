@@ -20,9 +20,10 @@ other request reaches.
 
 import io
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
-from typing import Never
+from typing import Any, Never, TypeVar
+from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 import orjson
 from django.conf import settings
@@ -47,6 +48,7 @@ from .models import DashKey
 from .negotiation import PLAIN_ACCEPTS
 
 JSON = "application/json"
+_View = TypeVar("_View")
 
 # What an app wants to hear of each request the fast path answered, as (route name, status,
 # elapsed ms): the middleware that would have seen it did not run. The slo app registers its
@@ -60,11 +62,11 @@ def on_answered(hook: Callable[[str, int, float], None]) -> None:
         ANSWERED_HOOKS.append(hook)
 
 
-def json_fast_path(handler):
+def json_fast_path(handler) -> Callable[[_View], _View]:
     """Mark a DRF function view as answered by `handler(data) -> dict` on the fast path (a
     ValidationError it raises is the 400). The view itself is unchanged."""
 
-    def decorator(drf_view):
+    def decorator(drf_view: Any) -> Any:
         drf_view.fast_handler = handler
         return drf_view
 
@@ -90,7 +92,7 @@ class FastPaths:
         self._security = SecurityMiddleware(_unreachable)
         self._frame_options = XFrameOptionsMiddleware(_unreachable)
 
-    def __call__(self, environ, start_response):
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         if _chunked(environ):
             refusal = _read_chunked_body(environ)
             if refusal is not None:
@@ -110,12 +112,13 @@ class FastPaths:
         if response is None:
             return self.django_app(environ, start_response)
         self._finish(request, route, response, started)
-        response._handler_class = self.__class__
-        response._resource_closers.append(request.close)
+        # Django's handler sets these two on every response; the stubs do not know them.
+        response._handler_class = self.__class__  # type: ignore[attr-defined]
+        response._resource_closers.append(request.close)  # type: ignore[attr-defined]
         start_response(f"{response.status_code} {response.reason_phrase}", list(response.items()))
         return response
 
-    def _route(self, environ):
+    def _route(self, environ) -> _Route | None:
         """The fast route for this request when its method, path and headers allow one, else None."""
         if environ.get("REQUEST_METHOD") != "POST" or environ.get("QUERY_STRING"):
             return None
@@ -131,7 +134,7 @@ class FastPaths:
             return None  # Django answers a body it will not read
         return route
 
-    def _answer(self, request, route):
+    def _answer(self, request, route) -> HttpResponse | None:
         """The answer, or None to hand the request to Django (its body put back if it was read)."""
         try:
             request.get_host()
@@ -167,7 +170,7 @@ class FastPaths:
             hook(route.name, response.status_code, elapsed * 1000)
 
 
-def _fast_routes(resolver: URLResolver, prefix: str = ""):
+def _fast_routes(resolver: URLResolver, prefix: str = "") -> Iterator[tuple[str, _Route]]:
     """(path, _Route) of every view marked by json_fast_path at a fixed path of the URLconf (one
     without converters or regular expressions) that Django resolves to that view."""
     for pattern in resolver.url_patterns:
@@ -188,7 +191,7 @@ def _chunked(environ) -> bool:
     return "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower() and not environ.get("CONTENT_LENGTH")
 
 
-def _read_chunked_body(environ):
+def _read_chunked_body(environ) -> WSGIApplication | None:
     """A body sent with Transfer-Encoding: chunked has no Content-Length, and Django reads no body
     without one: the request would be acted on as if it were empty (a rebaseline on the default
     SLO). When the server has decoded the chunks (wsgi.input_terminated: gunicorn does), the body is
@@ -228,7 +231,7 @@ def _json_response(body: dict, status: int, allow: str) -> HttpResponse:
     return response
 
 
-def _as_json(value):
+def _as_json(value) -> float:
     """DRF's encoder turns Decimal into a JSON number; so does this."""
     if isinstance(value, Decimal):
         return float(value)

@@ -7,7 +7,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from .auth import forget_resolved_keys
@@ -16,7 +16,7 @@ from .models import DashKey
 MAX_OVERLAP_DAYS = 365
 
 
-def active_keys(now=None):
+def active_keys(now=None) -> QuerySet[DashKey]:
     """Stored keys that work now: not revoked, not expired."""
     now = now or timezone.now()
     return DashKey.objects.filter(revoked__isnull=True).filter(Q(expires__isnull=True) | Q(expires__gt=now))

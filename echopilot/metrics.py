@@ -9,11 +9,12 @@ empty label values.
 
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 
+from django.http import HttpResponseBase
 from django.urls import Resolver404, resolve
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
-from prometheus_client.core import REGISTRY, GaugeMetricFamily
+from prometheus_client.core import REGISTRY, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from . import queue
@@ -40,12 +41,12 @@ class _ScrapeTimeCollector(Collector):
         # while Django is still loading its apps (and on every manage.py command).
         return []
 
-    def collect(self):
+    def collect(self) -> Iterator[Metric]:
         for collect in _SCRAPE_COLLECTORS:
             yield from collect()
 
 
-def queue_metrics():
+def queue_metrics() -> Iterator[GaugeMetricFamily]:
 
     depth = GaugeMetricFamily("echopilot_queue_depth", "Tasks waiting in the django-q2 broker")
     depth.add_metric([], queue.queue_depth())
@@ -87,7 +88,7 @@ class RequestMetricsMiddleware:
     def __init__(self, get_response) -> None:
         self.get_response = get_response
 
-    def __call__(self, request):
+    def __call__(self, request) -> HttpResponseBase:
         started = time.perf_counter()
         response = self.get_response(request)
         observe_request(route_of(request), request.method, response.status_code, time.perf_counter() - started)

@@ -6,13 +6,13 @@ JSON and parsing the header is wasted work (DRF's negotiation was the largest si
 """
 
 from rest_framework.negotiation import DefaultContentNegotiation
-from rest_framework.renderers import JSONRenderer
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 
 PLAIN_ACCEPTS = frozenset(("", "*/*", "application/json"))
 
 
 class JSONFirstNegotiation(DefaultContentNegotiation):
-    def select_renderer(self, request, renderers, format_suffix=None):
+    def select_renderer(self, request, renderers, format_suffix=None) -> tuple[BaseRenderer, str]:
         first = renderers[0] if renderers else None
         if (
             format_suffix is None

@@ -1,5 +1,7 @@
 """The API's JSON parser."""
 
+from typing import Any
+
 import orjson
 from rest_framework import parsers
 from rest_framework.exceptions import ParseError
@@ -11,7 +13,7 @@ class JSONParser(parsers.JSONParser):
     afterwards, and nesting deep enough to exhaust the stack; either was a 500 further on. orjson
     refuses both as malformed, like NaN, and reads an integer beyond 64 bits as a float."""
 
-    def parse(self, stream, media_type=None, parser_context=None):
+    def parse(self, stream, media_type=None, parser_context=None) -> Any:
         try:
             return orjson.loads(stream.read())
         except orjson.JSONDecodeError as exc:

@@ -3,6 +3,8 @@
 kernel rather than declare one by one. A drf-spectacular postprocessing hook adds them where an
 operation does not document the status itself."""
 
+from typing import Any
+
 ERROR_BODY = {
     "type": "object",
     "properties": {
@@ -20,7 +22,7 @@ ERRORS = {
 }
 
 
-def add_error_responses(result, generator, request, public):
+def add_error_responses(result, generator, request, public) -> dict[str, Any]:
     """Add the shared error answers, and the ErrorBody component they point at, to every operation."""
     result.setdefault("components", {}).setdefault("schemas", {})["ErrorBody"] = ERROR_BODY
     error = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}

@@ -33,7 +33,7 @@ class NonNegativeIntField(serializers.IntegerField):
         kwargs.setdefault("min_value", 0)
         super().__init__(**kwargs)
 
-    def to_internal_value(self, data):
+    def to_internal_value(self, data) -> int:
         if _is_lookalike(data):
             self.fail("invalid")
         return super().to_internal_value(data)
@@ -48,7 +48,7 @@ class MillisecondsField(serializers.FloatField):
         kwargs.setdefault("min_value", 0)
         super().__init__(**kwargs)
 
-    def to_internal_value(self, data):
+    def to_internal_value(self, data) -> float:
         if _is_lookalike(data):
             self.fail("invalid")
         value = super().to_internal_value(data)
@@ -67,7 +67,7 @@ class UsdField(serializers.DecimalField):
         kwargs.setdefault("coerce_to_string", False)
         super().__init__(**kwargs)
 
-    def to_internal_value(self, data):
+    def to_internal_value(self, data) -> Decimal:
         if _is_lookalike(data):
             self.fail("invalid")
         if isinstance(data, float):

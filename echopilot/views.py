@@ -30,7 +30,7 @@ def strict_health(request) -> JsonResponse:
 
 @csrf_exempt
 @require_safe
-def ready(request):
+def ready(request) -> JsonResponse:
     """Dependencies only (database, broker, cache, migrations): 503 while this process cannot serve,
     for a load balancer or a Kubernetes readiness probe. An outage the console reports never fails it."""
     body, failing = _checked(health.run_checks(health.DEPENDENCY_CHECKS))

@@ -4,15 +4,20 @@ The functions are imported inside their bodies so that `import incidents` never 
 before the app registry is ready.
 """
 
+from typing import TYPE_CHECKING
 
-def raise_incident(severity, msg, source, meta=None, *, fingerprint=None, now=None):
+if TYPE_CHECKING:
+    from .services import RaiseResult
+
+
+def raise_incident(severity, msg, source, meta=None, *, fingerprint=None, now=None) -> "RaiseResult":
     """Record a problem (a repeat joins the open incident of its fingerprint); see incidents.services."""
     from .services import raise_incident as _raise
 
     return _raise(severity, msg, source, meta, fingerprint=fingerprint, now=now)
 
 
-def resolve_incident(fingerprint, *, by="system", note="", now=None):
+def resolve_incident(fingerprint, *, by="system", note="", now=None) -> int:
     """Resolve the unresolved incidents with `fingerprint`; returns how many."""
     from .services import resolve_incident as _resolve
 

@@ -4,16 +4,18 @@ An incident is handled from its own page (buttons for each step) or in bulk from
 """
 
 import json
+from collections.abc import Iterator
 from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Case, IntegerField, Value, When
-from django.http import HttpResponseRedirect
+from django.db.models import Case, IntegerField, QuerySet, Value, When
+from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
@@ -23,6 +25,9 @@ from echopilot.admin import CappedCountPaginator, recent_values_filter
 from . import pager, services
 from .channels import HOW_TO_TURN_ON, channel_for, configured_channels
 from .models import SEVERITIES, ChannelState, Delivery, DeliveryAttempt, FileOffset, Incident, Route, Silence
+
+if TYPE_CHECKING:  # a stub-only type: what SimpleListFilter.choices yields
+    from django.contrib.admin.filters import _ListFilterChoices
 
 STATUS_COLORS = {Delivery.SENT: "#1a7f37", Delivery.FAILED: "#cf222e", Delivery.CAPPED: "#9a6700"}
 SEVERITY_COLORS = {"CRITICAL": "#cf222e", "ERROR": "#bc4c00", "WARNING": "#9a6700", "INFO": "#57606a"}
@@ -48,7 +53,7 @@ class DeliveryInline(admin.TabularInline):
         return False
 
 
-def colored(status, text=None):
+def colored(status, text=None) -> str:
     """`text` (the status itself by default) in the status's colour."""
     text = status if text is None else text
     color = STATUS_COLORS.get(status)
@@ -88,7 +93,7 @@ class StateFilter(admin.SimpleListFilter):
             ("all", "all"),
         ]
 
-    def choices(self, changelist):
+    def choices(self, changelist) -> Iterator["_ListFilterChoices"]:
         current = self.value() or self.DEFAULT
         for value, label in self.lookup_choices:
             yield {
@@ -97,7 +102,7 @@ class StateFilter(admin.SimpleListFilter):
                 "display": label,
             }
 
-    def queryset(self, request, queryset):
+    def queryset(self, request, queryset) -> QuerySet[Incident]:
         value = self.value() or self.DEFAULT
         if value == "unresolved":
             return queryset.exclude(status=Incident.RESOLVED)
@@ -146,7 +151,7 @@ class IncidentAdmin(admin.ModelAdmin):
     ]
     fields = readonly_fields + ["attempts", "resolve_note"]  # type: ignore[assignment]
 
-    def get_readonly_fields(self, request, obj=None):
+    def get_readonly_fields(self, request, obj=None) -> list[str]:
         return self.readonly_fields + ["attempts"]
 
     @admin.display(description="delivery attempts")
@@ -182,7 +187,7 @@ class IncidentAdmin(admin.ModelAdmin):
         return format_html('<strong style="color:{}">{}</strong>', SEVERITY_COLORS[obj.severity], obj.severity)
 
     @admin.display(description="meta")
-    def meta_table(self, obj):
+    def meta_table(self, obj) -> str:
         return meta_table(obj.meta)
 
     @admin.display(description="runbook")
@@ -195,13 +200,13 @@ class IncidentAdmin(admin.ModelAdmin):
 
     # --- handling one incident from its page -----------------------------------------------------
 
-    def get_urls(self):
+    def get_urls(self) -> list[URLPattern]:
         page_again = self.admin_site.admin_view(self.page_again_view)
         return [
             path("<int:pk>/page-again/", page_again, name="incidents_incident_page_again"),
         ] + super().get_urls()
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
+    def change_view(self, request, object_id, form_url="", extra_context=None) -> HttpResponse:
         incident = self.get_object(request, object_id)
         extra = {}
         if incident is not None:
@@ -235,7 +240,7 @@ class IncidentAdmin(admin.ModelAdmin):
             self.message_user(request, f"Nothing changed: incident #{obj.pk} is {obj.status}.", messages.WARNING)
         return HttpResponseRedirect(request.path)
 
-    def page_again_view(self, request, pk):
+    def page_again_view(self, request, pk) -> HttpResponseRedirect | TemplateResponse:
         """GET: who would be paged, and a button to confirm; POST: page again."""
         incident = get_object_or_404(Incident, pk=pk)
         if not self.has_change_permission(request, incident):
@@ -268,7 +273,7 @@ class IncidentAdmin(admin.ModelAdmin):
             return "silenced" if obj.silenced_by_id else "-"
         return format_html(", ".join("{}" for _ in states), *[colored(s) for s in states])
 
-    def get_queryset(self, request):
+    def get_queryset(self, request) -> QuerySet[Incident]:
         rank = Case(*(When(severity=s, then=Value(i)) for i, s in enumerate(SEVERITIES)), output_field=IntegerField())
         # Annotated before ordering, since the ordering uses the rank (the base method orders first).
         incidents = self.model._default_manager.annotate(severity_rank=rank).prefetch_related("deliveries")
@@ -379,7 +384,7 @@ class SilenceAdmin(admin.ModelAdmin):
     def active(self, obj) -> bool:
         return obj.is_active()
 
-    def get_changeform_initial_data(self, request):
+    def get_changeform_initial_data(self, request) -> dict[str, Any]:
         # "Silence like this" fills the matchers in; an hour is the quiet an operator most often wants.
         initial: dict = dict(super().get_changeform_initial_data(request))
         initial.setdefault("expires_at", timezone.now() + timedelta(hours=1))
@@ -412,7 +417,7 @@ class ChannelStateAdmin(admin.ModelAdmin):
     actions = ["repair"]
 
     @admin.display(boolean=True)
-    def configured(self, obj):
+    def configured(self, obj) -> bool:
         return channel_for(obj.name).is_configured()
 
     @admin.display(description="last attempt")

@@ -9,7 +9,7 @@ from rest_framework.authentication import BaseAuthentication, SessionAuthenticat
 from rest_framework.decorators import api_view, authentication_classes
 from rest_framework.response import Response
 
-from echopilot.auth import resolve_key
+from echopilot.auth import KeyHolder, resolve_key
 from echopilot.openapi import error
 
 from . import openapi_docs, services
@@ -29,7 +29,7 @@ class WebhookKeyAuthentication(BaseAuthentication):
     """A dash key as X-Dash-Key, as `Authorization: Bearer <key>` (Alertmanager's http_config),
     or as the body's `routing_key` (PagerDuty Events API senders), in that order."""
 
-    def authenticate(self, request):
+    def authenticate(self, request) -> tuple[KeyHolder, None] | None:
         raw = request.META.get("HTTP_X_DASH_KEY") or self._bearer(request) or self._routing_key(request)
         if not raw:
             return None
@@ -100,7 +100,7 @@ class RoutingKeyScheme(OpenApiAuthenticationExtension):
 
 
 class RoutingKeyAuthentication(WebhookKeyAuthentication):
-    def authenticate(self, request):
+    def authenticate(self, request) -> tuple[KeyHolder, None] | None:
         request.accepts_routing_key = True
         return super().authenticate(request)
 

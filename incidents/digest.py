@@ -1,5 +1,7 @@
 """The daily digest: the last 24 h by severity and fingerprint, by email, once per local day."""
 
+from datetime import datetime
+
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -12,7 +14,7 @@ from .models import Delivery, DigestRun, Route
 from .services import summarize
 
 
-def local_now(now=None):
+def local_now(now=None) -> datetime:
     """`now` in the digest's time zone (PAGER_DIGEST_TIMEZONE)."""
     return (now or timezone.now()).astimezone(zone_or_utc("PAGER_DIGEST_TIMEZONE", settings.PAGER_DIGEST_TIMEZONE))
 

@@ -1,5 +1,7 @@
 """The pager's Prometheus series, computed from the database at scrape time."""
 
+from collections.abc import Iterator
+
 from django.db.models import Count
 from prometheus_client.core import GaugeMetricFamily
 
@@ -7,7 +9,7 @@ from .models import ChannelState, Delivery
 from .services import open_by_severity
 
 
-def collect_metrics():
+def collect_metrics() -> Iterator[GaugeMetricFamily]:
     """Open incidents by severity, deliveries of the last 24 h by channel and status, broken channels."""
     open_incidents = GaugeMetricFamily("echopilot_incidents_open", "Unresolved incidents", labels=["severity"])
     for severity, count in open_by_severity().items():

@@ -4,7 +4,7 @@ An Incident is one deduplicated problem; a Delivery is one page to one channel, 
 same transaction as the incident and sent later by a task; every try is a DeliveryAttempt.
 """
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import models, transaction
@@ -199,7 +199,7 @@ class ChannelState(models.Model):
         return "no attempt yet"
 
     @classmethod
-    def reserve_send_slot(cls, name: str, interval_s: float, now=None):
+    def reserve_send_slot(cls, name: str, interval_s: float, now=None) -> datetime:
         """The time this sender may send, spacing every process's sends `interval_s` apart.
 
         The row is locked only to move `next_send_at` on; the wait happens outside the transaction.

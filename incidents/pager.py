@@ -255,7 +255,7 @@ def claim(delivery_id: int, now=None) -> Delivery | None:
     return Delivery.objects.select_related("incident").get(pk=delivery_id) if claimed else None
 
 
-def _due_q(now):
+def _due_q(now) -> Q:
     return Q(status=Delivery.PENDING, next_attempt_at__lte=now) | Q(status=Delivery.SENDING, lease_until__lte=now)
 
 

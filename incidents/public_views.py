@@ -4,6 +4,7 @@ Mail scanners and link previews follow GET links; a GET that acknowledged would 
 before anybody read it.
 """
 
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
@@ -16,7 +17,7 @@ REFUSED = "This acknowledge link no longer works: it may have expired or been us
 # The signed token in the URL is the credential; a forged cross-site POST would need it already.
 @csrf_exempt
 @require_http_methods(["GET", "POST"])
-def acknowledge_link(request, token):
+def acknowledge_link(request, token) -> HttpResponse:
     try:
         incident = links.incident_of(links.delivery_for(token))
         if request.method == "POST":
@@ -28,7 +29,7 @@ def acknowledge_link(request, token):
     return _page(request, context)
 
 
-def _page(request, context, status=200):
+def _page(request, context, status=200) -> HttpResponse:
     response = render(request, "incidents/ack_link.html", context, status=status)
     # The URL holds a token: keep it out of Referer headers and shared caches.
     response["Referrer-Policy"] = "no-referrer"

@@ -1,6 +1,8 @@
 """What the incident endpoints accept: our own raise body, Alertmanager v4 (and Grafana Alerting v1),
 PagerDuty Events v2."""
 
+from typing import Any
+
 from django.core.exceptions import ValidationError
 from rest_framework import serializers
 
@@ -41,7 +43,7 @@ def plain_json(value) -> None:
 class SeverityField(serializers.CharField):
     """INFO, WARNING, ERROR or CRITICAL in any case; stored upper-case."""
 
-    def to_internal_value(self, data):
+    def to_internal_value(self, data) -> str:
         if not isinstance(data, str):
             raise serializers.ValidationError(f"must be one of {', '.join(SEVERITIES)}")
         value = data.strip().upper()
@@ -58,7 +60,7 @@ class RaiseSerializer(serializers.Serializer):
     fingerprint = serializers.CharField(max_length=255, required=False)
     dedup_key = serializers.CharField(max_length=255, required=False)
 
-    def validate(self, attrs):
+    def validate(self, attrs) -> dict[str, Any]:
         attrs["fingerprint"] = attrs.pop("fingerprint", None) or attrs.pop("dedup_key", None)
         attrs.pop("dedup_key", None)
         return attrs
@@ -67,7 +69,7 @@ class RaiseSerializer(serializers.Serializer):
 class StrictCharField(serializers.CharField):
     """Text only: a number or a boolean is refused rather than turned into text."""
 
-    def to_internal_value(self, data):
+    def to_internal_value(self, data) -> str:
         if not isinstance(data, str):
             self.fail("invalid")
         return super().to_internal_value(data)
@@ -110,7 +112,7 @@ class AlertSerializer(serializers.Serializer):
     endsAt = serializers.CharField(required=False, allow_blank=True)
     generatorURL = serializers.CharField(required=False, allow_blank=True)
 
-    def validate(self, attrs):
+    def validate(self, attrs) -> dict[str, Any]:
         if not attrs.get("fingerprint"):
             # Alertmanager always sends one; for hand-written payloads, the label set identifies the alert.
             attrs["fingerprint"] = "am:" + ",".join(f"{k}={v}" for k, v in sorted(attrs["labels"].items()))[:250]
@@ -123,7 +125,7 @@ class AlertmanagerSerializer(serializers.Serializer):
     receiver = serializers.CharField(required=False, allow_blank=True)
     alerts = AlertSerializer(many=True, allow_empty=False, max_length=MAX_ALERTS)  # type: ignore[call-arg]  # many=True passes it to the ListSerializer
 
-    def validate_version(self, value):
+    def validate_version(self, value) -> str:
         if value not in WEBHOOK_VERSIONS:
             raise serializers.ValidationError(
                 "only Alertmanager webhook version 4 and Grafana Alerting webhook version 1 are understood"
@@ -139,7 +141,7 @@ class EventPayloadSerializer(serializers.Serializer):
     group = serializers.CharField(required=False, allow_blank=True)
     custom_details = serializers.JSONField(required=False, validators=[plain_json])
 
-    def to_internal_value(self, data):
+    def to_internal_value(self, data) -> dict[str, Any]:
         if isinstance(data, dict) and isinstance(data.get("severity"), str):
             data = {**data, "severity": data["severity"].lower()}
         return super().to_internal_value(data)
@@ -153,7 +155,7 @@ class EventSerializer(serializers.Serializer):
     dedup_key = serializers.CharField(max_length=255, required=False)
     payload = EventPayloadSerializer(required=False)
 
-    def validate(self, attrs):
+    def validate(self, attrs) -> dict[str, Any]:
         if attrs["event_action"] == "trigger" and "payload" not in attrs:
             raise serializers.ValidationError({"payload": "a trigger event needs a payload"})
         if attrs["event_action"] != "trigger" and not attrs.get("dedup_key"):

@@ -7,7 +7,7 @@ the same function. Pages are planned in `incidents.pager` inside the raise's tra
 import hashlib
 import re
 from collections import Counter, defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Count, F, Max, Min, Sum
+from django.db.models import Count, F, Max, Min, QuerySet, Sum
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
@@ -185,7 +185,7 @@ def record_alerts(alerts, *, by: str, now=None) -> tuple[list[RaiseResult], int]
     return raised, resolved
 
 
-def _without_repeated_fingerprints(alerts):
+def _without_repeated_fingerprints(alerts) -> Iterator[list[tuple[bool, Occurrence]]]:
     """`alerts` cut where a fingerprint comes back: within a run, raising the firing ones and
     resolving the others as two bulk steps ends as going through them one by one would."""
     batch: list = []
@@ -594,7 +594,7 @@ def write_summary(now=None) -> dict:
     return data
 
 
-def find_incidents(*, status: str = "", severity: str = "", since=None):
+def find_incidents(*, status: str = "", severity: str = "", since=None) -> QuerySet[Incident]:
     """Incidents newest first (by last occurrence), narrowed by status, severity and `since` (last
     seen at or after it); the caller pages through the queryset."""
     incidents = Incident.objects.order_by("-last_seen", "-id")

@@ -3,7 +3,7 @@
 from . import consumer, digest, pager, services
 
 
-def send_deliveries(ids):
+def send_deliveries(ids) -> dict[int, str]:
     """Send the deliveries a raise just recorded (retrying in place while the next try is near)."""
     return {delivery_id: getattr(pager.deliver(delivery_id), "status", "not due") for delivery_id in ids}
 

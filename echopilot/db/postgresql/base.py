@@ -12,10 +12,12 @@ psycopg never prepares a query on its own. An explicit `prepare_threshold` in OP
 """
 
 import select
+from typing import Any
 
 import psycopg
 from django.db.backends.postgresql import base
 from psycopg import pq
+from psycopg.abc import RV, PQGen
 
 # psycopg prepares a query once it has run this many times, or at once when asked: never on its own.
 ONLY_WHEN_ASKED = 2**62
@@ -29,7 +31,7 @@ class DeadlineConnection(psycopg.Connection):
 
     client_timeout: float | None = None
 
-    def wait(self, gen, interval=0.1, timeout=None):
+    def wait(self, gen: PQGen[RV], interval=0.1, timeout=None) -> RV:
         try:
             return super().wait(gen, interval, timeout if timeout is not None else self.client_timeout)
         except psycopg.errors._WaitTimeout:
@@ -38,12 +40,12 @@ class DeadlineConnection(psycopg.Connection):
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
-    def get_connection_params(self):
+    def get_connection_params(self) -> dict[str, Any]:
         params = super().get_connection_params()
         params.pop("client_timeout", None)  # ours (echopilot.settings), not libpq's
         return params
 
-    def get_new_connection(self, conn_params):
+    def get_new_connection(self, conn_params) -> psycopg.Connection[Any]:
         connection = super().get_new_connection(conn_params)
         if "prepare_threshold" not in self.settings_dict.get("OPTIONS", {}):
             connection.prepare_threshold = ONLY_WHEN_ASKED
@@ -54,7 +56,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
             connection.client_timeout = client_timeout
         return connection
 
-    def is_usable(self):
+    def is_usable(self) -> bool:
         if self.connection is None or self.connection.closed:
             return False
         if self.connection.info.transaction_status == pq.TransactionStatus.IDLE and not self._socket_has_data():
