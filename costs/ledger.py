@@ -17,6 +17,7 @@ import functools
 import threading
 from collections import defaultdict
 from datetime import date
+from typing import Any
 
 import orjson
 import psycopg
@@ -229,7 +230,9 @@ STATEMENTS = {
 INVALID_STATEMENT_NAME = b"26000"  # the SQLSTATE of running a statement the session no longer has
 
 
-def _run_prepared(pg, name: bytes, params: list, retry: bool = True):
+# Any, not pq.abc.PGresult: its get_value() is typed `bytes | None` (an SQL NULL), and the callers read
+# columns the statements never leave NULL.
+def _run_prepared(pg, name: bytes, params: list, retry: bool = True) -> Any:
     """Run the statement `name` (prepared on its first use on this connection) straight through
     libpq (psycopg's C wait releases the GIL while it runs): on a batch of one, psycopg's cursor
     machinery cost as much as PostgreSQL's own work. Only in autocommit, where there is no transaction of psycopg's to
@@ -253,7 +256,7 @@ def _run_prepared(pg, name: bytes, params: list, retry: bool = True):
     return result
 
 
-def _result_within_deadline(pg):
+def _result_within_deadline(pg) -> pq.abc.PGresult:
     """The result of the statement just sent, waited for through psycopg's connection: on the
     console's connections (echopilot.db.postgresql) that wait gives up on a server that answers
     nothing (frozen, partitioned) after DB_STATEMENT_TIMEOUT_S plus a grace, closes the connection
@@ -364,7 +367,7 @@ class _Waiter:
         self.woken = threading.Lock()
         self.woken.acquire()
         self.leads = False
-        self.outcome = None  # True / False once written, or the exception that stopped the write
+        self.outcome: Any = None  # True / False once written, or the exception that stopped the write
 
 
 class GroupCommit:
@@ -379,7 +382,7 @@ class GroupCommit:
         self.batches = 0  # statements written, and the reports in them: how much batching happens
         self.reports = 0
 
-    def submit(self, entry):
+    def submit(self, entry) -> bool:
         """Queue `entry` and return its outcome once its batch is written (raise what stopped it)."""
         mine = _Waiter(entry)
         with self._lock:

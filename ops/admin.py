@@ -1,6 +1,7 @@
 from datetime import timedelta
 
 from django.contrib import admin, messages
+from django.http import HttpResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
@@ -124,7 +125,7 @@ class UptimeCheckAdmin(admin.ModelAdmin):
     actions = ["probe_now"]
 
     @admin.display(description="URL or host:port", ordering="target")
-    def shown_target(self, check):
+    def shown_target(self, check) -> str:
         return uptime.shown(check.target)
 
     @admin.display(description="last latency")
@@ -157,7 +158,7 @@ class UptimeCheckAdmin(admin.ModelAdmin):
         )  # fmt: skip
         return format_html("<table>{}</table>", rows) if check.pk else "-"
 
-    def response_add(self, request, obj, post_url_continue=None):
+    def response_add(self, request, obj, post_url_continue=None) -> HttpResponse:
         # Every check is offered its SLO: the form comes filled in with the default objectives.
         self.message_user(
             request,

@@ -17,6 +17,7 @@ import subprocess
 import tarfile
 import tempfile
 import zlib
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -163,7 +164,7 @@ def copy_sqlite(source: sqlite3.Connection, path: Path) -> None:
 
 
 @contextmanager
-def closing_sqlite(path: Path):
+def closing_sqlite(path: Path) -> Iterator[sqlite3.Connection]:
     db = sqlite3.connect(path)
     try:
         yield db

@@ -26,6 +26,7 @@ from echopilot.events import append_event, log_dir
 from echopilot.registry import declared_jobs
 from incidents import raise_incident, resolve_incident
 from incidents.pager import channel_status
+from incidents.services import RaiseResult
 from slo import gate
 from slo import services as slo_services
 
@@ -186,7 +187,7 @@ def _keep(report: Report, failed: list[Outcome], by: str, now) -> None:
         resolve_incident(INCIDENT_FINGERPRINT, by="ops-check", note="every check passed", now=now)
 
 
-def _raise(failed: list[Outcome], now):
+def _raise(failed: list[Outcome], now) -> RaiseResult:
     summary = "; ".join(f"{o.name}: {o.detail}" for o in failed)
     return raise_incident(
         "ERROR",
@@ -228,7 +229,7 @@ def check_clock() -> tuple[str, str]:
     return (WARN if skew > tolerance else OK), detail
 
 
-def _database_now():
+def _database_now() -> datetime:
     with connection.cursor() as cursor:
         if connection.vendor == "sqlite":
             cursor.execute("SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')")

@@ -10,6 +10,7 @@ whose migrations are newer than the code.
 import sqlite3
 import tempfile
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -102,7 +103,7 @@ def last_report() -> dict | None:
 
 
 @contextmanager
-def scratch_database(engine: str, database: Path, now):
+def scratch_database(engine: str, database: Path, now) -> Iterator[str]:
     """A database alias holding the restored copy, gone (and on PostgreSQL dropped) afterwards."""
     if engine == "postgresql":
         name = f"{connection.settings_dict['NAME']}_dr_{now:%Y%m%d%H%M%S}"[:63]
@@ -122,7 +123,7 @@ def scratch_database(engine: str, database: Path, now):
 
 
 @contextmanager
-def _alias(overrides: dict):
+def _alias(overrides: dict) -> Iterator[str]:
     # A connection made here and only for this thread: not in DATABASES, so nothing else (another
     # thread, the admin) ever reaches the scratch database by its alias.
     settings_dict = {**connection.settings_dict, **overrides}

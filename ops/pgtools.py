@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from django.conf import settings
@@ -64,7 +65,7 @@ def row_counts(db: psycopg.Connection) -> dict[str, int]:
     return {table: scalar(db, sql.SQL("SELECT COUNT(*) FROM {}").format(sql.Identifier(table))) for table in tables}
 
 
-def scalar(db: psycopg.Connection, query):
+def scalar(db: psycopg.Connection, query) -> Any:
     """The one value a query answers."""
     row = db.execute(query).fetchone()
     if row is None:

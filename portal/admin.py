@@ -1,8 +1,8 @@
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count
-from django.http import HttpResponseRedirect
+from django.db.models import Count, QuerySet
+from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect
 from django.urls import path
 from django.utils.html import format_html, format_html_join
@@ -31,7 +31,7 @@ class CustomerForm(forms.ModelForm):
         model = Customer
         fields = "__all__"
 
-    def clean_email(self):
+    def clean_email(self) -> str:
         # Said here in the operator's words; the case-insensitive unique constraint would only name itself.
         email = self.cleaned_data["email"]
         existing = services.find_customer(email)
@@ -50,7 +50,7 @@ class CustomerAdmin(admin.ModelAdmin):
     inlines = [PurchaseInline]
     actions = ["revoke_links", "email_receipts_link"]
 
-    def get_queryset(self, request):
+    def get_queryset(self, request) -> QuerySet[Customer]:
         return super().get_queryset(request).annotate(_purchases=Count("purchases"))
 
     @admin.display(description="purchases", ordering="_purchases")
@@ -197,7 +197,7 @@ class ReconcileRunAdmin(ReadOnlyAdmin):
         run_now = path("run/", self.admin_site.admin_view(self.run_now), name="portal_reconcilerun_run")
         return [run_now, *super().get_urls()]
 
-    def changelist_view(self, request, extra_context=None):
+    def changelist_view(self, request, extra_context=None) -> HttpResponse:
         extra_context = {**(extra_context or {}), "reconcile_on": reconcile.is_enabled()}
         return super().changelist_view(request, extra_context)
 

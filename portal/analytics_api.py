@@ -25,7 +25,7 @@ class ActivityEvent(serializers.Serializer):
 
 @extend_schema(request=ActivityEvent(many=True), responses={200: openapi_docs.ACTIVITY_STORED})
 @api_view(["POST"])
-def activity(request):
+def activity(request) -> Response:
     """A batch of {user_id, ts}: a JSON array, or {"events": [...]}."""
     events = request.data.get("events") if isinstance(request.data, dict) else request.data
     try:

@@ -115,7 +115,7 @@ def revoke(request) -> Response:
 @api_view(["GET"])
 @authentication_classes([])
 @permission_classes([AllowAny])
-def download(request):
+def download(request) -> HttpResponse:
     """Public: the receipt or invoice PDF a signed token grants; one identical 403 for any refusal."""
     visitor = visitor_of(request)
     token = request.query_params.get("token", "")
@@ -172,7 +172,7 @@ def download(request):
 @api_view(["POST"])
 @authentication_classes([])
 @permission_classes([AllowAny])
-def stripe_webhook(request):
+def stripe_webhook(request) -> Response:
     """Public, verified by Stripe-Signature: apply one Stripe event exactly once."""
     if not settings.STRIPE_WEBHOOK_SECRET:
         # Every delivery would fail its signature check: say what is wrong, and Stripe retries later.

@@ -11,6 +11,7 @@ from datetime import timedelta
 from django import forms
 from django.conf import settings
 from django.db import connection
+from django.http import HttpResponse
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
@@ -28,7 +29,7 @@ class LinkRequestForm(forms.Form):
     email = forms.EmailField(max_length=254)
 
 
-def _too_many(request, action, visitor):
+def _too_many(request, action, visitor) -> HttpResponse | None:
     if not services.hit(f"page:{visitor.ip}", settings.PORTAL_PAGE_RATE_PER_MIN, timedelta(minutes=1)):
         return None
     services.record_access(action, AccessLog.RATE_LIMITED, 429, visitor, resource=action)
@@ -56,7 +57,7 @@ def _send_link_now(email: str) -> None:
 
 
 @require_http_methods(["GET", "POST"])
-def request_link(request):
+def request_link(request) -> HttpResponse:
     """GET: the form. POST: queue the email and answer the same page whatever the address."""
     if not mail.email_is_set_up():
         return pages.form_page(request, "request_link.html", {"email_off": True}, 503)
@@ -84,7 +85,7 @@ def request_link(request):
 
 
 @require_http_methods(["GET"])
-def receipts_page(request):
+def receipts_page(request) -> HttpResponse:
     """The customer's receipts, reached through the emailed self-service link."""
     visitor = visitor_of(request)
     limited = _too_many(request, "receipts_page", visitor)
@@ -113,7 +114,7 @@ def receipts_page(request):
 # token; the signed token in the URL is what authorises it.
 @csrf_exempt
 @require_http_methods(["GET", "POST"])
-def unsubscribe(request):
+def unsubscribe(request) -> HttpResponse:
     """GET: a confirmation button. POST (the button, or a mail client's one-click): unsubscribe."""
     visitor = visitor_of(request)
     limited = _too_many(request, "unsubscribe", visitor)
@@ -139,6 +140,6 @@ def unsubscribe(request):
     )
 
 
-def _refused_unsubscribe(request, visitor):
+def _refused_unsubscribe(request, visitor) -> HttpResponse:
     services.record_access("unsubscribe", AccessLog.REFUSED, 403, visitor, resource="unsubscribe")
     return pages.page(request, "message.html", {"heading": "This link is not valid", "text": ""}, 403)

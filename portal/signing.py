@@ -37,10 +37,10 @@ class _ClockedSigner(signing.TimestampSigner):
         super().__init__(**kwargs)
         self.now = now
 
-    def timestamp(self):
+    def timestamp(self) -> str:
         return signing.b62_encode(int(self.now.timestamp()))
 
-    def unsign(self, value, max_age=None):
+    def unsign(self, value, max_age=None) -> str:
         plain = signing.Signer.unsign(self, value)
         value, stamp = plain.rsplit(self.sep, 1)
         if max_age is not None:

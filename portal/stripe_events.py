@@ -187,7 +187,7 @@ def _apply_once(event: dict) -> Outcome:
 # --- one function per event type ----------------------------------------------------------------------
 
 
-def _checkout_completed(session: dict):
+def _checkout_completed(session: dict) -> tuple[Purchase | None, str]:
     """checkout.session.completed, and async_payment_succeeded: the fulfilment event of a delayed
     method (SEPA, ACH), whose completed event said payment_status "unpaid"."""
     if session.get("payment_status") != "paid":
@@ -209,7 +209,7 @@ def _checkout_completed(session: dict):
     return _merge(email, details.get("name", ""), _id(session.get("customer")), ids, facts)
 
 
-def _checkout_payment_failed(session: dict):
+def _checkout_payment_failed(session: dict) -> tuple[Purchase | None, str]:
     """checkout.session.async_payment_failed: the delayed payment never arrived; nothing to record,
     but a purchase already known by this session is linked to the event."""
     ids = _stripe_ids(
@@ -219,7 +219,7 @@ def _checkout_payment_failed(session: dict):
     return purchase, "skipped: the delayed payment failed"
 
 
-def _charge(charge: dict):
+def _charge(charge: dict) -> tuple[Purchase | None, str]:
     """charge.succeeded and charge.refunded carry the same Charge object."""
     if charge.get("status") != "succeeded" and not charge.get("refunded"):
         return None, f"skipped: charge status {_text(charge.get('status'), 40)}"
@@ -241,7 +241,7 @@ def _charge(charge: dict):
     return _merge(email, billing.get("name") or "", _id(charge.get("customer")), ids, facts)
 
 
-def _invoice_paid(invoice: dict):
+def _invoice_paid(invoice: dict) -> tuple[Purchase | None, str]:
     ids = {
         "stripe_invoice": invoice.get("id"),
         "stripe_payment_intent": _id(invoice.get("payment_intent")) or _invoice_payment_intent(invoice),
@@ -275,7 +275,7 @@ HANDLERS = {
 # --- merging an event into a purchase --------------------------------------------------------------------
 
 
-def _merge(email, name, stripe_customer, ids: dict, facts: dict):
+def _merge(email, name, stripe_customer, ids: dict, facts: dict) -> tuple[Purchase | None, str]:
     ids = _stripe_ids(ids)
     facts["amount"] = _minor_units(facts.get("amount"))
     facts["amount_refunded"] = _minor_units(facts.get("amount_refunded")) or 0

@@ -6,6 +6,7 @@ did not happen (the next tick tries again; three in a row raise an incident).
 
 import subprocess
 import time
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.utils.module_loading import import_string
@@ -13,6 +14,9 @@ from django.utils.module_loading import import_string
 from echopilot.events import read_snapshot
 
 from .models import ScaleState
+
+if TYPE_CHECKING:  # scaling.kubernetes_actuator imports this module: a cycle at run time
+    from .kubernetes_actuator import Kubernetes
 
 MAX_ERROR = 500  # characters of a failed command's output kept with the decision
 POOL_STATUS = "qcluster_pool.json"
@@ -95,6 +99,6 @@ ACTUATORS = {
 }
 
 
-def current():
+def current() -> "Record | Command | Kubernetes":
     """The actuator SCALE_ACTUATOR names."""
     return import_string(ACTUATORS[settings.SCALE_ACTUATOR])()

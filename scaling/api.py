@@ -13,7 +13,7 @@ from . import openapi_docs, services
 class StrictBooleanField(serializers.BooleanField):
     """JSON true/false only: "no" or 0 for a flag that decides whether workers change is a mistake."""
 
-    def to_internal_value(self, data):
+    def to_internal_value(self, data) -> bool:
         if not isinstance(data, bool):
             self.fail("invalid", input=data)
         return data
@@ -27,7 +27,7 @@ class FiniteFloatField(serializers.FloatField):
         kwargs.setdefault("default", None)
         super().__init__(**kwargs)
 
-    def to_internal_value(self, data):
+    def to_internal_value(self, data) -> float:
         if isinstance(data, bool) or (isinstance(data, str) and (not data.isascii() or "_" in data)):
             self.fail("invalid")
         value = super().to_internal_value(data)

@@ -43,7 +43,7 @@ class Kubernetes:
         replicas = scale.status.replicas if scale.status is not None else None
         return replicas if replicas is not None else scale.spec.replicas
 
-    def _call(self, verb: str, call):
+    def _call(self, verb: str, call) -> k8s_client.V1Scale:
         name, namespace = settings.SCALE_K8S_DEPLOYMENT, settings.SCALE_K8S_NAMESPACE
         where = f"deployments/{name}/scale in namespace {namespace}"
         try:

@@ -3,16 +3,17 @@ gunicorn worker and host answers the same): `worker_target` and `autoscale_event
 operators' dashboards know."""
 
 import logging
+from collections.abc import Iterator
 
 from django.db.models import F
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from .models import Decision
 
 log = logging.getLogger(__name__)
 
 
-def scaling_metrics():
+def scaling_metrics() -> Iterator[Metric]:
 
     try:
         latest = Decision.objects.order_by("-at", "-pk").first()

@@ -8,7 +8,7 @@ stored samples of the same source (the schedule stores one measured sample a tic
 
 import logging
 import math
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -77,7 +77,7 @@ def record_signals(data: dict, *, now=None) -> SignalSample:
     )
 
 
-def _history_start(now):
+def _history_start(now) -> datetime:
     return now - timedelta(days=settings.SCALE_HISTORY_DAYS)
 
 

@@ -83,7 +83,7 @@ def rebaseline(request) -> Response:
 class JSONOnly(DefaultContentNegotiation):
     """JSON whatever Accept or ?format= asks for (the browsable API cannot draw a view without parsers)."""
 
-    def select_renderer(self, request, renderers, format_suffix=None):
+    def select_renderer(self, request, renderers, format_suffix=None) -> tuple[BaseRenderer, str]:
         return renderers[0], renderers[0].media_type
 
 
@@ -116,7 +116,7 @@ class YamlRenderer(BaseRenderer):
     format = "yaml"
     charset = "utf-8"
 
-    def render(self, data, accepted_media_type=None, renderer_context=None):
+    def render(self, data, accepted_media_type=None, renderer_context=None) -> bytes:
         documents = data if isinstance(data, list) else [data]
         # No SLO: an empty body would lose its Content-Type (DRF drops it); say so in YAML instead.
         return yaml.safe_dump_all(documents, sort_keys=False).encode() if documents else b"# no SLOs\n"

@@ -1,6 +1,7 @@
 """The SLOs' part of readiness: /healthz/strict fails while a watched SLO burns CRITICAL."""
 
 from django.conf import settings
+from django.db.models import QuerySet
 
 from echopilot.health import CheckResult
 
@@ -8,7 +9,7 @@ from . import middleware, services
 from .models import Slo
 
 
-def watched_slos():
+def watched_slos() -> QuerySet[Slo]:
     """The enabled SLOs /healthz/strict judges: HEALTHZ_STRICT_SLOS by name, "*" for all, and by
     default the console's own."""
     enabled = Slo.objects.filter(enabled=True).order_by("name")

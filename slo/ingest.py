@@ -182,7 +182,7 @@ def _raise_if(errors: dict, more: dict) -> None:
     raise BatchError("invalid input: nothing of this batch was stored", shown)
 
 
-def _label_order(label: str):
+def _label_order(label: str) -> tuple[int, str]:
     digits = re.findall(r"\d+", label)
     return (int(digits[0]) if digits else -1, label)
 

@@ -1,6 +1,7 @@
 """The SLOs' Prometheus series, computed from the database at scrape time."""
 
 import logging
+from collections.abc import Iterator
 
 from prometheus_client.core import GaugeMetricFamily
 
@@ -10,7 +11,7 @@ from .models import Slo
 log = logging.getLogger(__name__)
 
 
-def slo_metrics():
+def slo_metrics() -> Iterator[GaugeMetricFamily]:
     try:
         families = list(_families())
     except Exception as exc:  # a scrape before migrate, or with the database away, skips ours only
@@ -19,7 +20,7 @@ def slo_metrics():
     yield from families
 
 
-def _families():
+def _families() -> Iterator[GaugeMetricFamily]:
     burn = GaugeMetricFamily("echopilot_slo_burn", "Error-budget burn over the last 24h", labels=["slo"])
     slos = list(Slo.objects.filter(enabled=True))
     days = services.windows_of(slos, services.PERIODS["24h"])  # one query for every SLO

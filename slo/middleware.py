@@ -19,6 +19,7 @@ import numpy as np
 from django.conf import settings
 from django.core import mail
 from django.db import connection
+from django.http import HttpResponseBase
 
 from echopilot.metrics import route_of
 
@@ -141,7 +142,7 @@ class ConsoleSamplesMiddleware:
     def __init__(self, get_response) -> None:
         self.get_response = get_response
 
-    def __call__(self, request):
+    def __call__(self, request) -> HttpResponseBase:
         if not _recording() or request.path.startswith(SKIPPED_PREFIXES):
             return self.get_response(request)
         started = time.perf_counter()

@@ -261,7 +261,7 @@ def _list(value, where: str) -> list:
     return value
 
 
-def _number(value, where: str, whole: bool = False):
+def _number(value, where: str, whole: bool = False) -> int | float:
     """A finite number (YAML and JSON give numbers; a quoted one is taken too)."""
     try:
         number = float(value) if not isinstance(value, bool) else math.nan

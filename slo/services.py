@@ -5,6 +5,7 @@ edges, so a 30-day question reads about a hundred rows. Burn is always errors / 
 whole window (then divided by the budgeted rate), never an average of per-row ratios.
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
@@ -173,7 +174,7 @@ def _only_5xx(slo: Slo) -> bool:
     return slo.error_statuses.strip().lower() == "5xx"
 
 
-def _rows(slo: Slo, start: int, end: int, with_start=False):
+def _rows(slo: Slo, start: int, end: int, with_start=False) -> Iterable[tuple]:
     pieces = segments(start, end)
     if not pieces:
         return []
@@ -281,7 +282,7 @@ def active_slos() -> list[Slo]:
 # --- status and budget ---------------------------------------------------------------------------------
 
 
-def _r(value, places=4):
+def _r(value, places=4) -> float | None:
     return None if value is None else round(float(value), places)
 
 

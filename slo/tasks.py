@@ -1,5 +1,7 @@
 """What django-q2 runs (see schedules.py); the same functions back `manage.py slo_budget`."""
 
+from typing import Any
+
 from . import ticks
 
 
@@ -9,6 +11,6 @@ def slo_budget_tick() -> dict:
     return {"slos": len(snapshot["slos"]), "gate": snapshot["gate"]["gate"]}
 
 
-def slo_watch_tick():
+def slo_watch_tick() -> dict[str, Any]:
     """Every 2 minutes: multi-window alerts, the watchdog and the gate."""
     return ticks.watch_tick()

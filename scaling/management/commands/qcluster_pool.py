@@ -2,6 +2,7 @@
 
 import signal
 import time
+from datetime import datetime
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
@@ -43,7 +44,7 @@ class Command(BaseCommand):
             self.stdout.write("qcluster pool: stopping every cluster gracefully")
             pool.stop_all()
 
-    def _restart_marker(self, seen):
+    def _restart_marker(self, seen) -> datetime | None:
         try:
             return restart_requested_at()
         except DatabaseError:

@@ -2,6 +2,7 @@ import argparse
 import math
 import os
 import time
+from collections.abc import Callable
 from typing import Never
 
 from django.core.management.base import BaseCommand, CommandError
@@ -68,7 +69,7 @@ class Command(BaseCommand):
         if lines and not accepted:
             raise CommandError(f"nothing stored: none of the {lines:,} lines read was accepted (problems above)")
 
-    def _progress(self, started):
+    def _progress(self, started) -> Callable[[logfile.FileRun], None]:
         def show(run) -> None:
             done = 100 * run.offset / run.size if run.size else 100
             rate = run.lines / max(time.monotonic() - started, 1e-9)
