@@ -1,4 +1,5 @@
-"""Context for the "Cost" dashboard card: caps, the month's spend per day against the cap, the forecast."""
+"""Context for the "Cost" dashboard card: caps (with their overrides), the month's spend per day against the
+cap, the forecast."""
 
 import calendar
 from datetime import date, datetime, time, timedelta
@@ -6,6 +7,7 @@ from datetime import timezone as dt_timezone
 
 from django.conf import settings
 from django.db.models import Sum
+from django.utils import formats, timezone
 
 from echopilot.charts import Line, Series, line_chart
 
@@ -54,12 +56,22 @@ def month_chart(today: date, daily_forecast: list[float], daily_cap_usd: float |
     )
 
 
+def override_view(cap: dict) -> dict:
+    """What a cap's row on the card says of its override: until when it lets spend through (that the
+    global daily cap still blocks it is `override_blocked_by_daily_cap`, from services.status)."""
+    until = datetime.fromisoformat(cap["override_until"]) if cap["override_until"] else None
+    return {
+        "override_until_text": formats.date_format(timezone.localtime(until), "SHORT_DATETIME_FORMAT") if until else "",
+    }
+
+
 def card_context(request) -> dict:
     current = services.status()
     outlook = forecast()
     for cap in current["caps"]:
         cap["bar_pct"] = min(100, round(cap["utilization_pct"]))
         cap["label"] = "all AI spend" if cap["scope"] == "daily" else cap["key"]
+        cap.update(override_view(cap))
     budget = outlook["budget"]
     today = date.fromisoformat(outlook["day"])
     return {

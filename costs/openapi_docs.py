@@ -53,6 +53,7 @@ CAP_SET = documented(
         "fallback_chain": ["gpt-4o-mini", "gpt-3.5-turbo"],
         "decision": "warn",
         "fallback_in_force": "gpt-3.5-turbo",
+        "override_blocked_by_daily_cap": False,
         "warnings": ["no price for gpt-4o-mini-2026 in the price table: its usage reports must give usd"],
     },
     "The cap as it stands now, with today's spend against it; `warnings` names what may surprise.",

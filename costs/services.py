@@ -501,7 +501,16 @@ def _cap_status(config, totals, scope_key, cap, now) -> dict:
         row["fallback_chain"] = fallback_chain(config.fallbacks, key)
         row["decision"] = decision.decision
         row["fallback_in_force"] = decision.model if decision.decision == DOWNGRADE else None
+        # decide() looks at the global cap before the model's own: while the global cap is reached
+        # (and not overridden itself), a model's override lets none of its calls through.
+        row["override_blocked_by_daily_cap"] = bool(row["override_until"]) and daily_cap_blocks(config, totals, now)
     return row
+
+
+def daily_cap_blocks(config, totals, now) -> bool:
+    """The global daily cap is reached and not overridden: every AI call is throttled, whatever the
+    model caps and their overrides say."""
+    return check_cap(config, totals.spent, spend_cache.DAILY_KEY, 0, now).level == 100
 
 
 # --- the hourly check --------------------------------------------------------------------------------------
