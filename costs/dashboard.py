@@ -13,7 +13,7 @@ from echopilot.charts import Line, Series, line_chart
 
 from . import services
 from .forecast import forecast
-from .models import CostCap, DailyCounter
+from .models import CostCap, DailyCounter, money, usd_to_micros
 
 SPEND_COLOUR, CAP_COLOUR = "#1a73e8", "#c5221f"
 
@@ -57,11 +57,20 @@ def month_chart(today: date, daily_forecast: list[float], daily_cap_usd: float |
 
 
 def override_view(cap: dict) -> dict:
-    """What a cap's row on the card says of its override: until when it lets spend through (that the
-    global daily cap still blocks it is `override_blocked_by_daily_cap`, from services.status)."""
+    """What a cap's row on the card says of overrides: until when one lets spend through (or that
+    the global daily cap still blocks it: `override_blocked_by_daily_cap`, from services.status);
+    whether the row offers "Override for 1 h" (a cap that throttles, not overridden yet); and the
+    question that button asks first, naming the cap, as a mistake there lets spend through."""
     until = datetime.fromisoformat(cap["override_until"]) if cap["override_until"] else None
+    cap_usd = money(usd_to_micros(cap["usd_cap"]))
+    if cap["scope"] == CostCap.DAILY:
+        question = f"Override the global daily cap ({cap_usd}, all AI spend) for 1 h? Until then every model's calls"
+    else:
+        question = f"Override the {cap['key']} daily cap ({cap_usd}) for 1 h? Until then {cap['key']}'s calls"
     return {
         "override_until_text": formats.date_format(timezone.localtime(until), "SHORT_DATETIME_FORMAT") if until else "",
+        "can_override": cap["state"] == services.THROTTLE_STATE and until is None,
+        "override_confirm": f"{question} go through past it: a mistake here lets real spend through.",
     }
 
 

@@ -60,6 +60,35 @@ CAP_SET = documented(
     nullable=("override_until", "fallback_in_force"),
 )
 
+OVERRIDE_REQUEST = request_example(
+    {"scope": "model", "key": "gpt-4o-mini", "minutes": 60, "reason": "launch traffic; raising the cap tomorrow"}
+)
+OVERRIDDEN = documented(
+    {
+        "scope": "model",
+        "key": "gpt-4o-mini",
+        "until": "2026-11-22T13:00:30+00:00",
+        "reason": "launch traffic; raising the cap tomorrow",
+        "created_by": "key:ci-deploy",
+        "cap": {
+            **CAP,
+            "state": "throttle",
+            "utilization_pct": 104.0,
+            "spent_usd": 15.6,
+            "fallback_chain": ["gpt-3.5-turbo"],
+            "decision": "allow",
+            "fallback_in_force": None,
+            "override_until": "2026-11-22T13:00:30+00:00",
+            "override_blocked_by_daily_cap": False,
+        },
+        "warnings": [],
+    },
+    "The override granted (the cap is ignored until `until`) and its cap as it stands now. `warnings` "
+    "says what it will not do: a model's override lets nothing through while the global daily cap is "
+    "reached (`cap.override_blocked_by_daily_cap`).",
+    nullable=("override_until", "fallback_in_force"),
+)
+
 STATUS = documented(
     {
         "day": "2026-11-22",
