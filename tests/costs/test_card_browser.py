@@ -54,7 +54,7 @@ def test_an_admin_overrides_a_throttled_cap_for_an_hour_from_the_card(signed_in_
     assert authorize("gpt-4o-mini").decision == "throttle"
     page = signed_in_page
     page.goto(f"{live_server.url}/admin/")
-    row = page.locator('#card-costs tr[data-key="gpt-4o-mini"]')
+    row = page.locator('#card-costs tbody[data-key="gpt-4o-mini"]')
     questions, posts = [], []
     page.on("request", lambda request: posts.append(request.url) if "/api/costs/override" in request.url else None)
 
@@ -70,7 +70,7 @@ def test_an_admin_overrides_a_throttled_cap_for_an_hour_from_the_card(signed_in_
     override = CapOverride.objects.get()
     assert (override.scope, override.key, override.created_by) == ("model", "gpt-4o-mini", "operator")
     assert abs(override.until - (timezone.now() + timedelta(hours=1))) < timedelta(minutes=1)
-    text = page.locator('#card-costs tr[data-key="gpt-4o-mini"]').inner_text()
+    text = page.locator('#card-costs tbody[data-key="gpt-4o-mini"]').inner_text()
     assert f"override until {override.until:%Y-%m-%d %H:%M} UTC" in text
-    assert page.locator('#card-costs tr[data-key="gpt-4o-mini"] button').count() == 0
+    assert page.locator('#card-costs tbody[data-key="gpt-4o-mini"] button').count() == 0
     assert authorize("gpt-4o-mini").decision == "allow"

@@ -30,9 +30,9 @@ def cap_row(scope, key, now=None) -> dict:
 
 
 def card_row(client, scope, key) -> str:
-    """The HTML of one cap's row on the cost card."""
+    """The HTML of one cap's rows on the cost card."""
     page = client.get("/admin/").content.decode()
-    return re.search(rf'<tr data-scope="{scope}" data-key="{key}">(.*?)</tr>', page, re.S).group(1)
+    return re.search(rf'<tbody data-scope="{scope}" data-key="{key}">(.*?)</tbody>', page, re.S).group(1)
 
 
 @pytest.fixture
