@@ -2,6 +2,7 @@
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
+from rest_framework import status as status_codes
 from rest_framework.decorators import api_view
 from rest_framework.response import Response
 
@@ -39,6 +40,16 @@ class SetCapSerializer(serializers.Serializer):
         required=False, allow_blank=True, allow_null=True, default="", max_length=CostCap.KEY_LENGTH
     )
     usd_cap = UsdField()
+
+
+# Checked by costs.rules (services.override_cap runs them); this serializer only documents the body.
+class OverrideSerializer(serializers.Serializer):
+    scope = serializers.ChoiceField(choices=[CostCap.DAILY, CostCap.MODEL])
+    key = serializers.CharField(required=False, allow_blank=True, default="", max_length=CostCap.KEY_LENGTH)
+    minutes = serializers.IntegerField(
+        required=False, default=rules.OVERRIDE_MINUTES_DEFAULT, min_value=1, max_value=rules.OVERRIDE_MINUTES_MAX
+    )
+    reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=rules.REASON_MAX_LENGTH)
 
 
 def _valid(serializer_class, request) -> dict:
@@ -100,6 +111,18 @@ def set_cap(request) -> Response:
     cap = services.set_cap(data["scope"], data["usd_cap"], data.get("key") or "", by=str(request.user))
     current = next(c for c in services.status()["caps"] if (c["scope"], c["key"]) == (cap.scope, cap.key))
     return Response({**current, "warnings": services.cap_warnings(cap)})
+
+
+@extend_schema(
+    request=OverrideSerializer,
+    examples=[openapi_docs.OVERRIDE_REQUEST],
+    responses={201: openapi_docs.OVERRIDDEN, 400: error("scope, key, minutes or reason invalid, or no such cap")},
+)
+@api_view(["POST"])
+def override(request) -> Response:
+    """Let spend past a cap for `minutes` (1-1440, default 60): the cap is ignored until then."""
+    granted = services.override_cap(request.data, by=str(request.user))
+    return Response(services.override_answer(granted), status=status_codes.HTTP_201_CREATED)
 
 
 @extend_schema(responses={200: openapi_docs.FORECAST})

@@ -1,4 +1,5 @@
-"""Context for the "Cost" dashboard card: caps, the month's spend per day against the cap, the forecast."""
+"""Context for the "Cost" dashboard card: caps (with their overrides), the month's spend per day against the
+cap, the forecast."""
 
 import calendar
 from datetime import date, datetime, time, timedelta
@@ -6,12 +7,13 @@ from datetime import timezone as dt_timezone
 
 from django.conf import settings
 from django.db.models import Sum
+from django.utils import formats, timezone
 
 from echopilot.charts import Line, Series, line_chart
 
 from . import services
 from .forecast import forecast
-from .models import CostCap, DailyCounter
+from .models import CostCap, DailyCounter, money, usd_to_micros
 
 SPEND_COLOUR, CAP_COLOUR = "#1a73e8", "#c5221f"
 
@@ -54,12 +56,31 @@ def month_chart(today: date, daily_forecast: list[float], daily_cap_usd: float |
     )
 
 
+def override_view(cap: dict) -> dict:
+    """What a cap's row on the card says of overrides: until when one lets spend through (or that
+    the global daily cap still blocks it: `override_blocked_by_daily_cap`, from services.status);
+    whether the row offers "Override for 1 h" (a cap that throttles, not overridden yet); and the
+    question that button asks first, naming the cap, as a mistake there lets spend through."""
+    until = datetime.fromisoformat(cap["override_until"]) if cap["override_until"] else None
+    cap_usd = money(usd_to_micros(cap["usd_cap"]))
+    if cap["scope"] == CostCap.DAILY:
+        question = f"Override the global daily cap ({cap_usd}, all AI spend) for 1 h? Until then every model's calls"
+    else:
+        question = f"Override the {cap['key']} daily cap ({cap_usd}) for 1 h? Until then {cap['key']}'s calls"
+    return {
+        "override_until_text": formats.date_format(timezone.localtime(until), "SHORT_DATETIME_FORMAT") if until else "",
+        "can_override": cap["state"] == services.THROTTLE_STATE and until is None,
+        "override_confirm": f"{question} go through past it: a mistake here lets real spend through.",
+    }
+
+
 def card_context(request) -> dict:
     current = services.status()
     outlook = forecast()
     for cap in current["caps"]:
         cap["bar_pct"] = min(100, round(cap["utilization_pct"]))
         cap["label"] = "all AI spend" if cap["scope"] == "daily" else cap["key"]
+        cap.update(override_view(cap))
     budget = outlook["budget"]
     today = date.fromisoformat(outlook["day"])
     return {

@@ -131,10 +131,12 @@ class ModelFallback(models.Model):
 class CapOverride(models.Model):
     """A cap ignored until a given time (an operator's decision to let spend through)."""
 
+    REASON_LENGTH = 200
+
     scope = models.CharField(max_length=10, choices=CostCap.SCOPES)
     key = models.CharField(max_length=100, blank=True, default="")
     until = models.DateTimeField()
-    reason = models.CharField(max_length=200, blank=True, default="")
+    reason = models.CharField(max_length=REASON_LENGTH, blank=True, default="")
     created = models.DateTimeField(default=timezone.now, editable=False)
     created_by = models.CharField(max_length=100, blank=True, default="", editable=False)
 

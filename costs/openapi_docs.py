@@ -53,9 +53,39 @@ CAP_SET = documented(
         "fallback_chain": ["gpt-4o-mini", "gpt-3.5-turbo"],
         "decision": "warn",
         "fallback_in_force": "gpt-3.5-turbo",
+        "override_blocked_by_daily_cap": False,
         "warnings": ["no price for gpt-4o-mini-2026 in the price table: its usage reports must give usd"],
     },
     "The cap as it stands now, with today's spend against it; `warnings` names what may surprise.",
+    nullable=("override_until", "fallback_in_force"),
+)
+
+OVERRIDE_REQUEST = request_example(
+    {"scope": "model", "key": "gpt-4o-mini", "minutes": 60, "reason": "launch traffic; raising the cap tomorrow"}
+)
+OVERRIDDEN = documented(
+    {
+        "scope": "model",
+        "key": "gpt-4o-mini",
+        "until": "2026-11-22T13:00:30+00:00",
+        "reason": "launch traffic; raising the cap tomorrow",
+        "created_by": "key:ci-deploy",
+        "cap": {
+            **CAP,
+            "state": "throttle",
+            "utilization_pct": 104.0,
+            "spent_usd": 15.6,
+            "fallback_chain": ["gpt-3.5-turbo"],
+            "decision": "allow",
+            "fallback_in_force": None,
+            "override_until": "2026-11-22T13:00:30+00:00",
+            "override_blocked_by_daily_cap": False,
+        },
+        "warnings": [],
+    },
+    "The override granted (the cap is ignored until `until`) and its cap as it stands now. `warnings` "
+    "says what it will not do: a model's override lets nothing through while the global daily cap is "
+    "reached (`cap.override_blocked_by_daily_cap`).",
     nullable=("override_until", "fallback_in_force"),
 )
 

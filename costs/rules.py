@@ -1,4 +1,4 @@
-"""What a usage report and an authorize request may hold, written once.
+"""What a usage report, an authorize request and an override request may hold, written once.
 
 The fast path (echopilot.fastpath) and the DRF views answer with these checks, and
 `services.record_spend` runs them on every report, whoever sends it (a script through the API, the
@@ -26,7 +26,7 @@ from django.utils.dateparse import parse_datetime
 from echopilot.validators import require_non_negative_int, require_usd
 
 from . import spend_cache
-from .models import SpendEntry, usd_to_micros
+from .models import CapOverride, CostCap, SpendEntry, usd_to_micros
 from .pricing import price_usd
 
 MODEL_MAX_LENGTH = 100
@@ -38,6 +38,10 @@ EARLIEST_TS = datetime(2000, 1, 1, tzinfo=dt_timezone.utc)
 # Bounds that keep a typo from overflowing a column (a 500) instead of being refused (a 400).
 MAX_REPORT_USD = Decimal(1_000_000_000)
 MAX_TOKENS = 10**12
+# An override from the API lasts a minute to a day: a cap that must not apply for longer wants raising.
+OVERRIDE_MINUTES_DEFAULT = 60
+OVERRIDE_MINUTES_MAX = 24 * 60
+REASON_MAX_LENGTH = CapOverride.REASON_LENGTH
 
 
 # --- each field's form -----------------------------------------------------------------------------
@@ -230,3 +234,72 @@ def _cost_day(ts: datetime) -> date:
         return spend_cache.cost_day(ts)
     except OverflowError:  # e.g. 0001-01-01T00:00+14:00, before the first day a date holds in UTC
         raise ValidationError({"ts": "is out of range"}) from None
+
+
+# --- an override request -------------------------------------------------------------------------
+
+
+def _scope(value: Any, field: str) -> str:
+    if value not in (CostCap.DAILY, CostCap.MODEL):
+        raise ValidationError({field: "must be 'daily' or 'model'"})
+    return value
+
+
+def _cap_key(value: Any, field: str) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str) or len(value) > CostCap.KEY_LENGTH or "\x00" in value:
+        raise ValidationError({field: f"must be a model name of at most {CostCap.KEY_LENGTH} characters"})
+    return value.strip()
+
+
+def _minutes(value: Any, field: str) -> int:
+    if value is None:
+        return OVERRIDE_MINUTES_DEFAULT
+    problem = ValidationError({field: f"must be a whole number of minutes from 1 to {OVERRIDE_MINUTES_MAX}"})
+    try:
+        minutes = require_non_negative_int(value, field)
+    except (ValidationError, OverflowError):  # OverflowError: a number past a float's range
+        raise problem from None
+    if not 1 <= minutes <= OVERRIDE_MINUTES_MAX:
+        raise problem
+    return minutes
+
+
+def _reason(value: Any, field: str) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str) or len(value) > REASON_MAX_LENGTH or not value.isprintable():
+        raise ValidationError({field: f"must be one line of at most {REASON_MAX_LENGTH} characters"})
+    return value.strip()
+
+
+OVERRIDE_FIELDS: dict[str, Callable[[Any, str], Any]] = {
+    "scope": _scope,
+    "key": _cap_key,
+    "minutes": _minutes,
+    "reason": _reason,
+}
+
+
+def override_request(data: Any) -> dict:
+    """scope, key, minutes and reason of a request to override a cap (a JSON object: scope, key,
+    minutes, reason), in two steps like a usage report: each field's form, then the request as a
+    whole (the key its scope needs or refuses, and a cap there to override); a ValidationError names
+    every bad field of a step at once."""
+    fields = _fields(data, OVERRIDE_FIELDS)
+    scope, key = fields["scope"], fields["key"]
+    if scope == CostCap.MODEL and not key:
+        raise ValidationError({"key": "a model override needs the model name in key"})
+    if scope == CostCap.DAILY and key:
+        # Most likely meant for one model: overriding the global cap instead lets all AI spend through.
+        raise ValidationError(
+            {"key": "the daily cap covers all AI spend and takes no key; use scope 'model' for a model's cap"}
+        )
+    spend_cache.current_version()  # seeds the env caps on first use, as a decision would
+    # Read, not taken from the cached copy: a cap set through another worker a moment ago is there.
+    if not CostCap.objects.filter(scope=scope, key=key).exists():
+        # A misspelt model name would override nothing, and say it did.
+        missing = "no global daily cap is set" if scope == CostCap.DAILY else f"no daily cap is set for model {key!r}"
+        raise ValidationError({"key" if key else "scope": f"{missing}: there is nothing to override"})
+    return fields

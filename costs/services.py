@@ -25,7 +25,7 @@ from incidents import raise_incident
 
 from . import ledger, reservations, rules, spend_cache
 from .forecast import forecast
-from .models import CapAlert, CostCap, DailyCounter, SpendEntry, micros_to_usd, money, usd_to_micros
+from .models import CapAlert, CapOverride, CostCap, DailyCounter, SpendEntry, micros_to_usd, money, usd_to_micros
 
 log = logging.getLogger(__name__)
 
@@ -453,6 +453,64 @@ def cap_saved(cap: CostCap, *, by: str = "", now=None) -> None:
     alert_if_due(totals.day, dict(totals.spent), now=now)
 
 
+# --- overrides -----------------------------------------------------------------------------------------
+
+
+def override_cap(request, *, by: str = "", now=None) -> CapOverride:
+    """Let spend past one cap for a while: a CapOverride of the request's cap (a JSON object: scope,
+    key, minutes 1..1440, default 60, reason; costs.rules says what it may hold) until now + minutes,
+    created by `by`. Bad input raises a ValidationError naming the field, before anything is written.
+    The row is saved (not bulk-created), so its post_save signal bumps CostConfig.version and every
+    worker reloads its caps; logged as the admin logs an override."""
+    now = now or timezone.now()
+    fields = rules.override_request(request)
+    created_by = by[: CapOverride._meta.get_field("created_by").max_length]
+    with transaction.atomic():  # the row and the version bump that announces it, or neither
+        override = CapOverride.objects.create(
+            scope=fields["scope"],
+            key=fields["key"],
+            until=now + timedelta(minutes=fields["minutes"]),
+            reason=fields["reason"],
+            created=now,
+            created_by=created_by,
+        )
+    # The signal forgot this process's copy before the commit: forgotten again, so no decision taken
+    # in between keeps the copy without the override.
+    spend_cache.invalidate()
+    append_event(
+        "costs",
+        "cap_override",
+        scope=override.scope,
+        key=override.key,
+        until=override.until,
+        by=created_by,
+        reason=override.reason,
+    )
+    return override
+
+
+def override_answer(override: CapOverride, now=None) -> dict:
+    """The API's answer to an override just granted: the override, its cap as it stands now (see
+    `status`), and `warnings`: what the override will not do that its maker may expect."""
+    current = status(now)
+    cap = next((c for c in current["caps"] if (c["scope"], c["key"]) == (override.scope, override.key)), None)
+    warnings = []
+    if cap is not None and cap.get("override_blocked_by_daily_cap"):
+        warnings.append(
+            f"the global daily cap is reached: {override.key}'s calls stay throttled until it resets "
+            f"({current['resets_at']}) or it is overridden too"
+        )
+    return {
+        "scope": override.scope,
+        "key": override.key,
+        "until": override.until.isoformat(),
+        "reason": override.reason,
+        "created_by": override.created_by,
+        "cap": cap,
+        "warnings": warnings,
+    }
+
+
 # --- status --------------------------------------------------------------------------------------------
 
 
@@ -501,7 +559,16 @@ def _cap_status(config, totals, scope_key, cap, now) -> dict:
         row["fallback_chain"] = fallback_chain(config.fallbacks, key)
         row["decision"] = decision.decision
         row["fallback_in_force"] = decision.model if decision.decision == DOWNGRADE else None
+        # decide() looks at the global cap before the model's own: while the global cap is reached
+        # (and not overridden itself), a model's override lets none of its calls through.
+        row["override_blocked_by_daily_cap"] = bool(row["override_until"]) and daily_cap_blocks(config, totals, now)
     return row
+
+
+def daily_cap_blocks(config, totals, now) -> bool:
+    """The global daily cap is reached and not overridden: every AI call is throttled, whatever the
+    model caps and their overrides say."""
+    return check_cap(config, totals.spent, spend_cache.DAILY_KEY, 0, now).level == 100
 
 
 # --- the hourly check --------------------------------------------------------------------------------------

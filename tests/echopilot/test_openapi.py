@@ -78,6 +78,7 @@ def test_the_ingest_body_names_the_sample_fields(schema):
         ("post", "/api/costs/authorize"),
         ("post", "/api/costs/usage"),
         ("post", "/api/costs/set-cap"),
+        ("post", "/api/costs/override"),
         ("post", "/api/slo/ingest"),
         ("post", "/api/incidents/raise"),
     ],
