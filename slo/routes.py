@@ -30,9 +30,11 @@ import time
 import zlib
 from collections import defaultdict
 from dataclasses import dataclass, replace
+from operator import itemgetter
 from typing import TYPE_CHECKING
 
 import numpy as np
+import orjson
 from django.conf import settings
 from django.db import connection, transaction
 
@@ -95,58 +97,111 @@ def cap_routes(samples: "Samples") -> "Samples":
     if not connection.in_atomic_block:
         raise RuntimeError("cap_routes runs in the transaction that stores the samples")
     limit = settings.SLO_MAX_ROUTES_PER_SERVICE
-    weights = np.bincount(samples.stream, minlength=len(samples.streams)).tolist()
-    batch: dict[str, dict[str, int]] = defaultdict(dict)
-    for (service, route), weight in zip(samples.streams, weights[: len(samples.streams)], strict=True):
-        if weight:  # a route with no samples makes no rows: admitting it would leave the copy wrong
-            batch[service][route] = batch[service].get(route, 0) + weight
+    samples = _one_stream_per_route(samples)
+    parts = _by_service(samples)
     now = time.monotonic()
-    copies = {service: _KNOWN.get(service) for service in batch}  # other threads may replace entries
-    asked = _read([service for service, routes in batch.items() if not _settled(copies[service], routes, limit, now)])
-    folded: dict[str, list[str]] = {}
+    copies = {service: _KNOWN.get(service) for service in parts}  # other threads may replace entries
+    asked = _read([service for service, part in parts.items() if not _settled(copies[service], part, limit, now)])
+    folded: dict[str, np.ndarray] = {}
     learned: dict[str, Known] = {}
-    for service, routes in batch.items():
+    for service, part in parts.items():
         known = asked.get(service) or copies[service]
         assert known is not None, "a service this process has no copy of is always asked about"
-        admitted, rest = _admit(known, routes, limit)
-        if rest:
-            folded[service] = rest
+        new = part.new(known)
+        room = max(0, limit - known.counted())
+        admitted, rest = new[:room], new[room:]
+        if rest.size:
+            folded[service] = part.index[rest]
         if service in asked:
             # Read under the lock: an "other" missing here is this service's first overflow, once.
-            if rest and OTHER not in known.routes:
-                _report(service, limit, rest[:EXAMPLES])
-            learned[service] = replace(known, routes=known.routes.union(admitted, [OTHER] if rest else []))
+            if rest.size and OTHER not in known.routes:
+                _report(service, limit, [part.names[i] for i in rest[:EXAMPLES].tolist()])
+            names = [part.names[i] for i in admitted.tolist()] + ([OTHER] if rest.size else [])
+            learned[service] = replace(known, routes=known.routes.union(names))
     if learned:
         # On commit only: a copy holding routes of a batch that rolled back would let them in unasked.
         transaction.on_commit(lambda: _KNOWN.update(learned))
     return _renamed(samples, folded) if folded else samples
 
 
-def _settled(known: Known | None, routes: dict[str, int], limit: int, now: float) -> bool:
-    """True when this process's copy of a service decides the batch's `routes` without the database."""
+@dataclass
+class _Part:
+    """One service's streams in a batch: their indices in `streams`, routes and sample counts."""
+
+    index: np.ndarray
+    names: list[str]
+    weights: np.ndarray
+
+    def new(self, known: Known) -> np.ndarray:
+        """Positions (in this part) of the routes `known` lacks, busiest first, then in batch order."""
+        new = set(self.names) - known.routes - known.pinned - {OTHER}
+        if not new:
+            return np.empty(0, dtype=np.intp)
+        positions = np.flatnonzero(np.fromiter(map(new.__contains__, self.names), dtype=bool, count=len(self.names)))
+        return positions[np.argsort(-self.weights[positions], kind="stable")]
+
+
+def _one_stream_per_route(samples: "Samples") -> "Samples":
+    # Parsed batches never repeat a (service, route) pair; a hand-made one might, and would then
+    # have a route admitted twice.
+    if len(set(samples.streams)) == len(samples.streams):
+        return samples
+    streams = list(dict.fromkeys(samples.streams))
+    index = {pair: i for i, pair in enumerate(streams)}
+    codes = np.array([index[pair] for pair in samples.streams], dtype=np.int64)
+    return replace(samples, stream=codes[samples.stream], streams=streams)
+
+
+def _by_service(samples: "Samples") -> dict[str, _Part]:
+    weights = np.bincount(samples.stream, minlength=len(samples.streams))
+    services = list(map(itemgetter(0), samples.streams))
+    distinct = list(dict.fromkeys(services))
+    # A route without samples makes no rows: admitting it would leave the copy naming a route the
+    # database does not have.
+    live = weights[: len(services)] > 0
+    if len(distinct) == 1:  # the usual batch: one client, one service
+        groups = {distinct[0]: np.flatnonzero(live)}
+    else:
+        codes = np.array(list(map({s: i for i, s in enumerate(distinct)}.__getitem__, services)), dtype=np.intp)
+        order = np.argsort(codes, kind="stable")
+        bounds = np.cumsum(np.bincount(codes, minlength=len(distinct)))[:-1]
+        groups = {service: index[live[index]] for service, index in zip(distinct, np.split(order, bounds), strict=True)}
+    parts = {}
+    for service, index in groups.items():
+        if index.size:
+            names = list(map(itemgetter(1), map(samples.streams.__getitem__, index.tolist())))
+            parts[service] = _Part(index, names, weights[index])
+    return parts
+
+
+def _settled(known: Known | None, part: _Part, limit: int, now: float) -> bool:
+    """True when this process's copy of a service decides the batch's routes without the database."""
     if known is None or now - known.at > CACHE_SECONDS:
         return False
-    if all(map(known.has, routes)):
+    if not part.new(known).size:
         return True
     # Full, and its "other" row is there: a new route folds, whatever other workers did meanwhile
     # (they could not admit one either).
     return known.counted() >= limit and OTHER in known.routes
 
 
-def _admit(known: Known, routes: dict[str, int], limit: int) -> tuple[list[str], list[str]]:
-    """(admitted, folded): the batch's new routes, busiest first (then in batch order), split at the cap."""
-    new = sorted((route for route in routes if not known.has(route)), key=lambda route: -routes[route])
-    room = max(0, limit - known.counted())
-    return new[:room], new[room:]
-
-
-def _renamed(samples: "Samples", folded: dict[str, list[str]]) -> "Samples":
-    gone = {(service, route) for service, routes in folded.items() for route in routes}
-    pairs = [(service, OTHER) if (service, route) in gone else (service, route) for service, route in samples.streams]
-    streams = list(dict.fromkeys(pairs))
-    index = {pair: i for i, pair in enumerate(streams)}
-    codes = np.array([index[pair] for pair in pairs], dtype=np.int64)
-    # Merged into one stream per service, so fold() makes one group per minute, not one per id.
+def _renamed(samples: "Samples", folded: dict[str, np.ndarray]) -> "Samples":
+    """`samples` with the `folded` streams (by service) merged into the service's "other" stream."""
+    gone = np.zeros(len(samples.streams), dtype=bool)
+    for index in folded.values():
+        gone[index] = True
+    kept = np.flatnonzero(~gone)
+    streams = [samples.streams[i] for i in kept.tolist()]
+    codes = np.empty(len(samples.streams), dtype=np.int64)
+    codes[kept] = np.arange(kept.size)
+    others = {pair: i for i, pair in enumerate(streams) if pair[1] == OTHER}
+    for service, index in folded.items():
+        if (service, OTHER) not in others:
+            others[(service, OTHER)] = len(streams)
+            streams.append((service, OTHER))
+        codes[index] = others[(service, OTHER)]
+    # One stream per service for all its folded routes: fold() then makes one group per minute, not
+    # one per id.
     return replace(samples, stream=codes[samples.stream], streams=streams)
 
 
@@ -154,15 +209,21 @@ def _renamed(samples: "Samples", folded: dict[str, list[str]]) -> "Samples":
 # the last one, so a service with 50 routes costs 51 probes however many minutes of rows it has.
 # The SLOs' routes come in the same query.
 _ROUTES = (
-    "WITH RECURSIVE r(service, route) AS ("
-    " SELECT v.column1, CAST((SELECT route FROM {rollup} WHERE service = v.column1 ORDER BY route LIMIT 1) AS TEXT)"
-    " FROM (VALUES {values}) AS v"
+    "WITH RECURSIVE asked(service) AS ({asked}),"
+    " r(service, route) AS ("
+    " SELECT a.service, CAST((SELECT route FROM {rollup} WHERE service = a.service ORDER BY route LIMIT 1) AS TEXT)"
+    " FROM asked a"
     " UNION ALL"
     " SELECT r.service, CAST((SELECT route FROM {rollup} WHERE service = r.service AND route > r.route"
     " ORDER BY route LIMIT 1) AS TEXT) FROM r WHERE r.route IS NOT NULL)"
     " SELECT service, route, 0 FROM r WHERE route IS NOT NULL AND route <> %s"
-    " UNION ALL SELECT service, route, 1 FROM {slo} WHERE route <> '' AND service IN ({marks})"
+    " UNION ALL SELECT s.service, s.route, 1 FROM {slo} s JOIN asked a ON s.service = a.service WHERE s.route <> ''"
 )
+# The services as one JSON parameter: a batch may name more of them than a statement takes parameters.
+_ASKED = {
+    "postgresql": "SELECT value FROM json_array_elements_text(%s::json)",
+    "sqlite": "SELECT value FROM json_each(%s)",
+}
 
 
 def _read(services: list[str]) -> dict[str, Known]:
@@ -170,13 +231,9 @@ def _read(services: list[str]) -> dict[str, Known]:
     if not services:
         return {}
     services = sorted(services)
-    marks = ", ".join(["%s"] * len(services))
     quote = connection.ops.quote_name
     sql = _ROUTES.format(
-        rollup=quote(Rollup._meta.db_table),
-        slo=quote(Slo._meta.db_table),
-        values=", ".join(["(%s)"] * len(services)),
-        marks=marks,
+        asked=_ASKED[connection.vendor], rollup=quote(Rollup._meta.db_table), slo=quote(Slo._meta.db_table)
     )
     routes: dict[str, set[str]] = defaultdict(set)
     pinned: dict[str, set[str]] = defaultdict(set)
@@ -185,7 +242,7 @@ def _read(services: list[str]) -> dict[str, Known]:
             # Keys in order, one statement: two workers locking the same services queue, never deadlock.
             keys = sorted({_lock_key(service) for service in services})
             cursor.execute("SELECT pg_advisory_xact_lock(%s, k) FROM unnest(%s::int[]) AS k", [ROUTES_LOCK, keys])
-        cursor.execute(sql, [*services, ALL_ROUTES, *services])
+        cursor.execute(sql, [orjson.dumps(services).decode(), ALL_ROUTES])
         for service, route, is_pinned in cursor.fetchall():
             (pinned if is_pinned else routes)[service].add(route)
     at = time.monotonic()

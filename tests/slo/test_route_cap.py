@@ -106,6 +106,13 @@ def test_the_busiest_new_routes_of_a_batch_are_the_ones_admitted(db):
     assert minute_row("api", routes.OTHER).count == 1000 - 48
 
 
+def test_a_route_named_twice_in_a_hand_made_batch_takes_one_place(db):
+    ingest.ingest(on_routes("api", ids(0, 49)))
+    twice = on_routes("api", [("/a", 2), ("/a", 3), ("/b", 1)])
+    ingest.ingest(twice)
+    assert minute_row("api", "/a").count == 5 and minute_row("api", routes.OTHER).count == 1
+
+
 def test_a_route_an_slo_names_keeps_its_rows_and_is_not_counted(slo):
     Slo.objects.create(name="api-pay", service="api", route="/pay", error_budget_pct=1.0, window_days=30)
     ingest.ingest(on_routes("api", ids(0, 60)))
