@@ -2,9 +2,9 @@
 
 Route names are free text, so a client that sends /orders/123, /orders/124, ... instead of
 /orders/{id} makes three rollup rows per id and minute: a batch of 30,000 ids made 90,003 rows and
-took a thousand times as long as the same batch templated. A folded sample keeps its count, error
-and latency, under the route "other" and in the service-wide row ("*"), so the service's SLOs judge
-it as before; only its route name is lost.
+took 700 times as long as the same batch templated (bench/slo_routes_bench.py; capped: 156 rows).
+A folded sample keeps its count, error and latency, under the route "other" and in the service-wide
+row ("*"), so the service's SLOs judge it as before; only its route name is lost.
 
 What stays itself: a route the service already has (however many it has: a service past the cap
 before the cap existed keeps its routes), and a route an SLO of the service names (those do not count
