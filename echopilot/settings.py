@@ -298,6 +298,9 @@ SLO_MINUTE_RETENTION_DAYS = envconfig.integer("SLO_MINUTE_RETENTION_DAYS", 3, 1,
 SLO_HOUR_RETENTION_DAYS = envconfig.integer("SLO_HOUR_RETENTION_DAYS", 40, 1, 36_500)
 SLO_DAY_RETENTION_DAYS = envconfig.integer("SLO_DAY_RETENTION_DAYS", 400, 1, 36_500)
 SLO_RECOVERY_HOOK = env.str("SLO_RECOVERY_HOOK", default="slo.watchdog.record_only")
+# Route names are free text: a client that sends /orders/123 instead of /orders/{id} makes a row per id.
+# A service's routes past this many are counted under the route "other" (slo/routes.py).
+SLO_MAX_ROUTES_PER_SERVICE = envconfig.integer("SLO_MAX_ROUTES_PER_SERVICE", 50, 1, 10_000)
 
 # --- Strict health (/healthz/strict, for uptime monitors) ----------------------------------------
 

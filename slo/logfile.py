@@ -116,7 +116,7 @@ def _read_chunk(handle, cursor: IngestCursor, run: FileRun, service, now) -> boo
         if not _still_ours(cursor, run):
             return False
         if samples is not None:
-            ingest.store(ingest.fold(samples))
+            ingest.ingest(samples)
         run.offset += cut
         cursor.offset, cursor.lines = run.offset, cursor.lines + counted
         cursor.rejected += len(problems)

@@ -10,6 +10,7 @@ from slo import ingest
 from slo.models import Slo
 
 NOW = datetime(2026, 11, 22, 12, 0, 30, tzinfo=dt_timezone.utc)
+START = NOW.replace(second=0) - timedelta(minutes=10)  # a whole minute: one minute row per route
 
 
 @pytest.fixture
@@ -34,6 +35,24 @@ def traffic(service, start, minutes, per_minute=60, error_share=0.0, latency_ms=
     return ingest.Samples(epochs, latencies, status.astype(np.int64), np.zeros(n, dtype=np.int64), [(service, route)])
 
 
+def on_routes(service, routes_and_counts, start=START, latency_ms=40.0, error_every=0):
+    """Samples of `service`: `n` for each (route, n), within one minute from `start`; every
+    `error_every`-th sample a 503."""
+    pairs = [(service, route) for route, _ in routes_and_counts]
+    stream = np.repeat(np.arange(len(pairs)), [n for _, n in routes_and_counts])
+    total = stream.size
+    status = np.full(total, 200)
+    if error_every:
+        status[::error_every] = 503
+    return ingest.Samples(
+        epoch_s=start.timestamp() + np.arange(total) * (50.0 / total),
+        latency_ms=latency_ms + np.arange(total) % 17,
+        status=status.astype(np.int64),
+        stream=stream.astype(np.int64),
+        streams=pairs,
+    )
+
+
 @pytest.fixture
 def feed():
     """feed(start, minutes, ...) stores traffic for service "api" through the real ingest path."""
@@ -48,3 +67,13 @@ def feed():
 
 def minutes_before(moment, minutes):
     return moment - timedelta(minutes=minutes)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_route_copies():
+    """Each test starts with no process copy of any service's routes: its database starts empty."""
+    from slo import routes
+
+    routes.forget()
+    yield
+    routes.forget()

@@ -117,3 +117,26 @@ def test_concurrent_demo_loads_store_the_traffic_once():
     stored = sum(Rollup.objects.filter(service="shop", route="*", resolution="d").values_list("count", flat=True))
     assert stored == len(demo.day_of_traffic(now)) + len(demo.month_before(now))
     assert Slo.objects.filter(name="shop").count() == 1
+
+
+@pytest.mark.parametrize("shared", [0, 2])
+def test_two_workers_adding_routes_near_the_cap_admit_exactly_up_to_it(settings, shared):
+    from slo import routes
+
+    from .conftest import on_routes
+
+    settings.SLO_MAX_ROUTES_PER_SERVICE = 50
+    # Three rounds, each a fresh service 47 routes in: without the lock both workers read 47 and
+    # admit their five (up to 57 routes); with it the second one reads the first one's.
+    for n in range(3):
+        service = f"api{n}"
+        ingest.ingest(on_routes(service, [(f"/orders/{i}", 1) for i in range(47)]))
+        routes.forget()  # each worker asks the database, as two fresh processes would
+        news = [[(f"/new/{i}", 2) for i in range(first, first + 5)] for first in (0, 5 - shared)]
+        race(ingest.ingest, [on_routes(service, new) for new in news])
+        stored = set(Rollup.objects.filter(service=service).values_list("route", flat=True))
+        assert len(stored - {"*", routes.OTHER}) == 50  # exact: the documented overshoot is none
+        total = Rollup.objects.get(service=service, route="*", resolution="d").count
+        assert total == 47 + 2 * 10
+        incident = Incident.objects.get(fingerprint=f"slo:routes:{service}")
+        assert incident.count == 1 and incident.severity == "WARNING"
