@@ -1,20 +1,25 @@
-"""Data kept as long as it is useful: one daily prune over every table that grows forever.
+"""Data kept as long as it is useful: one daily prune over every table that grows forever, and what
+each of those tables holds now.
 
 The kernel prunes what it owns (Django sessions, django-q2's task results); each console app names
 its own `prune(now) -> {table: rows deleted}` function (`ConsoleApp.prune`), asked here in app order.
+Each also declares the tables it keeps under a retention setting (`ConsoleApp.retained`, a list of
+`Retained`), which `retention_report` measures for the ops card and `manage.py prune --report`.
 """
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.sessions.models import Session
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
 from django.utils import timezone
 from django_q.models import Task
 
-from .jobs import run_job
+from . import table_stats
+from .jobs import last_run, run_job
 from .plugins import console_apps
 
 log = logging.getLogger(__name__)
@@ -103,3 +108,140 @@ def run_prune(now: datetime | None = None) -> dict[str, int]:
     if run.outcome != run.Outcome.OK:  # the job broke outside every prune: run_job logged it
         raise RuntimeError(run.summary)
     return deleted
+
+
+# --- What the retained tables hold ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Retained:
+    """One table (or one slice of it, by `where`) kept under a retention: rows whose `time_field` is
+    more than the setting `setting`'s days old (or `days`, when no setting names it) go.
+
+    `prune_key` is its key in the console_prune result (default: the model's label); `pruned_by`
+    names the job that prunes it when that is not console_prune; `note` says what stays anyway."""
+
+    model: type[Model]
+    time_field: str
+    setting: str = ""
+    days: int = 0
+    name: str = ""
+    where: Mapping[str, object] = field(default_factory=dict)
+    prune_key: str = ""
+    pruned_by: str = ""
+    note: str = ""
+
+    @property
+    def keep_days(self) -> int:
+        return int(getattr(settings, self.setting)) if self.setting else self.days
+
+    @property
+    def label(self) -> str:
+        return self.name or str(self.model._meta.verbose_name_plural).capitalize()
+
+    @property
+    def key(self) -> str:
+        return self.prune_key or self.model._meta.label_lower
+
+
+def retained() -> list[Retained]:
+    """The kernel's own retained tables."""
+    return [
+        Retained(
+            Session,
+            "expire_date",
+            days=0,
+            name="Django sessions",
+            prune_key="sessions",
+            note="kept until they expire: the oldest is the earliest expiry",
+        ),
+        Retained(
+            Task,
+            "stopped",
+            "QUEUE_TASK_RETENTION_DAYS",
+            name="Queue task results (failures too)",
+            prune_key="django_q.task",
+        ),
+    ]
+
+
+def retained_tables() -> list[tuple[str, Retained]]:
+    """(app label, declaration) of every retained table: the kernel's, then each app's in app order."""
+    return [(KERNEL, r) for r in retained()] + [(app.label, r) for app in console_apps() for r in app.retained_tables()]
+
+
+@dataclass
+class TableReport:
+    """One line of the retention report. `rows` and `bytes` are estimates, None where unknown, and
+    belong to the whole table: a line sharing the table of the line above (`same_table`) repeats them.
+    `oldest` is None for an empty table, or when `unindexed` says why it was not looked up."""
+
+    app: str
+    name: str
+    table: str
+    key: str
+    rows: int | None
+    bytes: int | None
+    same_table: bool
+    oldest: datetime | None
+    unindexed: str
+    keep_days: int
+    setting: str
+    behind: bool
+    pruned_by: str
+    last_prune: datetime | None
+    last_deleted: int | None
+    prune_failed: bool
+    note: str
+    age_days: int | None  # whole days since `oldest`; None when unknown or ahead (a session's expiry)
+
+
+def retention_report(now: datetime | None = None) -> list[TableReport]:
+    """Rows, bytes on disk, oldest row, retention and last prune of every retained table.
+
+    At most four queries, whatever the tables hold: their figures (one on PostgreSQL, two on SQLite,
+    see `table_stats`), every oldest row at once, and the last console_prune run. A line whose oldest
+    row is more than its retention plus a day old is `behind`: its prune is not keeping up."""
+    now = now or timezone.now()
+    declared = retained_tables()
+    tables = list(dict.fromkeys(r.model._meta.db_table for _, r in declared))
+    figures = table_stats.table_figures(tables)
+    indexed = [table_stats.has_time_index(r.model, r.time_field, list(r.where)) for _, r in declared]
+    lookups = [
+        table_stats.OldestLookup(r.model, r.time_field, r.where)
+        for (_, r), ok in zip(declared, indexed, strict=True)
+        if ok
+    ]
+    oldest = iter(table_stats.oldest_values(lookups))
+    run = last_run(PRUNE_JOB)
+    result = run.result if run else {}
+    report, previous_table = [], None
+    for (app, r), ok in zip(declared, indexed, strict=True):
+        table = r.model._meta.db_table
+        first = next(oldest) if ok else None
+        rows, size = figures.get(table, (None, None))
+        pruned_here = run is not None and not r.pruned_by
+        report.append(
+            TableReport(
+                app=app,
+                name=r.label,
+                table=table,
+                key=r.key,
+                rows=rows,
+                bytes=size,
+                same_table=table == previous_table,
+                oldest=first,
+                unindexed="" if ok else f"no index on {r.time_field}",
+                keep_days=r.keep_days,
+                setting=r.setting,
+                behind=first is not None and first < now - timedelta(days=r.keep_days + 1),
+                pruned_by=r.pruned_by,
+                last_prune=run.started if pruned_here and run else None,
+                last_deleted=result.get("deleted", {}).get(r.key) if pruned_here else None,
+                prune_failed=pruned_here and app in result.get("failed", {}),
+                note=r.note,
+                age_days=(now - first).days if first is not None and first <= now else None,
+            )
+        )
+        previous_table = table
+    return report
