@@ -119,7 +119,8 @@ class Retained:
     more than the setting `setting`'s days old (or `days`, when no setting names it) go.
 
     `prune_key` is its key in the console_prune result (default: the model's label); `pruned_by`
-    names the job that prunes it when that is not console_prune; `note` says what stays anyway."""
+    names the job that prunes it when that is not console_prune; `note` says what stays anyway.
+    `expires`: the time column is when the row expires (kept until then, not for days after it)."""
 
     model: type[Model]
     time_field: str
@@ -130,6 +131,7 @@ class Retained:
     prune_key: str = ""
     pruned_by: str = ""
     note: str = ""
+    expires: bool = False
 
     @property
     def keep_days(self) -> int:
@@ -153,7 +155,7 @@ def retained() -> list[Retained]:
             days=0,
             name="Django sessions",
             prune_key="sessions",
-            note="kept until they expire: the oldest is the earliest expiry",
+            expires=True,
         ),
         Retained(
             Task,
@@ -174,7 +176,8 @@ def retained_tables() -> list[tuple[str, Retained]]:
 class TableReport:
     """One line of the retention report. `rows` and `bytes` are estimates, None where unknown, and
     belong to the whole table: a line sharing the table of the line above (`same_table`) repeats them.
-    `oldest` is None for an empty table, or when `unindexed` says why it was not looked up."""
+    `oldest` is None for an empty table, or when `unindexed` says why it was not looked up; for a
+    table of `expires` rows it is the earliest expiry."""
 
     app: str
     name: str
@@ -193,6 +196,7 @@ class TableReport:
     last_deleted: int | None
     prune_failed: bool
     note: str
+    expires: bool
     age_days: int | None  # whole days since `oldest`; None when unknown or ahead (a session's expiry)
 
 
@@ -240,6 +244,7 @@ def retention_report(now: datetime | None = None) -> list[TableReport]:
                 last_deleted=result.get("deleted", {}).get(r.key) if pruned_here else None,
                 prune_failed=pruned_here and app in result.get("failed", {}),
                 note=r.note,
+                expires=r.expires,
                 age_days=(now - first).days if first is not None and first <= now else None,
             )
         )

@@ -107,6 +107,7 @@ def test_every_retained_table_reports_its_oldest_rows_age_and_its_keep_setting(s
     assert report["Cost ledger"].setting == "COST_LEDGER_RETENTION_DAYS"
     # Only the session, whose expiry passed two days ago, has outlived its keep (until expiry) by a day.
     assert {name for name, line in report.items() if line.behind} == {"Django sessions"}
+    assert report["Django sessions"].expires and not report["SLO tick history"].expires
 
 
 def test_a_table_whose_oldest_row_is_past_its_retention_and_a_day_is_behind(settings):

@@ -47,10 +47,11 @@ def _cells(line: TableReport) -> tuple[str, ...]:
     elif line.oldest is None:
         oldest = "empty"
     else:
-        oldest = f"{line.oldest:%Y-%m-%d %H:%M}" + (f" ({line.age_days} d)" if line.age_days is not None else "")
+        oldest = ("expires " if line.expires else "") + f"{line.oldest:%Y-%m-%d %H:%M}"
+        oldest += f" ({line.age_days} d)" if line.age_days is not None else ""
     if line.behind:
         oldest += " BEHIND"
-    keep = f"{line.keep_days} d"
+    keep = "until expiry" if line.expires else f"{line.keep_days} d"
     if line.pruned_by:
         last = line.pruned_by
     elif line.last_prune is None:
