@@ -11,6 +11,7 @@ class CostsConfig(plugins.ConsoleApp):
     verbose_name = "Cost guardrails"
     schedules = "costs.schedules.SCHEDULES"
     prune = "costs.housekeeping.prune"
+    retained = "costs.housekeeping.retained"
     demo = "costs.demo.load"
     card = "costs.dashboard.card_context"
 

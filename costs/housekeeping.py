@@ -4,7 +4,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 
-from echopilot.housekeeping import delete_in_batches
+from echopilot.housekeeping import Retained, delete_in_batches
 
 from .models import SpendEntry
 
@@ -14,3 +14,8 @@ def prune(now: datetime) -> dict[str, int]:
     rows, what caps, reports and forecasts read) are kept, so every day's total stays exact."""
     first_kept = (now - timedelta(days=settings.COST_LEDGER_RETENTION_DAYS)).date()
     return {"costs.spendentry": delete_in_batches(SpendEntry.objects.filter(day__lt=first_kept))}
+
+
+def retained() -> list[Retained]:
+    """The ledger, by its cost day (the daily totals are kept for good, so they are not listed)."""
+    return [Retained(SpendEntry, "day", "COST_LEDGER_RETENTION_DAYS", name="Cost ledger")]

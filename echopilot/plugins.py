@@ -6,10 +6,14 @@ Kept free of model imports, since every app's `apps.py` imports it before the ap
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
+from typing import TYPE_CHECKING
 
 from django.apps import AppConfig, apps
 from django.http import HttpRequest
 from django.utils.module_loading import import_string
+
+if TYPE_CHECKING:  # housekeeping imports models, which this module must not
+    from .housekeeping import Retained
 
 
 @dataclass(frozen=True)
@@ -40,8 +44,10 @@ def next_utc(hour: int, minute: int, *, weekday: int | None = None, now: datetim
 class ConsoleApp(AppConfig):
     """A console app. `verbose_name` is its one title (the admin's section and the dashboard card);
     the dotted paths name its periodic jobs (a list of `Job`), its demo loader (`load(now) -> str`)
-    its card's context (`card_context(request) -> dict`, rendered with `<label>/card.html`) and its
-    prune (`prune(now) -> {table: rows deleted}`, run daily by the kernel's console_prune job).
+    its card's context (`card_context(request) -> dict`, rendered with `<label>/card.html`), its
+    prune (`prune(now) -> {table: rows deleted}`, run daily by the kernel's console_prune job) and
+    the tables it keeps under a retention setting (`retained() -> [housekeeping.Retained]`, what the
+    ops card's "Data kept" and `manage.py prune --report` show).
     An app's apps.py imports this module rather than the class, so that Django still finds the app's
     own config as its only AppConfig. Adding an app to the console means adding it to INSTALLED_APPS;
     their order is the order of the cards and of the demo data (a later app's demo may rely on an
@@ -51,9 +57,13 @@ class ConsoleApp(AppConfig):
     demo: str = ""
     card: str = ""
     prune: str = ""
+    retained: str = ""
 
     def prune_old(self, now: datetime) -> dict[str, int]:
         return import_string(self.prune)(now) if self.prune else {}
+
+    def retained_tables(self) -> list["Retained"]:
+        return list(import_string(self.retained)()) if self.retained else []
 
     def jobs(self) -> list[Job]:
         return list(import_string(self.schedules)) if self.schedules else []

@@ -4,5 +4,6 @@ from . import housekeeping
 
 
 def prune_tick() -> dict[str, int]:
-    """Daily: delete what has outlived its retention setting, in every app (see housekeeping.py)."""
-    return housekeeping.prune_all()
+    """Daily: delete what has outlived its retention setting, in every app (see housekeeping.py),
+    and keep the run as the console_prune job run."""
+    return housekeeping.run_prune()

@@ -9,6 +9,7 @@ class IncidentsConfig(plugins.ConsoleApp):
     verbose_name = "Incidents"
     schedules = "incidents.schedules.SCHEDULES"
     prune = "incidents.housekeeping.prune"
+    retained = "incidents.housekeeping.retained"
     demo = "incidents.demo.load"
     card = "incidents.dashboard.card_context"
 

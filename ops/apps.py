@@ -10,6 +10,7 @@ class OpsConfig(plugins.ConsoleApp):
     schedules = "ops.schedules.SCHEDULES"
     card = "ops.dashboard.card_context"
     demo = "ops.demo.load"
+    retained = "ops.housekeeping.retained"
 
     def ready(self) -> None:
         # Here rather than at the top: these reach models (echopilot.metrics through django_q's), and

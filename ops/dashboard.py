@@ -1,6 +1,8 @@
 """Context for the "Console upkeep" card (ops/card.html): the last ops check and the uptime checks,
 and each other part's context for the template it includes."""
 
+from echopilot import housekeeping
+
 from . import checks, dr_card, security_scan, uptime
 from .models import UptimeCheck
 
@@ -16,4 +18,6 @@ def card_context(request) -> dict:
         "uptime_checks": probes,
         **security_scan.card_context(request),
         **dr_card.dr_card_context(request),
+        # ops/card_retention.html: every app's retained tables, measured by the kernel in at most 4 queries.
+        "retained_tables": housekeeping.retention_report(),
     }

@@ -6,6 +6,7 @@ class PortalConfig(plugins.ConsoleApp):
     verbose_name = "Customer Portal"
     schedules = "portal.schedules.SCHEDULES"
     prune = "portal.housekeeping.prune"
+    retained = "portal.housekeeping.retained"
     demo = "portal.demo.load"
     card = "portal.dashboard.card_context"
 

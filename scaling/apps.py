@@ -9,6 +9,7 @@ class ScalingConfig(plugins.ConsoleApp):
     schedules = "scaling.schedules.SCHEDULES"
     card = "scaling.dashboard.card_context"
     demo = "scaling.demo.load"
+    retained = "scaling.housekeeping.retained"
 
     def ready(self) -> None:
         # Here rather than at the top: these reach models (echopilot.metrics through django_q's), and

@@ -9,6 +9,7 @@ class SloConfig(plugins.ConsoleApp):
     verbose_name = "SLO & Error Budget"
     schedules = "slo.schedules.SCHEDULES"
     prune = "slo.housekeeping.prune"
+    retained = "slo.housekeeping.retained"
     demo = "slo.demo.load"
     card = "slo.dashboard.card_context"
 
