@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 from django.core import signals
+from django.core.management import call_command
 from django.db import close_old_connections
 from rest_framework.views import APIView
 
@@ -13,7 +14,7 @@ from costs import authorize, reservations, sealing, spend_cache
 from costs.models import CapReservation, ModelPrice, SpendEntry
 from costs.services import record_spend, set_cap
 from echopilot import audit
-from echopilot.models import AuditEntry
+from echopilot.models import AuditEntry, JobRun
 from tests.costs.test_fast_path import call, django_only, served
 from tests.races import race
 
@@ -122,6 +123,18 @@ def test_writes_outside_the_api_owe_the_chain_nothing(near_cap, now):
     assert not SpendEntry.objects.filter(audit_pending=True).exists()
     assert not CapReservation.objects.filter(audit_pending=True).exists()
     assert sealing.seal_all() == 0
+
+
+def test_audit_verify_chains_what_the_fast_path_wrote_before_walking(admin_key, caps):
+    for n in range(3):
+        fast("/api/costs/usage", {"model": "gpt-4o", "usd": "0.10", "request_id": f"r-{n}"}, admin_key)
+
+    call_command("audit_verify")
+
+    run = JobRun.objects.get(name="audit_verify")
+    assert run.summary == "3 audit entries, the chain holds"
+    ids = {str(pk) for pk in SpendEntry.objects.values_list("pk", flat=True)}
+    assert set(AuditEntry.objects.values_list("object_id", flat=True)) == ids
 
 
 # --- through Django: chained once --------------------------------------------------------------------------------
