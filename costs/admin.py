@@ -13,7 +13,7 @@ from django.utils import timezone
 from echopilot.admin import CappedCountPaginator, ReadOnlyAdmin
 from echopilot.events import append_event
 
-from . import services, spend_cache
+from . import sealing, services, spend_cache
 from .models import (
     CapAlert,
     CapOverride,
@@ -154,7 +154,10 @@ class SpendEntryAdmin(ReadOnlyAdmin):
     the counters, an exact request_id for search (a substring search reads every row), and a
     count that stops at CappedCountPaginator.CAP."""
 
-    list_display = ("ts", "day", "kind", "model", "input_tokens", "output_tokens", "usd", "priced", "request_id")
+    list_display = (
+        *("ts", "day", "kind", "model", "input_tokens", "output_tokens", "usd", "priced", "request_id"),
+        *("actor", "address"),
+    )
     list_filter = ("day", "kind", LedgerModelFilter, "priced")
     ordering = ("-id",)
     search_fields = ("request_id",)
@@ -181,7 +184,7 @@ class CapReservationAdmin(ReadOnlyAdmin):
     """The calls allowed near a cap whose usage has not been reported yet: each holds its estimate
     against the cap until the report settles it or it expires (COST_RESERVATION_TTL_S)."""
 
-    list_display = ("day", "model", "held", "created", "expires", "is_open")
+    list_display = ("day", "model", "held", "created", "expires", "is_open", "actor", "address")
     list_filter = ("day", "model")
     search_fields = ("model",)
     date_hierarchy = "day"
@@ -193,13 +196,14 @@ class CapReservationAdmin(ReadOnlyAdmin):
 
     @admin.display(description="still counts", boolean=True)
     def is_open(self, row) -> bool:
-        return row.expires > timezone.now()
+        return row.counts(timezone.now())
 
     def has_release_permission(self, request) -> bool:
         return request.user.has_perm("costs.delete_capreservation")
 
     @admin.action(description="Release the selected holds (their calls will not report)", permissions=["release"])
     def release(self, request, queryset) -> None:
+        sealing.seal_all()  # a hold made through the fast path, deleted before it is chained, never would be
         released, _ = queryset.delete()
         append_event("costs", "reservations_released", count=released, by=str(request.user))
         self.message_user(request, f"Released {released} hold(s).", messages.SUCCESS)

@@ -18,9 +18,10 @@ class CostsConfig(plugins.ConsoleApp):
     def ready(self) -> None:
         # Here rather than at the top: these reach models (echopilot.metrics through django_q's), and
         # models load only after every app's apps.py.
+        from echopilot import audit
         from echopilot.metrics import register_collector
 
-        from . import metrics, spend_cache
+        from . import metrics, sealing, spend_cache
         from .models import CapOverride, CostCap, ModelFallback, ModelPrice
 
         # Every edit, from the admin, the API or a shell, tells all web workers to reload the caps.
@@ -28,6 +29,7 @@ class CostsConfig(plugins.ConsoleApp):
             post_save.connect(_config_changed, sender=model, dispatch_uid=f"costs-config-save-{model.__name__}")
             post_delete.connect(_config_changed, sender=model, dispatch_uid=f"costs-config-delete-{model.__name__}")
         register_collector(metrics.cost_metrics)
+        audit.register_sealer(sealing.seal_all)  # the ledger's rows owed a chain entry, before a verify
         register_check("costs", _health)
         setting_changed.connect(spend_cache.on_setting_changed, dispatch_uid="costs-setting-changed")
 

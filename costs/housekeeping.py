@@ -11,9 +11,11 @@ from .models import SpendEntry
 
 def prune(now: datetime) -> dict[str, int]:
     """Delete ledger rows of cost days older than the retention; the daily totals (DailyCounter
-    rows, what caps, reports and forecasts read) are kept, so every day's total stays exact."""
+    rows, what caps, reports and forecasts read) are kept, so every day's total stays exact. A row
+    the audit chain has no entry for yet is kept until it has (costs.sealing)."""
     first_kept = (now - timedelta(days=settings.COST_LEDGER_RETENTION_DAYS)).date()
-    return {"costs.spendentry": delete_in_batches(SpendEntry.objects.filter(day__lt=first_kept))}
+    old_rows = SpendEntry.objects.filter(day__lt=first_kept, audit_pending=False)
+    return {"costs.spendentry": delete_in_batches(old_rows)}
 
 
 def retained() -> list[Retained]:

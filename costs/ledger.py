@@ -31,8 +31,16 @@ from .models import CostCap, DailyCounter, SpendEntry
 # Enough to absorb every thread of a worker at once; a bound keeps one statement's size sane.
 MAX_BATCH = 256
 
-LEDGER_COLUMNS = ["request_id", "day", "ts", "kind", "model", "input_tokens", "output_tokens", "usd_micros", "priced"]
-LEDGER_TYPES = ["varchar", "date", "timestamptz", "varchar", "varchar", "bigint", "bigint", "bigint", "boolean"]
+# The reporter and its address go on the row, and whether the audit chain still owes it an entry:
+# chained later in bulk (costs.sealing), never under the chain's lock here.
+LEDGER_COLUMNS = [
+    *("request_id", "day", "ts", "kind", "model", "input_tokens", "output_tokens", "usd_micros", "priced"),
+    *("actor", "address", "audit_pending"),
+]
+LEDGER_TYPES = [
+    *("varchar", "date", "timestamptz", "varchar", "varchar", "bigint", "bigint", "bigint", "boolean"),
+    *("varchar", "varchar", "boolean"),
+]
 
 
 class DayTotalOverflow(DataError):
@@ -132,7 +140,7 @@ def _batch_sql(vendor: str, batch: str, shard: str) -> str:
 @functools.lru_cache(maxsize=4)
 def _one_sql(vendor: str) -> str:
     """A batch of one, the usual case (a sync web worker has one report in flight at a time): the
-    report's fields as typed parameters $1-$9 and the shard as $10, the counter's row answered as it
+    report's fields as typed parameters $1-$12 and the shard as $13, the counter's row answered as it
     is. On one report it costs PostgreSQL about 30% less CPU than the JSON batch statement. Answers
     no row for a repeated request_id, else the counter's row (day, scope, key, shard, micros)."""
     placeholders = ", ".join(f"${n}" for n in range(1, len(LEDGER_COLUMNS) + 1))
@@ -210,6 +218,9 @@ def _write_one(pg, entry: dict, shard: int) -> tuple[set, dict]:
         b"%d" % entry["output_tokens"],
         b"%d" % entry["usd_micros"],
         b"t" if entry["priced"] else b"f",
+        entry["actor"].encode(),
+        entry["address"].encode(),
+        b"t" if entry["audit_pending"] else b"f",
         b"%d" % shard,
     ]
     result = _run_prepared(pg, ONE_STATEMENT, params)
@@ -321,6 +332,9 @@ def _insert_entry(entry) -> bool:
         entry["output_tokens"],
         entry["usd_micros"],
         entry["priced"],
+        entry["actor"],
+        entry["address"],
+        entry["audit_pending"],
         ops.adapt_datetimefield_value(timezone.now()),
     ]
     with connection.cursor() as cursor:

@@ -10,6 +10,7 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 
 MICROS = 1_000_000
@@ -165,6 +166,14 @@ class CapOverride(models.Model):
             raise ValidationError({"until": "an override lasts at most 31 days; raise the cap instead"})
 
 
+# A report or a hold records who made it and from where on its own row: one made through the API's
+# fast path is chained into the audit trail later, in bulk (costs.sealing), not under the chain's
+# lock on every AI call.
+ACTOR_HELP = "who wrote it through the API (key:NAME or user:NAME); blank for a write outside the API"
+ADDRESS_HELP = "the caller's address (REMOTE_ADDR)"
+AUDIT_PENDING_HELP = "the audit chain still owes it an entry: chained in bulk within a minute"
+
+
 class SpendEntry(models.Model):
     """One reported spend. `request_id` is unique, so a report sent twice is counted once."""
 
@@ -184,12 +193,19 @@ class SpendEntry(models.Model):
     usd_micros = models.BigIntegerField()
     priced = models.BooleanField(default=False, help_text="priced from the price table (no usd reported)")
     created = models.DateTimeField(default=timezone.now, editable=False)
+    actor = models.CharField(max_length=200, blank=True, default="", editable=False, help_text=ACTOR_HELP)
+    address = models.CharField(max_length=64, blank=True, default="", editable=False, help_text=ADDRESS_HELP)
+    audit_pending = models.BooleanField(default=False, editable=False, help_text=AUDIT_PENDING_HELP)
 
     class Meta:
         verbose_name = "spend entry"
         verbose_name_plural = "spend ledger"
         ordering = ["-ts"]
-        indexes = [models.Index(fields=["day", "kind", "model"], name="costs_spend_day_kind_model")]
+        indexes = [
+            models.Index(fields=["day", "kind", "model"], name="costs_spend_day_kind_model"),
+            # Only the rows not chained yet (a minute's worth): finding them stays cheap on a year of ledger.
+            models.Index(fields=["id"], condition=Q(audit_pending=True), name="costs_spend_audit_pending"),
+        ]
         constraints = [models.UniqueConstraint(fields=["request_id"], name="costs_spend_request_id_unique")]
 
     def __str__(self) -> str:
@@ -272,14 +288,27 @@ class CapReservation(models.Model):
     usd_micros = models.BigIntegerField(help_text="the estimate held: est_usd, or the model's typical call")
     created = models.DateTimeField(default=timezone.now)
     expires = models.DateTimeField(help_text="after this the hold no longer counts (the call never reported)")
+    settled = models.DateTimeField(
+        null=True, blank=True, help_text="released by its call's usage report; kept until the audit chain has it"
+    )
+    actor = models.CharField(max_length=200, blank=True, default="", editable=False, help_text=ACTOR_HELP)
+    address = models.CharField(max_length=64, blank=True, default="", editable=False, help_text=ADDRESS_HELP)
+    audit_pending = models.BooleanField(default=False, editable=False, help_text=AUDIT_PENDING_HELP)
 
     class Meta:
         verbose_name = "cap reservation"
         ordering = ["-created"]
-        indexes = [models.Index(fields=["day", "model", "expires"], name="costs_reservation_open")]
+        indexes = [
+            models.Index(fields=["day", "model", "expires"], name="costs_reservation_open"),
+            models.Index(fields=["id"], condition=Q(audit_pending=True), name="costs_hold_audit_pending"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.day} {self.model} {money(self.usd_micros)} until {self.expires:%H:%M:%S}"
+
+    def counts(self, now) -> bool:
+        """Whether the hold still counts as spent: neither settled by its report nor expired."""
+        return self.settled is None and now < self.expires
 
     @property
     def usd(self) -> Decimal:

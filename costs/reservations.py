@@ -8,6 +8,10 @@ counters and the open reservations fresh, and, if the call is allowed, holds its
 or the model's typical call today) as a CapReservation. Every other near-cap decision counts the
 hold as spent until the call's usage report settles it (deletes it, after the spend is committed,
 so the call is never counted as neither) or it expires.
+
+A hold made through the API's fast path is owed an entry in the audit chain, appended in bulk
+within a minute (costs.sealing). Settling such a hold marks it `settled` rather than deleting it,
+so the chain still gets its entry; `expire` deletes it once it has.
 """
 
 from datetime import timedelta
@@ -17,7 +21,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Q, Sum
 
-from . import spend_cache
+from . import sealing, spend_cache
 from .models import CapReservation, CostCap
 
 if TYPE_CHECKING:  # costs.services imports this module: a cycle at run time
@@ -82,6 +86,7 @@ def reserve(model: str, est_micros: int, now, decide) -> "Decision":
             usd_micros=held,
             created=now,
             expires=now + timedelta(seconds=settings.COST_RESERVATION_TTL_S),
+            **sealing.hold_writer(),
         )
     return decision._replace(reserved_micros=held)
 
@@ -102,26 +107,38 @@ def _live_totals(day, now) -> tuple:
     totals = spend_cache.load_totals(day)
     typical = {key: totals.spent.get((scope, key), 0) // n for (scope, key), n in totals.reports.items() if n}
     open_holds = (
-        CapReservation.objects.filter(day=day, expires__gt=now).values("model").annotate(micros=Sum("usd_micros"))
+        CapReservation.objects.filter(day=day, expires__gt=now, settled__isnull=True)
+        .values("model")
+        .annotate(micros=Sum("usd_micros"))
     )
     for hold in open_holds:
         spend_cache.add_spent(totals.spent, CostCap.MODEL, hold["model"], hold["micros"])
     return totals, typical
 
 
-def settle(day, model: str) -> bool:
+def settle(day, model: str, now) -> bool:
     """Release the oldest open reservation of `model` on `day` (its call has reported and its spend
-    is committed). True when there was one. Racing reports each take a different row."""
+    is committed). True when there was one. Racing reports each take a different row (the holds of
+    one model and day are alike: any of them released releases the same amount)."""
     oldest = (
         CapReservation.objects.select_for_update(skip_locked=True)
-        .filter(day=day, model=model)
+        .filter(day=day, model=model, settled__isnull=True)
         .order_by("expires")
-        .values_list("pk", flat=True)[:1]
+        .values_list("pk", "audit_pending")[:1]
     )
     with transaction.atomic():
-        return CapReservation.objects.filter(pk__in=list(oldest)).delete()[0] > 0
+        found = list(oldest)
+        if not found:
+            return False
+        pk, pending = found[0]
+        held = CapReservation.objects.filter(pk=pk)
+        if pending:  # deleted now, the chain would never have its entry: kept, marked, until it has
+            return held.update(settled=now) > 0
+        return held.delete()[0] > 0
 
 
 def expire(now) -> int:
-    """Delete the reservations whose calls never reported (they stopped counting when they expired)."""
-    return CapReservation.objects.filter(expires__lte=now).delete()[0]
+    """Delete the reservations whose calls never reported (they stopped counting when they expired)
+    and those settled, once the audit chain has their entries."""
+    done = Q(expires__lte=now) | Q(settled__isnull=False)
+    return CapReservation.objects.filter(done, audit_pending=False).delete()[0]

@@ -175,6 +175,10 @@ def _entry(*, model, usd, input_tokens, output_tokens, kind, request_id, ts, now
         "output_tokens": output_tokens,
         "usd_micros": usd_to_micros(amount),
         "priced": priced,
+        # Who reports it: nobody through the API until costs.sealing.note_writer says otherwise.
+        "actor": "",
+        "address": "",
+        "audit_pending": False,
     }
 
 

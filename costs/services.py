@@ -23,7 +23,7 @@ from echopilot.events import append_event, write_snapshot
 from echopilot.validators import require_usd
 from incidents import raise_incident
 
-from . import ledger, reservations, rules, spend_cache
+from . import ledger, reservations, rules, sealing, spend_cache
 from .forecast import forecast
 from .models import CapAlert, CapOverride, CostCap, DailyCounter, SpendEntry, micros_to_usd, money, usd_to_micros
 
@@ -248,6 +248,7 @@ def record_report(report, *, now=None) -> SpendResult:
     may hold)."""
     now = now or timezone.now()
     entry = rules.usage_entry(report, now)
+    sealing.note_writer(entry)
     try:
         counted = ledger.count(entry)
     except ledger.DayTotalOverflow:
@@ -259,6 +260,7 @@ def record_report(report, *, now=None) -> SpendResult:
         ) from None
     if not counted:
         return _previous_result(entry, now)
+    sealing.counted(entry)
     if entry["kind"] != SpendEntry.AI:
         return SpendResult(
             entry["request_id"], entry["kind"], "", micros_to_usd(entry["usd_micros"]), entry["day"], False, None
@@ -283,7 +285,7 @@ def _settle_reservation(day, model: str, now) -> None:
     counters are read again too, so the decision the report answers counts every worker's spend."""
     config, totals = spend_cache.current(now)
     if totals.day == day and reservations.near_cap(config, totals, model, 0, now):
-        reservations.settle(day, model)
+        reservations.settle(day, model, now)
         spend_cache.refresh(now)
 
 

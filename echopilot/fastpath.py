@@ -14,8 +14,11 @@ request signals (on which the database connections' health and age are checked),
 the security and frame-options headers, the error log and JSON 500 of an exception
 (`response_for_exception`), the log line of a 4xx, the request metrics and the console's SLO
 sample. The answer is the one DRF gives, header for header (tests/costs/test_fast_path.py compares
-them). The DRF view calls the same handler, and stays what the schema documents and what every
-other request reaches.
+them). AuditMiddleware's per-write entries are not: appending one entry per AI call under the
+chain's one head lock would queue every call on it. The handler runs as the key's writer instead
+(`audit.writing_as`), its app records who and from where on the rows it writes, and chains them in
+bulk within a minute (costs.sealing). The DRF view calls the same handler, and stays what the
+schema documents and what every other request reaches.
 """
 
 import io
@@ -41,6 +44,7 @@ from django.utils.http import parse_header_parameters
 from django.utils.log import log_response
 from rest_framework import serializers
 
+from . import audit
 from .auth import HEADER, resolve_key
 from .errors import error_body, validation_error_body
 from .metrics import observe_request
@@ -152,7 +156,8 @@ class FastPaths:
             request.environ["wsgi.input"] = io.BytesIO(body)
             return None
         try:
-            return _json_response(route.handler(data), 200, route.allow)
+            with audit.writing_as(audit.key_actor(holder.name), audit.address_of(request)):
+                return _json_response(route.handler(data), 200, route.allow)
         except (serializers.ValidationError, DjangoValidationError) as exc:
             return _json_response(validation_error_body(exc), 400, route.allow)
 

@@ -37,9 +37,12 @@ def test_the_command_appends_a_tick_and_rewrites_the_snapshot(caps, log_dir, cap
     assert "budget" in snapshot["forecast"]
 
 
-def test_the_job_runs_hourly():
-    [job] = SCHEDULES
-    assert (job.func, job.minutes) == ("costs.tasks.cost_guardrails_tick", 60)
+def test_the_jobs_run_hourly_and_the_sealing_every_minute():
+    jobs = {job.name: (job.func, job.minutes) for job in SCHEDULES}
+    assert jobs == {
+        "cost_guardrails": ("costs.tasks.cost_guardrails_tick", 60),
+        "costs_audit_seal": ("costs.tasks.seal_audit_trail", 1),
+    }
 
 
 @pytest.mark.parametrize(

@@ -106,6 +106,38 @@ def test_a_rolled_back_write_leaves_no_entry():
     assert not AuditEntry.objects.exists()
 
 
+# --- appending in bulk -------------------------------------------------------------------------------------
+
+
+def test_append_many_continues_the_chain_under_one_head():
+    audit.append("user:op", "update", app_label="costs", model="costcap", object_id=1, fields="usd_cap")
+    batch = [{"actor": f"key:k{n}", "action": "create", "model": "spendentry", "object_id": n} for n in range(3)]
+
+    appended = audit.append_many(batch)
+
+    assert [e.seq for e in appended] == [2, 3, 4]
+    assert audit.chain_head() == {"seq": 4, "hash": appended[-1].hash}
+    assert audit.verify_chain() == {"ok": True, "checked": 4, "break": None}
+    assert audit.append_many([]) == []
+
+
+def test_a_writer_is_known_inside_writing_as_and_chained_by_no_signal():
+    assert audit.current_writer() is None
+    with audit.writing_as("key:script", "10.0.0.7") as writer:
+        assert audit.current_writer() == writer
+        assert (writer.actor, writer.address, writer.signals_chain) == ("key:script", "10.0.0.7", False)
+        DashKey.issue("made-inside", DashKey.ANALYST)
+    assert audit.current_writer() is None
+    assert not AuditEntry.objects.exists()  # no signal chains a write made outside a request
+
+
+def test_seal_pending_runs_every_registered_sealer(monkeypatch):
+    monkeypatch.setattr(audit, "_sealers", [])
+    audit.register_sealer(lambda: 2)
+    audit.register_sealer(lambda: 3)
+    assert audit.seal_pending() == 5
+
+
 # --- verifying -------------------------------------------------------------------------------------------
 
 
