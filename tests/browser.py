@@ -40,15 +40,30 @@ def operator(django_user_model):
     return django_user_model.objects.create_superuser("operator", "op@example.com", "correct-horse")
 
 
-@pytest.fixture
-def signed_in_page(browser, live_server, operator):
-    """A browser page signed in to the admin through its real login form."""
-    context = browser.new_context()
+def sign_in(browser, live_server, **context_options):
+    """A new browser context (`context_options`: its viewport, say) and a page in it, signed in to the
+    admin as the operator through its real login form."""
+    context = browser.new_context(**context_options)
     page = context.new_page()
     page.goto(f"{live_server.url}/admin/login/")
     page.fill("#id_username", "operator")
     page.fill("#id_password", "correct-horse")
     page.click("input[type=submit]")
     page.wait_for_url(f"{live_server.url}/admin/")
+    return context, page
+
+
+@pytest.fixture
+def signed_in_page(browser, live_server, operator):
+    """A browser page signed in to the admin through its real login form."""
+    context, page = sign_in(browser, live_server)
     yield page
     context.close()
+
+
+@pytest.fixture
+def artifacts(tmp_path) -> Path:
+    """Where screenshots go: $ECHOPILOT_ARTIFACTS/cards when set (kept after the run), else tmp_path."""
+    folder = Path(os.environ.get("ECHOPILOT_ARTIFACTS") or tmp_path) / "cards"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

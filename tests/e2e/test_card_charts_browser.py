@@ -4,12 +4,10 @@ Screenshots of each card go to $ECHOPILOT_ARTIFACTS/cards/ when that is set (CI 
 else to the test's tmp_path; look at them when a chart changes.
 """
 
-import os
-from pathlib import Path
-
 import pytest
 
 from echopilot.registry import load_demo
+from tests.browser import sign_in
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 CARDS = ["slo", "costs", "incidents"]
@@ -17,26 +15,8 @@ WIDTHS = {"desktop": 1280, "phone": 390}
 
 
 @pytest.fixture
-def artifacts(tmp_path) -> Path:
-    folder = Path(os.environ.get("ECHOPILOT_ARTIFACTS") or tmp_path) / "cards"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-@pytest.fixture
 def demo(db):
     load_demo()
-
-
-def _signed_in(browser, live_server, width):
-    context = browser.new_context(viewport={"width": width, "height": 900}, device_scale_factor=1)
-    page = context.new_page()
-    page.goto(f"{live_server.url}/admin/login/")
-    page.fill("#id_username", "operator")
-    page.fill("#id_password", "correct-horse")
-    page.click("input[type=submit]")
-    page.wait_for_url(f"{live_server.url}/admin/")
-    return context, page
 
 
 def _overflow(page, app) -> dict:
@@ -61,7 +41,9 @@ def _overflow(page, app) -> dict:
 def test_the_cards_charts_fit_the_screen_and_name_every_value_on_hover(
     browser, live_server, operator, demo, artifacts, size
 ):
-    context, page = _signed_in(browser, live_server, WIDTHS[size])
+    context, page = sign_in(
+        browser, live_server, viewport={"width": WIDTHS[size], "height": 900}, device_scale_factor=1
+    )
     page.evaluate("document.querySelectorAll('#card-slo details').forEach(d => d.open = true)")
     for app in CARDS:
         card = page.locator(f"#card-{app}")

@@ -7,9 +7,7 @@ Screenshots of the whole page go to $ECHOPILOT_ARTIFACTS/cards/dashboard-<size>.
 set (where tests/e2e/test_card_charts_browser.py writes the cards'), else to the test's tmp_path.
 """
 
-import os
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from django.utils import timezone
@@ -21,6 +19,7 @@ from echopilot.registry import load_demo
 from incidents.models import Delivery
 from ops import security_scan
 from portal.models import AccessLog
+from tests.browser import sign_in
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 WIDTHS = {"desktop": 1280, "phone": 390}
@@ -58,13 +57,6 @@ UNITS = """() => [...document.querySelectorAll(".ep-card :is(.ep-time, .ep-chann
 WIDER_THAN_THE_WINDOW = """() => [...document.querySelectorAll(".ep-card")]
   .filter(card => card.getBoundingClientRect().right > window.innerWidth)
   .map(card => card.id)"""
-
-
-@pytest.fixture
-def artifacts(tmp_path) -> Path:
-    folder = Path(os.environ.get("ECHOPILOT_ARTIFACTS") or tmp_path) / "cards"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 @pytest.fixture
@@ -108,21 +100,10 @@ def night(db):
     )
 
 
-def _signed_in(browser, live_server, width):
-    context = browser.new_context(viewport={"width": width, "height": 900}, device_scale_factor=1)
-    page = context.new_page()
-    page.goto(f"{live_server.url}/admin/login/")
-    page.fill("#id_username", "operator")
-    page.fill("#id_password", "correct-horse")
-    page.click("input[type=submit]")
-    page.wait_for_url(f"{live_server.url}/admin/")
-    return context, page
-
-
 @pytest.mark.parametrize("size", list(WIDTHS))
 def test_the_dashboard_fits_the_screen_and_breaks_no_word(browser, live_server, operator, night, artifacts, size):
     width = WIDTHS[size]
-    context, page = _signed_in(browser, live_server, width)
+    context, page = sign_in(browser, live_server, viewport={"width": width, "height": 900}, device_scale_factor=1)
     page.evaluate("document.querySelectorAll('#card-slo details').forEach(d => d.open = true)")
     page.screenshot(path=str(artifacts / f"dashboard-{size}.png"), full_page=True)
 

@@ -3,10 +3,8 @@ a fixed number of queries whatever the tables hold."""
 
 import re
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
-from django.conf import settings as django_settings
 from django.contrib.sessions.models import Session
 from django.core.management import call_command
 from django.db import connection
@@ -81,7 +79,7 @@ def test_the_card_shows_each_tables_figures_and_marks_one_behind(admin_client, s
     oldest = SloTick.objects.order_by("at").first().at
     assert 'class="ep-state-warn"' in slo_ticks and "<strong>behind</strong>" in slo_ticks
     assert f'title="{oldest:%Y-%m-%d %H:%M} UTC">{oldest:%Y-%m-%d} · 92 d</span>' in slo_ticks
-    assert '<td class="ep-num ep-nowrap" title="SLO_TICK_RETENTION_DAYS">90 d</td>' in slo_ticks
+    assert '<td class="ep-num" title="SLO_TICK_RETENTION_DAYS"><span class="ep-nowrap">90 d</span></td>' in slo_ticks
     assert ">never<" in slo_ticks
     audit = row_of(html, "portal-access-audit")
     assert "ep-state-warn" not in audit and " · 10 d</span>" in audit and ">400 d<" in audit
@@ -100,11 +98,6 @@ def test_after_a_prune_the_card_shows_when_it_ran_and_what_went(admin_client, se
     assert f'<span class="ep-nowrap">{timezone.now():%m-%d} ' in slo_ticks
     assert '<span class="ep-nowrap">4 deleted</span>' in slo_ticks
     assert "ep-state-warn" not in slo_ticks and " · 1 d</span>" in slo_ticks
-
-
-def test_the_card_reads_on_a_phone():
-    css = (Path(django_settings.BASE_DIR) / "static/echopilot/console.css").read_text()
-    assert ".ep-scroll { overflow-x: auto; }" in css and ".ep-nowrap { white-space: nowrap; }" in css
 
 
 def card_queries(admin_user):
