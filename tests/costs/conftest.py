@@ -5,6 +5,9 @@ from datetime import timezone as dt_timezone
 from decimal import Decimal
 
 import pytest
+from django.core import signals
+from django.db import close_old_connections
+from rest_framework.views import APIView
 
 from costs import spend_cache
 from costs.models import CostCap, ModelFallback, ModelPrice
@@ -54,3 +57,23 @@ def caps(db):
     ModelFallback.objects.create(model="gpt-4o", fallback="gpt-4o-mini")
     ModelFallback.objects.create(model="gpt-4o-mini", fallback="gpt-4.1-nano")
     return {(c.scope, c.key): c.usd_cap for c in CostCap.objects.all()}
+
+
+@pytest.fixture
+def connection_stays_open():
+    """For tests calling the WSGI handler directly (the fast path's): as Django's test client does,
+    the request signals must not close the test's connection inside the test's transaction."""
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    yield
+    signals.request_started.connect(close_old_connections)
+    signals.request_finished.connect(close_old_connections)
+
+
+@pytest.fixture
+def drf_dispatches(monkeypatch):
+    """How many requests DRF itself handled (the fast path answered the others)."""
+    calls = []
+    real = APIView.dispatch
+    monkeypatch.setattr(APIView, "dispatch", lambda self, *a, **kw: calls.append(1) or real(self, *a, **kw))
+    return calls

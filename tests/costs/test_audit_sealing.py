@@ -5,10 +5,7 @@ from collections import Counter
 from decimal import Decimal
 
 import pytest
-from django.core import signals
 from django.core.management import call_command
-from django.db import close_old_connections
-from rest_framework.views import APIView
 
 from costs import authorize, reservations, sealing, spend_cache
 from costs.models import CapReservation, ModelPrice, SpendEntry
@@ -18,28 +15,10 @@ from echopilot.models import AuditEntry, JobRun
 from tests.costs.test_fast_path import call, django_only, served
 from tests.races import race
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("connection_stays_open")]
 
 MODEL = "claude-haiku"  # no fallback; priced below, capped at $1 so every call is near the cap
 ADDRESS = "203.0.113.9"
-
-
-@pytest.fixture(autouse=True)
-def test_connection_stays_open():
-    """As in test_fast_path: the request signals must not close the test's connection."""
-    signals.request_started.disconnect(close_old_connections)
-    signals.request_finished.disconnect(close_old_connections)
-    yield
-    signals.request_started.connect(close_old_connections)
-    signals.request_finished.connect(close_old_connections)
-
-
-@pytest.fixture
-def drf_dispatches(monkeypatch):
-    calls = []
-    real = APIView.dispatch
-    monkeypatch.setattr(APIView, "dispatch", lambda self, *a, **kw: calls.append(1) or real(self, *a, **kw))
-    return calls
 
 
 @pytest.fixture

@@ -13,18 +13,16 @@ from decimal import Decimal
 import pytest
 from django.core import signals
 from django.core.handlers.wsgi import WSGIHandler
-from django.db import close_old_connections
 from django.test import RequestFactory
 from django.urls import get_resolver
 from prometheus_client import REGISTRY
-from rest_framework.views import APIView
 
 from costs import services
 from costs.models import SpendEntry
 from echopilot import fastpath, wsgi
 from slo import middleware as slo_middleware
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("connection_stays_open")]
 
 JSON = "application/json"
 
@@ -35,26 +33,6 @@ def served():
 
 def django_only():
     return WSGIHandler()
-
-
-@pytest.fixture(autouse=True)
-def test_connection_stays_open():
-    """What Django's test client does around a request: the test's connection, inside the test's
-    transaction, must not be closed by the request signals."""
-    signals.request_started.disconnect(close_old_connections)
-    signals.request_finished.disconnect(close_old_connections)
-    yield
-    signals.request_started.connect(close_old_connections)
-    signals.request_finished.connect(close_old_connections)
-
-
-@pytest.fixture
-def drf_dispatches(monkeypatch):
-    """How many requests DRF itself handled."""
-    calls = []
-    real = APIView.dispatch
-    monkeypatch.setattr(APIView, "dispatch", lambda self, *a, **kw: calls.append(1) or real(self, *a, **kw))
-    return calls
 
 
 class Answer:
