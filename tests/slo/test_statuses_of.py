@@ -94,3 +94,21 @@ def test_read_windows_splits_its_pieces_into_queries_of_at_most_the_limit(monkey
             b.end,
         )
         assert (a.counts == b.counts).all()
+
+
+def test_the_slo_cards_queries_do_not_grow_with_the_slos(rf):
+    from django.template.loader import render_to_string
+
+    from slo import dashboard
+
+    def card() -> str:
+        return render_to_string("slo/card.html", {"title": "SLOs", **dashboard.card_context(rf.get("/admin/"))})
+
+    _slos(3, "few")
+    card()  # the first look writes the gate's flag state; count the looks after it
+    few = _queries(card)
+    _slos(9, "more")
+    html = card()
+    more = _queries(card)
+    assert Slo.objects.count() == 12 and html.count('class="slo-row"') == 12
+    assert few == more <= 6, (few, more)
