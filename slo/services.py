@@ -6,7 +6,7 @@ whole window (then divided by the budgeted rate), never an average of per-row ra
 """
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
@@ -304,6 +304,27 @@ def _r(value, places=4) -> float | None:
     return None if value is None else round(float(value), places)
 
 
+def read_ahead(
+    slos: list[Slo], lengths_of: Callable[[Slo], Iterable[timedelta]], now=None
+) -> dict[int, dict[timedelta, Window]]:
+    """The windows `lengths_of(slo)` of each of `slos` ending now, by SLO pk then length, read in one
+    query (read_windows) for the jobs that judge every SLO: pass each SLO's to window_from."""
+    now = now or timezone.now()
+    asks = [(slo, length) for slo in slos for length in dict.fromkeys(lengths_of(slo))]
+    ahead: dict[int, dict[timedelta, Window]] = {slo.pk: {} for slo in slos}
+    for (slo, length), found in zip(asks, read_windows(asks, now), strict=True):
+        ahead[slo.pk][length] = found
+    return ahead
+
+
+def window_from(ahead: dict[timedelta, Window] | None, slo: Slo, length: timedelta, now=None) -> Window:
+    """The window of `length` ending now for `slo`: from `ahead` (its windows read ahead for the same
+    `now`) when it holds that length, else read."""
+    if ahead is not None and length in ahead:
+        return ahead[length]
+    return window(slo, length, now)
+
+
 def status(slo: Slo, period: str = DEFAULT_PERIOD, now=None) -> dict:
     """p95 / p99 / error rate / burn over `period`, the daily and weekly burn, and the budget left.
 
@@ -327,10 +348,7 @@ def status_lengths(slo: Slo, period: str) -> list[timedelta]:
 def statuses_of(slos: list[Slo], period: str = DEFAULT_PERIOD, now=None) -> dict[int, dict]:
     """`status(slo, period, now)` of each of `slos`, by SLO pk, every window read in one query."""
     now = now or timezone.now()
-    asks = [(slo, length) for slo in slos for length in status_lengths(slo, period)]
-    read: dict[int, dict[timedelta, Window]] = {slo.pk: {} for slo in slos}
-    for (slo, length), found in zip(asks, read_windows(asks, now), strict=True):
-        read[slo.pk][length] = found
+    read = read_ahead(slos, lambda slo: status_lengths(slo, period), now)
     return {slo.pk: status_from(slo, period, read[slo.pk], now) for slo in slos}
 
 

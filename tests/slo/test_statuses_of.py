@@ -112,3 +112,47 @@ def test_the_slo_cards_queries_do_not_grow_with_the_slos(rf):
     more = _queries(card)
     assert Slo.objects.count() == 12 and html.count('class="slo-row"') == 12
     assert few == more <= 6, (few, more)
+
+
+def _rollup_reads(fn) -> int:
+    """The queries of `fn` that read the rollups (the windows); the ticks' writes are per SLO."""
+    from slo.models import Rollup
+
+    table = Rollup._meta.db_table
+    with CaptureQueriesContext(connection) as ctx:
+        fn()
+    return sum(
+        1
+        for q in ctx.captured_queries
+        if table in q["sql"] and q["sql"].lstrip().upper().startswith(("SELECT", "WITH"))
+    )
+
+
+def test_the_budget_tick_reports_each_status_and_reads_the_windows_once_whatever_the_slos():
+    from slo import ticks
+
+    _slos(3, "few")
+    few = _rollup_reads(lambda: ticks.budget_tick(NOW))
+    more_slos = _slos(9, "more")
+    snapshot: dict = {}
+    more = _rollup_reads(lambda: snapshot.update(ticks.budget_tick(NOW + timedelta(minutes=15))))
+    assert few == more, (few, more)
+    assert len(snapshot["slos"]) == 12
+    by_name = {report["slo"]: report for report in snapshot["slos"]}
+    for slo in more_slos:
+        report = dict(by_name[slo.name])
+        report.pop("alerts")
+        assert report == services.status(slo, "24h", NOW + timedelta(minutes=15))
+    assert any(report["alerts"] for report in snapshot["slos"])  # the burning ones page
+
+
+def test_the_watch_reads_the_windows_once_whatever_the_slos():
+    from slo import ticks
+
+    _slos(3, "few")
+    few = _rollup_reads(lambda: ticks.watch_tick(NOW))
+    _slos(9, "more")
+    done: dict = {}
+    more = _rollup_reads(lambda: done.update(ticks.watch_tick(NOW + timedelta(minutes=2))))
+    assert few == more == 1
+    assert len(done) == 12 and any(look["alerts"] for look in done.values())
