@@ -52,19 +52,26 @@ WATCHDOG = "watchdog"
 CAUSE_SEVERITY = {**{rule.name: rule.severity for rule in RULES}, WATCHDOG: "CRITICAL"}
 
 
-def firing(slo: Slo, rule: Rule, now=None) -> tuple[bool, float, float]:
+# Every window the rules read (services.read_ahead reads them for many SLOs at once).
+LENGTHS = list(dict.fromkeys(length for rule in RULES for length in (rule.long, rule.short)))
+
+
+def firing(
+    slo: Slo, rule: Rule, now=None, ahead: dict[timedelta, services.Window] | None = None
+) -> tuple[bool, float, float]:
     """Whether `rule` fires for `slo` now, with the long and short window burns.
 
     A window with fewer than `slo.min_events` requests is too small to judge and never fires.
+    `ahead`: the SLO's windows already read for `now` (services.read_ahead), else each is read.
     """
-    long_window = services.window(slo, rule.long, now)
-    short_window = services.window(slo, rule.short, now)
+    long_window = services.window_from(ahead, slo, rule.long, now)
+    short_window = services.window_from(ahead, slo, rule.short, now)
     long_burn, short_burn = long_window.burn(slo), short_window.burn(slo)
     enough = min(long_window.requests, short_window.requests) >= slo.min_events
     return enough and long_burn > rule.factor and short_burn > rule.factor, long_burn, short_burn
 
 
-def evaluate(slo: Slo, now=None) -> dict:
+def evaluate(slo: Slo, now=None, ahead: dict[timedelta, services.Window] | None = None) -> dict:
     """Raise the rules that started firing and resolve the ones that stopped; returns {rule: action}.
 
     All on the SLO's one incident: a rule starting raises it at that rule's severity (opening it, or
@@ -73,7 +80,7 @@ def evaluate(slo: Slo, now=None) -> dict:
     """
 
     now = now or timezone.now()
-    verdicts = {rule.name: firing(slo, rule, now) for rule in RULES}
+    verdicts = {rule.name: firing(slo, rule, now, ahead) for rule in RULES}
     fingerprint = incident_fingerprint(slo)
     changes = {}
     with transaction.atomic():

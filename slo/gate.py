@@ -76,10 +76,12 @@ def host_id() -> str:
     return f"{socket.gethostname()}:{Path(settings.LOG_DIR).resolve()}"
 
 
-def evaluate(slo: Slo, now=None) -> GateShut | None:
-    """Judge the burn of the last hour and move the gate for `slo`; returns a new shut, if any."""
+def evaluate(slo: Slo, now=None, ahead: dict[timedelta, services.Window] | None = None) -> GateShut | None:
+    """Judge the burn of the last hour and move the gate for `slo`; returns a new shut, if any.
+
+    `ahead`: the SLO's windows already read for `now` (services.read_ahead), else the hour is read."""
     now = now or timezone.now()
-    last_hour = services.window(slo, GATE_WINDOW, now)
+    last_hour = services.window_from(ahead, slo, GATE_WINDOW, now)
     burn = last_hour.burn(slo)
     burning = last_hour.requests >= slo.min_events and burn > GATE_BURN
     with transaction.atomic():

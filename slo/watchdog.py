@@ -32,13 +32,14 @@ COOLDOWN = timedelta(minutes=30)
 SAME_LOOK = timedelta(minutes=1)
 
 
-def check(slo: Slo, now=None) -> RecoveryRequest | None:
+def check(slo: Slo, now=None, ahead: dict[timedelta, services.Window] | None = None) -> RecoveryRequest | None:
     """Record one evaluation; returns the recovery request if this one asked for recovery.
 
-    A run within a minute of a recorded look is that same look and records nothing."""
+    A run within a minute of a recorded look is that same look and records nothing. `ahead`: the
+    SLO's windows already read for `now` (services.read_ahead), else the last 5 minutes are read."""
 
     now = now or timezone.now()
-    recent = services.window(slo, WINDOW, now)
+    recent = services.window_from(ahead, slo, WINDOW, now)
     breached = recent.requests >= slo.min_events and recent.burn(slo) > 1.0
     with transaction.atomic():
         state = lock_state(slo)
