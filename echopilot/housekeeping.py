@@ -75,19 +75,12 @@ def _prune_each(now: datetime) -> tuple[dict[str, int], list[tuple[str, Exceptio
     return deleted, failures
 
 
-def prune_all(now: datetime | None = None) -> dict[str, int]:
-    """Run the kernel's prune and every app's; returns rows deleted per table. One app's failure is
-    logged and does not stop the others; it is raised once they have all run."""
-    deleted, failures = _prune_each(now or timezone.now())
-    if failures:
-        raise failures[0][1]
-    return deleted
-
-
 def run_prune(now: datetime | None = None) -> dict[str, int]:
-    """`prune_all`, kept as a job run named console_prune (rows deleted per table, the apps whose
-    prune failed) and a line in housekeeping.ndjson: the "last prune" the ops card shows. Raises as
-    `prune_all` does, once the run is recorded, so that django-q2 and the command report a failure."""
+    """Run the kernel's prune and every app's; returns rows deleted per table. Kept as a job run
+    named console_prune (rows deleted per table, the apps whose prune failed) and a line in
+    housekeeping.ndjson: the "last prune" the ops card shows. One app's failure is logged and does
+    not stop the others; it is raised once they have all run and the run is recorded, so that
+    django-q2 and the command report a failure."""
     now = now or timezone.now()
     deleted: dict[str, int] = {}
     failures: list[tuple[str, Exception]] = []

@@ -6,6 +6,7 @@ from django.conf import settings
 
 from echopilot.housekeeping import Retained, cutoff, delete_in_batches
 
+from .ingest import RETENTION_SETTINGS
 from .models import Rollup, SloTick
 
 
@@ -19,7 +20,17 @@ def prune(now: datetime) -> dict[str, int]:
 def retained() -> list[Retained]:
     """The tick history (console_prune), and the rollups of each resolution, which every budget tick
     expires (slo.ingest.expire): three slices of one table."""
-    tick = "budget tick (15 min)"
+    rollups = [
+        Retained(
+            Rollup,
+            "start",
+            setting,
+            name=f"SLO rollups, {name}",
+            where={"resolution": resolution},
+            pruned_by="budget tick (15 min)",
+        )
+        for resolution, (name, setting) in RETENTION_SETTINGS.items()
+    ]
     return [
         Retained(
             SloTick,
@@ -28,28 +39,5 @@ def retained() -> list[Retained]:
             name="SLO tick history",
             note="every budget tick also deletes ticks older than 90 days (slo.ticks.TICK_HISTORY)",
         ),
-        Retained(
-            Rollup,
-            "start",
-            "SLO_MINUTE_RETENTION_DAYS",
-            name="SLO rollups, minute",
-            where={"resolution": Rollup.MINUTE},
-            pruned_by=tick,
-        ),
-        Retained(
-            Rollup,
-            "start",
-            "SLO_HOUR_RETENTION_DAYS",
-            name="SLO rollups, hour",
-            where={"resolution": Rollup.HOUR},
-            pruned_by=tick,
-        ),
-        Retained(
-            Rollup,
-            "start",
-            "SLO_DAY_RETENTION_DAYS",
-            name="SLO rollups, day",
-            where={"resolution": Rollup.DAY},
-            pruned_by=tick,
-        ),
+        *rollups,
     ]

@@ -602,16 +602,19 @@ def ingest(samples: Samples) -> dict:
     return {"accepted": len(samples), "rows": rows}
 
 
+# Each resolution's retention setting (days), by name: read here, and listed on the ops card.
+RETENTION_SETTINGS = {
+    Rollup.MINUTE: ("minute", "SLO_MINUTE_RETENTION_DAYS"),
+    Rollup.HOUR: ("hour", "SLO_HOUR_RETENTION_DAYS"),
+    Rollup.DAY: ("day", "SLO_DAY_RETENTION_DAYS"),
+}
+
+
 def expire(now=None) -> dict:
     """Delete rollup rows past their resolution's retention; returns deleted counts."""
-
     now = now or timezone.now()
-    keep = {
-        Rollup.MINUTE: settings.SLO_MINUTE_RETENTION_DAYS,
-        Rollup.HOUR: settings.SLO_HOUR_RETENTION_DAYS,
-        Rollup.DAY: settings.SLO_DAY_RETENTION_DAYS,
-    }
     deleted = {}
-    for res, days in keep.items():
+    for res, (_, setting) in RETENTION_SETTINGS.items():
+        days = getattr(settings, setting)
         deleted[res], _ = Rollup.objects.filter(resolution=res, start__lt=now - timedelta(days=days)).delete()
     return deleted

@@ -125,7 +125,7 @@ def test_a_table_whose_oldest_row_is_past_its_retention_and_a_day_is_behind(sett
 
 def test_every_table_console_prune_deletes_from_is_reported():
     reported = {line.key for line in housekeeping.retention_report()}
-    assert set(housekeeping.prune_all()) <= reported
+    assert set(housekeeping.run_prune()) <= reported
 
 
 def test_an_index_counts_only_when_it_starts_with_the_filter_then_the_time_column():
