@@ -49,7 +49,11 @@ class Incident(models.Model):
 
     class Meta:
         ordering = ["-last_seen"]
-        indexes = [models.Index(fields=["fingerprint", "status", "last_seen"])]
+        indexes = [
+            models.Index(fields=["fingerprint", "status", "last_seen"]),
+            # The daily prune and the retention table read resolved incidents by when they were resolved.
+            models.Index(fields=["status", "resolved_at"], name="incident_resolved_at"),
+        ]
 
     def __str__(self) -> str:
         return f"[{self.severity}] {self.source}: {self.message[:80]}"
@@ -289,7 +293,7 @@ class DeliveryAttempt(models.Model):
     ok = models.BooleanField(default=False)
     status = models.CharField(max_length=40, blank=True, help_text="HTTP status or SMTP reply code.")
     error = models.TextField(blank=True)
-    at = models.DateTimeField(default=timezone.now)
+    at = models.DateTimeField(default=timezone.now, db_index=True)  # the retention table's oldest attempt
 
     class Meta:
         ordering = ["delivery", "number"]

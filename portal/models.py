@@ -149,7 +149,8 @@ class StripeEvent(models.Model):
     type = models.CharField(max_length=80)
     livemode = models.BooleanField(default=False)
     created = models.DateTimeField(null=True, blank=True, help_text="when Stripe created the event")
-    received = models.DateTimeField(default=timezone.now)
+    # The admin list is newest first and the prune deletes by age: both read this index, not the table.
+    received = models.DateTimeField(default=timezone.now, db_index=True)
     purchase = models.ForeignKey(Purchase, null=True, blank=True, on_delete=models.SET_NULL, related_name="events")
     outcome = models.CharField(max_length=200, blank=True)
 

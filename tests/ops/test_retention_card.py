@@ -83,7 +83,7 @@ def test_the_card_shows_each_tables_figures_and_marks_one_behind(admin_client, s
     assert ">never<" in slo_ticks
     audit = row_of(html, "portal-access-audit")
     assert "ep-state-warn" not in audit and " · 10 d</span>" in audit and ">400 d<" in audit
-    assert "no index on received" in row_of(html, "stripe-events")
+    assert "no index on window_start" in row_of(html, "portal-rate-counters")
     assert "budget tick (15 min)" in row_of(html, "slo-rollups-hour")
     assert 'title="the same table as the line above">″</td>' in row_of(html, "slo-rollups-hour")
 
