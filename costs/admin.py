@@ -116,9 +116,7 @@ class CapOverrideAdmin(admin.ModelAdmin):
         if not change:
             obj.created_by = request.user.get_username()
         super().save_model(request, obj, form, change)
-        append_event(
-            "costs", "cap_override", scope=obj.scope, key=obj.key, until=obj.until, by=request.user.get_username()
-        )
+        services.log_override(obj, by=request.user.get_username())
 
     @admin.action(description="End the selected overrides now (the caps apply again)", permissions=["change"])
     def end_now(self, request, queryset) -> None:

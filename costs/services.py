@@ -479,16 +479,22 @@ def override_cap(request, *, by: str = "", now=None) -> CapOverride:
     # The signal forgot this process's copy before the commit: forgotten again, so no decision taken
     # in between keeps the copy without the override.
     spend_cache.invalidate()
+    log_override(override, by=created_by)
+    return override
+
+
+def log_override(override: CapOverride, *, by: str) -> None:
+    """The event log's line for an override granted or changed (by the API or the admin form) by
+    `by`, with its reason."""
     append_event(
         "costs",
         "cap_override",
         scope=override.scope,
         key=override.key,
         until=override.until,
-        by=created_by,
+        by=by,
         reason=override.reason,
     )
-    return override
 
 
 def override_answer(override: CapOverride, now=None) -> dict:

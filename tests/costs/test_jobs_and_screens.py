@@ -240,3 +240,19 @@ def test_the_demo_says_where_the_near_cap_model_really_stands(caps):
     message = demo.load(now)
     assert message.endswith("gpt-4o-mini at 102% of its $5.00 cap today")
     assert demo.load(now).endswith("gpt-4o-mini at 102% of its $5.00 cap today")
+
+
+def test_an_override_made_in_the_admin_is_logged_with_its_maker_and_reason(staff_client, caps, log_dir):
+    until = timezone.now() + timedelta(days=1)
+    form = {
+        "scope": "model",
+        "key": "gpt-4o",
+        "until_0": f"{until:%Y-%m-%d}",
+        "until_1": "00:00:00",
+        "reason": "launch",
+    }
+    response = staff_client.post("/admin/costs/capoverride/add/", form)
+    assert response.status_code == 302
+    events = [orjson.loads(line) for line in (log_dir / "costs.ndjson").read_bytes().splitlines()]
+    line = [e for e in events if e["event"] == "cap_override"][-1]
+    assert (line["key"], line["by"], line["reason"]) == ("gpt-4o", "ops", "launch")
