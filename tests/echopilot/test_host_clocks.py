@@ -3,6 +3,8 @@ minute per process, without ever failing the request or task it rides on."""
 
 import os
 import socket
+import subprocess
+import sys
 import time
 
 import pytest
@@ -14,6 +16,7 @@ from echopilot import dbclock
 from echopilot.dbclock import ClockReading, note_clock, record_clock
 from echopilot.models import DashKey, HostClock
 from tests.races import race
+from tests.scaling.test_qcluster_pool import ROOT, parent_of, pool_env, start_pool, wait_for
 
 HOST = socket.gethostname()
 
@@ -105,7 +108,49 @@ def test_an_unknown_role_is_refused():
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_processes_of_one_host_noting_at_once_keep_one_row():
-    # Ten connections upsert the same host and role at the same moment: no unique-key error, one row.
-    race(lambda i: record_clock("web-a", "web", ClockReading(float(i), timezone.now()), pid=i + 1), range(10))
-    row = HostClock.objects.get()
-    assert row.host == "web-a" and row.offset_s == row.pid - 1
+    # Sixteen connections upsert the same host and role at the same moment, three times over: no
+    # unique-key error, one row per host.
+    for host in ("web-a", "web-b", "web-c"):
+        race(lambda i, h=host: record_clock(h, "web", ClockReading(float(i), timezone.now()), pid=i + 1), range(16))
+    rows = list(HostClock.objects.order_by("host"))
+    assert [r.host for r in rows] == ["web-a", "web-b", "web-c"]
+    assert all(r.offset_s == r.pid - 1 for r in rows)
+
+
+def tasks_rows_not_from(pid):
+    return list(HostClock.objects.filter(role="tasks").exclude(pid=pid).values_list("host", "pid", "offset_s"))
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_real_qcluster_worker_notes_its_hosts_clock_when_it_runs_a_task(log_dir):
+    log_dir.mkdir(parents=True, exist_ok=True)
+    cluster = subprocess.Popen(
+        [sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=pool_env(log_dir),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    try:
+        async_task("ops.tasks.heartbeat")
+        assert wait_for(lambda: tasks_rows_not_from(os.getpid()), 60)
+        [(host, pid, offset_s)] = tasks_rows_not_from(os.getpid())
+        assert host == HOST and abs(offset_s) < 0.5
+        assert parent_of(pid) == cluster.pid or parent_of(parent_of(pid)) == cluster.pid  # one of its workers
+    finally:
+        cluster.terminate()
+        cluster.wait(timeout=90)
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_qcluster_pool_notes_its_hosts_clock_while_its_clusters_run_no_task(log_dir):
+    log_dir.mkdir(parents=True, exist_ok=True)
+    supervisor = start_pool(log_dir)
+    try:
+        assert wait_for(lambda: tasks_rows_not_from(os.getpid()), 30)
+        [(host, pid, _)] = tasks_rows_not_from(os.getpid())
+        assert (host, pid) == (HOST, supervisor.pid)
+    finally:
+        supervisor.terminate()
+        supervisor.wait(timeout=90)
