@@ -30,11 +30,7 @@ log = logging.getLogger(__name__)
 def db_now() -> datetime:
     """The database's current time (PostgreSQL's clock_timestamp(), which moves within a
     transaction); on SQLite, which lives on one host, this host's clock."""
-    if connection.vendor != "postgresql":
-        return timezone.now()
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT clock_timestamp()")
-        return cursor.fetchone()[0]
+    return database_time() if connection.vendor == "postgresql" else timezone.now()
 
 
 @dataclass(frozen=True)
@@ -52,7 +48,8 @@ def database_time() -> datetime:
             cursor.execute("SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')")
             return datetime.fromisoformat(cursor.fetchone()[0]).replace(tzinfo=UTC)
         cursor.execute("SELECT clock_timestamp()")  # CURRENT_TIMESTAMP is the transaction's start
-        return cursor.fetchone()[0]
+        now: datetime = cursor.fetchone()[0]
+        return now
 
 
 def read_offset() -> ClockReading:

@@ -162,7 +162,7 @@ def retained() -> list[Retained]:
             name="Queue task results (failures too)",
             prune_key="django_q.task",
         ),
-        Retained(HostClock, "measured_at", "HOST_CLOCK_RETENTION_DAYS", name="Host clocks (by last noted)"),
+        Retained(HostClock, "measured_at", "HOST_CLOCK_RETENTION_DAYS", name="Host clocks"),
     ]
 
 
