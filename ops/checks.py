@@ -238,7 +238,7 @@ def skew_verdict(skew_s: float) -> str:
 @dataclass(frozen=True)
 class HostSkew:
     host: str
-    roles: list[str]
+    roles: tuple[str, ...]
     offset_s: float  # the largest of its roles' offsets, by size
 
     def __str__(self) -> str:
@@ -264,7 +264,7 @@ def _host_skews(rows: list[HostClock]) -> list[HostSkew]:
     for row in rows:
         by_host.setdefault(row.host, []).append(row)
     return [
-        HostSkew(host, sorted(r.role for r in own), max((r.offset_s for r in own), key=abs))
+        HostSkew(host, tuple(sorted(r.role for r in own)), max((r.offset_s for r in own), key=abs))
         for host, own in sorted(by_host.items())
     ]
 
