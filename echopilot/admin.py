@@ -11,7 +11,7 @@ from django.utils.functional import cached_property
 
 from . import keys
 from .auth import forget_resolved_keys
-from .models import AuditEntry, DashKey, JobRun
+from .models import AuditEntry, DashKey, HostClock, JobRun
 
 API_ADMIN_PERMISSION = "echopilot.api_admin"
 
@@ -183,3 +183,18 @@ class AuditEntryAdmin(ReadOnlyAdmin):
     list_filter = ("action", "app_label", "model")
     search_fields = ("actor", "object_id", "address", "model")
     date_hierarchy = "at"
+
+
+@admin.register(HostClock)
+class HostClockAdmin(ReadOnlyAdmin):
+    """Each host's clock against the database's, as its web workers and task runners last noted it
+    (about once a minute): the ops check's host_clocks reads the same rows."""
+
+    list_display = ("host", "role", "offset", "measured_at", "pid")
+    list_filter = ("role",)
+    search_fields = ("host",)
+    ordering = ("-measured_at",)
+
+    @admin.display(description="offset (s, + ahead)", ordering="offset_s")
+    def offset(self, row) -> str:
+        return f"{row.offset_s:+.3f}"

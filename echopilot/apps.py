@@ -8,10 +8,11 @@ class EchopilotConfig(AppConfig):
     verbose_name = "Access and kernel"
 
     def ready(self) -> None:
-        from . import audit, health, openapi  # noqa: F401  (openapi registers the X-Dash-Key scheme)
+        from . import audit, dbclock, health, openapi  # noqa: F401  (openapi registers the X-Dash-Key scheme)
 
         health.register_builtin_checks()
         audit.connect_signals()
+        dbclock.connect_signals()
 
 
 class ConsoleAdminConfig(admin_apps.AdminConfig):

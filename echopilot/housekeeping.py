@@ -20,6 +20,7 @@ from django_q.models import Task
 
 from . import table_stats
 from .jobs import last_run, run_job
+from .models import HostClock
 from .plugins import console_apps
 
 log = logging.getLogger(__name__)
@@ -48,12 +49,16 @@ def delete_in_batches(queryset: QuerySet) -> int:
 
 
 def prune_kernel(now: datetime) -> dict[str, int]:
-    """Expired Django sessions (what clearsessions does) and django-q2 task results, failures
-    included, older than QUEUE_TASK_RETENTION_DAYS."""
+    """Expired Django sessions (what clearsessions does), django-q2 task results, failures
+    included, older than QUEUE_TASK_RETENTION_DAYS, and the clocks of hosts silent for
+    HOST_CLOCK_RETENTION_DAYS (host names change with every container a deploy starts)."""
     return {
         "sessions": delete_in_batches(Session.objects.filter(expire_date__lt=now)),
         "django_q.task": delete_in_batches(
             Task.objects.filter(stopped__lt=cutoff(settings.QUEUE_TASK_RETENTION_DAYS, now))
+        ),
+        "echopilot.hostclock": delete_in_batches(
+            HostClock.objects.filter(measured_at__lt=cutoff(settings.HOST_CLOCK_RETENTION_DAYS, now))
         ),
     }
 
@@ -157,6 +162,7 @@ def retained() -> list[Retained]:
             name="Queue task results (failures too)",
             prune_key="django_q.task",
         ),
+        Retained(HostClock, "measured_at", "HOST_CLOCK_RETENTION_DAYS", name="Host clocks"),
     ]
 
 

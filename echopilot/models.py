@@ -128,3 +128,29 @@ class AuditHead(models.Model):
 
     class Meta:
         verbose_name = "audit chain head"
+
+
+class HostClock(models.Model):
+    """How far one host's clock was from the database's when one of its processes last looked. Web
+    workers and task runners each note theirs about once a minute (echopilot.dbclock.note_clock);
+    the ops check warns about a host whose clock is off, wherever the check runs."""
+
+    class Role(models.TextChoices):
+        WEB = "web", "web (serves requests)"
+        TASKS = "tasks", "tasks (runs queued and scheduled jobs)"
+
+    host = models.CharField(max_length=200, editable=False)
+    role = models.CharField(max_length=10, choices=Role.choices, editable=False)
+    # This host's clock minus the database's, in seconds: positive when the host runs ahead.
+    offset_s = models.FloatField(editable=False)
+    # The database's clock at the reading, so that "seen lately" does not depend on any host's clock.
+    measured_at = models.DateTimeField(db_index=True, editable=False)
+    pid = models.PositiveIntegerField(editable=False)
+
+    class Meta:
+        verbose_name = "host clock"
+        ordering = ["host", "role"]
+        constraints = [models.UniqueConstraint(fields=["host", "role"], name="host_clock_one_row_per_host_and_role")]
+
+    def __str__(self) -> str:
+        return f"{self.host} ({self.role}) {self.offset_s:+.3f} s"

@@ -271,6 +271,11 @@ LOG_DIR = envconfig.writable_directory("LOG_DIR", BASE_DIR / "logs")
 # hosts that each keep their own LOG_DIR at the same path never take each other's files for rotated
 # ones. Hosts that share one LOG_DIR (a network mount) set the same name on every host.
 LOG_READER_HOST = env.str("LOG_READER_HOST", default=socket.gethostname())[:200]
+# Each web worker and task runner notes how far its host's clock is from the database's at most this
+# often (seconds; 0: never); the ops check's host_clocks judges them. A row a host has not renewed
+# for HOST_CLOCK_RETENTION_DAYS (a host renamed or gone) is pruned.
+HOST_CLOCK_EVERY_S = envconfig.number("HOST_CLOCK_EVERY_S", 60, 0, HOUR_S)
+HOST_CLOCK_RETENTION_DAYS = envconfig.integer("HOST_CLOCK_RETENTION_DAYS", 7, 1, 100 * 366)
 
 LOGGING = {
     "version": 1,
@@ -486,6 +491,9 @@ OPS_CHECK_DEADLINE_S = envconfig.number("OPS_CHECK_DEADLINE_S", 9.0, 1, 60)
 OPS_HEARTBEAT_TIMEOUT_S = envconfig.number("OPS_HEARTBEAT_TIMEOUT_S", 6.0, 0.5, 60)
 # The host clock and the database clock may disagree by this much before the check warns (x3: fails).
 OPS_CLOCK_TOLERANCE_S = envconfig.number("OPS_CLOCK_TOLERANCE_S", 2.0, 0, HOUR_S, low_allowed=False)
+# The check judges the clocks of hosts that noted theirs within this many minutes; hosts quiet for
+# longer (stopped, renamed, idle) are named but not judged.
+OPS_HOST_CLOCK_RECENT_MIN = envconfig.integer("OPS_HOST_CLOCK_RECENT_MIN", 10, 2, DAY_S // MINUTE_S)
 # A schedule whose next run is this far in the past counts as overdue.
 OPS_SCHEDULE_GRACE_MIN = envconfig.integer("OPS_SCHEDULE_GRACE_MIN", 5, 1, DAY_S // MINUTE_S)
 # With INCIDENT_AUTORECOVER the SLO watchdog runs ops recovery (through SLO_RECOVERY_HOOK).

@@ -12,7 +12,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import redis
 from django.conf import settings
@@ -22,7 +22,9 @@ from django_q.brokers import get_broker
 from django_q.models import Failure, Schedule, Task
 from django_q.tasks import async_task
 
+from echopilot.dbclock import db_now, read_offset
 from echopilot.events import append_event, log_dir
+from echopilot.models import HostClock
 from echopilot.registry import declared_jobs
 from incidents import raise_incident, resolve_incident
 from incidents.pager import channel_status
@@ -37,6 +39,7 @@ OK, WARN, FAIL = Verdict.OK, Verdict.WARN, Verdict.FAIL
 RANK: dict[str, int] = {OK: 0, WARN: 1, FAIL: 2}
 DISK_WARN_PCT = 10.0
 DISK_FAIL_PCT = 2.0
+HOSTS_LISTED = 10  # by name in a detail; the admin's host clocks list has them all
 INCIDENT_FINGERPRINT = "ops:check:fail"
 DEFAULT_TIMEOUT_S = 3.0
 # Recording the run may take until KEEP_S past the checks' deadline, between KEEP_MIN_S and KEEP_MAX_S.
@@ -218,24 +221,79 @@ def check_database() -> tuple[str, str]:
 
 def check_clock() -> tuple[str, str]:
     """The host clock against the database's: tokens, windows and schedules assume they agree."""
-    before = timezone.now()
-    db_now = _database_now()
-    after = timezone.now()
-    skew = abs((db_now - (before + (after - before) / 2)).total_seconds())
+    skew = abs(read_offset().offset_s)
     tolerance = settings.OPS_CLOCK_TOLERANCE_S
     detail = f"host and {connection.vendor} clocks differ by {skew:.3f} s (tolerance {tolerance:g} s)"
-    if skew > 3 * tolerance:
-        return FAIL, detail
-    return (WARN if skew > tolerance else OK), detail
+    return skew_verdict(skew), detail
 
 
-def _database_now() -> datetime:
-    with connection.cursor() as cursor:
-        if connection.vendor == "sqlite":
-            cursor.execute("SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')")
-            return datetime.fromisoformat(cursor.fetchone()[0]).replace(tzinfo=UTC)
-        cursor.execute("SELECT clock_timestamp()")  # CURRENT_TIMESTAMP is the transaction's start
-        return cursor.fetchone()[0]
+def skew_verdict(skew_s: float) -> str:
+    """Beyond OPS_CLOCK_TOLERANCE_S a clock warns; beyond three times it, it fails."""
+    tolerance = settings.OPS_CLOCK_TOLERANCE_S
+    if skew_s > 3 * tolerance:
+        return FAIL
+    return WARN if skew_s > tolerance else OK
+
+
+@dataclass(frozen=True)
+class HostSkew:
+    host: str
+    roles: tuple[str, ...]
+    offset_s: float  # the largest of its roles' offsets, by size
+
+    def __str__(self) -> str:
+        return f"{self.host} ({', '.join(self.roles)})"
+
+
+def check_host_clocks(now: datetime | None = None) -> tuple[str, str]:
+    """Every host whose web workers or task runners noted their clock lately (they do about once a
+    minute) against the database's: warns naming each host off by more than OPS_CLOCK_TOLERANCE_S,
+    fails past three times it, wherever the check itself runs."""
+    now = now or db_now()
+    since = now - timedelta(minutes=settings.OPS_HOST_CLOCK_RECENT_MIN)
+    rows = list(HostClock.objects.all())
+    hosts = _host_skews([r for r in rows if r.measured_at >= since])
+    quiet = sorted({r.host for r in rows} - {h.host for h in hosts})
+    off = sorted((h for h in hosts if skew_verdict(abs(h.offset_s)) != OK), key=lambda h: -abs(h.offset_s))
+    worst = max((skew_verdict(abs(h.offset_s)) for h in hosts), key=RANK.__getitem__, default=OK)
+    return worst, _host_clocks_detail(hosts, off) + _quiet_detail(quiet)
+
+
+def _host_skews(rows: list[HostClock]) -> list[HostSkew]:
+    by_host: dict[str, list[HostClock]] = {}
+    for row in rows:
+        by_host.setdefault(row.host, []).append(row)
+    return [
+        HostSkew(host, tuple(sorted(r.role for r in own)), max((r.offset_s for r in own), key=abs))
+        for host, own in sorted(by_host.items())
+    ]
+
+
+def _host_clocks_detail(hosts: list[HostSkew], off: list[HostSkew]) -> str:
+    recent = settings.OPS_HOST_CLOCK_RECENT_MIN
+    if not hosts:
+        return f"no web worker or task runner has noted its host's clock in the last {recent} min"
+    tolerance = settings.OPS_CLOCK_TOLERANCE_S
+    fine = [h for h in hosts if h not in off]
+    if not off:
+        listed = ", ".join(f"{h} {h.offset_s:+.3f} s" for h in fine[:HOSTS_LISTED])
+        return f"{len(fine)} host(s) within {tolerance:g} s of the database clock: {listed}{_more(fine)}"
+    said = ", ".join(f"{h} {abs(h.offset_s):.1f} s {'ahead' if h.offset_s > 0 else 'behind'}" for h in off)
+    detail = f"off the database clock: {said} (tolerance {tolerance:g} s, fail past {3 * tolerance:g} s)"
+    if fine:
+        detail += f"; within it: {', '.join(h.host for h in fine[:HOSTS_LISTED])}{_more(fine)}"
+    return detail
+
+
+def _quiet_detail(quiet: list[str]) -> str:
+    if not quiet:
+        return ""
+    names = ", ".join(quiet[:HOSTS_LISTED]) + _more(quiet)
+    return f"; not judged, silent for over {settings.OPS_HOST_CLOCK_RECENT_MIN} min: {names}"
+
+
+def _more(items: list) -> str:
+    return f" and {len(items) - HOSTS_LISTED} more" if len(items) > HOSTS_LISTED else ""
 
 
 def broker_name() -> str:
@@ -365,6 +423,7 @@ def check_failed_tasks(now=None) -> tuple[str, str]:
 def register_builtin_checks() -> None:
     register("database", check_database)
     register("clock", check_clock)
+    register("host_clocks", check_host_clocks)
     register("broker", check_broker)
     register("qcluster", check_qcluster, heartbeat_timeout)
     register("schedules", check_schedules)

@@ -8,6 +8,13 @@ CHECK = {
     "duration_ms": 412,
     "checks": [
         {"name": "database", "status": "ok", "detail": "postgresql: wrote and read a row", "duration_ms": 3},
+        {
+            "name": "host_clocks",
+            "status": "warn",
+            "detail": "off the database clock: worker-2 (tasks) 4.2 s ahead (tolerance 2 s, fail past 6 s); "
+            "within it: web-1, web-2, worker-1",
+            "duration_ms": 2,
+        },
         {"name": "qcluster", "status": "ok", "detail": "a qcluster ran the heartbeat in 0.4 s", "duration_ms": 402},
         {"name": "pager", "status": "warn", "detail": "no pager channel is configured", "duration_ms": 2},
     ],

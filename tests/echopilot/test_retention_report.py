@@ -12,7 +12,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from echopilot import housekeeping, table_stats
-from echopilot.models import JobRun
+from echopilot.models import HostClock, JobRun
 from incidents.models import Delivery, DeliveryAttempt, Incident
 from ops.models import UptimeCheck, UptimeResult
 from portal.models import AccessLog, RateBucket, StripeEvent
@@ -39,6 +39,7 @@ EXPECTED = {
     "Stripe events",
     "Portal rate counters",
     "Uptime results",
+    "Host clocks",
 }
 UNINDEXED = {
     "Queue task results (failures too)": "stopped",
@@ -84,6 +85,7 @@ def one_row_each(moment):
         check_ref=UptimeCheck.objects.create(name="shop", target="127.0.0.1:1"), at=moment, ok=True, latency_ms=1
     )
     StripeEvent.objects.create(event_id="evt_1", type="checkout.session.completed", received=moment)
+    HostClock.objects.create(host="web-a", role="web", offset_s=0.0, measured_at=moment, pid=1)
 
 
 def by_name(report):

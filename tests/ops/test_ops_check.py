@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from echopilot import dbclock
 from incidents.models import Incident
 from ops import checks
 from ops.models import OpsCheckRun
@@ -76,7 +77,7 @@ def test_the_clock_check_passes_when_host_and_database_agree():
 @pytest.mark.parametrize(("skew_s", "verdict"), [(0.5, "ok"), (3, "warn"), (30, "fail")])
 def test_the_clock_check_judges_the_skew_against_the_tolerance(monkeypatch, settings, skew_s, verdict):
     settings.OPS_CLOCK_TOLERANCE_S = 2
-    monkeypatch.setattr(checks, "_database_now", lambda: timezone.now() + timedelta(seconds=skew_s))
+    monkeypatch.setattr(dbclock, "database_time", lambda: timezone.now() + timedelta(seconds=skew_s))
     assert checks.check_clock()[0] == verdict
 
 
@@ -143,8 +144,8 @@ def test_post_check_answers_503_naming_every_check_when_one_fails(api, settings)
     assert response.status_code == 503 and response["Retry-After"]
     body = response.json()
     names = {c["name"] for c in body["checks"]}
-    assert {"database", "clock", "broker", "qcluster", "schedules", "log_dir", "slos", "deploy_gate", "pager",
-            "failed_tasks"} <= names  # fmt: skip
+    assert {"database", "clock", "host_clocks", "broker", "qcluster", "schedules", "log_dir", "slos", "deploy_gate",
+            "pager", "failed_tasks"} <= names  # fmt: skip
     assert all({"status", "detail", "duration_ms"} <= set(c) for c in body["checks"])
     assert body["status"] == "fail"
 

@@ -8,6 +8,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import DatabaseError, close_old_connections
 
+from echopilot.dbclock import note_clock
+from echopilot.models import HostClock
 from scaling.pool import Pool, desired_clusters, restart_requested_at
 
 
@@ -31,6 +33,8 @@ class Command(BaseCommand):
         try:
             while not stop["now"]:
                 close_old_connections()  # a long-lived loop: drop a connection the database has closed
+                # This host's clock, noted even while its clusters sit idle and run no task.
+                note_clock(HostClock.Role.TASKS)
                 marker = self._restart_marker(restart_seen)
                 if marker != restart_seen:
                     self.stdout.write("qcluster pool: restarting every cluster (asked by ops recovery)")
