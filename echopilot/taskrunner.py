@@ -98,8 +98,8 @@ class Runner:
     def status(self) -> str:
         """The runner's state in django-q2's words (its Stat shows it)."""
         if self.stopping:
-            return Conf.STOPPING if self.children else Conf.STOPPED
-        return Conf.WORKING if self.children else Conf.IDLE
+            return str(Conf.STOPPING if self.children else Conf.STOPPED)
+        return str(Conf.WORKING if self.children else Conf.IDLE)
 
     def tick(self) -> None:
         """One turn: reap and time out children, queue due schedules, start a task if a slot is free."""
@@ -109,11 +109,11 @@ class Runner:
         if not self.stopping and time.monotonic() >= self.next_schedule:
             self.next_schedule = time.monotonic() + self.schedule_every_s
             scheduler(broker=self.broker)
-        Stat(self).save()
         if self.stopping or len(self.children) >= self.workers:
             time.sleep(BUSY_NAP_S)
-            return
-        self.take()
+        else:
+            self.take()
+        Stat(self).save()  # lives 3 s in the cache: a tick must come round within that
 
     def take(self) -> None:
         """Start a child for each task the broker hands over (the ORM broker naps POLL s when empty)."""
@@ -200,9 +200,9 @@ def run_in_child(task: dict[str, Any], broker: Broker) -> None:
         results: queue.SimpleQueue[Any] = queue.SimpleQueue()
         tasks.put(task)
         tasks.put("STOP")
-        worker(tasks, results, Value("f", -1))  # type: ignore[arg-type]  (it only calls get and put)
+        worker(tasks, results, Value("f", -1))  # a queue.SimpleQueue will do: it only calls get and put
         results.put("STOP")
-        monitor(results, broker)  # type: ignore[arg-type]
+        monitor(results, broker)
         code = 0
     except BaseException:
         log.exception("task runner: child for %s failed outside the task", task.get("name"))
