@@ -17,7 +17,9 @@ from django.utils import timezone
 from django_q.models import Failure, OrmQ, Schedule, Success, Task
 from django_q.tasks import async_task
 
+from echopilot.queue import queue_status
 from echopilot.taskrunner import Runner
+from ops import recovery
 from tests.ops.console import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -147,3 +149,31 @@ def test_two_runners_and_a_cluster_never_run_one_queued_task_twice(tmp_path):
     for line in lines:
         runs[line.split()[1]] = runs.get(line.split()[1], 0) + 1
     print(f"runs per runner or cluster: {sorted(runs.values())}")
+
+
+def test_ops_recovery_restarts_the_runner_as_a_fresh_process_that_goes_on_running_tasks(log_dir, tmp_path):
+    log_dir.mkdir(parents=True, exist_ok=True)
+    runner = subprocess.Popen(
+        [sys.executable, "manage.py", "qcluster_pool"],
+        cwd=ROOT,
+        env=runner_env(LOG_DIR=str(log_dir), TASK_RUNNER="single", SCALE_POOL_POLL_S="0.5"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        assert wait_for(lambda: len(running_clusters()) == 1, 30)
+        [first] = running_clusters()
+        [restart] = [a for a in recovery.recover(trigger="test").actions if a["action"] == "restart"]
+        assert restart["outcome"].startswith("asked the qcluster pool to restart its 1 cluster(s)")
+        assert wait_for(lambda: running_clusters() not in ([], [first]), 30)  # a new Runner in a fresh process
+        assert runner.poll() is None  # the same pid for dev.py, which supervises it
+        after = async_task(f"{JOBS}.add", 20, 22)
+        assert wait_for(lambda: Task.objects.filter(id=after, success=True).exists(), 30)
+    finally:
+        runner.terminate()
+        runner.wait(timeout=60)
+
+
+def running_clusters():
+    return [c["id"] for c in queue_status()["clusters"]]
