@@ -2,7 +2,8 @@
 """Set up and run the EchoPilot Ops Console, or its test suite, on a machine with nothing but Python.
 
     python3 dev.py start [--port 8000]   venv, requirements, migrate, schedules, admin key, demo data,
-                                         then the web server and a django-q2 cluster until Ctrl-C
+                                         then the web server (one gunicorn worker, 4 threads) and
+                                         the task runner (manage.py qcluster_pool) until Ctrl-C
                          [--rotate-key]  revoke the admin key an earlier start made and print a new one
     python3 dev.py test                  venv, requirements, then the whole suite: SQLite, the slow
                                          stage, and PostgreSQL again when one is reachable
@@ -157,8 +158,10 @@ def admin_key(rotate: bool) -> str:
     ).strip()
 
 
-def gunicorn_command(host: str, port: int, workers: int) -> list[str]:
-    """The web server: the app preloaded once in gunicorn's master, shared by its workers."""
+def gunicorn_command(host: str, port: int, workers: int, threads: int = 4) -> list[str]:
+    """The web server: the app preloaded once in gunicorn's master, shared by its workers, each
+    serving `threads` requests at once (gthread), so one worker keeps a slow request from holding up
+    the console without a second copy of the app in memory."""
     return [
         sys.executable,
         "-m",
@@ -171,12 +174,16 @@ def gunicorn_command(host: str, port: int, workers: int) -> list[str]:
         f"{host}:{port}",
         "--workers",
         str(workers),
+        "--worker-class",
+        "gthread",
+        "--threads",
+        str(threads),
         "--access-logfile",
         "-",
     ]
 
 
-def start(port: int, host: str, workers: int, rotate_key: bool = False) -> int:
+def start(port: int, host: str, workers: int, threads: int, rotate_key: bool = False) -> int:
     url = f"http://{'localhost' if host in ('0.0.0.0', '127.0.0.1') else host}:{port}/"
     written = manage_env_file(url)
     env = dict(os.environ)
@@ -192,12 +199,13 @@ def start(port: int, host: str, workers: int, rotate_key: bool = False) -> int:
     say("loading demo data")
     manage("demo")
     web = subprocess.Popen(
-        gunicorn_command(host, port, workers),
+        gunicorn_command(host, port, workers, threads),
         cwd=ROOT,
         env=env,
         start_new_session=True,
     )
-    # The pool runs one django-q2 cluster, or as many as the autoscaler applies with SCALE_ACTUATOR=qcluster.
+    # One process running the schedules and tasks (TASK_RUNNER=single, the default on SQLite without
+    # Redis); with TASK_RUNNER=cluster, django-q2 clusters: one, or as many as the autoscaler applies.
     cluster = subprocess.Popen(
         [sys.executable, "manage.py", "qcluster_pool"], cwd=ROOT, env=env, start_new_session=True
     )
@@ -211,7 +219,7 @@ def start(port: int, host: str, workers: int, rotate_key: bool = False) -> int:
     if written:
         print(f"  Written to .env for manage.py runs by hand:  {', '.join(written)}")
     print("  Sign in to the admin with a user from:  .venv/bin/python manage.py createsuperuser")
-    print("  Ctrl-C stops the web server and the cluster.")
+    print("  Ctrl-C stops the web server and the task queue.")
     print(flush=True)
     return supervise([web, cluster])
 
@@ -353,7 +361,8 @@ def main() -> int:
     start_cmd = sub.add_parser("start", help="set up and run the console with demo data")
     start_cmd.add_argument("--port", type=int, default=int(os.environ.get("PORT", 8000)))
     start_cmd.add_argument("--host", default="127.0.0.1")
-    start_cmd.add_argument("--workers", type=int, default=2)
+    start_cmd.add_argument("--workers", type=int, default=1, help="gunicorn worker processes (default 1)")
+    start_cmd.add_argument("--threads", type=int, default=4, help="requests each worker serves at once (default 4)")
     start_cmd.add_argument(
         "--rotate-key", action="store_true", help="revoke the admin key an earlier start made and print a new one"
     )
@@ -363,7 +372,7 @@ def main() -> int:
     if not inside_venv():
         reexec_in_venv(REQUIREMENTS if args.command == "start" else DEV_REQUIREMENTS)
     if args.command == "start":
-        return start(args.port, args.host, args.workers, args.rotate_key)
+        return start(args.port, args.host, args.workers, args.threads, args.rotate_key)
     return test(args.pytest_args)
 
 

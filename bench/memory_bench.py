@@ -1,4 +1,4 @@
-"""Memory of the embedded default: `dev.py start` (gunicorn and a django-q2 cluster on SQLite), idle.
+"""Memory of the embedded default: `dev.py start` (gunicorn and the task runner on SQLite), idle.
 
 Starts `dev.py start` on a free loopback port in a temporary folder (its own SQLite, LOG_DIR and
 metrics folder, no Redis), waits until it answers, asks a few pages, lets it settle, then reads
@@ -7,7 +7,7 @@ PSS (shared pages split between the processes sharing them: the sum is what the 
 and private memory. Stops it with Ctrl-C's signal. Bar: under 400 MB RSS in all.
 
     .venv/bin/python bench/memory_bench.py               # ~1 min: migrate, demo data, start, measure
-    .venv/bin/python bench/memory_bench.py --workers 4   # gunicorn workers
+    .venv/bin/python bench/memory_bench.py --workers 4   # gunicorn workers (dev.py start's default: 1)
 """
 
 import argparse
@@ -94,7 +94,7 @@ def measure(workers: int, settle_s: float, port: int) -> list[tuple[int, str, di
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (dev.py start's default: 2)")
+    parser.add_argument("--workers", type=int, default=1, help="gunicorn workers (dev.py start's default: 1)")
     parser.add_argument("--port", type=int, default=0, help="loopback port (default: a free one)")
     parser.add_argument("--settle", type=float, default=5.0, help="seconds idle before measuring")
     args = parser.parse_args()

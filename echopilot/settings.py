@@ -473,6 +473,19 @@ envconfig.require(
 )
 # The qcluster_pool supervisor re-reads the desired size this often (seconds).
 SCALE_POOL_POLL_S = envconfig.number("SCALE_POOL_POLL_S", 5, 0, HOUR_S, low_allowed=False)
+# How `manage.py qcluster_pool` (what dev.py start runs) runs the task queue. "single": one process
+# queues the due schedules and forks a short-lived child per task, up to Q_WORKERS at once
+# (echopilot.taskrunner): the embedded default, ~100 MB where a django-q2 cluster holds six processes
+# of ~80 MB. "cluster": django-q2's clusters, as many as the autoscaler applies; needed with Redis
+# and with SCALE_ACTUATOR=qcluster, and the default there.
+TASK_RUNNER = envconfig.choice(
+    "TASK_RUNNER", "cluster" if REDIS_URL or SCALE_ACTUATOR == "qcluster" else "single", ("single", "cluster")
+)
+envconfig.require(
+    TASK_RUNNER == "cluster" or not (REDIS_URL or SCALE_ACTUATOR == "qcluster"),
+    "TASK_RUNNER=single runs the ORM broker's queue in one process: it needs no REDIS_URL and a "
+    "SCALE_ACTUATOR other than qcluster (use TASK_RUNNER=cluster)",
+)
 
 # --- Security scan (weekly, ops app) -------------------------------------------------------------------
 

@@ -13,8 +13,8 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
-import redis
 from django.conf import settings
 from django.db import DatabaseError, connection, connections, transaction
 from django.utils import timezone
@@ -33,6 +33,9 @@ from slo import gate
 from slo import services as slo_services
 
 from .models import OpsCheckRun, Verdict
+
+if TYPE_CHECKING:
+    import redis
 
 log = logging.getLogger(__name__)
 OK, WARN, FAIL = Verdict.OK, Verdict.WARN, Verdict.FAIL
@@ -300,9 +303,12 @@ def broker_name() -> str:
     return "Redis broker" if settings.REDIS_URL else "ORM broker (the database)"
 
 
-def _redis_client(timeout_s: float) -> redis.Redis:
+def _redis_client(timeout_s: float) -> "redis.Redis":
     # Our own client with socket timeouts: django-q2's has none, and a thread blocked on a broker
     # that never answers would outlive the check (one per request) instead of ending by itself.
+    # Imported here: only a console with REDIS_URL needs the client (~7 MB in every process).
+    import redis
+
     return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
 
 

@@ -1,6 +1,6 @@
 """The qcluster pool: keep the decided number of django-q2 clusters running on this host.
 
-`manage.py qcluster_pool` (run by `dev.py start` in place of the single qcluster) re-reads the applied
+With TASK_RUNNER=cluster, `manage.py qcluster_pool` (what `dev.py start` runs) re-reads the applied
 size every SCALE_POOL_POLL_S seconds. With SCALE_ACTUATOR=qcluster that is what the autoscaler last
 applied (SCALE_MIN before its first change); with any other actuator the pool keeps one cluster, as
 before. Never fewer than one: the autoscaler's own schedule runs in a cluster.
@@ -59,6 +59,13 @@ def restart(dry_run: bool) -> str:
     ScaleState.objects.update_or_create(pk=ScaleState.ROW, defaults={"pool_restart_requested_at": timezone.now()})
     within = f"{settings.SCALE_POOL_POLL_S:g}s"
     return f"asked the qcluster pool to restart its {running} cluster(s) gracefully (within {within})"
+
+
+def report_single_runner() -> None:
+    """Say in the pool's snapshot that this process runs the queue itself (TASK_RUNNER=single), so
+    ops recovery knows a restart is in this console's hands."""
+    here = {"desired": 1, "running": 1, "stopping": 0, "pids": [os.getpid()], "stopping_pids": []}
+    write_snapshot(POOL_STATUS, {**here, "runner": "single", "host_pid": os.getpid(), "at_epoch": time.time()})
 
 
 class Pool:

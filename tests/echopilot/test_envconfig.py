@@ -83,6 +83,10 @@ def _check(tmp_path, **variables):
         ({"COST_CAP_DAILY_USD": "lots"}, "COST_CAP_DAILY_USD='lots' in the environment: must be a number from 0"),
         ({"SCALE_MIN": "5", "SCALE_MAX": "2"}, "SCALE_MAX must be at least SCALE_MIN"),
         (
+            {"TASK_RUNNER": "single", "SCALE_ACTUATOR": "qcluster"},
+            "TASK_RUNNER=single runs the ORM broker's queue in one process",
+        ),
+        (
             {"PAGER_BACKOFF_BASE_S": "600", "PAGER_BACKOFF_MAX_S": "60"},
             "PAGER_BACKOFF_MAX_S must be at least PAGER_BACKOFF_BASE_S",
         ),

@@ -144,9 +144,12 @@ def test_a_real_qcluster_worker_notes_its_hosts_clock_when_it_runs_a_task(log_di
 @pytest.mark.slow
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_the_qcluster_pool_notes_its_hosts_clock_while_its_clusters_run_no_task(log_dir):
+@pytest.mark.parametrize(
+    "runner", [{}, {"SCALE_ACTUATOR": "record", "TASK_RUNNER": "single"}], ids=["cluster pool", "single task runner"]
+)
+def test_the_qcluster_pool_notes_its_hosts_clock_while_it_runs_no_task(log_dir, runner):
     log_dir.mkdir(parents=True, exist_ok=True)
-    supervisor = start_pool(log_dir)
+    supervisor = start_pool(log_dir, **runner)
     try:
         assert wait_for(lambda: tasks_rows_not_from(os.getpid()), 30)
         [(host, pid, _)] = tasks_rows_not_from(os.getpid())

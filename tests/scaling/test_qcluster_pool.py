@@ -38,12 +38,13 @@ def pool_env(log_dir):
     return env
 
 
-def start_pool(log_dir) -> subprocess.Popen:
-    """`manage.py qcluster_pool` on the test database, as dev.py start runs it."""
+def start_pool(log_dir, **env) -> subprocess.Popen:
+    """`manage.py qcluster_pool` on the test database, as dev.py start runs it (`env` added to its
+    environment)."""
     return subprocess.Popen(
         [sys.executable, "manage.py", "qcluster_pool"],
         cwd=ROOT,
-        env=pool_env(log_dir),
+        env={**pool_env(log_dir), **env},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
