@@ -21,7 +21,7 @@ from incidents.services import deescalate
 
 from . import services
 from .locks import lock_state
-from .models import Slo
+from .models import Slo, SloState
 
 
 @dataclass(frozen=True)
@@ -80,34 +80,53 @@ def evaluate(slo: Slo, now=None, ahead: dict[timedelta, services.Window] | None 
     """
 
     now = now or timezone.now()
-    verdicts = {rule.name: firing(slo, rule, now, ahead) for rule in RULES}
-    fingerprint = incident_fingerprint(slo)
-    changes = {}
+    verdicts = verdicts_of(slo, now, ahead)
     with transaction.atomic():
         state = lock_state(slo)
-        active = set(state.active_alerts)
-        # The watchdog's finding is the watchdog's to end: the rules keep it as they found it.
-        firing_now = {rule.name for rule in RULES if verdicts[rule.name][0]} | (active & {WATCHDOG})
-        for rule in RULES:
-            _, long_burn, short_burn = verdicts[rule.name]
-            if rule.name in firing_now - active:
-                msg = (
-                    f"SLO {slo.name} burning {long_burn:.1f}x over {_span(rule.long)} and "
-                    f"{short_burn:.1f}x over {_span(rule.short)} (alert above {rule.factor:g}x)"
-                )
-                meta = {"slo": slo.name, "rule": rule.name}
-                raise_incident(rule.severity, msg, "slo", meta, fingerprint=fingerprint, now=now)
-                changes[rule.name] = "raised"
-            elif rule.name in active - firing_now:
-                # An incident of the rule's own, opened before the rules shared one, ends with it.
-                resolve_incident(rule.fingerprint(slo), by="slo", note="burn fell back", now=now)
-                changes[rule.name] = "resolved"
-        follow_causes(slo, active, firing_now, note="burn fell back", now=now)
-        state.active_alerts = sorted(firing_now)
+        changes = follow(slo, state, verdicts, now)
         state.save(update_fields=["active_alerts"])
+    log_changes(slo, changes)
+    return changes
+
+
+def verdicts_of(
+    slo: Slo, now, ahead: dict[timedelta, services.Window] | None = None
+) -> dict[str, tuple[bool, float, float]]:
+    """`firing(slo, rule, now, ahead)` of every rule, by rule name."""
+    return {rule.name: firing(slo, rule, now, ahead) for rule in RULES}
+
+
+def follow(slo: Slo, state: SloState, verdicts: dict[str, tuple[bool, float, float]], now) -> dict:
+    """evaluate's moves on `state`, which the caller has locked and saves (active_alerts); the
+    incident is touched only when a rule starts or stops. Returns {rule: action} for log_changes."""
+    fingerprint = incident_fingerprint(slo)
+    changes = {}
+    active = set(state.active_alerts)
+    # The watchdog's finding is the watchdog's to end: the rules keep it as they found it.
+    firing_now = {rule.name for rule in RULES if verdicts[rule.name][0]} | (active & {WATCHDOG})
+    for rule in RULES:
+        _, long_burn, short_burn = verdicts[rule.name]
+        if rule.name in firing_now - active:
+            msg = (
+                f"SLO {slo.name} burning {long_burn:.1f}x over {_span(rule.long)} and "
+                f"{short_burn:.1f}x over {_span(rule.short)} (alert above {rule.factor:g}x)"
+            )
+            meta = {"slo": slo.name, "rule": rule.name}
+            raise_incident(rule.severity, msg, "slo", meta, fingerprint=fingerprint, now=now)
+            changes[rule.name] = "raised"
+        elif rule.name in active - firing_now:
+            # An incident of the rule's own, opened before the rules shared one, ends with it.
+            resolve_incident(rule.fingerprint(slo), by="slo", note="burn fell back", now=now)
+            changes[rule.name] = "resolved"
+    follow_causes(slo, active, firing_now, note="burn fell back", now=now)
+    state.active_alerts = sorted(firing_now)
+    return changes
+
+
+def log_changes(slo: Slo, changes: dict) -> None:
+    """The alert_raised / alert_resolved event lines of `changes` (after the commit)."""
     for name, action in changes.items():
         append_event("slo_budget", f"alert_{action}", slo=slo.name, rule=name)
-    return changes
 
 
 def follow_causes(slo: Slo, before: set[str], after: set[str], *, note: str, now) -> None:

@@ -252,6 +252,14 @@ def _rows_of_pieces(wanted: list) -> list:
     )
     if connection.vendor == "postgresql":  # VALUES of parameters are text: say what they are
         sql = sql.replace("(%s, %s, %s, %s, %s, %s)", "(%s::int, %s, %s, %s, %s::timestamptz, %s::timestamptz)")
+        # The planner guesses one row per piece and answers with a seq scan of the whole table and a
+        # hash join (0.4 s at 50 SLOs, growing with the table); LATERAL with OFFSET 0, which it
+        # cannot flatten, keeps one index range scan per piece (15 ms).
+        sql = sql.replace(
+            f" FROM wanted JOIN {table} r ON",
+            " FROM wanted CROSS JOIN LATERAL (SELECT count, errors, latency_sum_ms, sketch, statuses"
+            f" FROM {table} r WHERE",
+        ).replace("r.start < wanted.b", "r.start < wanted.b OFFSET 0) r")
     with connection.cursor() as cursor:
         cursor.execute(sql, wanted)
         return cursor.fetchall()
