@@ -8,7 +8,8 @@ Drops and recreates the named PostgreSQL database, writes 30 days of rollups at 
 service as ingest leaves them (minutes 3 days, hours 40, days 31), copies them to every other
 service, and for N = each size (SLOs added between sizes) measures, median of `--repeat` runs, the
 time and the number of queries of: the admin dashboard (every card), the SLO card alone, the
-budget tick, the watch and GET /metrics. One SLO in ten burns (alerts fire on the first run).
+budget tick, the watch and GET /metrics. One SLO in ten burns (alerts fire on the first run). The
+budget tick runs once after SLOs are added, as its schedule would within 15 minutes.
 Bars: dashboard at the largest N within 3x of the smallest, with the same query count; each job at
 the largest N under 1 s; /metrics under 50 ms.
 """
@@ -144,6 +145,11 @@ def main():
     for n in sizes:
         add_slos(have, n)
         have = n
+        # The console as it runs: the 15-minute budget tick has judged the new SLOs (the card shows
+        # each SLO's last tick and reads only the ones it charts; see bench/README.md).
+        from slo import ticks
+
+        ticks.budget_tick(now)
         for name, fn in items(now).items():
             results.setdefault(name, {})[n] = measure(fn, args.repeat)
             seconds, queries = results[name][n]
