@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from echopilot.charts import Line, Series, line_chart
 
-from . import gate, services
+from . import gate, services, ticks
 from .models import Slo, SloState, SloTick
 from .series import chart_series, span
 
@@ -22,8 +22,6 @@ STATE_RANK = {"CRITICAL": 0, "WARNING": 1, "WATCH": 2, "OK": 3, services.NOT_ENO
 # read at 3 a.m. for the few that burn; the rest are one line each, the SLO list has them all.
 CHARTS_SHOWN = 10
 BUDGET_LOW_PCT = 25.0  # below this much budget left an SLO needs attention (its bar turns yellow)
-# A budget tick runs every 15 minutes: older than two of them, its figures are not shown as current.
-TICK_FRESH = timedelta(minutes=30)
 P95_COLOUR, BURN_COLOUR, BUDGET_COLOUR, OBJECTIVE_COLOUR = "#1a73e8", "#e8710a", "#137333", "#c5221f"
 
 
@@ -113,18 +111,8 @@ def needs_attention(row: dict) -> bool:
 
 
 def _recorded(slos: list[Slo], now) -> tuple[dict[int, SloTick], dict[int, SloState]]:
-    """The last budget tick of each SLO that is still its figures (not older than TICK_FRESH, not
-    before the SLO was last edited or rebaselined), and every SLO's state, in two queries."""
     states = {state.slo_id: state for state in SloState.objects.filter(slo__in=slos)}
-    times = {state.last_tick_at for state in states.values() if state.last_tick_at is not None}
-    ticks = {}
-    if times:
-        for tick in SloTick.objects.filter(slo__in=slos, at__in=times):
-            if tick.at == states[tick.slo_id].last_tick_at:
-                ticks[tick.slo_id] = tick
-    updated = {slo.pk: slo.updated_at for slo in slos}
-    fresh = {pk: t for pk, t in ticks.items() if now - t.at <= TICK_FRESH and t.at >= updated[pk]}
-    return fresh, states
+    return ticks.last_ticks(slos, states, now), states
 
 
 def _report_of(tick: SloTick) -> dict:
@@ -144,7 +132,7 @@ def _report_of(tick: SloTick) -> dict:
 def card_context(request) -> dict:
     """Every SLO's compact row, worst first, and the charts of those needing attention.
 
-    An SLO's row shows what its last budget tick recorded (at most TICK_FRESH old, and said so) rather
+    An SLO's row shows what its last budget tick recorded (at most ticks.TICK_FRESH old, and said so) rather
     than reading its windows on every page view: at 200 SLOs that read is most of a second, while a
     30-day budget and a 24 h burn move little in 15 minutes, and what pages (the watch's alerts,
     every 2 minutes) marks the row live. The SLOs charted (the worst needing attention, up to
@@ -153,12 +141,12 @@ def card_context(request) -> dict:
     now = timezone.now()
     slos = services.active_slos()
     gate_state = gate.current(now)
-    ticks, states = _recorded(slos, now)
+    recorded, states = _recorded(slos, now)
     holding = {shut.slo_id for shut in gate_state.shuts}
     rows = {}
     for slo in slos:
-        if slo.pk in ticks:
-            rows[slo.pk] = _row(slo, _report_of(ticks[slo.pk]), ticks[slo.pk].at)
+        if slo.pk in recorded:
+            rows[slo.pk] = _row(slo, _report_of(recorded[slo.pk]), recorded[slo.pk].at)
     live = [slo for slo in slos if slo.pk not in rows]
     rows.update(_live_rows(live, now))
     for slo in slos:

@@ -27,6 +27,8 @@ STATE_FIELDS = [
     "watch_history",
     "last_recovery_at",
 ]
+# A budget tick runs every 15 minutes: older than two of them, its figures are no longer current.
+TICK_FRESH = timedelta(minutes=30)
 TICK_FIGURES = [
     "requests",
     "p95_ms",
@@ -149,3 +151,20 @@ def watch_tick(now=None) -> dict:
     done = _judge(slos, ahead, now, watchdog_too=True)
     gate.sync(now)
     return {slo.name: done[slo.pk] for slo in slos}
+
+
+def last_ticks(slos: list[Slo], states: dict[int, SloState], now=None) -> dict[int, SloTick]:
+    """The last budget tick of each of `slos` (`states`: their state rows, by SLO pk) that still
+    stands for it: not older than TICK_FRESH and not before the SLO was last edited or rebaselined.
+    One query (the ticks of one run share their time), none when no SLO was ticked."""
+    now = now or timezone.now()
+    times = {state.last_tick_at for state in states.values() if state.last_tick_at is not None}
+    if not times:
+        return {}
+    found = {}
+    edited = {slo.pk: slo.updated_at for slo in slos}
+    for tick in SloTick.objects.filter(slo__in=slos, at__in=times):
+        state = states.get(tick.slo_id)
+        if state and tick.at == state.last_tick_at and now - tick.at <= TICK_FRESH and tick.at >= edited[tick.slo_id]:
+            found[tick.slo_id] = tick
+    return found
