@@ -9,7 +9,7 @@ from django.utils import timezone
 from echopilot.events import append_event, write_snapshot
 
 from . import alerts, gate, ingest, services, watchdog
-from .locks import lock_states
+from .locks import lock_states, save_states, snapshot
 from .models import RecoveryRequest, Slo, SloState, SloTick
 
 STATUS_SNAPSHOT = "slo_status.json"
@@ -91,12 +91,14 @@ def _judge(
     reports: list[dict] | None = None,
 ) -> dict[int, dict]:
     # One transaction for every SLO: the state rows are locked together (lock_states) and written
-    # back in one UPDATE; incidents, shuts and recovery requests are written only for the SLOs whose
-    # alerts, watchdog or gate move. Events and recovery hooks wait for the commit.
+    # back one UPDATE per field that moved (save_states); incidents, shuts and recovery requests
+    # are written only for the SLOs whose alerts, watchdog or gate move. Events and recovery hooks
+    # wait for the commit.
     done: dict[int, dict] = {}
     asked: list[tuple[Slo, RecoveryRequest]] = []
     with transaction.atomic():
         states = lock_states(slos)
+        before = snapshot(states, STATE_FIELDS)
         for slo in slos:
             state, windows = states[slo.pk], ahead[slo.pk]
             if slo.pk in skip:
@@ -110,7 +112,7 @@ def _judge(
                 asked.append((slo, request))
         if reports is not None:
             _record_ticks(slos, reports, states, now)
-        SloState.objects.bulk_update(states.values(), STATE_FIELDS)
+        save_states(states, STATE_FIELDS, before)
     for slo in slos:
         alerts.log_changes(slo, done[slo.pk]["alerts"])
     for slo, request in asked:
