@@ -56,19 +56,39 @@ CAUSE_SEVERITY = {**{rule.name: rule.severity for rule in RULES}, WATCHDOG: "CRI
 LENGTHS = list(dict.fromkeys(length for rule in RULES for length in (rule.long, rule.short)))
 
 
+# The windows that decide whether any rule can fire: a rule fires only when its short window burns
+# above its factor, so the long ones (3 days is most of the rows) are read only then (long_windows).
+SHORT_LENGTHS = list(dict.fromkeys(rule.short for rule in RULES))
+
+
 def firing(
     slo: Slo, rule: Rule, now=None, ahead: dict[timedelta, services.Window] | None = None
-) -> tuple[bool, float, float]:
+) -> tuple[bool, float | None, float]:
     """Whether `rule` fires for `slo` now, with the long and short window burns.
 
     A window with fewer than `slo.min_events` requests is too small to judge and never fires.
-    `ahead`: the SLO's windows already read for `now` (services.read_ahead), else each is read.
+    `ahead`: the SLO's windows already read for `now` (services.read_ahead), else each is read. The
+    long window is not read when the short one cannot fire (its burn is then None).
     """
-    long_window = services.window_from(ahead, slo, rule.long, now)
     short_window = services.window_from(ahead, slo, rule.short, now)
-    long_burn, short_burn = long_window.burn(slo), short_window.burn(slo)
+    short_burn = short_window.burn(slo)
+    if not _may_fire(slo, rule, short_window):
+        return False, None, short_burn
+    long_window = services.window_from(ahead, slo, rule.long, now)
+    long_burn = long_window.burn(slo)
     enough = min(long_window.requests, short_window.requests) >= slo.min_events
     return enough and long_burn > rule.factor and short_burn > rule.factor, long_burn, short_burn
+
+
+def _may_fire(slo: Slo, rule: Rule, short_window: services.Window) -> bool:
+    return short_window.requests >= slo.min_events and short_window.burn(slo) > rule.factor
+
+
+def long_windows(slo: Slo, ahead: dict[timedelta, services.Window]) -> list[timedelta]:
+    """The long windows `firing` will read for `slo` given its short windows in `ahead` (which
+    holds SHORT_LENGTHS), leaving out those `ahead` holds already."""
+    wanted = [rule.long for rule in RULES if _may_fire(slo, rule, ahead[rule.short])]
+    return [length for length in dict.fromkeys(wanted) if length not in ahead]
 
 
 def evaluate(slo: Slo, now=None, ahead: dict[timedelta, services.Window] | None = None) -> dict:
@@ -91,12 +111,12 @@ def evaluate(slo: Slo, now=None, ahead: dict[timedelta, services.Window] | None 
 
 def verdicts_of(
     slo: Slo, now, ahead: dict[timedelta, services.Window] | None = None
-) -> dict[str, tuple[bool, float, float]]:
+) -> dict[str, tuple[bool, float | None, float]]:
     """`firing(slo, rule, now, ahead)` of every rule, by rule name."""
     return {rule.name: firing(slo, rule, now, ahead) for rule in RULES}
 
 
-def follow(slo: Slo, state: SloState, verdicts: dict[str, tuple[bool, float, float]], now) -> dict:
+def follow(slo: Slo, state: SloState, verdicts: dict[str, tuple[bool, float | None, float]], now) -> dict:
     """evaluate's moves on `state`, which the caller has locked and saves (active_alerts); the
     incident is touched only when a rule starts or stops. Returns {rule: action} for log_changes."""
     fingerprint = incident_fingerprint(slo)

@@ -14,8 +14,10 @@ from .models import RecoveryRequest, Slo, SloState, SloTick
 
 STATUS_SNAPSHOT = "slo_status.json"
 TICK_HISTORY = timedelta(days=90)
-# The windows the alerts, the watchdog and the gate read of each SLO.
+# The windows the alerts, the watchdog and the gate read of each SLO; the watch reads the first
+# ones of every SLO, then the alerts' long windows of the SLOs whose short ones burn (alerts.firing).
 WATCHED = [*alerts.LENGTHS, watchdog.WINDOW, gate.GATE_WINDOW]
+FIRST_LOOK = list(dict.fromkeys([*alerts.SHORT_LENGTHS, watchdog.WINDOW, gate.GATE_WINDOW]))
 # How often the watch runs (schedules.py): the budget tick leaves an SLO watched this lately to it.
 WATCH_EVERY = timedelta(minutes=2)
 STATE_FIELDS = [
@@ -149,7 +151,12 @@ def watch_tick(now=None) -> dict:
     """The frequent run: multi-window alerts, the watchdog and the gate for every SLO."""
     now = now or timezone.now()
     slos = services.active_slos()
-    ahead = services.read_ahead(slos, lambda slo: WATCHED, now)  # every SLO's windows in one read
+    ahead = services.read_ahead(slos, lambda slo: FIRST_LOOK, now)  # every SLO's windows in one read
+    longer = {slo.pk: alerts.long_windows(slo, ahead[slo.pk]) for slo in slos}
+    burning = [slo for slo in slos if longer[slo.pk]]
+    if burning:  # and the long windows of those that may fire, in one more
+        for pk, windows in services.read_ahead(burning, lambda slo: longer[slo.pk], now).items():
+            ahead[pk].update(windows)
     done = _judge(slos, ahead, now, watchdog_too=True)
     gate.sync(now)
     return {slo.name: done[slo.pk] for slo in slos}
