@@ -1,6 +1,6 @@
 """The periodic runs: the 15-minute budget tick and the 2-minute watch (alerts, watchdog, gate)."""
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from datetime import timedelta
 
 from django.db import transaction
@@ -14,9 +14,8 @@ from .models import RecoveryRequest, Slo, SloState, SloTick
 
 STATUS_SNAPSHOT = "slo_status.json"
 TICK_HISTORY = timedelta(days=90)
-# The windows the alerts, the watchdog and the gate read of each SLO; the watch reads the first
-# ones of every SLO, then the alerts' long windows of the SLOs whose short ones burn (alerts.firing).
-WATCHED = [*alerts.LENGTHS, watchdog.WINDOW, gate.GATE_WINDOW]
+# The windows the alerts, the watchdog and the gate read first of each SLO; the alerts' long ones
+# follow for the SLOs whose short ones burn (_read).
 FIRST_LOOK = list(dict.fromkeys([*alerts.SHORT_LENGTHS, watchdog.WINDOW, gate.GATE_WINDOW]))
 # How often the watch runs (schedules.py): the budget tick leaves an SLO watched this lately to it.
 WATCH_EVERY = timedelta(minutes=2)
@@ -53,12 +52,13 @@ def budget_tick(now=None) -> dict:
     now = now or timezone.now()
     slos = services.active_slos()
     watched = _watched_lately(slos, now)
-    ahead = services.read_ahead(  # every window of every SLO in one read
+    ahead = _read(
         slos,
         lambda slo: [
             *services.status_lengths(slo, services.DEFAULT_PERIOD),
-            *([] if slo.pk in watched else WATCHED),
+            *([] if slo.pk in watched else FIRST_LOOK),
         ],
+        [slo for slo in slos if slo.pk not in watched],
         now,
     )
     reports = [services.status_from(slo, services.DEFAULT_PERIOD, ahead[slo.pk], now) for slo in slos]
@@ -72,6 +72,20 @@ def budget_tick(now=None) -> dict:
     ingest.expire(now)
     SloTick.objects.filter(at__lt=now - TICK_HISTORY).delete()
     return snapshot
+
+
+def _read(
+    slos: list[Slo], lengths_of: Callable[[Slo], list[timedelta]], judged: list[Slo], now
+) -> dict[int, dict[timedelta, services.Window]]:
+    # Every SLO's windows in one query, then the alerts' long windows of those of `judged` whose
+    # short ones burn in one more (alerts.long_windows: no rule of the others can fire).
+    ahead = services.read_ahead(slos, lengths_of, now)
+    longer = {slo.pk: alerts.long_windows(slo, ahead[slo.pk]) for slo in judged}
+    burning = [slo for slo in judged if longer[slo.pk]]
+    if burning:
+        for pk, windows in services.read_ahead(burning, lambda slo: longer[slo.pk], now).items():
+            ahead[pk].update(windows)
+    return ahead
 
 
 def _watched_lately(slos: list[Slo], now) -> set[int]:
@@ -151,12 +165,7 @@ def watch_tick(now=None) -> dict:
     """The frequent run: multi-window alerts, the watchdog and the gate for every SLO."""
     now = now or timezone.now()
     slos = services.active_slos()
-    ahead = services.read_ahead(slos, lambda slo: FIRST_LOOK, now)  # every SLO's windows in one read
-    longer = {slo.pk: alerts.long_windows(slo, ahead[slo.pk]) for slo in slos}
-    burning = [slo for slo in slos if longer[slo.pk]]
-    if burning:  # and the long windows of those that may fire, in one more
-        for pk, windows in services.read_ahead(burning, lambda slo: longer[slo.pk], now).items():
-            ahead[pk].update(windows)
+    ahead = _read(slos, lambda slo: FIRST_LOOK, slos, now)
     done = _judge(slos, ahead, now, watchdog_too=True)
     gate.sync(now)
     return {slo.name: done[slo.pk] for slo in slos}
