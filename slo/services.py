@@ -231,12 +231,17 @@ def read_windows(asks: list[tuple[Slo, timedelta]], now=None) -> list[Window]:
         for k, (slo, res, a, b, _) in enumerate(pieces)
     ]
     parts = [_Part() for _ in pieces]
+    # The codes each SLO counts as errors (None: 5xx, counted at ingest), parsed once, not per row.
+    codes = {slo.pk: None if _only_5xx(slo) else slo.error_codes() for slo, _length in asks}
     for first in range(0, len(wanted), PIECES_PER_QUERY):
         chunk = [value for piece in wanted[first : first + PIECES_PER_QUERY] for value in piece]
         for k, count, errors, latency_sum, data, statuses in _rows_of_pieces(chunk):
-            slo, part = pieces[k][0], parts[k]
+            counted, part = codes[pieces[k][0].pk], parts[k]
             part.requests += count
-            part.errors += errors if _only_5xx(slo) else _errors_of(slo, errors, _as_dict(statuses))
+            if counted is None:
+                part.errors += errors
+            else:
+                part.errors += sum(n for code, n in _as_dict(statuses).items() if int(code) in counted)
             part.latency_sums.append(latency_sum)
             sketch.decode_into(data, part.counts)
     for (_slo, _res, _a, _b, windows), part in zip(pieces, parts, strict=True):
