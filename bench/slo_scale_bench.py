@@ -8,7 +8,9 @@ Drops and recreates the named PostgreSQL database, writes 30 days of rollups at 
 service as ingest leaves them (minutes 3 days, hours 40, days 31), copies them to every other
 service, and for N = each size (SLOs added between sizes) measures, median of `--repeat` runs, the
 time and the number of queries of: the admin dashboard (every card), the SLO card alone, the
-budget tick, the watch and GET /metrics. One SLO in ten burns (alerts fire on the first run).
+budget tick, the watch and GET /metrics. One SLO in ten burns (alerts fire on the first run). The
+budget tick runs once after SLOs are added, as its schedule would within 15 minutes, and each
+budget tick measured follows a watch at the same due time, as the 2-minute watch leaves it.
 Bars: dashboard at the largest N within 3x of the smallest, with the same query count; each job at
 the largest N under 1 s; /metrics under 50 ms.
 """
@@ -76,7 +78,9 @@ def add_slos(first: int, last: int) -> None:
             window_days=30,
         )
     with connection.cursor() as cur:
-        cur.execute(f"ANALYZE {table}")
+        # VACUUM too: rows read for the first time after a bulk copy get their hint bits written by
+        # the reader, which made the first items measured at a new size 3x slower than a minute later.
+        cur.execute(f"VACUUM ANALYZE {table}")
 
 
 def measure(fn, repeat: int) -> tuple[float, int]:
@@ -118,9 +122,12 @@ def items(now):
         "SLO card (context + render)": lambda i: render_to_string(
             "slo/card.html", {"title": "SLOs", **dashboard.card_context(request)}
         ),
-        "budget tick": lambda i: ticks.budget_tick(later(i)),
-        "watch": lambda i: ticks.watch_tick(later(i)),
+        # The reads before the jobs: the jobs' due times follow the bench's fixed clock, earlier than
+        # the SLOs added at this size, whose last tick is then one that no longer stands for them.
         "GET /metrics": lambda i: client.get("/metrics"),
+        # The watch first: every 2 minutes, it has looked at every SLO when the 15-minute tick runs.
+        "watch": lambda i: ticks.watch_tick(later(i)),
+        "budget tick": lambda i: ticks.budget_tick(later(i)),
     }
 
 
@@ -144,6 +151,12 @@ def main():
     for n in sizes:
         add_slos(have, n)
         have = n
+        # The console as it runs: the 15-minute budget tick has judged the new SLOs (the card shows
+        # each SLO's last tick and reads only the ones it charts; see bench/README.md). At the clock's
+        # time, not `now`: a tick older than an SLO's creation does not stand for it.
+        from slo import ticks
+
+        ticks.budget_tick()
         for name, fn in items(now).items():
             results.setdefault(name, {})[n] = measure(fn, args.repeat)
             seconds, queries = results[name][n]

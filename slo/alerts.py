@@ -21,7 +21,7 @@ from incidents.services import deescalate
 
 from . import services
 from .locks import lock_state
-from .models import Slo
+from .models import Slo, SloState
 
 
 @dataclass(frozen=True)
@@ -56,19 +56,39 @@ CAUSE_SEVERITY = {**{rule.name: rule.severity for rule in RULES}, WATCHDOG: "CRI
 LENGTHS = list(dict.fromkeys(length for rule in RULES for length in (rule.long, rule.short)))
 
 
+# The windows that decide whether any rule can fire: a rule fires only when its short window burns
+# above its factor, so the long ones (3 days is most of the rows) are read only then (long_windows).
+SHORT_LENGTHS = list(dict.fromkeys(rule.short for rule in RULES))
+
+
 def firing(
     slo: Slo, rule: Rule, now=None, ahead: dict[timedelta, services.Window] | None = None
-) -> tuple[bool, float, float]:
+) -> tuple[bool, float | None, float]:
     """Whether `rule` fires for `slo` now, with the long and short window burns.
 
     A window with fewer than `slo.min_events` requests is too small to judge and never fires.
-    `ahead`: the SLO's windows already read for `now` (services.read_ahead), else each is read.
+    `ahead`: the SLO's windows already read for `now` (services.read_ahead), else each is read. The
+    long window is not read when the short one cannot fire (its burn is then None).
     """
-    long_window = services.window_from(ahead, slo, rule.long, now)
     short_window = services.window_from(ahead, slo, rule.short, now)
-    long_burn, short_burn = long_window.burn(slo), short_window.burn(slo)
+    short_burn = short_window.burn(slo)
+    if not _may_fire(slo, rule, short_window):
+        return False, None, short_burn
+    long_window = services.window_from(ahead, slo, rule.long, now)
+    long_burn = long_window.burn(slo)
     enough = min(long_window.requests, short_window.requests) >= slo.min_events
     return enough and long_burn > rule.factor and short_burn > rule.factor, long_burn, short_burn
+
+
+def _may_fire(slo: Slo, rule: Rule, short_window: services.Window) -> bool:
+    return short_window.requests >= slo.min_events and short_window.burn(slo) > rule.factor
+
+
+def long_windows(slo: Slo, ahead: dict[timedelta, services.Window]) -> list[timedelta]:
+    """The long windows `firing` will read for `slo` given its short windows in `ahead` (which
+    holds SHORT_LENGTHS), leaving out those `ahead` holds already."""
+    wanted = [rule.long for rule in RULES if _may_fire(slo, rule, ahead[rule.short])]
+    return [length for length in dict.fromkeys(wanted) if length not in ahead]
 
 
 def evaluate(slo: Slo, now=None, ahead: dict[timedelta, services.Window] | None = None) -> dict:
@@ -80,34 +100,53 @@ def evaluate(slo: Slo, now=None, ahead: dict[timedelta, services.Window] | None 
     """
 
     now = now or timezone.now()
-    verdicts = {rule.name: firing(slo, rule, now, ahead) for rule in RULES}
-    fingerprint = incident_fingerprint(slo)
-    changes = {}
+    verdicts = verdicts_of(slo, now, ahead)
     with transaction.atomic():
         state = lock_state(slo)
-        active = set(state.active_alerts)
-        # The watchdog's finding is the watchdog's to end: the rules keep it as they found it.
-        firing_now = {rule.name for rule in RULES if verdicts[rule.name][0]} | (active & {WATCHDOG})
-        for rule in RULES:
-            _, long_burn, short_burn = verdicts[rule.name]
-            if rule.name in firing_now - active:
-                msg = (
-                    f"SLO {slo.name} burning {long_burn:.1f}x over {_span(rule.long)} and "
-                    f"{short_burn:.1f}x over {_span(rule.short)} (alert above {rule.factor:g}x)"
-                )
-                meta = {"slo": slo.name, "rule": rule.name}
-                raise_incident(rule.severity, msg, "slo", meta, fingerprint=fingerprint, now=now)
-                changes[rule.name] = "raised"
-            elif rule.name in active - firing_now:
-                # An incident of the rule's own, opened before the rules shared one, ends with it.
-                resolve_incident(rule.fingerprint(slo), by="slo", note="burn fell back", now=now)
-                changes[rule.name] = "resolved"
-        follow_causes(slo, active, firing_now, note="burn fell back", now=now)
-        state.active_alerts = sorted(firing_now)
+        changes = follow(slo, state, verdicts, now)
         state.save(update_fields=["active_alerts"])
+    log_changes(slo, changes)
+    return changes
+
+
+def verdicts_of(
+    slo: Slo, now, ahead: dict[timedelta, services.Window] | None = None
+) -> dict[str, tuple[bool, float | None, float]]:
+    """`firing(slo, rule, now, ahead)` of every rule, by rule name."""
+    return {rule.name: firing(slo, rule, now, ahead) for rule in RULES}
+
+
+def follow(slo: Slo, state: SloState, verdicts: dict[str, tuple[bool, float | None, float]], now) -> dict:
+    """evaluate's moves on `state`, which the caller has locked and saves (active_alerts); the
+    incident is touched only when a rule starts or stops. Returns {rule: action} for log_changes."""
+    fingerprint = incident_fingerprint(slo)
+    changes = {}
+    active = set(state.active_alerts)
+    # The watchdog's finding is the watchdog's to end: the rules keep it as they found it.
+    firing_now = {rule.name for rule in RULES if verdicts[rule.name][0]} | (active & {WATCHDOG})
+    for rule in RULES:
+        _, long_burn, short_burn = verdicts[rule.name]
+        if rule.name in firing_now - active:
+            msg = (
+                f"SLO {slo.name} burning {long_burn:.1f}x over {_span(rule.long)} and "
+                f"{short_burn:.1f}x over {_span(rule.short)} (alert above {rule.factor:g}x)"
+            )
+            meta = {"slo": slo.name, "rule": rule.name}
+            raise_incident(rule.severity, msg, "slo", meta, fingerprint=fingerprint, now=now)
+            changes[rule.name] = "raised"
+        elif rule.name in active - firing_now:
+            # An incident of the rule's own, opened before the rules shared one, ends with it.
+            resolve_incident(rule.fingerprint(slo), by="slo", note="burn fell back", now=now)
+            changes[rule.name] = "resolved"
+    follow_causes(slo, active, firing_now, note="burn fell back", now=now)
+    state.active_alerts = sorted(firing_now)
+    return changes
+
+
+def log_changes(slo: Slo, changes: dict) -> None:
+    """The alert_raised / alert_resolved event lines of `changes` (after the commit)."""
     for name, action in changes.items():
         append_event("slo_budget", f"alert_{action}", slo=slo.name, rule=name)
-    return changes
 
 
 def follow_causes(slo: Slo, before: set[str], after: set[str], *, note: str, now) -> None:

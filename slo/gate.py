@@ -82,18 +82,26 @@ def evaluate(slo: Slo, now=None, ahead: dict[timedelta, services.Window] | None 
     `ahead`: the SLO's windows already read for `now` (services.read_ahead), else the hour is read."""
     now = now or timezone.now()
     last_hour = services.window_from(ahead, slo, GATE_WINDOW, now)
-    burn = last_hour.burn(slo)
-    burning = last_hour.requests >= slo.min_events and burn > GATE_BURN
     with transaction.atomic():
         state = lock_state(slo)
-        _track(state, burning, now)
-        if not burning or now - state.gate_pending_since < SUSTAIN:
-            return None
-        if GateShut.objects.filter(slo=slo, lifted_at__isnull=True).exists():
-            return None
-        shut = _shut(slo, state, burn, now)
-    sync(now)
+        shut = judge(slo, state, last_hour, now)
+        state.save(update_fields=["gate_pending_since", "gate_checked_at"])
+    if shut is not None:
+        sync(now)
     return shut
+
+
+def judge(slo: Slo, state: SloState, last_hour: services.Window, now) -> GateShut | None:
+    """evaluate's move on `state`, which the caller has locked and saves (gate_pending_since,
+    gate_checked_at); the caller syncs the flag file after its commit when a shut is returned."""
+    burn = last_hour.burn(slo)
+    burning = last_hour.requests >= slo.min_events and burn > GATE_BURN
+    _track(state, burning, now)
+    if not burning or now - state.gate_pending_since < SUSTAIN:
+        return None
+    if GateShut.objects.filter(slo=slo, lifted_at__isnull=True).exists():
+        return None
+    return _shut(slo, state, burn, now)
 
 
 def _track(state: SloState, burning: bool, now) -> None:
@@ -103,7 +111,6 @@ def _track(state: SloState, burning: bool, now) -> None:
     elif state.gate_pending_since is None or gap:
         state.gate_pending_since = now
     state.gate_checked_at = now
-    state.save(update_fields=["gate_pending_since", "gate_checked_at"])
 
 
 def _shut(slo: Slo, state: SloState, burn: float, now) -> GateShut:

@@ -21,7 +21,7 @@ from incidents.services import add_note, unresolved_severity
 
 from . import alerts, services
 from .locks import lock_state
-from .models import RecoveryRequest, Slo
+from .models import RecoveryRequest, Slo, SloState
 
 WINDOW = timedelta(minutes=5)
 IN_A_ROW = 3
@@ -40,34 +40,46 @@ def check(slo: Slo, now=None, ahead: dict[timedelta, services.Window] | None = N
 
     now = now or timezone.now()
     recent = services.window_from(ahead, slo, WINDOW, now)
-    breached = recent.requests >= slo.min_events and recent.burn(slo) > 1.0
     with transaction.atomic():
         state = lock_state(slo)
-        looks = [(datetime.fromisoformat(h["at"]), h) for h in state.watch_history]
-        if any(abs(now - at) < SAME_LOOK for at, _h in looks):
-            return None
-        history = [h for at, h in looks if timedelta(0) < now - at <= SPAN]
-        history.append({"at": now.isoformat(), "breach": breached, "burn": round(recent.burn(slo), 3)})
-        state.watch_history = history[-IN_A_ROW * 2 :]
-        run = history[-IN_A_ROW:]
-        triggered = len(run) == IN_A_ROW and all(h["breach"] for h in run)
-        cooled = state.last_recovery_at is None or now - state.last_recovery_at >= COOLDOWN
-        request = None
-        if triggered and cooled:
-            reason = (
-                f"SLO {slo.name} breached {IN_A_ROW} times in a row within {SPAN} "
-                f"(burn {', '.join(str(h['burn']) for h in run)} over {WINDOW})"
-            )
-            _join_burn_incident(slo, f"SLO watchdog: {reason}", now)
-            state.last_recovery_at = now
-            state.active_alerts = sorted({*state.active_alerts, alerts.WATCHDOG})
-            request = RecoveryRequest.objects.create(slo=slo, at=now, reason=reason, hook=settings.SLO_RECOVERY_HOOK)
-        elif not breached and alerts.WATCHDOG in state.active_alerts:
-            _end_finding(slo, state, now)
+        request = look(slo, state, recent, now)
         state.save(update_fields=["watch_history", "last_recovery_at", "active_alerts"])
     if request is not None:
-        _call_hook(request, slo, now)
+        call_hook(request, slo, now)
     return request
+
+
+def look(slo: Slo, state: SloState, recent: services.Window, now) -> RecoveryRequest | None:
+    """check's look at `recent` (the last WINDOW) on `state`, which the caller has locked and saves
+    (watch_history, last_recovery_at, active_alerts); the caller calls call_hook on the request
+    returned, after its commit."""
+    breached = recent.requests >= slo.min_events and recent.burn(slo) > 1.0
+    looks = [(datetime.fromisoformat(h["at"]), h) for h in state.watch_history]
+    if any(abs(now - at) < SAME_LOOK for at, _h in looks):
+        return None
+    history = [h for at, h in looks if timedelta(0) < now - at <= SPAN]
+    history.append({"at": now.isoformat(), "breach": breached, "burn": round(recent.burn(slo), 3)})
+    state.watch_history = history[-IN_A_ROW * 2 :]
+    run = history[-IN_A_ROW:]
+    triggered = len(run) == IN_A_ROW and all(h["breach"] for h in run)
+    cooled = state.last_recovery_at is None or now - state.last_recovery_at >= COOLDOWN
+    if triggered and cooled:
+        reason = (
+            f"SLO {slo.name} breached {IN_A_ROW} times in a row within {SPAN} "
+            f"(burn {', '.join(str(h['burn']) for h in run)} over {WINDOW})"
+        )
+        _join_burn_incident(slo, f"SLO watchdog: {reason}", now)
+        state.last_recovery_at = now
+        state.active_alerts = sorted({*state.active_alerts, alerts.WATCHDOG})
+        return RecoveryRequest.objects.create(slo=slo, at=now, reason=reason, hook=settings.SLO_RECOVERY_HOOK)
+    if not breached and alerts.WATCHDOG in state.active_alerts:
+        _end_finding(slo, state, now)
+    return None
+
+
+def last_look(state: SloState) -> datetime | None:
+    """When the watch last looked at the SLO of `state` (None: never, or not within the history kept)."""
+    return max((datetime.fromisoformat(h["at"]) for h in state.watch_history), default=None)
 
 
 def _join_burn_incident(slo: Slo, text: str, now) -> None:
@@ -93,7 +105,8 @@ def _end_finding(slo: Slo, state, now) -> None:
     state.active_alerts = sorted(after)
 
 
-def _call_hook(request: RecoveryRequest, slo: Slo, now) -> None:
+def call_hook(request: RecoveryRequest, slo: Slo, now) -> None:
+    """Run the recovery hook of `request` and record its outcome (call after the commit)."""
     # The hook runs after the commit: a slow or failing recovery action must not undo the record.
     try:
         outcome = import_string(request.hook)(slo=slo, reason=request.reason, now=now)
