@@ -15,11 +15,10 @@ import numpy as np
 import orjson
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from . import sketch
-from .models import Rollup, Slo
+from .models import ClosedHours, Rollup, Slo
 
 PERIODS = {
     "5m": timedelta(minutes=5),
@@ -150,23 +149,14 @@ def read_window(slo: Slo, start: int, end: int) -> Window:
 def _window_rows(slo: Slo, start: int, end: int, by_status: bool) -> list:
     # Plain SQL: this is the hot path of every status question, and building the same five-range
     # filter through the ORM cost more than the database took to answer it.
-    pieces = segments(start, end)
-    if not pieces:
-        return []
     adapt = connection.ops.adapt_datetimefield_value
-    table = connection.ops.quote_name(Rollup._meta.db_table)
-    columns = "count, errors, latency_sum_ms, sketch" + (", statuses" if by_status else "")
-    # One index range scan per piece (service, route, resolution, start), glued with UNION ALL.
-    one = (
-        f"SELECT {columns} FROM {table}"
-        " WHERE service = %s AND route = %s AND resolution = %s AND start >= %s AND start < %s"
-    )
-    params = []
-    for res, a, b in pieces:
-        params += [slo.service, slo.rollup_route, res, adapt(_at(a)), adapt(_at(b))]
-    with connection.cursor() as cursor:
-        cursor.execute(" UNION ALL ".join([one] * len(pieces)), params)
-        return cursor.fetchall()
+    wanted = []
+    for res, a, b in segments(start, end):
+        wanted += [0, slo.service, slo.rollup_route, res, adapt(_at(a)), adapt(_at(b))]
+    if not wanted:
+        return []
+    columns = "r.count, r.errors, r.latency_sum_ms, r.sketch" + (", r.statuses" if by_status else "")
+    return [row[1:] for row in _rows_of_pieces(wanted, columns)]
 
 
 def _as_dict(statuses) -> dict:
@@ -177,15 +167,16 @@ def _only_5xx(slo: Slo) -> bool:
     return slo.error_statuses.strip().lower() == "5xx"
 
 
-def _rows(slo: Slo, start: int, end: int, with_start=False) -> Iterable[tuple]:
-    pieces = segments(start, end)
-    if not pieces:
+def _rows(slo: Slo, start: int, end: int) -> list[tuple]:
+    """(count, errors, latency_sum_ms, statuses, sketch, start epoch) of the rows covering [start, end)."""
+    adapt = connection.ops.adapt_datetimefield_value
+    wanted = []
+    for res, a, b in segments(start, end):
+        wanted += [0, slo.service, slo.rollup_route, res, adapt(_at(a)), adapt(_at(b))]
+    if not wanted:
         return []
-    where = Q()
-    for res, a, b in pieces:
-        where |= Q(resolution=res, start__gte=_at(a), start__lt=_at(b))
-    fields = ["count", "errors", "latency_sum_ms", "statuses", "sketch"] + (["start"] if with_start else [])
-    return Rollup.objects.filter(where, service=slo.service, route=slo.rollup_route).values_list(*fields)
+    columns = f"r.count, r.errors, r.latency_sum_ms, r.statuses, r.sketch, {START_EPOCH[connection.vendor]}"
+    return [row[1:] for row in _rows_of_pieces(wanted, columns)]
 
 
 def _errors_of(slo: Slo, errors_5xx: int, statuses: dict) -> int:
@@ -241,14 +232,37 @@ def read_windows(asks: list[tuple[Slo, timedelta]], now=None) -> list[Window]:
     return found
 
 
-def _rows_of_pieces(wanted: list) -> list:
+# The rows that hold a piece now: an hour piece takes hour rows before its service's
+# ClosedHours.hours_until and minute rows from there on (hours still open, built when they close);
+# a day piece takes day rows before days_until, hour rows up to hours_until, then minutes. A service
+# without that row has every hour and day built. (piece, rows' resolution, lower bound, upper bound)
+_PARTS = (
+    "parts (piece, resolution, lo, hi) AS (VALUES ('m', 'm', '', ''), ('h', 'h', '', 'h'), ('h', 'm', 'h', ''),"
+    " ('d', 'd', '', 'd'), ('d', 'h', 'd', 'h'), ('d', 'm', 'h', ''))"
+)
+# A row's start as epoch seconds, in the SQL of each database.
+START_EPOCH = {
+    "postgresql": "extract(epoch FROM r.start)::bigint",
+    "sqlite": "CAST(strftime('%%s', r.start) AS INTEGER)",
+}
+
+
+def _rows_of_pieces(wanted: list, columns: str = "r.count, r.errors, r.latency_sum_ms, r.sketch, r.statuses") -> list:
+    """(i, *columns) of the rollup rows holding each piece (i, service, route, resolution, from, to)
+    of `wanted` (flat, six values a piece), in one query."""
     table = connection.ops.quote_name(Rollup._meta.db_table)
+    closed = connection.ops.quote_name(ClosedHours._meta.db_table)
     values = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * (len(wanted) // 6))
     sql = (
-        f"WITH wanted (i, service, route, resolution, a, b) AS (VALUES {values})"
-        " SELECT wanted.i, r.count, r.errors, r.latency_sum_ms, r.sketch, r.statuses"
-        f" FROM wanted JOIN {table} r ON r.service = wanted.service AND r.route = wanted.route"
-        " AND r.resolution = wanted.resolution AND r.start >= wanted.a AND r.start < wanted.b"
+        f"WITH wanted (i, service, route, resolution, a, b) AS (VALUES {values}), {_PARTS}"
+        f" SELECT wanted.i, {columns}"
+        f" FROM wanted JOIN parts ON parts.piece = wanted.resolution"
+        f" LEFT JOIN {closed} c ON c.service = wanted.service"
+        f" JOIN {table} r ON r.service = wanted.service AND r.route = wanted.route"
+        " AND r.resolution = parts.resolution AND r.start >= wanted.a AND r.start < wanted.b"
+        " AND r.start >= CASE parts.lo WHEN 'h' THEN c.hours_until WHEN 'd' THEN c.days_until ELSE wanted.a END"
+        " AND r.start < CASE parts.hi WHEN 'h' THEN coalesce(c.hours_until, wanted.b)"
+        " WHEN 'd' THEN coalesce(c.days_until, wanted.b) ELSE wanted.b END"
     )
     if connection.vendor == "postgresql":  # VALUES of parameters are text: say what they are
         sql = sql.replace("(%s, %s, %s, %s, %s, %s)", "(%s::int, %s, %s, %s, %s::timestamptz, %s::timestamptz)")
@@ -445,11 +459,11 @@ def budget_series(slo: Slo, start: int, end: int, whole: Window) -> list[dict]:
         **{key: LATENCY_BUDGETS[key] * whole.requests for key in latency},
     }
     spent_by_day: dict = {}
-    for _count, errors, _sum, statuses, data, row_start in _rows(slo, start, end, with_start=True):
-        day = min(_floor(_epoch(row_start), DAY) + DAY, end)
+    for _count, errors, _sum, statuses, data, row_start in _rows(slo, start, end):
+        day = min(_floor(row_start, DAY) + DAY, end)
         counts = sketch.decode(data)
         spent = spent_by_day.setdefault(day, dict.fromkeys(allowed, 0))
-        spent["errors"] += _errors_of(slo, errors, statuses)
+        spent["errors"] += _errors_of(slo, errors, _as_dict(statuses))
         for key, ms in latency.items():
             spent[key] += sketch.count_above(counts, ms)
     series = [{"t": _at(start).isoformat(), "remaining_pct": 100.0}]

@@ -169,7 +169,7 @@ def test_the_api_and_an_access_log_fold_id_routes_too(api, tmp_path):
     logfile.ingest_file(path)
     assert len(routes_of("log")) == 51
     assert (
-        sum(Rollup.objects.filter(service="log", route=routes.OTHER, resolution="d").values_list("count", flat=True))
+        sum(Rollup.objects.filter(service="log", route=routes.OTHER, resolution="m").values_list("count", flat=True))
         == 30
     )
 
