@@ -147,3 +147,19 @@ def test_two_ingesters_racing_over_an_hour_close_build_it_once_with_the_exact_su
     )
     assert np.array_equal(sketch.decode(row.sketch), expected)
     _exact(slo, open_hour, NOW + timedelta(minutes=1), [stored, *racing])
+
+
+def test_the_closing_job_is_scheduled_and_runs_by_hand_too(slo):
+    import io
+
+    from django.core.management import call_command
+
+    from echopilot.registry import declared_jobs
+
+    jobs = {job.name: job for job in declared_jobs()}
+    assert (jobs["slo_close_hours"].func, jobs["slo_close_hours"].minutes) == ("slo.tasks.slo_close_hours", 10)
+    ingest.ingest(traffic("api", HOUR_START - timedelta(days=2), 5, per_minute=10), HOUR_START - timedelta(days=2))
+    out = io.StringIO()
+    call_command("slo_close_hours", stdout=out)  # the real clock: that hour ended long ago
+    assert out.getvalue() == "api: 4 hour and day rows built\n"
+    assert Rollup.objects.get(service="api", route="*", resolution="d").count == 50
