@@ -1,10 +1,12 @@
 """Hour and day rows built once, when their hour or day has closed; minutes hold what is still open."""
 
+import threading
+import time
 from datetime import timedelta
 
 import numpy as np
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
 from slo import ingest, series, services, sketch
 from slo.models import ClosedHours, Rollup
@@ -129,24 +131,65 @@ def test_expiry_builds_the_day_before_pruning_its_minutes(slo, settings):
     _exact(slo, day, day + timedelta(days=2), batches)
 
 
+def _in_thread(fn) -> threading.Thread:
+    def run() -> None:
+        try:
+            fn()
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_two_ingesters_racing_over_an_hour_close_build_it_once_with_the_exact_sum(slo):
+def test_a_batch_closing_an_hour_waits_for_a_batch_still_writing_into_it(slo):
+    hour = HOUR_START - timedelta(hours=1)
+    sent = [traffic("api", hour, 30, per_minute=50, seed=11)]
+    ingest.ingest(sent[0], hour + timedelta(minutes=30))
+    late = traffic("api", hour + timedelta(minutes=45), 1, per_minute=50, seed=12)
+    closer = traffic("api", HOUR_START, 1, per_minute=50, seed=13)
+    written, done = threading.Event(), threading.Event()
+
+    def write_late_and_commit_a_little_later() -> None:
+        with transaction.atomic():
+            ingest.ingest(late, NOW)  # 11:00 is open: its samples go to minute rows only, not yet committed
+            written.set()
+            time.sleep(0.5)  # long enough for the closer to build 11:00 without them, were it not waiting
+
+    def close_the_hour() -> None:
+        written.wait(10)
+        ingest.ingest(closer, NOW)
+        done.set()
+
+    threads = [_in_thread(write_late_and_commit_a_little_later), _in_thread(close_the_hour)]
+    for thread in threads:
+        thread.join()
+    assert done.is_set()
+    assert _hour_row(hour).count == 30 * 50 + 50
+    _exact(slo, hour, NOW + timedelta(minutes=2), [*sent, late, closer])
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_ingesters_racing_over_an_hour_close_build_it_once_with_the_exact_sum(slo):
     from tests.races import race
 
-    open_hour = HOUR_START - timedelta(hours=1)
-    stored = traffic("api", open_hour, 58, per_minute=50, seed=11)
-    ingest.ingest(stored, open_hour + timedelta(minutes=58))
-    # Each racing batch carries the last two minutes of 11:00 and the start of 12:00: either may close 11:00.
-    racing = [traffic("api", open_hour + timedelta(minutes=58), 2.5, per_minute=50, seed=20 + i) for i in range(6)]
+    hour = HOUR_START - timedelta(hours=1)
+    sent = [traffic("api", hour, 58, per_minute=50, seed=21)]
+    ingest.ingest(sent[0], hour + timedelta(minutes=58))
+    # Each racing batch carries the last two minutes of 11:00 and the start of 12:00: any may close 11:00.
+    racing = [traffic("api", hour + timedelta(minutes=58), 2.5, per_minute=50, seed=30 + i) for i in range(6)]
     race(lambda batch: ingest.ingest(batch, NOW), racing)
-    row = _hour_row(open_hour)
-    assert row.count == 58 * 50 + 6 * 2 * 50
-    expected = sketch.from_latencies(stored.latency_ms) + sum(
-        sketch.from_latencies(b.latency_ms[b.epoch_s < HOUR_START.timestamp()]) for b in racing
-    )
+    sent += racing
+    in_hour = [s.epoch_s < HOUR_START.timestamp() for s in sent]
+    row = _hour_row(hour)
+    assert row.count == sum(int(m.sum()) for m in in_hour) == 58 * 50 + 6 * 2 * 50
+    expected = sum(sketch.from_latencies(s.latency_ms[m]) for s, m in zip(sent, in_hour, strict=True))
     assert np.array_equal(sketch.decode(row.sketch), expected)
-    _exact(slo, open_hour, NOW + timedelta(minutes=1), [stored, *racing])
+    _exact(slo, hour, NOW + timedelta(minutes=2), sent)
 
 
 def test_the_closing_job_is_scheduled_and_runs_by_hand_too(slo):
