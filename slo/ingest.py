@@ -2,8 +2,9 @@
 
 A sample is {"ts": ISO 8601 or epoch seconds, "latency_ms": number, "status": int, "route": str,
 "service": str}. Batches are checked whole (a bad sample refuses the batch, naming each bad field),
-folded in numpy into one row per service, route and minute / hour / day, and merged into the
-stored rows in one transaction.
+folded in numpy into one row per service, route and minute, and merged into the stored minute rows
+in one transaction. Hour and day rows are built once, from those minutes, when their hour or day has
+closed (see ClosedHours and close_hours_of); only a late sample rewrites them.
 """
 
 import math
