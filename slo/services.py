@@ -150,14 +150,20 @@ def read_window(slo: Slo, start: int, end: int) -> Window:
 def _window_rows(slo: Slo, start: int, end: int, by_status: bool) -> list:
     # Plain SQL: this is the hot path of every status question, and building the same five-range
     # filter through the ORM cost more than the database took to answer it.
-    adapt = connection.ops.adapt_datetimefield_value
-    wanted = []
-    for res, a, b in segments(start, end):
-        wanted += [0, slo.service, slo.rollup_route, res, adapt(_at(a)), adapt(_at(b))]
+    wanted = _pieces(slo, start, end)
     if not wanted:
         return []
     columns = "r.count, r.errors, r.latency_sum_ms, r.sketch" + (", r.statuses" if by_status else "")
     return [row[1:] for row in _rows_of_pieces(wanted, columns)]
+
+
+def _pieces(slo: Slo, start: int, end: int) -> list:
+    """The pieces of [start, end) of `slo`, flat, as _rows_of_pieces takes them (all numbered 0)."""
+    adapt = connection.ops.adapt_datetimefield_value
+    wanted: list = []
+    for res, a, b in segments(start, end):
+        wanted += [0, slo.service, slo.rollup_route, res, adapt(_at(a)), adapt(_at(b))]
+    return wanted
 
 
 def _as_dict(statuses) -> dict:
@@ -170,10 +176,7 @@ def _only_5xx(slo: Slo) -> bool:
 
 def _rows(slo: Slo, start: int, end: int) -> list[tuple]:
     """(count, errors, latency_sum_ms, statuses, sketch, start epoch) of the rows covering [start, end)."""
-    adapt = connection.ops.adapt_datetimefield_value
-    wanted = []
-    for res, a, b in segments(start, end):
-        wanted += [0, slo.service, slo.rollup_route, res, adapt(_at(a)), adapt(_at(b))]
+    wanted = _pieces(slo, start, end)
     if not wanted:
         return []
     columns = f"r.count, r.errors, r.latency_sum_ms, r.statuses, r.sketch, {START_EPOCH[connection.vendor]}"
