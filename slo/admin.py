@@ -17,7 +17,7 @@ from django.utils.html import format_html
 from echopilot.admin import BigHistoryAdmin, ReadOnlyAdmin, recent_values_filter
 
 from . import gate, services
-from .models import GateShut, IngestCursor, RecoveryRequest, Slo, SloTick
+from .models import ClosedHours, GateShut, IngestCursor, RecoveryRequest, Slo, SloTick
 
 # What the list says of an SLO whose last tick had too few requests to judge.
 WAITING = "waiting for data"
@@ -206,6 +206,16 @@ class RecoveryRequestAdmin(ReadOnlyAdmin):
 class IngestCursorAdmin(ReadOnlyAdmin):
     list_display = ["path", "offset", "lines", "rejected", "inode", "updated_at"]
     search_fields = ["path"]
+
+
+@admin.register(ClosedHours)
+class ClosedHoursAdmin(ReadOnlyAdmin):
+    """How far each service's hour and day rows are built: an hour well behind now means neither its
+    batches nor the slo_close_hours job have run."""
+
+    list_display = ["service", "hours_until", "days_until"]
+    search_fields = ["service"]
+    ordering = ["hours_until"]
 
 
 def _note_problem(note: str) -> str | None:

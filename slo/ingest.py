@@ -2,8 +2,9 @@
 
 A sample is {"ts": ISO 8601 or epoch seconds, "latency_ms": number, "status": int, "route": str,
 "service": str}. Batches are checked whole (a bad sample refuses the batch, naming each bad field),
-folded in numpy into one row per service, route and minute / hour / day, and merged into the
-stored rows in one transaction.
+folded in numpy into one row per service, route and minute, and merged into the stored minute rows
+in one transaction. Hour and day rows are built once, from those minutes, when their hour or day has
+closed (see ClosedHours and close_hours_of); only a late sample rewrites them.
 """
 
 import math
@@ -21,11 +22,12 @@ import orjson
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from . import sketch
-from .models import ALL_ROUTES, Rollup
-from .routes import cap_routes
+from .models import ALL_ROUTES, ClosedHours, Rollup
+from .routes import cap_routes, lock_services
 
 MAX_BATCH = 10_000
 MAX_REPORTED_ERRORS = 50
@@ -36,6 +38,10 @@ SERVICE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")  # fullmatch: "$" wo
 MAX_ROUTE = 200
 DEFAULT_ROUTE = "/"
 _SECONDS = {Rollup.MINUTE: 60, Rollup.HOUR: 3600, Rollup.DAY: 86400}
+HOUR, DAY = _SECONDS[Rollup.HOUR], _SECONDS[Rollup.DAY]
+# The closing job builds an hour this long after it ended: a quiet service's last batch of the hour
+# is in by then (a later sample is still counted, by rewriting the hour row).
+CLOSE_AFTER = timedelta(minutes=5)
 
 
 class BatchError(ValidationError):
@@ -439,14 +445,36 @@ def fold(samples: Samples) -> dict:
 
 
 @transaction.atomic
-def store(deltas: dict) -> int:
-    """Merge the deltas into their rollup rows (creating them as needed); returns rows touched.
+def store(deltas: dict, now: datetime | None = None) -> int:
+    """Merge the deltas into their rollup rows (creating them as needed), then build the hour and
+    day rows of the hours this batch closed; returns the rows written.
+
+    The minute rows take every sample. An hour's row is written only once its hour has closed (see
+    ClosedHours): a sample for an hour already closed (a late one) is merged into its hour row too,
+    and into its day row once the day has closed; a sample for an open hour waits in its minute row.
+    The caller holds the services' locks (routes.lock_services), so no other batch of the same
+    service closes an hour between the look at ClosedHours and the commit.
 
     Each row is written once per batch: a missing row is inserted with the batch's figures, an
     existing one is locked (without being written), read and updated with the merged figures. Rows
     are created or locked in key order in one statement, so two batches for the same minute add up
     instead of one overwriting the other, and never deadlock.
     """
+    if not deltas:
+        return 0
+    now = now or timezone.now()
+    closed = _closed_until(deltas, now)
+    written = _merge({key: delta for key, delta in deltas.items() if _written_now(key, closed)})
+    return written + close_hours_of(_closing(deltas, closed, now))
+
+
+def _written_now(key: tuple, closed: dict[str, int]) -> bool:
+    """Minute rows always; an hour or day row only once its hour or day has closed."""
+    service, _route, res, start = key
+    return res == Rollup.MINUTE or start + _SECONDS[res] <= closed[service]
+
+
+def _merge(deltas: dict) -> int:
     if not deltas:
         return 0
     ordered = sorted(deltas, key=_lock_order)
@@ -589,17 +617,165 @@ def _write_rows(updates: list) -> None:
         )
 
 
-def ingest(samples: Samples) -> dict:
-    """Fold and store a checked batch; returns {"accepted": n, "rows": touched}.
+def ingest(samples: Samples, now: datetime | None = None) -> dict:
+    """Fold and store a checked batch; returns {"accepted": n, "rows": written}.
 
     A route past its service's SLO_MAX_ROUTES_PER_SERVICE is stored as the route "other"
     (slo/routes.py); every sample is counted.
     """
-    # No savepoint of its own (store() makes one): this only gives cap_routes the transaction it
-    # needs, and a savepoint costs two more round trips per batch.
+    # No savepoint of its own (store() makes one): this only gives cap_routes and the closing of
+    # hours the transaction they need, and a savepoint costs two more round trips per batch.
     with transaction.atomic(savepoint=False):
-        rows = store(fold(cap_routes(samples)))
+        # Every service of the batch at once, in key order, before cap_routes takes some of them:
+        # two batches taking them in different orders could deadlock.
+        lock_services(sorted({service for service, _ in samples.streams}))
+        rows = store(fold(cap_routes(samples)), now)
     return {"accepted": len(samples), "rows": rows}
+
+
+# --- closing hours and days ---------------------------------------------------------------------------
+
+
+def _floor(epoch: int, step: int) -> int:
+    return epoch - epoch % step
+
+
+def _epoch(moment: datetime) -> int:
+    return int(moment.timestamp())
+
+
+def _at(epoch: int) -> datetime:
+    return datetime.fromtimestamp(epoch, tz=dt_timezone.utc)
+
+
+def _closed_until(deltas: dict, now: datetime) -> dict[str, int]:
+    """{service: hours_until epoch} of the batch's services, making the row of a service new to it.
+
+    A new service's hours are open from the batch's first hour, but never from before the oldest
+    whole hour the minute rows still hold: a service whose rows predate ClosedHours has complete
+    hour rows, and its older minutes may be gone.
+    """
+    found = {
+        service: _epoch(until)
+        for service, until in ClosedHours.objects.filter(service__in={key[0] for key in deltas}).values_list(
+            "service", "hours_until"
+        )
+    }
+    oldest_kept = -(-(_epoch(now) - settings.SLO_MINUTE_RETENTION_DAYS * DAY) // HOUR) * HOUR
+    first: dict[str, int] = {}
+    for service, _route, res, start in deltas:
+        if service not in found and res == Rollup.MINUTE:
+            first[service] = min(first.get(service, start), start)
+    new = {service: max(_floor(start, HOUR), oldest_kept) for service, start in first.items()}
+    ClosedHours.objects.bulk_create(
+        [ClosedHours(service=s, hours_until=_at(t), days_until=_at(_floor(t, DAY))) for s, t in new.items()],
+        ignore_conflicts=True,  # cannot happen under the services' lock; harmless if it did
+    )
+    return {**found, **new}
+
+
+def _closing(deltas: dict, closed: dict[str, int], now: datetime) -> dict[str, tuple[int, int]]:
+    """{service: (hours_until, new hours_until)} of the services whose batch reached a later hour.
+
+    A batch with samples of a later hour than the service's open one closes the hours before it
+    (never past our own clock's hour: a service whose clock runs ahead must not close the hour it
+    is still sending).
+    """
+    latest: dict[str, int] = {}
+    for service, _route, res, start in deltas:
+        if res == Rollup.MINUTE:
+            latest[service] = max(latest.get(service, start), start)
+    ceiling = _floor(_epoch(now), HOUR)
+    targets = {service: min(_floor(start, HOUR), ceiling) for service, start in latest.items()}
+    return {service: (closed[service], t) for service, t in targets.items() if t > closed[service]}
+
+
+def close_hours_of(ranges: dict[str, tuple[int, int]]) -> int:
+    """Build the hour rows of each service's hours in [from, to) from their minute rows, and the day
+    rows of the days that ended by `to` from their hour rows, then move its ClosedHours on; returns
+    the rows written. The caller holds the services' locks, in a transaction."""
+    if not ranges:
+        return 0
+    written = _build(Rollup.MINUTE, Rollup.HOUR, ranges)
+    day_ranges = {s: (_floor(a, DAY), _floor(b, DAY)) for s, (a, b) in ranges.items() if _floor(b, DAY) > a}
+    written += _build(Rollup.HOUR, Rollup.DAY, day_ranges)
+    by_target: dict[int, list[str]] = {}
+    for service, (_a, b) in ranges.items():
+        by_target.setdefault(b, []).append(service)
+    for until, services in by_target.items():
+        ClosedHours.objects.filter(service__in=services).update(
+            hours_until=_at(until), days_until=_at(_floor(until, DAY))
+        )
+    return written
+
+
+def _build(source: str, target: str, ranges: dict[str, tuple[int, int]]) -> int:
+    """Write the `target` rows of each service's [from, to) as the sums of its `source` rows there,
+    replacing what those rows held (rows written before ClosedHours held part of an hour)."""
+    ranges = {s: (a, b) for s, (a, b) in ranges.items() if a < b}
+    if not ranges:
+        return 0
+    step = _SECONDS[target]
+    rows = Rollup.objects.filter(
+        resolution=source,
+        service__in=ranges,
+        start__gte=_at(min(a for a, _ in ranges.values())),
+        start__lt=_at(max(b for _, b in ranges.values())),
+    ).values_list("service", "route", "start", "count", "errors", "latency_sum_ms", "statuses", "sketch")
+    built: dict[tuple, Delta] = {}
+    sums: dict[tuple, list[float]] = {}
+    for service, route, start, count, errors, latency_sum, statuses, data in rows:
+        a, b = ranges[service]
+        epoch = _epoch(start)
+        if not a <= epoch < b:
+            continue
+        key = (service, route, target, _floor(epoch, step))
+        delta = built.setdefault(key, Delta())
+        delta.count += count
+        delta.errors += errors
+        delta.statuses.update(statuses)
+        sketch.decode_into(data, delta.counts)
+        sums.setdefault(key, []).append(latency_sum)
+    Rollup.objects.bulk_create(
+        [
+            Rollup(
+                service=service,
+                route=route,
+                resolution=res,
+                start=_at(start),
+                count=delta.count,
+                errors=delta.errors,
+                latency_sum_ms=math.fsum(sums[(service, route, res, start)]),
+                statuses=dict(delta.statuses),
+                sketch=sketch.encode(delta.counts),
+            )
+            for (service, route, res, start), delta in built.items()
+        ],
+        update_conflicts=True,
+        unique_fields=["service", "route", "resolution", "start"],
+        update_fields=["count", "errors", "latency_sum_ms", "statuses", "sketch"],
+    )
+    return len(built)
+
+
+def close_hours(now: datetime | None = None) -> dict[str, int]:
+    """Build the hour and day rows of every service whose open hour ended CLOSE_AFTER ago or more
+    (services gone quiet: a sending service's own batches close its hours); returns {service: rows}.
+
+    Each service in a transaction of its own, under its lock, so it runs beside ingest and beside
+    another run of itself (the second finds nothing left to build).
+    """
+    now = now or timezone.now()
+    target = _floor(_epoch(now - CLOSE_AFTER), HOUR)
+    behind = ClosedHours.objects.filter(hours_until__lt=_at(target)).values_list("service", flat=True)
+    built = {}
+    for service in list(behind):
+        with transaction.atomic():
+            lock_services([service])
+            until = _epoch(ClosedHours.objects.get(service=service).hours_until)  # as of the lock
+            if until < target:
+                built[service] = close_hours_of({service: (until, target)})
+    return built
 
 
 # Each resolution's retention setting (days), by name: read here, and listed on the ops card.
@@ -610,11 +786,24 @@ RETENTION_SETTINGS = {
 }
 
 
-def expire(now=None) -> dict:
-    """Delete rollup rows past their resolution's retention; returns deleted counts."""
+# A row is kept while a coarser row still has to be built from it: minutes until their hour is
+# built, hours until their day is.
+_BUILT_BY = {Rollup.MINUTE: "hours_until", Rollup.HOUR: "days_until"}
+
+
+def expire(now: datetime | None = None) -> dict:
+    """Close the hours of quiet services, then delete rollup rows past their resolution's
+    retention whose hour or day row is built; returns deleted counts."""
     now = now or timezone.now()
+    close_hours(now)
     deleted = {}
     for res, (_, setting) in RETENTION_SETTINGS.items():
         days = getattr(settings, setting)
-        deleted[res], _ = Rollup.objects.filter(resolution=res, start__lt=now - timedelta(days=days)).delete()
+        old = Rollup.objects.filter(resolution=res, start__lt=now - timedelta(days=days))
+        if res in _BUILT_BY:
+            unbuilt = ClosedHours.objects.filter(
+                service=OuterRef("service"), **{f"{_BUILT_BY[res]}__lte": OuterRef("start")}
+            )
+            old = old.exclude(Exists(unbuilt))
+        deleted[res], _ = old.delete()
     return deleted

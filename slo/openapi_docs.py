@@ -43,7 +43,11 @@ INGEST_REQUEST = request_example(
     }
 )
 
-INGESTED = documented({"accepted": 2, "rows": 6}, "Samples stored, and the rollup rows they touched.")
+INGESTED = documented(
+    {"accepted": 2, "rows": 2},
+    "Samples stored, and the rollup rows written: the minute rows of the batch, plus the hour and day rows"
+    " of hours it closed or late samples it added to.",
+)
 
 WINDOW = {"start": "2026-11-21T12:01:00+00:00", "end": "2026-11-22T12:01:00+00:00"}
 GATE_OPEN = {"gate": "open", "reason": "", "shuts": []}

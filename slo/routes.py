@@ -238,15 +238,27 @@ def _read(services: list[str]) -> dict[str, Known]:
     routes: dict[str, set[str]] = defaultdict(set)
     pinned: dict[str, set[str]] = defaultdict(set)
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            # Keys in order, one statement: two workers locking the same services queue, never deadlock.
-            keys = sorted({_lock_key(service) for service in services})
-            cursor.execute("SELECT pg_advisory_xact_lock(%s, k) FROM unnest(%s::int[]) AS k", [ROUTES_LOCK, keys])
+        lock_services(services)
         cursor.execute(sql, [orjson.dumps(services).decode(), ALL_ROUTES])
         for service, route, is_pinned in cursor.fetchall():
             (pinned if is_pinned else routes)[service].add(route)
     at = time.monotonic()
     return {service: Known(frozenset(routes[service]), frozenset(pinned[service]), at) for service in services}
+
+
+def lock_services(services: list[str]) -> None:
+    """Take the per-service lock of each of `services` until the caller's transaction ends.
+
+    Ingest takes it for every service of a batch (the route cap and the closing of hours both rely
+    on it); PostgreSQL only: SQLite's IMMEDIATE transactions already hold the database's write lock.
+    Taking it again in the same transaction does not wait.
+    """
+    if connection.vendor != "postgresql" or not services:
+        return
+    # Keys in order, one statement: two workers locking the same services queue, never deadlock.
+    keys = sorted({_lock_key(service) for service in services})
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, k) FROM unnest(%s::int[]) AS k", [ROUTES_LOCK, keys])
 
 
 def _lock_key(service: str) -> int:

@@ -1,4 +1,5 @@
-"""The SLO card's chart series, for every SLO from one read of the hour and day rollups.
+"""The SLO card's chart series, for every SLO from one read of the hour and day rollups (and the
+minute rows of the hours not built yet).
 
 p95 and burn per hour over the last 24 h, per day over the last 30 days, and the error budget left at
 the end of each day of the SLO window (the burn-down). The day rows decide the burn-down, so a
@@ -7,43 +8,61 @@ rebaseline counts from the start of the day it happened on.
 
 from datetime import datetime
 
-from django.db.models import Q
+from django.db import connection
 from django.utils import timezone
 
 from . import sketch
 from .models import Rollup, Slo
-from .services import DAY, HOUR, LATENCY_BUDGETS, Window, _at, _epoch, _errors_of, _floor, _r
+from .services import (
+    DAY,
+    HOUR,
+    LATENCY_BUDGETS,
+    START_EPOCH,
+    Window,
+    _as_dict,
+    _at,
+    _epoch,
+    _errors_of,
+    _floor,
+    _r,
+    _rows_of_pieces,
+)
 
 HOURS_SHOWN = 24
 DAYS_SHOWN = 30
 
 
-def _rows(slos: list[Slo], now: datetime) -> list:
+def _rows(slos: list[Slo], now: datetime) -> dict[tuple[str, str, str], list]:
+    """{(service, route, "h" or "d"): rows (start epoch, count, errors, statuses, sketch)} of the hours
+    and days shown; the hours and the day not built yet come as their minute (and hour) rows."""
     hour_end = _floor(_epoch(now), HOUR) + HOUR
     day_end = _floor(_epoch(now), DAY) + DAY
     days = max([DAYS_SHOWN] + [slo.window_days for slo in slos])
-    streams = {(slo.service, slo.rollup_route) for slo in slos}
-    which = Q()
-    for service, route in streams:
-        which |= Q(service=service, route=route)
-    recent_hours = Q(resolution=Rollup.HOUR, start__gte=_at(hour_end - HOURS_SHOWN * HOUR), start__lt=_at(hour_end))
-    recent_days = Q(resolution=Rollup.DAY, start__gte=_at(day_end - days * DAY), start__lt=_at(day_end))
-    return list(
-        Rollup.objects.filter(which, recent_hours | recent_days).values_list(
-            "service", "route", "resolution", "start", "count", "errors", "statuses", "sketch"
-        )
-    )
+    adapt = connection.ops.adapt_datetimefield_value
+    asked: list[tuple[str, str, str]] = []
+    wanted: list = []
+    for service, route in dict.fromkeys((slo.service, slo.rollup_route) for slo in slos):
+        for res, start, end in (
+            (Rollup.HOUR, hour_end - HOURS_SHOWN * HOUR, hour_end),
+            (Rollup.DAY, day_end - days * DAY, day_end),
+        ):
+            wanted += [len(asked), service, route, res, adapt(_at(start)), adapt(_at(end))]
+            asked.append((service, route, res))
+    columns = f"{START_EPOCH[connection.vendor]}, r.count, r.errors, r.statuses, r.sketch"
+    rows: dict[tuple[str, str, str], list] = {key: [] for key in asked}
+    for i, *row in _rows_of_pieces(wanted, columns):
+        rows[asked[i]].append(row)
+    return rows
 
 
-def _windows(rows: list, slo: Slo, resolution: str, step: int) -> dict[int, Window]:
-    windows = {}
-    for service, route, res, start, count, errors, statuses, data in rows:
-        if (service, route, res) != (slo.service, slo.rollup_route, resolution):
-            continue
-        t = _epoch(start)
-        window = Window(t, t + step, requests=count, errors=_errors_of(slo, errors, statuses))
+def _windows(rows: dict[tuple[str, str, str], list], slo: Slo, resolution: str, step: int) -> dict[int, Window]:
+    windows: dict[int, Window] = {}
+    for start, count, errors, statuses, data in rows[(slo.service, slo.rollup_route, resolution)]:
+        t = _floor(start, step)
+        window = windows.setdefault(t, Window(t, t + step))
+        window.requests += count
+        window.errors += _errors_of(slo, errors, _as_dict(statuses))
         sketch.decode_into(data, window.counts)
-        windows[t] = window
     return windows
 
 

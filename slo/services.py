@@ -1,7 +1,8 @@
 """Judging SLOs: exact-count windows over the rollups, percentiles, burn rates and the budget.
 
 A window [start, end) is read as whole days in the middle, hours next to them and minutes at the
-edges, so a 30-day question reads about a hundred rows. Burn is always errors / requests over the
+edges, so a 30-day question reads about a hundred rows; hours and days not built yet (the open hour,
+today) are read as their minute and hour rows (_rows_of_pieces). Burn is always errors / requests over the
 whole window (then divided by the budgeted rate), never an average of per-row ratios.
 """
 
@@ -16,11 +17,10 @@ import numpy as np
 import orjson
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from . import sketch
-from .models import Rollup, Slo
+from .models import ClosedHours, Rollup, Slo
 
 PERIODS = {
     "5m": timedelta(minutes=5),
@@ -151,23 +151,20 @@ def read_window(slo: Slo, start: int, end: int) -> Window:
 def _window_rows(slo: Slo, start: int, end: int, by_status: bool) -> list:
     # Plain SQL: this is the hot path of every status question, and building the same five-range
     # filter through the ORM cost more than the database took to answer it.
-    pieces = segments(start, end)
-    if not pieces:
+    wanted = _pieces(slo, start, end)
+    if not wanted:
         return []
+    columns = "r.count, r.errors, r.latency_sum_ms, r.sketch" + (", r.statuses" if by_status else "")
+    return [row[1:] for row in _rows_of_pieces(wanted, columns)]
+
+
+def _pieces(slo: Slo, start: int, end: int) -> list:
+    """The pieces of [start, end) of `slo`, flat, as _rows_of_pieces takes them (all numbered 0)."""
     adapt = connection.ops.adapt_datetimefield_value
-    table = connection.ops.quote_name(Rollup._meta.db_table)
-    columns = "count, errors, latency_sum_ms, sketch" + (", statuses" if by_status else "")
-    # One index range scan per piece (service, route, resolution, start), glued with UNION ALL.
-    one = (
-        f"SELECT {columns} FROM {table}"
-        " WHERE service = %s AND route = %s AND resolution = %s AND start >= %s AND start < %s"
-    )
-    params = []
-    for res, a, b in pieces:
-        params += [slo.service, slo.rollup_route, res, adapt(_at(a)), adapt(_at(b))]
-    with connection.cursor() as cursor:
-        cursor.execute(" UNION ALL ".join([one] * len(pieces)), params)
-        return cursor.fetchall()
+    wanted: list = []
+    for res, a, b in segments(start, end):
+        wanted += [0, slo.service, slo.rollup_route, res, adapt(_at(a)), adapt(_at(b))]
+    return wanted
 
 
 def _as_dict(statuses) -> dict:
@@ -178,15 +175,13 @@ def _only_5xx(slo: Slo) -> bool:
     return slo.error_statuses.strip().lower() == "5xx"
 
 
-def _rows(slo: Slo, start: int, end: int, with_start=False) -> Iterable[tuple]:
-    pieces = segments(start, end)
-    if not pieces:
+def _rows(slo: Slo, start: int, end: int) -> list[tuple]:
+    """(count, errors, latency_sum_ms, statuses, sketch, start epoch) of the rows covering [start, end)."""
+    wanted = _pieces(slo, start, end)
+    if not wanted:
         return []
-    where = Q()
-    for res, a, b in pieces:
-        where |= Q(resolution=res, start__gte=_at(a), start__lt=_at(b))
-    fields = ["count", "errors", "latency_sum_ms", "statuses", "sketch"] + (["start"] if with_start else [])
-    return Rollup.objects.filter(where, service=slo.service, route=slo.rollup_route).values_list(*fields)
+    columns = f"r.count, r.errors, r.latency_sum_ms, r.statuses, r.sketch, {START_EPOCH[connection.vendor]}"
+    return [row[1:] for row in _rows_of_pieces(wanted, columns)]
 
 
 def _errors_of(slo: Slo, errors_5xx: int, statuses: dict) -> int:
@@ -290,14 +285,40 @@ def _shared_pieces(asks: list[tuple[Slo, timedelta]], found: list[Window]) -> li
     return pieces
 
 
-def _rows_of_pieces(wanted: list) -> list:
+# The rows that hold a piece now: an hour piece takes hour rows before its service's
+# ClosedHours.hours_until and minute rows from there on (hours still open, built when they close);
+# a day piece takes day rows before days_until, hour rows up to hours_until, then minutes. A service
+# without that row has every hour and day built. (piece, rows' resolution, lower bound, upper bound)
+_PARTS = (
+    "parts (piece, resolution, lo, hi) AS (VALUES ('m', 'm', '', ''), ('h', 'h', '', 'h'), ('h', 'm', 'h', ''),"
+    " ('d', 'd', '', 'd'), ('d', 'h', 'd', 'h'), ('d', 'm', 'h', ''))"
+)
+# A row's start as epoch seconds, in the SQL of each database.
+START_EPOCH = {
+    "postgresql": "extract(epoch FROM r.start)::bigint",
+    "sqlite": "CAST(strftime('%%s', r.start) AS INTEGER)",
+}
+
+
+def _rows_of_pieces(wanted: list, columns: str = "r.count, r.errors, r.latency_sum_ms, r.sketch, r.statuses") -> list:
+    """(i, *columns) of the rollup rows holding each piece (i, service, route, resolution, from, to)
+    of `wanted` (flat, six values a piece), in one query."""
     table = connection.ops.quote_name(Rollup._meta.db_table)
+    closed = connection.ops.quote_name(ClosedHours._meta.db_table)
     values = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * (len(wanted) // 6))
+    # The pieces' rows to read are made first (MATERIALIZED), so each is one range scan of the unique
+    # index on all four of its columns: joined in one go, PostgreSQL scanned every resolution of a
+    # piece's range (a day piece read its minutes too) and kept the rows of the right one.
     sql = (
-        f"WITH wanted (i, service, route, resolution, a, b) AS (VALUES {values})"
-        " SELECT wanted.i, r.count, r.errors, r.latency_sum_ms, r.sketch, r.statuses"
-        f" FROM wanted JOIN {table} r ON r.service = wanted.service AND r.route = wanted.route"
-        " AND r.resolution = wanted.resolution AND r.start >= wanted.a AND r.start < wanted.b"
+        f"WITH wanted (i, service, route, resolution, a, b) AS (VALUES {values}), {_PARTS},"
+        " pieces AS MATERIALIZED (SELECT wanted.i, wanted.service, wanted.route, parts.resolution, wanted.a,"
+        " wanted.b, CASE parts.lo WHEN 'h' THEN c.hours_until WHEN 'd' THEN c.days_until ELSE wanted.a END AS lo,"
+        " CASE parts.hi WHEN 'h' THEN coalesce(c.hours_until, wanted.b) WHEN 'd' THEN coalesce(c.days_until, wanted.b)"
+        " ELSE wanted.b END AS hi"
+        " FROM wanted JOIN parts ON parts.piece = wanted.resolution"
+        f" LEFT JOIN {closed} c ON c.service = wanted.service)"
+        f" SELECT p.i, {columns} FROM pieces p JOIN {table} r ON r.service = p.service AND r.route = p.route"
+        " AND r.resolution = p.resolution AND r.start >= p.a AND r.start < p.b AND r.start >= p.lo AND r.start < p.hi"
     )
     if connection.vendor == "postgresql":  # VALUES of parameters are text: say what they are
         sql = sql.replace("(%s, %s, %s, %s, %s, %s)", "(%s::int, %s, %s, %s, %s::timestamptz, %s::timestamptz)")
@@ -305,10 +326,8 @@ def _rows_of_pieces(wanted: list) -> list:
         # hash join (0.4 s at 50 SLOs, growing with the table); LATERAL with OFFSET 0, which it
         # cannot flatten, keeps one index range scan per piece (15 ms).
         sql = sql.replace(
-            f" FROM wanted JOIN {table} r ON",
-            " FROM wanted CROSS JOIN LATERAL (SELECT count, errors, latency_sum_ms, sketch, statuses"
-            f" FROM {table} r WHERE",
-        ).replace("r.start < wanted.b", "r.start < wanted.b OFFSET 0) r")
+            f" FROM pieces p JOIN {table} r ON", f" FROM pieces p CROSS JOIN LATERAL (SELECT * FROM {table} r WHERE"
+        ).replace("r.start < p.hi", "r.start < p.hi OFFSET 0) r")
     with connection.cursor() as cursor:
         cursor.execute(sql, wanted)
         return cursor.fetchall()
@@ -502,11 +521,11 @@ def budget_series(slo: Slo, start: int, end: int, whole: Window) -> list[dict]:
         **{key: LATENCY_BUDGETS[key] * whole.requests for key in latency},
     }
     spent_by_day: dict = {}
-    for _count, errors, _sum, statuses, data, row_start in _rows(slo, start, end, with_start=True):
-        day = min(_floor(_epoch(row_start), DAY) + DAY, end)
+    for _count, errors, _sum, statuses, data, row_start in _rows(slo, start, end):
+        day = min(_floor(row_start, DAY) + DAY, end)
         counts = sketch.decode(data)
         spent = spent_by_day.setdefault(day, dict.fromkeys(allowed, 0))
-        spent["errors"] += _errors_of(slo, errors, statuses)
+        spent["errors"] += _errors_of(slo, errors, _as_dict(statuses))
         for key, ms in latency.items():
             spent[key] += sketch.count_above(counts, ms)
     series = [{"t": _at(start).isoformat(), "remaining_pct": 100.0}]

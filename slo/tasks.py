@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from . import ticks
+from . import ingest, ticks
 
 
 def slo_budget_tick() -> dict:
@@ -14,3 +14,8 @@ def slo_budget_tick() -> dict:
 def slo_watch_tick() -> dict[str, Any]:
     """Every 2 minutes: multi-window alerts, the watchdog and the gate."""
     return ticks.watch_tick()
+
+
+def slo_close_hours() -> dict[str, int]:
+    """Every 10 minutes: the hour and day rows of services that went quiet, {service: rows built}."""
+    return ingest.close_hours()

@@ -1,6 +1,7 @@
 """POST /api/slo/ingest: JSON and NDJSON batches, all stored or none."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
 
 import orjson
 import pytest
@@ -27,11 +28,14 @@ def _minute_total(service, route="*"):
     )
 
 
-def test_json_batch_is_stored_per_minute_hour_and_day(api):
+def test_json_batch_is_stored_per_minute_then_per_hour_and_day_once_they_close(api):
     samples = [_sample(i) for i in range(50)] + [_sample(i, status=500) for i in range(5)]
     response = api.post("/api/slo/ingest", {"service": "billing", "samples": samples}, content_type="application/json")
     assert response.status_code == 200, response.json()
     assert response.json()["accepted"] == 55
+    minutes = Rollup.objects.filter(service="billing", route="*", resolution="m")
+    assert (sum(r.count for r in minutes), sum(r.errors for r in minutes)) == (55, 5)
+    ingest.close_hours(timezone.now() + timedelta(days=1, hours=1))
     for res in ("m", "h", "d"):
         rows = Rollup.objects.filter(service="billing", route="*", resolution=res)
         assert sum(r.count for r in rows) == 55
@@ -228,11 +232,12 @@ def test_asking_for_the_browsable_api_gets_json(api):
 def test_a_batch_of_many_services_is_stored_in_a_few_queries(
     db, django_assert_max_num_queries, django_capture_on_commit_callbacks
 ):
-    base = timezone.now().timestamp() - 300
+    hour = int(timezone.now().timestamp()) // 3600 * 3600 - 2 * 3600  # samples within one hour, still open
+    now = datetime.fromtimestamp(hour + 600, tz=dt_timezone.utc)
     body = orjson.dumps(
         [
             {
-                "ts": base + i,
+                "ts": hour + 60 + i,
                 "latency_ms": 10 + i,
                 "status": 500 if i % 10 == 0 else 200,
                 "route": f"/r{i % 3}",
@@ -241,14 +246,18 @@ def test_a_batch_of_many_services_is_stored_in_a_few_queries(
             for i in range(300)
         ]
     )
-    # New rows, and the services' routes read (on PostgreSQL under their lock) ...
+    # New rows, the services' open hours noted, and their routes read (on PostgreSQL under their lock) ...
     samples = ingest.parse_body(body, "application/json")
-    with django_assert_max_num_queries(7), django_capture_on_commit_callbacks(execute=True):
-        assert ingest.ingest(samples) == {"accepted": 300, "rows": 300 * 3 * 2}
-    # ... then rows that exist, of routes this process knows: savepoint, insert-or-lock, read, update, release.
+    with django_assert_max_num_queries(9), django_capture_on_commit_callbacks(execute=True):
+        assert ingest.ingest(samples, now) == {"accepted": 300, "rows": 300 * 2}
+    # ... then rows that exist, of routes this process knows: lock, open hours, savepoint, insert-or-lock,
+    # read, update, release.
     samples = ingest.parse_body(body, "application/json")
-    with django_assert_max_num_queries(5):
-        assert ingest.ingest(samples) == {"accepted": 300, "rows": 300 * 3 * 2}
+    with django_assert_max_num_queries(7):
+        assert ingest.ingest(samples, now) == {"accepted": 300, "rows": 300 * 2}
+    assert not Rollup.objects.exclude(resolution="m").exists()  # the hour is open: minute rows only
+    built = ingest.close_hours(now + timedelta(days=1))
+    assert len(built) == 300 and set(built.values()) == {2 * 2}  # an hour and a day row, of "/rN" and "*"
     day = {r.service: r for r in Rollup.objects.filter(resolution="d", route="*")}
     assert len(day) == 300
     assert (day["fz0"].count, day["fz0"].errors, day["fz0"].statuses) == (2, 2, {"500": 2})
@@ -263,7 +272,7 @@ def test_routes_and_services_are_stored_exactly_as_sent(api):
         "/api/slo/ingest", {"service": "Svc.1_a-b", "samples": samples}, content_type="application/json"
     )
     assert response.status_code == 200, response.json()
-    stored = set(Rollup.objects.filter(service="Svc.1_a-b", resolution="h").values_list("route", flat=True))
+    stored = set(Rollup.objects.filter(service="Svc.1_a-b", resolution="m").values_list("route", flat=True))
     assert stored == {*routes, "*"}
 
 
