@@ -28,6 +28,7 @@ from django.utils import timezone
 from . import sketch
 from .models import ALL_ROUTES, ClosedHours, Rollup
 from .routes import cap_routes, lock_services
+from .services import _at, _epoch, _floor
 
 MAX_BATCH = 10_000
 MAX_REPORTED_ERRORS = 50
@@ -634,18 +635,6 @@ def ingest(samples: Samples, now: datetime | None = None) -> dict:
 
 
 # --- closing hours and days ---------------------------------------------------------------------------
-
-
-def _floor(epoch: int, step: int) -> int:
-    return epoch - epoch % step
-
-
-def _epoch(moment: datetime) -> int:
-    return int(moment.timestamp())
-
-
-def _at(epoch: int) -> datetime:
-    return datetime.fromtimestamp(epoch, tz=dt_timezone.utc)
 
 
 def _closed_until(deltas: dict, now: datetime) -> dict[str, int]:
