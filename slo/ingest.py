@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
-from operator import itemgetter
+from functools import reduce
+from operator import itemgetter, or_
 from typing import Any
 
 import numpy as np
@@ -22,11 +23,11 @@ import orjson
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from . import sketch
-from .models import ALL_ROUTES, ClosedHours, Rollup
+from .models import ALL_ROUTES, ClosedHours, Rollup, RollupPart
 from .routes import cap_routes, lock_services
 from .services import _at, _epoch, _floor
 
@@ -39,7 +40,7 @@ SERVICE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")  # fullmatch: "$" wo
 MAX_ROUTE = 200
 DEFAULT_ROUTE = "/"
 _SECONDS = {Rollup.MINUTE: 60, Rollup.HOUR: 3600, Rollup.DAY: 86400}
-HOUR, DAY = _SECONDS[Rollup.HOUR], _SECONDS[Rollup.DAY]
+MINUTE, HOUR, DAY = _SECONDS[Rollup.MINUTE], _SECONDS[Rollup.HOUR], _SECONDS[Rollup.DAY]
 # The closing job builds an hour this long after it ended: a quiet service's last batch of the hour
 # is in by then (a later sample is still counted, by rewriting the hour row).
 CLOSE_AFTER = timedelta(minutes=5)
@@ -447,32 +448,138 @@ def fold(samples: Samples) -> dict:
 
 @transaction.atomic
 def store(deltas: dict, now: datetime | None = None) -> int:
-    """Merge the deltas into their rollup rows (creating them as needed), then build the hour and
-    day rows of the hours this batch closed; returns the rows written.
+    """Store the deltas, then build the hour and day rows of the hours this batch closed; returns the
+    rows written (rollup rows and parts).
 
-    The minute rows take every sample. An hour's row is written only once its hour has closed (see
-    ClosedHours): a sample for an hour already closed (a late one) is merged into its hour row too,
-    and into its day row once the day has closed; a sample for an open hour waits in its minute row.
-    The caller holds the services' locks (routes.lock_services), so no other batch of the same
-    service closes an hour between the look at ClosedHours and the commit.
+    A minute still open takes the batch's figures as one small part per route (RollupPart); the
+    service's first batch with samples of a later minute folds the parts of the minutes before it
+    into their minute rows (each written once, "*" included) and deletes them. A sample for a minute
+    that has closed (a late one) goes straight into its minute row. An hour's row is written only
+    once its hour has closed (see ClosedHours): a late sample for a closed hour is merged into its
+    hour row too, and into its day row once the day has closed. The caller holds the services' locks
+    (routes.lock_services), so no other batch of the same service folds a minute or closes an hour
+    between the look at the parts and ClosedHours and the commit.
 
-    Each row is written once per batch: a missing row is inserted with the batch's figures, an
-    existing one is locked (without being written), read and updated with the merged figures. Rows
-    are created or locked in key order in one statement, so two batches for the same minute add up
-    instead of one overwriting the other, and never deadlock.
+    Each row is written once per batch: a missing row is inserted with its figures, an existing one
+    is locked (without being written), read and updated with the merged figures. Rows are created
+    or locked in key order in one statement, so two batches for the same minute add up instead of
+    one overwriting the other, and never deadlock.
     """
     if not deltas:
         return 0
     now = now or timezone.now()
     closed = _closed_until(deltas, now)
-    written = _merge({key: delta for key, delta in deltas.items() if _written_now(key, closed)})
+    folding = _folding(deltas, now)
+    rows: dict = {}
+    parts: dict = {}
+    for key, delta in deltas.items():
+        service, route, res, start = key
+        if res != Rollup.MINUTE:
+            if start + _SECONDS[res] <= closed[service]:
+                rows[key] = delta
+        elif start < max(folding[service], closed[service]):
+            rows[key] = delta
+        elif route != ALL_ROUTES:  # the service-wide minute is built from its routes' parts
+            parts[key] = delta
+    waiting = _waiting(list(folding))
+    rows = _with_parts(rows, waiting, folding)
+    written = _merge(rows) + _append_parts(parts, waiting)
     return written + close_hours_of(_closing(deltas, closed, now))
 
 
-def _written_now(key: tuple, closed: dict[str, int]) -> bool:
-    """Minute rows always; an hour or day row only once its hour or day has closed."""
-    service, _route, res, start = key
-    return res == Rollup.MINUTE or start + _SECONDS[res] <= closed[service]
+def _folding(deltas: dict, now: datetime) -> dict[str, int]:
+    """{service: minute epoch}: the batch's services' minutes before it have closed. A batch with
+    samples of a later minute closes the minutes before it, never past our own clock's minute (a
+    service whose clock runs ahead must not close the minute it is still sending)."""
+    ceiling = _floor(_epoch(now), MINUTE)
+    latest: dict[str, int] = {}
+    for service, _route, res, start in deltas:
+        if res == Rollup.MINUTE:
+            latest[service] = min(max(latest.get(service, start), start), ceiling)
+    return latest
+
+
+_PART_COLUMNS = ("service", "route", "start", "batch", "count", "errors", "latency_sum_ms", "statuses", "sketch")
+
+
+def _waiting(services: list[str]) -> list[tuple]:
+    """Every part of `services` not folded yet, as _PART_COLUMNS (a minute's worth per route)."""
+    if not services:
+        return []
+    return list(RollupPart.objects.filter(service__in=services).values_list(*_PART_COLUMNS))
+
+
+def _with_parts(rows: dict, waiting: list[tuple], until: dict[str, int]) -> dict:
+    """`rows` (deltas, left as they were) plus the `waiting` parts of minutes before each service's
+    `until`, as their route's and the service's minute rows; deletes those parts."""
+    due = [part for part in waiting if _epoch(part[2]) < until[part[0]]]
+    if not due:
+        return rows
+    summed = {key: _copy(delta) for key, delta in rows.items()}
+    sums: dict[tuple, list[float]] = {}
+    for service, route, start, _batch, count, errors, latency_sum, statuses, data in due:
+        for r in (route, ALL_ROUTES):
+            key = (service, r, Rollup.MINUTE, _epoch(start))
+            delta = summed.setdefault(key, Delta())
+            delta.count += count
+            delta.errors += errors
+            delta.statuses.update(statuses)
+            sketch.decode_into(data, delta.counts)
+            sums.setdefault(key, [delta.latency_sum_ms]).append(latency_sum)
+    for key, latency_sums in sums.items():
+        summed[key].latency_sum_ms = math.fsum(latency_sums)  # exact, whatever order the parts came in
+    services = {part[0] for part in due}
+    RollupPart.objects.filter(reduce(or_, [Q(service=s, start__lt=_at(until[s])) for s in services])).delete()
+    return summed
+
+
+def _copy(delta: Delta) -> Delta:
+    copy = Delta()
+    copy.add(delta)
+    return copy
+
+
+def _append_parts(parts: dict, waiting: list[tuple]) -> int:
+    """Append one part per (service, route, minute) of `parts`, numbered after the service's
+    `waiting` ones; returns how many."""
+    if not parts:
+        return 0
+    last: dict[str, int] = {}
+    for service, _route, _start, batch, *_rest in waiting:
+        last[service] = max(last.get(service, 0), batch)
+    rows = [
+        (service, route, start, last.get(service, 0) + 1, delta)
+        for (service, route, _res, start), delta in parts.items()
+    ]
+    table = connection.ops.quote_name(RollupPart._meta.db_table)
+    columns = "service, route, start, batch, count, errors, latency_sum_ms, statuses, sketch"
+    with connection.cursor() as cursor:
+        # One statement however many parts (Django's bulk_create splits at SQLite's 999 parameters).
+        if connection.vendor == "sqlite":
+            cursor.executemany(
+                f"INSERT INTO {table} ({columns}) VALUES (%s, %s, datetime(%s, 'unixepoch'), %s, %s, %s, %s, %s, %s)",
+                [
+                    (*key, d.count, d.errors, d.latency_sum_ms, orjson.dumps(dict(d.statuses)).decode(), sketch.encode(d.counts))
+                    for *key, d in rows
+                ],
+            )
+        else:
+            values = [
+                [*key, d.count, d.errors, d.latency_sum_ms, dict(d.statuses), sketch.encode(d.counts).hex()] for *key, d in rows
+            ]
+            cursor.execute(
+                f"INSERT INTO {table} ({columns}) SELECT v->>0, v->>1, to_timestamp((v->>2)::bigint),"
+                " (v->>3)::int, (v->>4)::bigint, (v->>5)::bigint, (v->>6)::float8, (v->7)::jsonb,"
+                " decode(v->>8, 'hex') FROM json_array_elements(%s::json) v",
+                [orjson.dumps(values).decode()],
+            )
+    return len(parts)
+
+
+def fold_parts(until: dict[str, int]) -> int:
+    """Fold the parts of each service's minutes before `until` (epoch) into their minute rows and
+    delete them; returns the minute rows written. The caller holds the services' locks."""
+    return _merge(_with_parts({}, _waiting(list(until)), until))
 
 
 def _merge(deltas: dict) -> int:
@@ -748,22 +855,29 @@ def _build(source: str, target: str, ranges: dict[str, tuple[int, int]]) -> int:
 
 
 def close_hours(now: datetime | None = None) -> dict[str, int]:
-    """Build the hour and day rows of every service whose open hour ended CLOSE_AFTER ago or more
-    (services gone quiet: a sending service's own batches close its hours); returns {service: rows}.
+    """Fold the parts of minutes that ended CLOSE_AFTER ago or more, then build the hour and day rows
+    of every service whose open hour ended that long ago (services gone quiet: a sending service's
+    own batches fold its minutes and close its hours); returns {service: rows written}.
 
     Each service in a transaction of its own, under its lock, so it runs beside ingest and beside
-    another run of itself (the second finds nothing left to build).
+    another run of itself (the second finds nothing left to do).
     """
     now = now or timezone.now()
-    target = _floor(_epoch(now - CLOSE_AFTER), HOUR)
+    minute = _floor(_epoch(now - CLOSE_AFTER), MINUTE)
+    target = _floor(minute, HOUR)
     behind = ClosedHours.objects.filter(hours_until__lt=_at(target)).values_list("service", flat=True)
+    waiting = RollupPart.objects.filter(start__lt=_at(minute)).values_list("service", flat=True).distinct()
     built = {}
-    for service in list(behind):
+    for service in sorted({*behind, *waiting}):
         with transaction.atomic():
             lock_services([service])
-            until = _epoch(ClosedHours.objects.get(service=service).hours_until)  # as of the lock
+            written = fold_parts({service: minute})  # before the hours are built from the minute rows
+            closed = ClosedHours.objects.filter(service=service).values_list("hours_until", flat=True).first()
+            until = _epoch(closed) if closed else target  # as of the lock
             if until < target:
-                built[service] = close_hours_of({service: (until, target)})
+                written += close_hours_of({service: (until, target)})
+            if written:
+                built[service] = written
     return built
 
 

@@ -176,6 +176,35 @@ class ClosedHours(models.Model):
         return f"{self.service} closed until {self.hours_until:%Y-%m-%d %H:%M}"
 
 
+class RollupPart(models.Model):
+    """What one batch added to one route's minute while that minute is still open.
+
+    A batch every 10 s would otherwise rewrite each ~650-byte minute row six times a minute; it
+    appends these small rows instead (real routes only: the service-wide "*" is their sum), and the
+    service's first batch of a later minute, or the quiet-service job, folds them into their minute
+    rows once and deletes them (ingest.fold_parts). Reads add them to the minute rows of their range.
+    No id column: the key is the one index the fold and the reads need (every index costs WAL).
+    """
+
+    pk = models.CompositePrimaryKey("service", "start", "batch", "route")
+    service = models.CharField(max_length=100)
+    start = models.DateTimeField()
+    # The batch's number among the service's parts still waiting (one per batch, from 1).
+    batch = models.PositiveIntegerField()
+    route = models.CharField(max_length=200)
+    count = models.BigIntegerField()
+    errors = models.BigIntegerField()
+    latency_sum_ms = models.FloatField()
+    statuses = models.JSONField(default=dict)
+    sketch = models.BinaryField(default=b"")
+
+    class Meta:
+        verbose_name = "rollup part"
+
+    def __str__(self) -> str:
+        return f"{self.service}{self.route} minute {self.start:%Y-%m-%d %H:%M} (batch {self.batch})"
+
+
 class SloState(models.Model):
     """What the periodic jobs remember between runs about one SLO (never edited by hand)."""
 
