@@ -499,7 +499,7 @@ def _folding(deltas: dict, now: datetime) -> dict[str, int]:
     return latest
 
 
-_PART_COLUMNS = ("service", "route", "start", "batch", "count", "errors", "latency_sum_ms", "statuses", "sketch")
+_PART_COLUMNS = ("service", "route", "start", "seq", "count", "errors", "latency_sum_ms", "statuses", "sketch")
 
 
 def _waiting(services: list[str]) -> list[tuple]:
@@ -517,7 +517,7 @@ def _with_parts(rows: dict, waiting: list[tuple], until: dict[str, int]) -> dict
         return rows
     summed = {key: _copy(delta) for key, delta in rows.items()}
     sums: dict[tuple, list[float]] = {}
-    for service, route, start, _batch, count, errors, latency_sum, statuses, data in due:
+    for service, route, start, _seq, count, errors, latency_sum, statuses, data in due:
         for r in (route, ALL_ROUTES):
             key = (service, r, Rollup.MINUTE, _epoch(start))
             delta = summed.setdefault(key, Delta())
@@ -545,33 +545,29 @@ def _append_parts(parts: dict, waiting: list[tuple]) -> int:
     if not parts:
         return 0
     last: dict[str, int] = {}
-    for service, _route, _start, batch, *_rest in waiting:
-        last[service] = max(last.get(service, 0), batch)
-    rows = [
-        (service, route, start, last.get(service, 0) + 1, delta)
-        for (service, route, _res, start), delta in parts.items()
-    ]
+    for service, _route, _start, seq, *_rest in waiting:
+        last[service] = max(last.get(service, 0), seq)
+    rows = []
+    for (service, route, _res, start), d in parts.items():
+        last[service] = last.get(service, 0) + 1
+        statuses = orjson.dumps(dict(d.statuses)).decode()
+        rows.append([service, route, start, last[service], d.count, d.errors, d.latency_sum_ms, statuses])
+        rows[-1].append(sketch.encode_few(d.counts))
     table = connection.ops.quote_name(RollupPart._meta.db_table)
-    columns = "service, route, start, batch, count, errors, latency_sum_ms, statuses, sketch"
+    columns = "service, route, start, seq, count, errors, latency_sum_ms, statuses, sketch"
     with connection.cursor() as cursor:
         # One statement however many parts (Django's bulk_create splits at SQLite's 999 parameters).
         if connection.vendor == "sqlite":
             cursor.executemany(
                 f"INSERT INTO {table} ({columns}) VALUES (%s, %s, datetime(%s, 'unixepoch'), %s, %s, %s, %s, %s, %s)",
-                [
-                    (*key, d.count, d.errors, d.latency_sum_ms, orjson.dumps(dict(d.statuses)).decode(), sketch.encode(d.counts))
-                    for *key, d in rows
-                ],
+                rows,
             )
         else:
-            values = [
-                [*key, d.count, d.errors, d.latency_sum_ms, dict(d.statuses), sketch.encode(d.counts).hex()] for *key, d in rows
-            ]
             cursor.execute(
                 f"INSERT INTO {table} ({columns}) SELECT v->>0, v->>1, to_timestamp((v->>2)::bigint),"
-                " (v->>3)::int, (v->>4)::bigint, (v->>5)::bigint, (v->>6)::float8, (v->7)::jsonb,"
+                " (v->>3)::int, (v->>4)::int, (v->>5)::int, (v->>6)::float8, (v->>7)::jsonb,"
                 " decode(v->>8, 'hex') FROM json_array_elements(%s::json) v",
-                [orjson.dumps(values).decode()],
+                [orjson.dumps([[*row[:-1], row[-1].hex()] for row in rows]).decode()],
             )
     return len(parts)
 
