@@ -31,9 +31,8 @@ def _batch(start, seed, n=60, seconds=50.0):
 
 
 def _slo(route=""):
-    return Slo.objects.create(
-        name=f"api{route.replace('/', '-')}", service="api", route=route, p95_ms=800, error_budget_pct=1.0, window_days=30
-    )
+    name = f"api{route.replace('/', '-')}"
+    return Slo.objects.create(name=name, service="api", route=route, p95_ms=800, error_budget_pct=1.0, window_days=30)
 
 
 def _exact(slo, start, end, batches) -> None:
