@@ -523,7 +523,7 @@ def _with_parts(rows: dict, waiting: list[tuple], until: dict[str, int]) -> dict
             delta = summed.setdefault(key, Delta())
             delta.count += count
             delta.errors += errors
-            delta.statuses.update(statuses)
+            delta.statuses.update(orjson.loads(statuses))
             sketch.decode_into(data, delta.counts)
             sums.setdefault(key, [delta.latency_sum_ms]).append(latency_sum)
     for key, latency_sums in sums.items():
@@ -565,7 +565,7 @@ def _append_parts(parts: dict, waiting: list[tuple]) -> int:
         else:
             cursor.execute(
                 f"INSERT INTO {table} ({columns}) SELECT v->>0, v->>1, to_timestamp((v->>2)::bigint),"
-                " (v->>3)::int, (v->>4)::int, (v->>5)::int, (v->>6)::float8, (v->>7)::jsonb,"
+                " (v->>3)::int, (v->>4)::int, (v->>5)::int, (v->>6)::float8, v->>7,"
                 " decode(v->>8, 'hex') FROM json_array_elements(%s::json) v",
                 [orjson.dumps([[*row[:-1], row[-1].hex()] for row in rows]).decode()],
             )

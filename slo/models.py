@@ -198,7 +198,8 @@ class RollupPart(models.Model):
     errors = models.PositiveIntegerField()
     service = models.CharField(max_length=100)
     route = models.CharField(max_length=200)
-    statuses = models.JSONField(default=dict)
+    # JSON text, not jsonb: jsonb's headers double the ~11 bytes of {"200": 25}, on every part.
+    statuses = models.TextField(default="{}", help_text="count per status code, as JSON")
     sketch = models.BinaryField(default=b"")
 
     class Meta:

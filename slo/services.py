@@ -316,7 +316,8 @@ def _rows_of_pieces(wanted: list, columns: str = "r.count, r.errors, r.latency_s
         RollupPart,
         f"p.resolution = '{Rollup.MINUTE}' AND r.service = p.service"
         f" AND (p.route = '{ALL_ROUTES}' OR r.route = p.route)",
-        columns,
+        # A part's statuses are JSON text; PostgreSQL's rollup rows hold jsonb.
+        columns.replace("r.statuses", "r.statuses::jsonb") if connection.vendor == "postgresql" else columns,
     )
     # The pieces' rows to read are made first (MATERIALIZED), so each is one range scan of the unique
     # index on all four of its columns: joined in one go, PostgreSQL scanned every resolution of a
