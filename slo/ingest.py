@@ -461,9 +461,8 @@ def store(deltas: dict, now: datetime | None = None) -> int:
     between the look at the parts and ClosedHours and the commit.
 
     Each row is written once per batch: a missing row is inserted with its figures, an existing one
-    is locked (without being written), read and updated with the merged figures. Rows are created
-    or locked in key order in one statement, so two batches for the same minute add up instead of
-    one overwriting the other, and never deadlock.
+    read and updated with the merged figures. The services' locks are what make two batches for the
+    same minute add up instead of one overwriting the other.
     """
     if not deltas:
         return 0
@@ -609,29 +608,27 @@ def _lock_order(key: tuple) -> tuple:
 
 def _insert_or_lock(ordered: list, deltas: dict) -> dict:
     """Insert the rows that are missing with their deltas; {key: (pk, count, errors, latency_sum_ms,
-    statuses, sketch)} of the rows that were there, locked for this transaction."""
-    if connection.vendor == "postgresql":
-        created = _insert_missing_postgres(ordered, deltas)
-        return _read_rows([key for key in ordered if key not in created])
-    # SQLite: the transaction already holds the database's write lock (IMMEDIATE), so read, then write.
+    statuses, sketch)} of the rows that were there. The caller holds the services' locks (PostgreSQL)
+    or the database's write lock (SQLite's IMMEDIATE transactions), and every writer of a service's
+    rows takes them, so what is read here stays as read until the commit: read, then write."""
     existing = _read_rows(ordered)
-    _insert_missing_sqlite([key for key in ordered if key not in existing], deltas)
+    missing = [key for key in ordered if key not in existing]
+    if connection.vendor == "postgresql":
+        _insert_missing_postgres(missing, deltas)
+    else:
+        _insert_missing_sqlite(missing, deltas)
     return existing
 
 
-# One statement per step however many series a batch holds (a query per series made a batch of
-# 10,000 services take minutes). The rows go in as one JSON list; the upsert finds each row through
-# the unique key, so no planner guess can turn the lookups into index scans over every series of a
-# minute. "DO UPDATE ... WHERE false" locks a row that is already there without writing a new version
-# of it (DO NOTHING would not lock it): rewriting the 1-2 KB hour and day rows just to lock them
-# doubled the WAL of every batch.
-_INSERT_OR_LOCK = (
-    "INSERT INTO {table} AS r (service, route, resolution, start, count, errors, latency_sum_ms, statuses, sketch)"
+# One statement however many series a batch holds (a query per series made a batch of 10,000
+# services take minutes): the rows go in as one JSON list. A plain insert: under the services' lock
+# nobody else inserts them, and ON CONFLICT's speculative insertion logged one more WAL record per
+# row.
+_INSERT = (
+    "INSERT INTO {table} (service, route, resolution, start, count, errors, latency_sum_ms, statuses, sketch)"
     " SELECT v->>0, v->>1, v->>2, to_timestamp((v->>3)::bigint), (v->>4)::bigint, (v->>5)::bigint,"
     " (v->>6)::float8, (v->7)::jsonb, decode(v->>8, 'hex')"
     " FROM json_array_elements(%s::json) WITH ORDINALITY AS k(v, n) ORDER BY n"
-    " ON CONFLICT (service, route, resolution, start) DO UPDATE SET count = r.count WHERE false"
-    " RETURNING service, route, resolution, extract(epoch FROM start)::bigint"
 )
 
 _READ_ROWS = {
@@ -667,11 +664,12 @@ def _delta_row(key: tuple, delta: Delta) -> list:
     return [*key, delta.count, delta.errors, delta.latency_sum_ms, statuses, sketch.encode(delta.counts).hex()]
 
 
-def _insert_missing_postgres(ordered: list, deltas: dict) -> set:
-    rows = [_delta_row(key, deltas[key]) for key in ordered]
+def _insert_missing_postgres(keys: list, deltas: dict) -> None:
+    if not keys:
+        return
+    rows = [_delta_row(key, deltas[key]) for key in keys]
     with connection.cursor() as cursor:
-        cursor.execute(_INSERT_OR_LOCK.format(table=_table()), [orjson.dumps(rows).decode()])
-        return set(cursor.fetchall())
+        cursor.execute(_INSERT.format(table=_table()), [orjson.dumps(rows).decode()])
 
 
 def _read_rows(keys: list) -> dict:
