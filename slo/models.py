@@ -186,9 +186,10 @@ class RollupPart(models.Model):
     No id column: every index costs WAL on each of these short-lived rows.
     """
 
-    # The key is the one index the fold (a service's minutes before one) and the reads (a service's
-    # minutes in a range, of one route or all) need; `seq` tells a service's waiting parts apart.
-    pk = models.CompositePrimaryKey("service", "start", "seq")
+    # The one index: the fold and the reads take a service's parts (a few minutes' worth at most, as
+    # they are folded) and keep those of the minutes they want. `seq` numbers a service's waiting
+    # parts; without `start` in it, each index entry is 8 bytes smaller.
+    pk = models.CompositePrimaryKey("service", "seq")
     # Fixed-width columns first, so the row carries no alignment padding.
     start = models.DateTimeField()
     latency_sum_ms = models.FloatField()
