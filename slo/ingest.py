@@ -2,9 +2,10 @@
 
 A sample is {"ts": ISO 8601 or epoch seconds, "latency_ms": number, "status": int, "route": str,
 "service": str}. Batches are checked whole (a bad sample refuses the batch, naming each bad field),
-folded in numpy into one row per service, route and minute, and merged into the stored minute rows
-in one transaction. Hour and day rows are built once, from those minutes, when their hour or day has
-closed (see ClosedHours and close_hours_of); only a late sample rewrites them.
+folded in numpy into one row per service, route and minute, and stored in one transaction: a minute
+still open as one small part per route (RollupPart), summed into its minute rows once when the
+minute closes (fold_parts). Hour and day rows are built once, from those minutes, when their hour or
+day has closed (see ClosedHours and close_hours_of); only a late sample rewrites them.
 """
 
 import math

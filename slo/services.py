@@ -2,7 +2,8 @@
 
 A window [start, end) is read as whole days in the middle, hours next to them and minutes at the
 edges, so a 30-day question reads about a hundred rows; hours and days not built yet (the open hour,
-today) are read as their minute and hour rows (_rows_of_pieces). Burn is always errors / requests over the
+today) are read as their minute and hour rows, and minutes not folded yet as their parts
+(_rows_of_pieces). Burn is always errors / requests over the
 whole window (then divided by the budgeted rate), never an average of per-row ratios.
 """
 
