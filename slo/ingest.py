@@ -2,9 +2,10 @@
 
 A sample is {"ts": ISO 8601 or epoch seconds, "latency_ms": number, "status": int, "route": str,
 "service": str}. Batches are checked whole (a bad sample refuses the batch, naming each bad field),
-folded in numpy into one row per service, route and minute, and merged into the stored minute rows
-in one transaction. Hour and day rows are built once, from those minutes, when their hour or day has
-closed (see ClosedHours and close_hours_of); only a late sample rewrites them.
+folded in numpy into one row per service, route and minute, and stored in one transaction: a minute
+still open as one small part per route (RollupPart), summed into its minute rows once when the
+minute closes (fold_parts). Hour and day rows are built once, from those minutes, when their hour or
+day has closed (see ClosedHours and close_hours_of); only a late sample rewrites them.
 """
 
 import math
@@ -14,7 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
-from operator import itemgetter
+from functools import reduce
+from operator import itemgetter, or_
 from typing import Any
 
 import numpy as np
@@ -22,11 +24,11 @@ import orjson
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from . import sketch
-from .models import ALL_ROUTES, ClosedHours, Rollup
+from .models import ALL_ROUTES, ClosedHours, Rollup, RollupPart
 from .routes import cap_routes, lock_services
 from .services import _at, _epoch, _floor
 
@@ -39,7 +41,7 @@ SERVICE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")  # fullmatch: "$" wo
 MAX_ROUTE = 200
 DEFAULT_ROUTE = "/"
 _SECONDS = {Rollup.MINUTE: 60, Rollup.HOUR: 3600, Rollup.DAY: 86400}
-HOUR, DAY = _SECONDS[Rollup.HOUR], _SECONDS[Rollup.DAY]
+MINUTE, HOUR, DAY = _SECONDS[Rollup.MINUTE], _SECONDS[Rollup.HOUR], _SECONDS[Rollup.DAY]
 # The closing job builds an hour this long after it ended: a quiet service's last batch of the hour
 # is in by then (a later sample is still counted, by rewriting the hour row).
 CLOSE_AFTER = timedelta(minutes=5)
@@ -447,32 +449,133 @@ def fold(samples: Samples) -> dict:
 
 @transaction.atomic
 def store(deltas: dict, now: datetime | None = None) -> int:
-    """Merge the deltas into their rollup rows (creating them as needed), then build the hour and
-    day rows of the hours this batch closed; returns the rows written.
+    """Store the deltas, then build the hour and day rows of the hours this batch closed; returns the
+    rows written (rollup rows and parts).
 
-    The minute rows take every sample. An hour's row is written only once its hour has closed (see
-    ClosedHours): a sample for an hour already closed (a late one) is merged into its hour row too,
-    and into its day row once the day has closed; a sample for an open hour waits in its minute row.
-    The caller holds the services' locks (routes.lock_services), so no other batch of the same
-    service closes an hour between the look at ClosedHours and the commit.
+    A minute still open takes the batch's figures as one small part per route (RollupPart); the
+    service's first batch with samples of a later minute folds the parts of the minutes before it
+    into their minute rows (each written once, "*" included) and deletes them. A sample for a minute
+    that has closed (a late one) goes straight into its minute row. An hour's row is written only
+    once its hour has closed (see ClosedHours): a late sample for a closed hour is merged into its
+    hour row too, and into its day row once the day has closed. The caller holds the services' locks
+    (routes.lock_services), so no other batch of the same service folds a minute or closes an hour
+    between the look at the parts and ClosedHours and the commit.
 
-    Each row is written once per batch: a missing row is inserted with the batch's figures, an
-    existing one is locked (without being written), read and updated with the merged figures. Rows
-    are created or locked in key order in one statement, so two batches for the same minute add up
-    instead of one overwriting the other, and never deadlock.
+    Each row is written once per batch: a missing row is inserted with its figures, an existing one
+    read and updated with the merged figures. The services' locks are what make two batches for the
+    same minute add up instead of one overwriting the other.
     """
     if not deltas:
         return 0
     now = now or timezone.now()
     closed = _closed_until(deltas, now)
-    written = _merge({key: delta for key, delta in deltas.items() if _written_now(key, closed)})
+    folding = _folding(deltas, now)
+    rows: dict = {}
+    parts: dict = {}
+    for key, delta in deltas.items():
+        service, route, res, start = key
+        if res != Rollup.MINUTE:
+            if start + _SECONDS[res] <= closed[service]:
+                rows[key] = delta
+        elif start < max(folding[service], closed[service]):
+            rows[key] = delta
+        elif route != ALL_ROUTES:  # the service-wide minute is built from its routes' parts
+            parts[key] = delta
+    waiting = _waiting(list(folding))
+    rows = _with_parts(rows, waiting, folding)
+    written = _merge(rows) + _append_parts(parts, waiting)
     return written + close_hours_of(_closing(deltas, closed, now))
 
 
-def _written_now(key: tuple, closed: dict[str, int]) -> bool:
-    """Minute rows always; an hour or day row only once its hour or day has closed."""
-    service, _route, res, start = key
-    return res == Rollup.MINUTE or start + _SECONDS[res] <= closed[service]
+def _folding(deltas: dict, now: datetime) -> dict[str, int]:
+    """{service: minute epoch}: the batch's services' minutes before it have closed. A batch with
+    samples of a later minute closes the minutes before it, never past our own clock's minute (a
+    service whose clock runs ahead must not close the minute it is still sending)."""
+    ceiling = _floor(_epoch(now), MINUTE)
+    latest: dict[str, int] = {}
+    for service, _route, res, start in deltas:
+        if res == Rollup.MINUTE:
+            latest[service] = min(max(latest.get(service, start), start), ceiling)
+    return latest
+
+
+_PART_COLUMNS = ("service", "route", "start", "seq", "count", "errors", "latency_sum_ms", "statuses", "sketch")
+
+
+def _waiting(services: list[str]) -> list[tuple]:
+    """Every part of `services` not folded yet, as _PART_COLUMNS (a minute's worth per route)."""
+    if not services:
+        return []
+    return list(RollupPart.objects.filter(service__in=services).values_list(*_PART_COLUMNS))
+
+
+def _with_parts(rows: dict, waiting: list[tuple], until: dict[str, int]) -> dict:
+    """`rows` (deltas, left as they were) plus the `waiting` parts of minutes before each service's
+    `until`, as their route's and the service's minute rows; deletes those parts."""
+    due = [part for part in waiting if _epoch(part[2]) < until[part[0]]]
+    if not due:
+        return rows
+    summed = {key: _copy(delta) for key, delta in rows.items()}
+    sums: dict[tuple, list[float]] = {}
+    for service, route, start, _seq, count, errors, latency_sum, statuses, data in due:
+        for r in (route, ALL_ROUTES):
+            key = (service, r, Rollup.MINUTE, _epoch(start))
+            delta = summed.setdefault(key, Delta())
+            delta.count += count
+            delta.errors += errors
+            delta.statuses.update(orjson.loads(statuses))
+            sketch.decode_into(data, delta.counts)
+            sums.setdefault(key, [delta.latency_sum_ms]).append(latency_sum)
+    for key, latency_sums in sums.items():
+        summed[key].latency_sum_ms = math.fsum(latency_sums)  # exact, whatever order the parts came in
+    services = {part[0] for part in due}
+    RollupPart.objects.filter(reduce(or_, [Q(service=s, start__lt=_at(until[s])) for s in services])).delete()
+    return summed
+
+
+def _copy(delta: Delta) -> Delta:
+    copy = Delta()
+    copy.add(delta)
+    return copy
+
+
+def _append_parts(parts: dict, waiting: list[tuple]) -> int:
+    """Append one part per (service, route, minute) of `parts`, numbered after the service's
+    `waiting` ones; returns how many."""
+    if not parts:
+        return 0
+    last: dict[str, int] = {}
+    for service, _route, _start, seq, *_rest in waiting:
+        last[service] = max(last.get(service, 0), seq)
+    rows = []
+    for (service, route, _res, start), d in parts.items():
+        last[service] = last.get(service, 0) + 1
+        statuses = orjson.dumps(dict(d.statuses)).decode()
+        rows.append([service, route, start, last[service], d.count, d.errors, d.latency_sum_ms, statuses])
+        rows[-1].append(sketch.encode_few(d.counts))
+    table = connection.ops.quote_name(RollupPart._meta.db_table)
+    columns = "service, route, start, seq, count, errors, latency_sum_ms, statuses, sketch"
+    with connection.cursor() as cursor:
+        # One statement however many parts (Django's bulk_create splits at SQLite's 999 parameters).
+        if connection.vendor == "sqlite":
+            cursor.executemany(
+                f"INSERT INTO {table} ({columns}) VALUES (%s, %s, datetime(%s, 'unixepoch'), %s, %s, %s, %s, %s, %s)",
+                rows,
+            )
+        else:
+            cursor.execute(
+                f"INSERT INTO {table} ({columns}) SELECT v->>0, v->>1, to_timestamp((v->>2)::bigint),"
+                " (v->>3)::int, (v->>4)::int, (v->>5)::int, (v->>6)::float8, v->>7,"
+                " decode(v->>8, 'hex') FROM json_array_elements(%s::json) v",
+                [orjson.dumps([[*row[:-1], row[-1].hex()] for row in rows]).decode()],
+            )
+    return len(parts)
+
+
+def fold_parts(until: dict[str, int]) -> int:
+    """Fold the parts of each service's minutes before `until` (epoch) into their minute rows and
+    delete them; returns the minute rows written. The caller holds the services' locks."""
+    return _merge(_with_parts({}, _waiting(list(until)), until))
 
 
 def _merge(deltas: dict) -> int:
@@ -506,29 +609,27 @@ def _lock_order(key: tuple) -> tuple:
 
 def _insert_or_lock(ordered: list, deltas: dict) -> dict:
     """Insert the rows that are missing with their deltas; {key: (pk, count, errors, latency_sum_ms,
-    statuses, sketch)} of the rows that were there, locked for this transaction."""
-    if connection.vendor == "postgresql":
-        created = _insert_missing_postgres(ordered, deltas)
-        return _read_rows([key for key in ordered if key not in created])
-    # SQLite: the transaction already holds the database's write lock (IMMEDIATE), so read, then write.
+    statuses, sketch)} of the rows that were there. The caller holds the services' locks (PostgreSQL)
+    or the database's write lock (SQLite's IMMEDIATE transactions), and every writer of a service's
+    rows takes them, so what is read here stays as read until the commit: read, then write."""
     existing = _read_rows(ordered)
-    _insert_missing_sqlite([key for key in ordered if key not in existing], deltas)
+    missing = [key for key in ordered if key not in existing]
+    if connection.vendor == "postgresql":
+        _insert_missing_postgres(missing, deltas)
+    else:
+        _insert_missing_sqlite(missing, deltas)
     return existing
 
 
-# One statement per step however many series a batch holds (a query per series made a batch of
-# 10,000 services take minutes). The rows go in as one JSON list; the upsert finds each row through
-# the unique key, so no planner guess can turn the lookups into index scans over every series of a
-# minute. "DO UPDATE ... WHERE false" locks a row that is already there without writing a new version
-# of it (DO NOTHING would not lock it): rewriting the 1-2 KB hour and day rows just to lock them
-# doubled the WAL of every batch.
-_INSERT_OR_LOCK = (
-    "INSERT INTO {table} AS r (service, route, resolution, start, count, errors, latency_sum_ms, statuses, sketch)"
+# One statement however many series a batch holds (a query per series made a batch of 10,000
+# services take minutes): the rows go in as one JSON list. A plain insert: under the services' lock
+# nobody else inserts them, and ON CONFLICT's speculative insertion logged one more WAL record per
+# row.
+_INSERT = (
+    "INSERT INTO {table} (service, route, resolution, start, count, errors, latency_sum_ms, statuses, sketch)"
     " SELECT v->>0, v->>1, v->>2, to_timestamp((v->>3)::bigint), (v->>4)::bigint, (v->>5)::bigint,"
     " (v->>6)::float8, (v->7)::jsonb, decode(v->>8, 'hex')"
     " FROM json_array_elements(%s::json) WITH ORDINALITY AS k(v, n) ORDER BY n"
-    " ON CONFLICT (service, route, resolution, start) DO UPDATE SET count = r.count WHERE false"
-    " RETURNING service, route, resolution, extract(epoch FROM start)::bigint"
 )
 
 _READ_ROWS = {
@@ -564,11 +665,12 @@ def _delta_row(key: tuple, delta: Delta) -> list:
     return [*key, delta.count, delta.errors, delta.latency_sum_ms, statuses, sketch.encode(delta.counts).hex()]
 
 
-def _insert_missing_postgres(ordered: list, deltas: dict) -> set:
-    rows = [_delta_row(key, deltas[key]) for key in ordered]
+def _insert_missing_postgres(keys: list, deltas: dict) -> None:
+    if not keys:
+        return
+    rows = [_delta_row(key, deltas[key]) for key in keys]
     with connection.cursor() as cursor:
-        cursor.execute(_INSERT_OR_LOCK.format(table=_table()), [orjson.dumps(rows).decode()])
-        return set(cursor.fetchall())
+        cursor.execute(_INSERT.format(table=_table()), [orjson.dumps(rows).decode()])
 
 
 def _read_rows(keys: list) -> dict:
@@ -748,22 +850,29 @@ def _build(source: str, target: str, ranges: dict[str, tuple[int, int]]) -> int:
 
 
 def close_hours(now: datetime | None = None) -> dict[str, int]:
-    """Build the hour and day rows of every service whose open hour ended CLOSE_AFTER ago or more
-    (services gone quiet: a sending service's own batches close its hours); returns {service: rows}.
+    """Fold the parts of minutes that ended CLOSE_AFTER ago or more, then build the hour and day rows
+    of every service whose open hour ended that long ago (services gone quiet: a sending service's
+    own batches fold its minutes and close its hours); returns {service: rows written}.
 
     Each service in a transaction of its own, under its lock, so it runs beside ingest and beside
-    another run of itself (the second finds nothing left to build).
+    another run of itself (the second finds nothing left to do).
     """
     now = now or timezone.now()
-    target = _floor(_epoch(now - CLOSE_AFTER), HOUR)
+    minute = _floor(_epoch(now - CLOSE_AFTER), MINUTE)
+    target = _floor(minute, HOUR)
     behind = ClosedHours.objects.filter(hours_until__lt=_at(target)).values_list("service", flat=True)
+    waiting = RollupPart.objects.filter(start__lt=_at(minute)).values_list("service", flat=True).distinct()
     built = {}
-    for service in list(behind):
+    for service in sorted({*behind, *waiting}):
         with transaction.atomic():
             lock_services([service])
-            until = _epoch(ClosedHours.objects.get(service=service).hours_until)  # as of the lock
+            written = fold_parts({service: minute})  # before the hours are built from the minute rows
+            closed = ClosedHours.objects.filter(service=service).values_list("hours_until", flat=True).first()
+            until = _epoch(closed) if closed else target  # as of the lock
             if until < target:
-                built[service] = close_hours_of({service: (until, target)})
+                written += close_hours_of({service: (until, target)})
+            if written:
+                built[service] = written
     return built
 
 

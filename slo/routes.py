@@ -40,7 +40,7 @@ from django.db import connection, transaction
 
 from incidents.services import raise_incident
 
-from .models import ALL_ROUTES, Rollup, Slo
+from .models import ALL_ROUTES, Rollup, RollupPart, Slo
 
 if TYPE_CHECKING:
     from .ingest import Samples
@@ -217,6 +217,8 @@ _ROUTES = (
     " SELECT r.service, CAST((SELECT route FROM {rollup} WHERE service = r.service AND route > r.route"
     " ORDER BY route LIMIT 1) AS TEXT) FROM r WHERE r.route IS NOT NULL)"
     " SELECT service, route, 0 FROM r WHERE route IS NOT NULL AND route <> %s"
+    # A route new this minute has parts only until its minute is folded; the parts are few.
+    " UNION ALL SELECT DISTINCT p.service, p.route, 0 FROM {part} p JOIN asked a ON p.service = a.service"
     " UNION ALL SELECT s.service, s.route, 1 FROM {slo} s JOIN asked a ON s.service = a.service WHERE s.route <> ''"
 )
 # The services as one JSON parameter: a batch may name more of them than a statement takes parameters.
@@ -233,7 +235,10 @@ def _read(services: list[str]) -> dict[str, Known]:
     services = sorted(services)
     quote = connection.ops.quote_name
     sql = _ROUTES.format(
-        asked=_ASKED[connection.vendor], rollup=quote(Rollup._meta.db_table), slo=quote(Slo._meta.db_table)
+        asked=_ASKED[connection.vendor],
+        rollup=quote(Rollup._meta.db_table),
+        part=quote(RollupPart._meta.db_table),
+        slo=quote(Slo._meta.db_table),
     )
     routes: dict[str, set[str]] = defaultdict(set)
     pinned: dict[str, set[str]] = defaultdict(set)

@@ -2,7 +2,8 @@
 
 A window [start, end) is read as whole days in the middle, hours next to them and minutes at the
 edges, so a 30-day question reads about a hundred rows; hours and days not built yet (the open hour,
-today) are read as their minute and hour rows (_rows_of_pieces). Burn is always errors / requests over the
+today) are read as their minute and hour rows, and minutes not folded yet as their parts
+(_rows_of_pieces). Burn is always errors / requests over the
 whole window (then divided by the budgeted rate), never an average of per-row ratios.
 """
 
@@ -20,7 +21,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from . import sketch
-from .models import ClosedHours, Rollup, Slo
+from .models import ALL_ROUTES, ClosedHours, Rollup, RollupPart, Slo
 
 PERIODS = {
     "5m": timedelta(minutes=5),
@@ -302,10 +303,23 @@ START_EPOCH = {
 
 def _rows_of_pieces(wanted: list, columns: str = "r.count, r.errors, r.latency_sum_ms, r.sketch, r.statuses") -> list:
     """(i, *columns) of the rollup rows holding each piece (i, service, route, resolution, from, to)
-    of `wanted` (flat, six values a piece), in one query."""
-    table = connection.ops.quote_name(Rollup._meta.db_table)
+    of `wanted` (flat, six values a piece), in one query. Where a piece reads minute rows it also
+    reads the parts of minutes not folded yet (RollupPart): its route's own, or for "*" every route's
+    of the service."""
     closed = connection.ops.quote_name(ClosedHours._meta.db_table)
     values = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * (len(wanted) // 6))
+    rollups = _piece_rows(
+        Rollup,
+        "r.service = p.service AND r.route = p.route AND r.resolution = p.resolution",
+        columns,
+    )
+    parts = _piece_rows(
+        RollupPart,
+        f"p.resolution = '{Rollup.MINUTE}' AND r.service = p.service"
+        f" AND (p.route = '{ALL_ROUTES}' OR r.route = p.route)",
+        # A part's statuses are JSON text; PostgreSQL's rollup rows hold jsonb.
+        columns.replace("r.statuses", "r.statuses::jsonb") if connection.vendor == "postgresql" else columns,
+    )
     # The pieces' rows to read are made first (MATERIALIZED), so each is one range scan of the unique
     # index on all four of its columns: joined in one go, PostgreSQL scanned every resolution of a
     # piece's range (a day piece read its minutes too) and kept the rows of the right one.
@@ -317,20 +331,28 @@ def _rows_of_pieces(wanted: list, columns: str = "r.count, r.errors, r.latency_s
         " ELSE wanted.b END AS hi"
         " FROM wanted JOIN parts ON parts.piece = wanted.resolution"
         f" LEFT JOIN {closed} c ON c.service = wanted.service)"
-        f" SELECT p.i, {columns} FROM pieces p JOIN {table} r ON r.service = p.service AND r.route = p.route"
-        " AND r.resolution = p.resolution AND r.start >= p.a AND r.start < p.b AND r.start >= p.lo AND r.start < p.hi"
+        f" {rollups} UNION ALL {parts}"
     )
     if connection.vendor == "postgresql":  # VALUES of parameters are text: say what they are
         sql = sql.replace("(%s, %s, %s, %s, %s, %s)", "(%s::int, %s, %s, %s, %s::timestamptz, %s::timestamptz)")
-        # The planner guesses one row per piece and answers with a seq scan of the whole table and a
-        # hash join (0.4 s at 50 SLOs, growing with the table); LATERAL with OFFSET 0, which it
-        # cannot flatten, keeps one index range scan per piece (15 ms).
-        sql = sql.replace(
-            f" FROM pieces p JOIN {table} r ON", f" FROM pieces p CROSS JOIN LATERAL (SELECT * FROM {table} r WHERE"
-        ).replace("r.start < p.hi", "r.start < p.hi OFFSET 0) r")
     with connection.cursor() as cursor:
         cursor.execute(sql, wanted)
         return cursor.fetchall()
+
+
+def _piece_rows(model: type[Rollup] | type[RollupPart], match: str, columns: str) -> str:
+    """The SELECT of `model`'s rows (as r) in each piece's range (p) that `match`."""
+    table = connection.ops.quote_name(model._meta.db_table)
+    in_range = "r.start >= p.a AND r.start < p.b AND r.start >= p.lo AND r.start < p.hi"
+    if connection.vendor == "postgresql":
+        # The planner guesses one row per piece and answers with a seq scan of the whole table and a
+        # hash join (0.4 s at 50 SLOs, growing with the table); LATERAL with OFFSET 0, which it
+        # cannot flatten, keeps one index range scan per piece (15 ms).
+        return (
+            f"SELECT p.i, {columns} FROM pieces p CROSS JOIN LATERAL"
+            f" (SELECT * FROM {table} r WHERE {match} AND {in_range} OFFSET 0) r"
+        )
+    return f"SELECT p.i, {columns} FROM pieces p JOIN {table} r ON {match} AND {in_range}"
 
 
 def burn_alert(burn: float) -> str:

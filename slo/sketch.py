@@ -98,6 +98,22 @@ def encode(counts: np.ndarray) -> bytes:
     )
 
 
+def encode_few(counts: np.ndarray) -> bytes:
+    """Like `encode`, but for a handful of values (a batch's part of one minute, see RollupPart) each
+    value's bucket in order, as one-byte steps from the first, when that is smaller: ~1 byte a value
+    where the sparse form takes 6 a bucket. Parts are written on every batch and read rarely."""
+    other = encode(counts)
+    n = int(counts.sum())
+    if not other or n > np.iinfo(np.uint16).max:
+        return other
+    positions = np.repeat(np.arange(counts.size), counts)
+    steps = np.diff(positions)
+    if steps.size and steps.max() > np.iinfo(np.uint8).max:
+        return other
+    few = _HEADER.pack(b"P", n) + np.uint16(positions[0]).tobytes() + steps.astype(np.uint8).tobytes()
+    return few if len(few) < len(other) else other
+
+
 def decode_into(data: bytes | memoryview, out: np.ndarray) -> np.ndarray:
     """Add the stored sketch `data` into the dense array `out` (and return it)."""
     if not data:
@@ -106,7 +122,11 @@ def decode_into(data: bytes | memoryview, out: np.ndarray) -> np.ndarray:
     kind, n = _HEADER.unpack_from(data)
     body = memoryview(data)[_HEADER.size :]
     dtype = np.uint32 if kind in (b"D", b"S") else np.uint64
-    if kind in (b"D", b"E"):
+    if kind == b"P":
+        first = int(np.frombuffer(body[:2], dtype=np.uint16)[0])
+        steps = np.frombuffer(body[2:], dtype=np.uint8).astype(np.int64)
+        np.add.at(out, first + np.concatenate(([0], np.cumsum(steps))), 1)
+    elif kind in (b"D", b"E"):
         values = np.frombuffer(body, dtype=dtype)
         out[n : n + values.size] += values.astype(np.int64)
     elif kind in (b"S", b"T"):

@@ -17,5 +17,5 @@ def slo_watch_tick() -> dict[str, Any]:
 
 
 def slo_close_hours() -> dict[str, int]:
-    """Every 10 minutes: the hour and day rows of services that went quiet, {service: rows built}."""
+    """Every 10 minutes: the minute, hour and day rows of services that went quiet, {service: rows built}."""
     return ingest.close_hours()

@@ -5,12 +5,22 @@ from datetime import timezone as dt_timezone
 
 import numpy as np
 import pytest
+from django.db import transaction
 
-from slo import ingest
-from slo.models import Slo
+from slo import ingest, routes
+from slo.models import RollupPart, Slo
 
 NOW = datetime(2026, 11, 22, 12, 0, 30, tzinfo=dt_timezone.utc)
 START = NOW.replace(second=0) - timedelta(minutes=10)  # a whole minute: one minute row per route
+
+
+def fold_all() -> None:
+    """Fold every waiting part into its minute row, as each service's next minute would: for tests
+    that read the stored minute rows themselves."""
+    with transaction.atomic():
+        waiting = sorted(set(RollupPart.objects.values_list("service", flat=True)))
+        routes.lock_services(waiting)
+        ingest.fold_parts(dict.fromkeys(waiting, int(datetime(2100, 1, 1, tzinfo=dt_timezone.utc).timestamp())))
 
 
 @pytest.fixture

@@ -9,7 +9,9 @@ from django.test import Client
 from django.utils import timezone
 
 from slo import ingest, services
-from slo.models import Rollup, Slo
+from slo.models import Rollup, RollupPart, Slo
+
+from .conftest import fold_all
 
 
 def _sample(i, **over):
@@ -23,6 +25,7 @@ def _sample(i, **over):
 
 
 def _minute_total(service, route="*"):
+    fold_all()
     return sum(
         Rollup.objects.filter(service=service, route=route, resolution=Rollup.MINUTE).values_list("count", flat=True)
     )
@@ -33,6 +36,7 @@ def test_json_batch_is_stored_per_minute_then_per_hour_and_day_once_they_close(a
     response = api.post("/api/slo/ingest", {"service": "billing", "samples": samples}, content_type="application/json")
     assert response.status_code == 200, response.json()
     assert response.json()["accepted"] == 55
+    fold_all()
     minutes = Rollup.objects.filter(service="billing", route="*", resolution="m")
     assert (sum(r.count for r in minutes), sum(r.errors for r in minutes)) == (55, 5)
     ingest.close_hours(timezone.now() + timedelta(days=1, hours=1))
@@ -58,6 +62,7 @@ def test_ndjson_body_with_service_per_line_and_iso_times(api):
     ]
     response = api.post("/api/slo/ingest", b"\n".join(lines) + b"\n", content_type="application/x-ndjson")
     assert response.status_code == 200, response.json()
+    fold_all()
     minute = Rollup.objects.get(service="web", route="*", resolution="m")
     assert minute.start.isoformat() == "2026-11-22T10:00:00+00:00"
     assert (minute.count, minute.errors, minute.statuses) == (3, 1, {"200": 2, "503": 1})
@@ -94,7 +99,7 @@ def test_bad_batch_is_refused_whole_naming_each_line_and_field(api):
         "line 6.status",
     }
     assert "negative" in fields["line 4.latency_ms"]
-    assert Rollup.objects.count() == 0
+    assert Rollup.objects.count() == RollupPart.objects.count() == 0
 
 
 def test_json_batch_with_one_bad_sample_stores_nothing(api):
@@ -107,7 +112,7 @@ def test_json_batch_with_one_bad_sample_stores_nothing(api):
         "samples[42].latency_ms": "must be a finite number of milliseconds",
         "samples[77].status": "must be an HTTP status code (100-599)",
     }
-    assert Rollup.objects.count() == 0
+    assert Rollup.objects.count() == RollupPart.objects.count() == 0
 
 
 @pytest.mark.parametrize(
@@ -135,7 +140,7 @@ def test_more_than_ten_thousand_samples_is_refused(api):
     response = api.post("/api/slo/ingest?service=api", body, content_type="application/x-ndjson")
     assert response.status_code == 400
     assert "10000" in response.json()["fields"]["samples"]
-    assert Rollup.objects.count() == 0
+    assert Rollup.objects.count() == RollupPart.objects.count() == 0
 
 
 def test_ingest_needs_an_admin_key(db, analyst_api):
@@ -169,7 +174,7 @@ def test_two_batches_into_the_same_minute_add_up(api):
 def test_out_of_range_numbers_are_a_400_not_a_500(api, body):
     response = api.post("/api/slo/ingest", body, content_type="application/json")
     assert response.status_code == 400
-    assert Rollup.objects.count() == 0
+    assert Rollup.objects.count() == RollupPart.objects.count() == 0
 
 
 def test_scrape_shows_the_burn_and_the_gate(client, slo):
@@ -212,7 +217,7 @@ def test_an_empty_time_is_a_400_naming_it(api, body, content_type, field):
     response = api.post("/api/slo/ingest?service=x", body, content_type=content_type)
     assert response.status_code == 400, response.content
     assert response.json()["fields"] == {field: "is not an ISO 8601 time"}
-    assert Rollup.objects.count() == 0
+    assert Rollup.objects.count() == RollupPart.objects.count() == 0
 
 
 def test_asking_for_the_browsable_api_gets_json(api):
@@ -246,18 +251,22 @@ def test_a_batch_of_many_services_is_stored_in_a_few_queries(
             for i in range(300)
         ]
     )
-    # New rows, the services' open hours noted, and their routes read (on PostgreSQL under their lock) ...
+    # One part per service (its route's open minute; "*" is built when the minute folds), the services'
+    # open hours noted, and their routes read (on PostgreSQL under their lock) ...
     samples = ingest.parse_body(body, "application/json")
     with django_assert_max_num_queries(9), django_capture_on_commit_callbacks(execute=True):
-        assert ingest.ingest(samples, now) == {"accepted": 300, "rows": 300 * 2}
-    # ... then rows that exist, of routes this process knows: lock, open hours, savepoint, insert-or-lock,
-    # read, update, release.
+        assert ingest.ingest(samples, now) == {"accepted": 300, "rows": 300}
+    # ... then, for routes this process knows: lock, open hours, savepoint, the waiting parts, append,
+    # release.
     samples = ingest.parse_body(body, "application/json")
-    with django_assert_max_num_queries(7):
-        assert ingest.ingest(samples, now) == {"accepted": 300, "rows": 300 * 2}
-    assert not Rollup.objects.exclude(resolution="m").exists()  # the hour is open: minute rows only
+    with django_assert_max_num_queries(6):
+        assert ingest.ingest(samples, now) == {"accepted": 300, "rows": 300}
+    assert not Rollup.objects.exists()  # the minutes are open: parts only
+    assert RollupPart.objects.count() == 600
     built = ingest.close_hours(now + timedelta(days=1))
-    assert len(built) == 300 and set(built.values()) == {2 * 2}  # an hour and a day row, of "/rN" and "*"
+    # the minute, hour and day rows of "/rN" and "*", each written once
+    assert len(built) == 300 and set(built.values()) == {3 * 2}
+    assert not RollupPart.objects.exists()
     day = {r.service: r for r in Rollup.objects.filter(resolution="d", route="*")}
     assert len(day) == 300
     assert (day["fz0"].count, day["fz0"].errors, day["fz0"].statuses) == (2, 2, {"500": 2})
@@ -272,6 +281,7 @@ def test_routes_and_services_are_stored_exactly_as_sent(api):
         "/api/slo/ingest", {"service": "Svc.1_a-b", "samples": samples}, content_type="application/json"
     )
     assert response.status_code == 200, response.json()
+    fold_all()
     stored = set(Rollup.objects.filter(service="Svc.1_a-b", resolution="m").values_list("route", flat=True))
     assert stored == {*routes, "*"}
 
@@ -284,7 +294,7 @@ def test_a_service_ending_in_a_newline_is_refused(api, where):
     response = api.post(url, body, content_type="application/json")
     assert response.status_code == 400
     assert {"sample": "samples[0].service", "batch": "service", "query": "service"}[where] in response.json()["fields"]
-    assert Rollup.objects.count() == 0
+    assert Rollup.objects.count() == RollupPart.objects.count() == 0
 
 
 @pytest.mark.parametrize("content_type", ["application/json", "application/x-ndjson"])
@@ -297,7 +307,7 @@ def test_a_nul_in_a_route_is_refused(api, content_type):
     response = api.post("/api/slo/ingest?service=web", body, content_type=content_type)
     assert response.status_code == 400
     assert "NUL" in response.json()["fields"][field]
-    assert Rollup.objects.count() == 0
+    assert Rollup.objects.count() == RollupPart.objects.count() == 0
 
 
 @pytest.mark.parametrize(
@@ -316,7 +326,7 @@ def test_malformed_times_are_refused_even_among_plain_utc_ones(api, make_bad):
     response = api.post("/api/slo/ingest?service=web", {"samples": samples}, content_type="application/json")
     assert response.status_code == 400, samples[7]["ts"]
     assert response.json()["fields"] == {"samples[7].ts": "is not an ISO 8601 time"}
-    assert Rollup.objects.count() == 0
+    assert Rollup.objects.count() == RollupPart.objects.count() == 0
 
 
 def test_plain_utc_times_of_any_precision_land_in_their_minute(api):
@@ -332,5 +342,6 @@ def test_plain_utc_times_of_any_precision_land_in_their_minute(api):
         api.post("/api/slo/ingest?service=web", {"samples": samples}, content_type="application/json").status_code
         == 200
     )
+    fold_all()
     minute = Rollup.objects.get(service="web", route="*", resolution="m")
     assert (minute.start, minute.count) == (start, 4)

@@ -12,6 +12,8 @@ from django.utils import timezone
 from slo import logfile
 from slo.models import IngestCursor, Rollup
 
+from .conftest import fold_all
+
 
 def _lines(n, start=0, status=200, service="web"):
     base = timezone.now() - timedelta(minutes=30)
@@ -31,7 +33,9 @@ def _lines(n, start=0, status=200, service="web"):
 
 
 def _stored(service="web"):
-    # The minute rows: they take every sample at once (hour and day rows wait for their hour to close).
+    # The minute rows: they take every sample once their minutes are folded (hour and day rows wait for
+    # their hour to close).
+    fold_all()
     return sum(Rollup.objects.filter(service=service, route="*", resolution="m").values_list("count", flat=True))
 
 

@@ -11,7 +11,7 @@ from slo import alerts, gate, ingest, services, sketch
 from slo.models import GateShut, Rollup, Slo
 from tests.races import race
 
-from .conftest import NOW, traffic
+from .conftest import NOW, fold_all, traffic
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -81,6 +81,7 @@ def test_two_readers_of_one_log_never_count_a_line_twice(tmp_path):
     )
     race(lambda i: logfile.ingest_file(path), range(4))
     logfile.ingest_file(path)  # whoever lost a chunk race stopped early; a rerun picks up the rest
+    fold_all()
     stored = sum(Rollup.objects.filter(service="web", route="*", resolution="m").values_list("count", flat=True))
     assert stored == 30_000
 
@@ -100,6 +101,7 @@ def test_concurrent_batches_of_many_services_in_any_order_add_up_without_deadloc
         for _ in range(6)
     ]
     race(ingest.ingest, batches)
+    fold_all()
     per_service = Counter()
     for service, count in Rollup.objects.filter(resolution="m", route="*").values_list("service", "count"):
         per_service[service] += count

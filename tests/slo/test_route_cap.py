@@ -17,7 +17,7 @@ from incidents.models import Incident
 from slo import ingest, logfile, routes, services, sketch
 from slo.models import ALL_ROUTES, Rollup, Slo
 
-from .conftest import NOW, on_routes
+from .conftest import NOW, fold_all, on_routes
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,10 +33,12 @@ def ids(first, last, each=1):
 
 
 def routes_of(service):
+    fold_all()
     return set(Rollup.objects.filter(service=service).exclude(route=ALL_ROUTES).values_list("route", flat=True))
 
 
 def minute_row(service, route):
+    fold_all()
     return Rollup.objects.get(service=service, route=route, resolution=Rollup.MINUTE)
 
 
@@ -169,6 +171,7 @@ def test_the_api_and_an_access_log_fold_id_routes_too(api, tmp_path):
     path.write_bytes(b"".join(orjson.dumps({**line, "service": "log"}) + b"\n" for line in lines))
     logfile.ingest_file(path)
     assert len(routes_of("log")) == 51
+    fold_all()
     assert (
         sum(Rollup.objects.filter(service="log", route=routes.OTHER, resolution="m").values_list("count", flat=True))
         == 30

@@ -5,13 +5,13 @@ from slo import tasks
 
 class Command(BaseCommand):
     help = (
-        "Build the hour and day rollups of services that went quiet (a sending service's own batches build"
-        " theirs); the slo_close_hours job runs this every 10 minutes."
+        "Fold the waiting minute parts and build the hour and day rollups of services that went quiet (a"
+        " sending service's own batches do theirs); the slo_close_hours job runs this every 10 minutes."
     )
 
     def handle(self, *args, **options) -> None:
         built = tasks.slo_close_hours()
         for service, rows in sorted(built.items()):
-            self.stdout.write(f"{service}: {rows} hour and day rows built")
+            self.stdout.write(f"{service}: {rows} minute, hour and day rows built")
         if not built:
-            self.stdout.write("nothing to build: every service's closed hours are built")
+            self.stdout.write("nothing to build: every service's closed minutes and hours are built")
