@@ -484,7 +484,7 @@ def store(deltas: dict, now: datetime | None = None) -> int:
     waiting = _waiting(list(folding))
     rows = _with_parts(rows, waiting, folding)
     written = _merge(rows) + _append_parts(parts, waiting)
-    return written + close_hours_of(_closing(deltas, closed, now))
+    return written + close_hours_of(_closing(folding, closed))
 
 
 def _folding(deltas: dict, now: datetime) -> dict[str, int]:
@@ -515,28 +515,44 @@ def _with_parts(rows: dict, waiting: list[tuple], until: dict[str, int]) -> dict
     due = [part for part in waiting if _epoch(part[2]) < until[part[0]]]
     if not due:
         return rows
-    summed = {key: _copy(delta) for key, delta in rows.items()}
-    sums: dict[tuple, list[float]] = {}
+    summed = _Sums(rows)
     for service, route, start, _seq, count, errors, latency_sum, statuses, data in due:
         for r in (route, ALL_ROUTES):
-            key = (service, r, Rollup.MINUTE, _epoch(start))
-            delta = summed.setdefault(key, Delta())
-            delta.count += count
-            delta.errors += errors
-            delta.statuses.update(orjson.loads(statuses))
-            sketch.decode_into(data, delta.counts)
-            sums.setdefault(key, [delta.latency_sum_ms]).append(latency_sum)
-    for key, latency_sums in sums.items():
-        summed[key].latency_sum_ms = math.fsum(latency_sums)  # exact, whatever order the parts came in
+            summed.add(
+                (service, r, Rollup.MINUTE, _epoch(start)), count, errors, latency_sum, orjson.loads(statuses), data
+            )
     services = {part[0] for part in due}
     RollupPart.objects.filter(reduce(or_, [Q(service=s, start__lt=_at(until[s])) for s in services])).delete()
-    return summed
+    return summed.deltas()
 
 
-def _copy(delta: Delta) -> Delta:
-    copy = Delta()
-    copy.add(delta)
-    return copy
+class _Sums:
+    """Stored rows (or parts) summed per rollup key on top of `start` (deltas, left as they were):
+    the fold of a minute's parts and the build of an hour or a day from its rows."""
+
+    def __init__(self, start: dict | None = None) -> None:
+        self._deltas: dict[tuple, Delta] = {}
+        for key, delta in (start or {}).items():
+            self._deltas[key] = Delta()
+            self._deltas[key].add(delta)
+        self._latency_sums: dict[tuple, list[float]] = {}
+
+    def add(
+        self, key: tuple, count: int, errors: int, latency_sum: float, statuses: dict, data: bytes | memoryview
+    ) -> None:
+        """Add one stored row's figures to `key`'s sum."""
+        delta = self._deltas.setdefault(key, Delta())
+        delta.count += count
+        delta.errors += errors
+        delta.statuses.update(statuses)
+        sketch.decode_into(data, delta.counts)
+        self._latency_sums.setdefault(key, [delta.latency_sum_ms]).append(latency_sum)
+
+    def deltas(self) -> dict[tuple, Delta]:
+        """The sums by key, each latency sum added exactly (fsum), whatever order the rows came in."""
+        for key, latency_sums in self._latency_sums.items():
+            self._deltas[key].latency_sum_ms = math.fsum(latency_sums)
+        return self._deltas
 
 
 def _append_parts(parts: dict, waiting: list[tuple]) -> int:
@@ -765,19 +781,11 @@ def _closed_until(deltas: dict, now: datetime) -> dict[str, int]:
     return {**found, **new}
 
 
-def _closing(deltas: dict, closed: dict[str, int], now: datetime) -> dict[str, tuple[int, int]]:
-    """{service: (hours_until, new hours_until)} of the services whose batch reached a later hour.
-
-    A batch with samples of a later hour than the service's open one closes the hours before it
-    (never past our own clock's hour: a service whose clock runs ahead must not close the hour it
-    is still sending).
-    """
-    latest: dict[str, int] = {}
-    for service, _route, res, start in deltas:
-        if res == Rollup.MINUTE:
-            latest[service] = max(latest.get(service, start), start)
-    ceiling = _floor(_epoch(now), HOUR)
-    targets = {service: min(_floor(start, HOUR), ceiling) for service, start in latest.items()}
+def _closing(folding: dict[str, int], closed: dict[str, int]) -> dict[str, tuple[int, int]]:
+    """{service: (hours_until, new hours_until)} of the services whose batch reached a later hour:
+    the hours before the minute the batch closes (`folding`, already held back to our own clock's
+    minute, so never the hour a service whose clock runs ahead is still sending)."""
+    targets = {service: _floor(minute, HOUR) for service, minute in folding.items()}
     return {service: (closed[service], t) for service, t in targets.items() if t > closed[service]}
 
 
@@ -813,20 +821,13 @@ def _build(source: str, target: str, ranges: dict[str, tuple[int, int]]) -> int:
         start__gte=_at(min(a for a, _ in ranges.values())),
         start__lt=_at(max(b for _, b in ranges.values())),
     ).values_list("service", "route", "start", "count", "errors", "latency_sum_ms", "statuses", "sketch")
-    built: dict[tuple, Delta] = {}
-    sums: dict[tuple, list[float]] = {}
+    summed = _Sums()
     for service, route, start, count, errors, latency_sum, statuses, data in rows:
         a, b = ranges[service]
         epoch = _epoch(start)
-        if not a <= epoch < b:
-            continue
-        key = (service, route, target, _floor(epoch, step))
-        delta = built.setdefault(key, Delta())
-        delta.count += count
-        delta.errors += errors
-        delta.statuses.update(statuses)
-        sketch.decode_into(data, delta.counts)
-        sums.setdefault(key, []).append(latency_sum)
+        if a <= epoch < b:
+            summed.add((service, route, target, _floor(epoch, step)), count, errors, latency_sum, statuses, data)
+    built = summed.deltas()
     Rollup.objects.bulk_create(
         [
             Rollup(
@@ -836,7 +837,7 @@ def _build(source: str, target: str, ranges: dict[str, tuple[int, int]]) -> int:
                 start=_at(start),
                 count=delta.count,
                 errors=delta.errors,
-                latency_sum_ms=math.fsum(sums[(service, route, res, start)]),
+                latency_sum_ms=delta.latency_sum_ms,
                 statuses=dict(delta.statuses),
                 sketch=sketch.encode(delta.counts),
             )
