@@ -11,14 +11,13 @@ from echopilot.events import append_event, write_snapshot
 from . import alerts, gate, ingest, services, watchdog
 from .locks import lock_states, save_states, snapshot
 from .models import RecoveryRequest, Slo, SloState, SloTick
+from .schedules import WATCH_EVERY
 
 STATUS_SNAPSHOT = "slo_status.json"
 TICK_HISTORY = timedelta(days=90)
 # The windows the alerts, the watchdog and the gate read first of each SLO; the alerts' long ones
 # follow for the SLOs whose short ones burn (_read).
 FIRST_LOOK = list(dict.fromkeys([*alerts.SHORT_LENGTHS, watchdog.WINDOW, gate.GATE_WINDOW]))
-# How often the watch runs (schedules.py): the budget tick leaves an SLO watched this lately to it.
-WATCH_EVERY = timedelta(minutes=2)
 STATE_FIELDS = [
     "burn_alert",
     "last_tick_at",
