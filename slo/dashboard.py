@@ -161,11 +161,10 @@ def card_context(request) -> dict:
     _draw(drawn, rows, now)
     drawn_pks = {row["slo"].pk for row in drawn}
     return {
+        # Re-sorted: a charted row was read again now and may have moved.
         "slos": sorted((rows[pk] for pk in drawn_pks), key=worst_first),
-        "compact": _lines(
-            [row for row in sorted(rows.values(), key=worst_first) if row["slo"].pk not in drawn_pks], now
-        ),
-        "not_drawn": len(attention) - len([row for row in attention if row["slo"].pk in drawn_pks]),
+        "compact": _lines([row for row in ordered if row["slo"].pk not in drawn_pks], now),
+        "not_drawn": len([row for row in attention if row["slo"].pk not in drawn_pks]),
         "gate": gate_state,
     }
 
